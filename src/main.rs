@@ -1,3 +1,40 @@
-fn main() {
-    println!("Hello, world!");
+//! install-beacon: reports installer checkpoints to an analytics endpoint without ever failing
+//! or stalling the installer that calls it.
+
+mod app;
+mod cli;
+mod consent;
+mod event;
+mod fsutil;
+mod identity;
+mod protocol;
+mod settings;
+mod state;
+mod system;
+mod transport;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::settings::UsageError;
+
+fn main() -> ExitCode {
+    let matches = cli::Cli::command().get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match app::run(cli, &matches) {
+        Ok(code) => code,
+        Err(e) if e.is::<UsageError>() => {
+            ui::stderr(&format!("error: {e}\n"));
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            ui::stderr(&format!("install-beacon: error: {e:#}\n"));
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,328 @@
+//! Runs one command: resolves consent and identity, builds the event, and hands it to delivery.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::ArgMatches;
+use email_address::{EmailAddress, Options};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::cli::{Cli, Command, IdArgs};
+use crate::consent::{self, Decision, Source};
+use crate::event::{self, Event, Product};
+use crate::identity;
+use crate::protocol::{Target, mask};
+use crate::settings::{Settings, UsageError};
+use crate::system::Facts;
+use crate::transport::{Outcome, Transport};
+use crate::ui::{self, Ui};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
+    let mut settings = Settings::resolve(&cli.global, matches)?;
+    let ui = Ui::new(settings.quiet);
+    if let Some(state) = &settings.state_dir {
+        let (saved, warning) = state.load();
+        if let Some(w) = warning {
+            ui.warn(&w);
+        }
+        settings.consent.saved = saved.consent;
+    }
+    let decision = consent::decide(&settings.consent);
+    let ctx = Ctx {
+        settings: &settings,
+        ui,
+        decision,
+    };
+
+    match cli.command {
+        Command::Started => ctx.send(event::STARTED, Map::new()),
+        Command::Success => ctx.send(event::SUCCESS, Map::new()),
+        Command::Error(args) => {
+            let mut fields = Map::new();
+            if let Some(step) = args.step {
+                fields.insert("step".into(), step.into());
+            }
+            if let Some(code) = args.exit_code {
+                fields.insert("exit_code".into(), code.into());
+            }
+            if let Some(message) = args.message {
+                fields.insert("message".into(), event::trim_message(&message).into());
+            }
+            ctx.send(event::ERROR, fields)
+        }
+        Command::Support(args) => {
+            let email = validate_email(&args.email)?;
+            let mut fields = Map::new();
+            fields.insert("email".into(), email.into());
+            if let Some(message) = args.message {
+                fields.insert("message".into(), event::trim_message(&message).into());
+            }
+            ctx.send(event::SUPPORT, fields)
+        }
+        Command::Track(args) => {
+            let name = args.event.trim();
+            if name.is_empty() {
+                return Err(UsageError(
+                    "the event name is empty; use e.g. install-beacon track \"Plugin Installed\"".into(),
+                )
+                .into());
+            }
+            if name.starts_with("Installation ") && args.props.iter().any(|(k, _)| k == "email") {
+                return Err(
+                    UsageError("--prop email=… is only sent with `install-beacon support --email`".into()).into(),
+                );
+            }
+            ctx.send(name, args.props.into_iter().collect())
+        }
+        Command::Id(args) => ctx.id(&args),
+        Command::Enable => ctx.save_choice(true),
+        Command::Disable => ctx.save_choice(false),
+        Command::Status => ctx.status(),
+    }
+}
+
+/// Checks an email address typed by the user: a plain address with a domain and a TLD.
+pub fn validate_email(input: &str) -> Result<String, UsageError> {
+    let input = input.trim();
+    let options = Options::default()
+        .with_required_tld()
+        .without_display_text()
+        .without_domain_literal();
+    EmailAddress::parse_with_options(input, options)
+        .map(|e| e.as_str().to_owned())
+        .map_err(|e| {
+            let reason = e.to_string().trim_end_matches('.').to_lowercase();
+            UsageError(format!(
+                "invalid --email '{input}': {reason}; give an address like name@example.com"
+            ))
+        })
+}
+
+struct Ctx<'a> {
+    settings: &'a Settings,
+    ui: Ui,
+    decision: Decision,
+}
+
+impl Ctx<'_> {
+    fn product(&self) -> Product<'_> {
+        Product {
+            name: &self.settings.product,
+            version: self.settings.product_version.as_deref(),
+        }
+    }
+
+    /// Builds and delivers one event, honoring consent, dry run and debug.
+    fn send(&self, name: &str, fields: Map<String, Value>) -> Result<ExitCode> {
+        let s = self.settings;
+        if !self.decision.enabled() {
+            if s.dry_run || s.debug {
+                ui::stderr(&format!(
+                    "install-beacon: telemetry is disabled ({}): nothing is sent\n",
+                    self.decision.source
+                ));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let target = s.target()?;
+        let deadline = Instant::now() + s.timeout;
+        let id = self.installation_id();
+        let facts = Facts::collect(&s.facts_env);
+        let event = Event::new(name, id, &facts, &self.product(), fields);
+        let requests = target.encode(std::slice::from_ref(&event), &event::now_rfc3339());
+
+        if s.dry_run {
+            for request in &requests {
+                ui::stdout(&target.render(request));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        self.show_notice_once();
+        let transport = Transport::new(deadline);
+        let mut failed = false;
+        for request in &requests {
+            if s.debug {
+                ui::stderr(&target.render(request));
+            }
+            match transport.send(request) {
+                Outcome::Delivered(_) => {}
+                Outcome::Transient { reason, .. } | Outcome::Rejected(reason) => {
+                    failed = true;
+                    self.ui
+                        .warn(&format!("could not send '{name}' to {}: {reason}", target.url()));
+                }
+            }
+        }
+        Ok(if failed && s.strict {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+
+    /// The saved installation ID, created on first use. On a dry run nothing is written; when the
+    /// file cannot be written the call goes on with a one-time ID.
+    fn installation_id(&self) -> Uuid {
+        let Some(path) = &self.settings.id_file else {
+            self.ui
+                .warn("no place to keep the installation ID (set --state-dir or HOME); using a one-time ID");
+            return Uuid::new_v4();
+        };
+        if self.settings.dry_run {
+            return std::fs::read(path)
+                .ok()
+                .and_then(|c| identity::parse(&c))
+                .unwrap_or_else(Uuid::new_v4);
+        }
+        let _lock = self.settings.state_dir.as_ref().and_then(|s| s.lock().ok());
+        match identity::load_or_create(path) {
+            Ok((id, identity::Origin::Replaced)) => {
+                self.ui.warn(&format!(
+                    "{} did not hold an installation ID; wrote a new one",
+                    path.display()
+                ));
+                id
+            }
+            Ok((id, _)) => id,
+            Err(e) => {
+                self.ui.warn(&format!(
+                    "cannot keep the installation ID in {}: {e}; using a one-time ID",
+                    path.display()
+                ));
+                Uuid::new_v4()
+            }
+        }
+    }
+
+    /// Prints what is collected and how to opt out, the first time a product's beacon sends.
+    fn show_notice_once(&self) {
+        let s = self.settings;
+        let Some(state) = &s.state_dir else { return };
+        if s.quiet || self.decision.source != Source::Default || state.load().0.notice_shown_at.is_some() {
+            return;
+        }
+        self.ui.info(&format!(
+            "{product} reports anonymous installation statistics (OS and version, CPU, memory, which step failed) \
+             with a random installation ID; no names, hostnames, IP addresses or paths. \
+             Opt out with DO_NOT_TRACK=1 or `install-beacon --product {product} disable`.",
+            product = s.product
+        ));
+        let _ = state.update(|saved| saved.notice_shown_at = Some(event::now_rfc3339()));
+    }
+
+    fn id(&self, args: &IdArgs) -> Result<ExitCode> {
+        let path = self.settings.id_file.as_ref().ok_or_else(|| {
+            UsageError("no place to keep the installation ID: set --state-dir DIR or --id-file PATH".into())
+        })?;
+        if args.path {
+            ui::stdout(&format!("{}\n", path.display()));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let _lock = self.settings.state_dir.as_ref().and_then(|s| s.lock().ok());
+        let id = if args.reset {
+            identity::reset(path)
+        } else {
+            identity::load_or_create(path).map(|(id, _)| id)
+        }
+        .with_context(|| format!("cannot write the installation ID to {}", path.display()))?;
+        ui::stdout(&format!("{id}\n"));
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn save_choice(&self, on: bool) -> Result<ExitCode> {
+        let state = self
+            .settings
+            .state_dir
+            .as_ref()
+            .ok_or_else(|| UsageError("no place to save the choice: set --state-dir DIR (or HOME)".into()))?;
+        state
+            .update(|saved| saved.consent = Some(on))
+            .with_context(|| format!("cannot save the choice in {}", state.path().display()))?;
+        let word = if on { "enabled" } else { "disabled" };
+        self.ui.info(&format!(
+            "telemetry {word} for {} (saved in {})",
+            self.settings.product,
+            state.path().display()
+        ));
+        let overridden = consent::decide(&consent::Inputs {
+            saved: Some(on),
+            ..self.settings.consent.clone()
+        });
+        if overridden.source != Source::Saved {
+            self.ui
+                .warn(&format!("this choice is overridden by the {}", overridden.source));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn status(&self) -> Result<ExitCode> {
+        let s = self.settings;
+        let state = if self.decision.enabled() { "enabled" } else { "disabled" };
+        let none = || "(none)".to_owned();
+        let id_file = match &s.id_file {
+            Some(p) if p.exists() => p.display().to_string(),
+            Some(p) => format!("{} (not created yet)", p.display()),
+            None => none(),
+        };
+        let endpoint = s.endpoint.as_ref().map_or_else(none, |endpoint| {
+            Target {
+                protocol: s.protocol,
+                endpoint: endpoint.clone(),
+                key: None,
+            }
+            .url()
+        });
+        let rows = [
+            ("telemetry", state.to_owned()),
+            ("decided by", self.decision.source.to_string()),
+            (
+                "product",
+                format!("{} {}", s.product, s.product_version.as_deref().unwrap_or(""))
+                    .trim_end()
+                    .to_owned(),
+            ),
+            ("protocol", s.protocol.name().to_owned()),
+            ("endpoint", endpoint),
+            ("key", s.key.as_deref().map_or_else(none, mask)),
+            (
+                "state dir",
+                s.state_dir
+                    .as_ref()
+                    .map_or_else(none, |d| d.path().display().to_string()),
+            ),
+            ("id file", id_file),
+        ];
+        let text: String = rows
+            .iter()
+            .map(|(k, v)| format!("{:<11} {v}\n", format!("{k}:")))
+            .collect();
+        ui::stdout(&text);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(validate_email(" ada@example.com ").unwrap(), "ada@example.com");
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@localhost",
+            "Ada <ada@example.com>",
+            "ada@[127.0.0.1]",
+            "a b@example.com",
+        ] {
+            let err = validate_email(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid --email"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The whole command-line surface: every subcommand, flag and environment variable.
+//!
+//! Values are parsed and validated here (clap reports bad ones with exit code 2); turning them into
+//! the settings the rest of the program reads happens in `settings`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::FalseyValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::consent;
+
+/// Reports installer checkpoints (started, success, error, support) with anonymous OS facts to
+/// Segment, PostHog or a plain JSON endpoint, without ever failing or stalling the installer.
+#[derive(Debug, Parser)]
+#[command(name = "install-beacon", version, max_term_width = 100)]
+#[command(after_help = "Opt out with DO_NOT_TRACK=1, --telemetry=off, \
+    <PRODUCT>_DISABLE_TELEMETRY=1, `install-beacon disable`, or an executable named *donottrack*.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after any subcommand, each also settable by environment variable.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Product name, used in events, file paths and opt-out variable names
+    #[arg(long, global = true, env = "INSTALL_BEACON_PRODUCT", value_parser = parse_product)]
+    pub product: Option<String>,
+
+    /// Version of the product being installed
+    #[arg(long, global = true, env = "INSTALL_BEACON_PRODUCT_VERSION", value_name = "VERSION")]
+    pub product_version: Option<String>,
+
+    /// Base URL of the analytics endpoint [default for segment: https://api.segment.io]
+    #[arg(long, global = true, env = "INSTALL_BEACON_ENDPOINT", value_name = "URL", value_parser = parse_endpoint)]
+    pub endpoint: Option<String>,
+
+    /// Segment write key or PostHog project API key
+    #[arg(long, global = true, env = "INSTALL_BEACON_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+
+    /// Wire format of the endpoint [default: segment]
+    #[arg(long, global = true, env = "INSTALL_BEACON_PROTOCOL", value_enum)]
+    pub protocol: Option<Protocol>,
+
+    /// File holding the installation ID [default: <STATE_DIR>/installation_id]
+    #[arg(long, global = true, env = "INSTALL_BEACON_ID_FILE", value_name = "PATH")]
+    pub id_file: Option<PathBuf>,
+
+    /// Directory for saved state [default: ~/.local/state/<PRODUCT>, or /var/lib/<PRODUCT> for root without HOME]
+    #[arg(long, global = true, env = "INSTALL_BEACON_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Turn telemetry on or off for this call: on|off, yes|no, true|false, 1|0, enable|disable, opt-in|opt-out, allow|forbid ...
+    #[arg(long, global = true, env = "INSTALL_BEACON_TELEMETRY", value_name = "VALUE", value_parser = consent::parse_telemetry)]
+    pub telemetry: Option<bool>,
+
+    /// Upper bound for the whole call: DNS, connect, send and response (e.g. 500ms, 3s)
+    #[arg(long, global = true, env = "INSTALL_BEACON_TIMEOUT", value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Exit 1 when an event cannot be delivered (default: warn and exit 0)
+    #[arg(long, global = true, env = "INSTALL_BEACON_STRICT", value_parser = FalseyValueParser::new())]
+    pub strict: bool,
+
+    /// Print nothing but errors in your own input
+    #[arg(long, short, global = true, env = "INSTALL_BEACON_QUIET", value_parser = FalseyValueParser::new())]
+    pub quiet: bool,
+
+    /// Print the HTTP request that would be sent, and send nothing
+    #[arg(long, global = true, env = "INSTALL_BEACON_DRY_RUN", value_parser = FalseyValueParser::new())]
+    pub dry_run: bool,
+}
+
+/// Wire format spoken to the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// Segment HTTP tracking API: POST {endpoint}/v1/batch
+    Segment,
+    /// PostHog capture API: POST {endpoint}/batch/
+    Posthog,
+    /// One plain JSON object per event: POST {endpoint}
+    Json,
+}
+
+impl Protocol {
+    /// The name used on the command line and in `status`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Segment => "segment",
+            Protocol::Posthog => "posthog",
+            Protocol::Json => "json",
+        }
+    }
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report `Installation Started`
+    Started,
+    /// Report `Installation Success`
+    Success,
+    /// Report `Installation Error` for a failed step
+    Error(ErrorArgs),
+    /// Report `Installation Support`: the user asked for help and gave an email address
+    Support(SupportArgs),
+    /// Report any other event
+    Track(TrackArgs),
+    /// Print the installation ID, creating it if missing
+    Id(IdArgs),
+    /// Save the choice to send telemetry
+    Enable,
+    /// Save the choice to send no telemetry
+    Disable,
+    /// Show whether telemetry is on, what decided it, and where things go
+    Status,
+}
+
+/// Fields of `Installation Error`.
+#[derive(Debug, Args)]
+pub struct ErrorArgs {
+    /// Name of the step that failed
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Exit code of the failed step
+    #[arg(long, allow_negative_numbers = true)]
+    pub exit_code: Option<i64>,
+    /// Short description of the failure (trimmed to 500 characters)
+    #[arg(long)]
+    pub message: Option<String>,
+}
+
+/// Fields of `Installation Support`.
+#[derive(Debug, Args)]
+pub struct SupportArgs {
+    /// Email address the user typed in to be contacted at
+    #[arg(long)]
+    pub email: String,
+    /// What the user needs help with (trimmed to 500 characters)
+    #[arg(long)]
+    pub message: Option<String>,
+}
+
+/// A custom event.
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    /// Event name
+    pub event: String,
+    /// Property as key=value; numbers and true/false are sent as such (repeatable)
+    #[arg(long = "prop", value_name = "KEY=VALUE", value_parser = parse_prop)]
+    pub props: Vec<(String, serde_json::Value)>,
+}
+
+/// Options of `id`.
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Replace the installation ID with a new random one
+    #[arg(long, conflicts_with = "path")]
+    pub reset: bool,
+    /// Print the path of the ID file instead of the ID
+    #[arg(long)]
+    pub path: bool,
+}
+
+/// Product names end up in file paths and variable names, so only a safe alphabet is allowed.
+pub fn parse_product(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !s.starts_with('.');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("use 1-64 letters, digits, '.', '_' or '-' (not starting with '.'), e.g. --product acme".into())
+    }
+}
+
+/// An http(s) URL with a host; the trailing slash is dropped so paths can be appended.
+pub fn parse_endpoint(s: &str) -> Result<String, String> {
+    let uri: ureq::http::Uri = s
+        .parse()
+        .map_err(|_| "not a URL; use e.g. https://collector.example.com".to_owned())?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("the URL must start with http:// or https://".into()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host; use e.g. https://collector.example.com".into());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// Durations like `500ms`, `3s`, `12h`; a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let parsed = match s.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(s).map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|e| format!("{e}; use e.g. 500ms, 3s, 2m, 12h"))
+}
+
+/// `key=value`, where the value becomes a JSON integer, float or bool when it reads as one.
+pub fn parse_prop(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' has no '='; use KEY=VALUE"))?;
+    if key.is_empty() {
+        return Err(format!("'{s}' has an empty key; use KEY=VALUE"));
+    }
+    Ok((key.to_owned(), typed_value(value)))
+}
+
+fn typed_value(value: &str) -> serde_json::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        return i.into();
+    }
+    if let Ok(f) = value.parse::<f64>()
+        && f.is_finite()
+        && value.bytes().any(|b| b.is_ascii_digit())
+    {
+        return f.into();
+    }
+    match value {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ => value.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn props_are_typed() {
+        assert_eq!(parse_prop("a=1").unwrap(), ("a".into(), json!(1)));
+        assert_eq!(parse_prop("a=-2.5").unwrap(), ("a".into(), json!(-2.5)));
+        assert_eq!(parse_prop("a=true").unwrap(), ("a".into(), json!(true)));
+        assert_eq!(parse_prop("a=x=y").unwrap(), ("a".into(), json!("x=y")));
+        assert_eq!(parse_prop("a=").unwrap(), ("a".into(), json!("")));
+        assert_eq!(parse_prop("a=inf").unwrap(), ("a".into(), json!("inf")));
+        assert_eq!(parse_prop("a=NaN").unwrap(), ("a".into(), json!("NaN")));
+        assert!(parse_prop("novalue").is_err());
+        assert!(parse_prop("=v").is_err());
+    }
+
+    #[test]
+    fn endpoints_must_be_http_urls() {
+        assert_eq!(parse_endpoint("https://a.example/").unwrap(), "https://a.example");
+        assert_eq!(
+            parse_endpoint("http://127.0.0.1:8080/x").unwrap(),
+            "http://127.0.0.1:8080/x"
+        );
+        assert!(parse_endpoint("ftp://a.example").is_err());
+        assert!(parse_endpoint("a.example").is_err());
+        assert!(parse_endpoint("http://").is_err());
+        assert!(parse_endpoint("not a url").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3s").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(12 * 3600));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn products() {
+        assert!(parse_product("acme-db_2.0").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", "a b", "ä"] {
+            assert!(parse_product(bad).is_err(), "{bad}");
+        }
+    }
+}

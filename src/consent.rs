@@ -1,0 +1,295 @@
+//! The consent decision: a pure function of its inputs that returns the answer and the source that
+//! decided it, so `status` can explain it and every source can be tested without touching the machine.
+
+use std::fmt;
+
+/// Values of `--telemetry` that turn telemetry off (FerretDB's vocabulary).
+const OFF: &[&str] = &[
+    "0", "f", "false", "n", "no", "off", "disable", "disabled", "optout", "opt-out", "disallow", "forbid",
+];
+/// Values of `--telemetry` that turn telemetry on.
+const ON: &[&str] = &[
+    "1", "t", "true", "y", "yes", "on", "enable", "enabled", "optin", "opt-in", "allow",
+];
+
+/// Parses a `--telemetry` value, case-insensitively.
+pub fn parse_telemetry(value: &str) -> Result<bool, String> {
+    let v = value.trim().to_ascii_lowercase();
+    if OFF.contains(&v.as_str()) {
+        Ok(false)
+    } else if ON.contains(&v.as_str()) {
+        Ok(true)
+    } else {
+        Err(format!("use one of: {} (on) or {} (off)", ON.join(" "), OFF.join(" ")))
+    }
+}
+
+/// Whether an opt-out variable such as `DO_NOT_TRACK` is set: anything but empty, `0` or `false`.
+pub fn env_opts_out(value: &str) -> bool {
+    let v = value.trim();
+    !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+}
+
+/// Where a `--telemetry` value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The command line.
+    Flag,
+    /// `INSTALL_BEACON_TELEMETRY`.
+    Env,
+}
+
+/// Everything the decision depends on, gathered once at start-up.
+#[derive(Debug, Default, Clone)]
+pub struct Inputs {
+    /// File name of the running executable.
+    pub exe_name: String,
+    /// `--telemetry` or `INSTALL_BEACON_TELEMETRY`, parsed.
+    pub telemetry: Option<(bool, Origin)>,
+    /// Opt-out variables that are set, as (name, value), strongest first.
+    pub env: Vec<(String, String)>,
+    /// The choice saved by `enable` / `disable`.
+    pub saved: Option<bool>,
+}
+
+/// Whether events may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Send.
+    Enabled,
+    /// Send nothing, create nothing.
+    Disabled,
+}
+
+/// What decided the consent state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The executable's name contains `donottrack`.
+    ExecutableName(String),
+    /// `--telemetry`.
+    Flag,
+    /// An environment variable, by name.
+    Env(String),
+    /// The choice saved by `enable` / `disable`.
+    Saved,
+    /// Nothing was set.
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::ExecutableName(name) => write!(f, "executable name '{name}' contains 'donottrack'"),
+            Source::Flag => f.write_str("--telemetry flag"),
+            Source::Env(name) => write!(f, "environment variable {name}"),
+            Source::Saved => f.write_str("saved choice (install-beacon enable/disable)"),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// The answer and its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether to send.
+    pub state: State,
+    /// What decided it.
+    pub source: Source,
+}
+
+impl Decision {
+    /// True when events may be sent.
+    pub fn enabled(&self) -> bool {
+        self.state == State::Enabled
+    }
+}
+
+/// Decides, strongest source first: executable name, `--telemetry`, opt-out variables, saved choice, default.
+pub fn decide(inputs: &Inputs) -> Decision {
+    let decision = |on: bool, source| Decision {
+        state: if on { State::Enabled } else { State::Disabled },
+        source,
+    };
+    if inputs.exe_name.to_ascii_lowercase().contains("donottrack") {
+        return decision(false, Source::ExecutableName(inputs.exe_name.clone()));
+    }
+    if let Some((on, origin)) = inputs.telemetry {
+        let source = match origin {
+            Origin::Flag => Source::Flag,
+            Origin::Env => Source::Env("INSTALL_BEACON_TELEMETRY".into()),
+        };
+        return decision(on, source);
+    }
+    if let Some((name, _)) = inputs.env.iter().find(|(_, value)| env_opts_out(value)) {
+        return decision(false, Source::Env(name.clone()));
+    }
+    if let Some(on) = inputs.saved {
+        return decision(on, Source::Saved);
+    }
+    decision(true, Source::Default)
+}
+
+/// Names of the opt-out variables for a product, strongest first: `DO_NOT_TRACK`, then
+/// `<PRODUCT>_DISABLE_TELEMETRY`, `<PRODUCT>_TELEMETRY_DISABLE`, `<PRODUCT>_TELEMETRY_DISABLED`.
+pub fn opt_out_vars(product: &str) -> Vec<String> {
+    let prefix: String = product
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    vec![
+        "DO_NOT_TRACK".into(),
+        format!("{prefix}_DISABLE_TELEMETRY"),
+        format!("{prefix}_TELEMETRY_DISABLE"),
+        format!("{prefix}_TELEMETRY_DISABLED"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> Inputs {
+        Inputs {
+            exe_name: "install-beacon".into(),
+            ..Inputs::default()
+        }
+    }
+
+    #[test]
+    fn vocabulary() {
+        for v in [
+            "0", "F", "false", "N", "no", "disable", "Disabled", "optout", "opt-out", "disallow", "forbid", "off",
+        ] {
+            assert_eq!(parse_telemetry(v), Ok(false), "{v}");
+        }
+        for v in [
+            "1", "t", "TRUE", "y", "yes", "enable", "enabled", "optin", "opt-in", "allow", "on",
+        ] {
+            assert_eq!(parse_telemetry(v), Ok(true), "{v}");
+        }
+        let err = parse_telemetry("maybe").unwrap_err();
+        assert!(err.contains("opt-out") && err.contains("allow"), "{err}");
+    }
+
+    #[test]
+    fn default_is_enabled() {
+        assert_eq!(
+            decide(&inputs()),
+            Decision {
+                state: State::Enabled,
+                source: Source::Default
+            }
+        );
+    }
+
+    #[test]
+    fn executable_name_beats_everything() {
+        let d = decide(&Inputs {
+            exe_name: "acme-DoNotTrack".into(),
+            telemetry: Some((true, Origin::Flag)),
+            saved: Some(true),
+            ..inputs()
+        });
+        assert_eq!(d.state, State::Disabled);
+        assert_eq!(d.source, Source::ExecutableName("acme-DoNotTrack".into()));
+    }
+
+    #[test]
+    fn flag_beats_env_and_saved() {
+        let d = decide(&Inputs {
+            telemetry: Some((true, Origin::Flag)),
+            env: vec![("DO_NOT_TRACK".into(), "1".into())],
+            saved: Some(false),
+            ..inputs()
+        });
+        assert_eq!(
+            d,
+            Decision {
+                state: State::Enabled,
+                source: Source::Flag
+            }
+        );
+        let d = decide(&Inputs {
+            telemetry: Some((false, Origin::Env)),
+            ..inputs()
+        });
+        assert_eq!(d.source, Source::Env("INSTALL_BEACON_TELEMETRY".into()));
+        assert_eq!(d.state, State::Disabled);
+    }
+
+    #[test]
+    fn env_values() {
+        for (value, disables) in [
+            ("1", true),
+            ("true", true),
+            ("yes", true),
+            ("", false),
+            ("0", false),
+            ("FALSE", false),
+        ] {
+            let d = decide(&Inputs {
+                env: vec![("ACME_DISABLE_TELEMETRY".into(), value.into())],
+                saved: Some(true),
+                ..inputs()
+            });
+            let expected = if disables {
+                Decision {
+                    state: State::Disabled,
+                    source: Source::Env("ACME_DISABLE_TELEMETRY".into()),
+                }
+            } else {
+                Decision {
+                    state: State::Enabled,
+                    source: Source::Saved,
+                }
+            };
+            assert_eq!(d, expected, "value {value:?}");
+        }
+    }
+
+    #[test]
+    fn first_opting_out_variable_is_named() {
+        let d = decide(&Inputs {
+            env: vec![
+                ("DO_NOT_TRACK".into(), "0".into()),
+                ("ACME_TELEMETRY_DISABLED".into(), "1".into()),
+            ],
+            ..inputs()
+        });
+        assert_eq!(d.source, Source::Env("ACME_TELEMETRY_DISABLED".into()));
+    }
+
+    #[test]
+    fn saved_choice() {
+        let d = decide(&Inputs {
+            saved: Some(false),
+            ..inputs()
+        });
+        assert_eq!(
+            d,
+            Decision {
+                state: State::Disabled,
+                source: Source::Saved
+            }
+        );
+    }
+
+    #[test]
+    fn variable_names() {
+        assert_eq!(
+            opt_out_vars("acme-db.io"),
+            [
+                "DO_NOT_TRACK",
+                "ACME_DB_IO_DISABLE_TELEMETRY",
+                "ACME_DB_IO_TELEMETRY_DISABLE",
+                "ACME_DB_IO_TELEMETRY_DISABLED"
+            ]
+        );
+    }
+}

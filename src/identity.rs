@@ -1,0 +1,122 @@
+//! The anonymous installation ID: a UUID v4 created once, kept as one line in a file the installed
+//! product can read (mode 0644), reused by every later call, replaced only on request or when the
+//! file does not hold a UUID.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use uuid::Uuid;
+
+use crate::fsutil;
+
+/// The ID file is read by the installed product, maybe as another user: not a secret.
+const MODE: u32 = 0o644;
+
+/// What `load_or_create` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The file held a valid ID.
+    Existing,
+    /// There was no file; a new ID was written.
+    Created,
+    /// The file held something else; it was replaced by a new ID.
+    Replaced,
+}
+
+/// Parses an ID file's content: one UUID, surrounding whitespace ignored.
+pub fn parse(content: &[u8]) -> Option<Uuid> {
+    let text = std::str::from_utf8(content).ok()?;
+    Uuid::try_parse(text.trim()).ok().filter(|id| !id.is_nil())
+}
+
+/// Returns the ID in `path`, creating it if missing. Concurrent callers all get the same ID: a new
+/// file is linked into place only if none exists yet. An invalid file is replaced.
+pub fn load_or_create(path: &Path) -> io::Result<(Uuid, Origin)> {
+    match fs::read(path) {
+        Ok(content) => match parse(&content) {
+            Some(id) => Ok((id, Origin::Existing)),
+            None => write_new(path).map(|id| (id, Origin::Replaced)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fsutil::create_dir(dir)?;
+            }
+            let id = Uuid::new_v4();
+            if fsutil::create_new(path, line(id).as_bytes(), MODE)? {
+                return Ok((id, Origin::Created));
+            }
+            // Another process created it between our read and our link: use theirs.
+            load_or_create(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the ID with a new random one.
+pub fn reset(path: &Path) -> io::Result<Uuid> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fsutil::create_dir(dir)?;
+    }
+    write_new(path)
+}
+
+fn write_new(path: &Path) -> io::Result<Uuid> {
+    let id = Uuid::new_v4();
+    fsutil::atomic_write(path, line(id).as_bytes(), MODE)?;
+    Ok(id)
+}
+
+fn line(id: Uuid) -> String {
+    format!("{}\n", id.hyphenated())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn created_once_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/installation_id");
+        let (id, origin) = load_or_create(&path).unwrap();
+        assert_eq!(origin, Origin::Created);
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{id}\n"));
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+        assert_eq!(load_or_create(&path).unwrap(), (id, Origin::Existing));
+    }
+
+    #[test]
+    fn invalid_content_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("installation_id");
+        for junk in [
+            &b""[..],
+            b"not-a-uuid\n",
+            b"\xff\xfe",
+            b"00000000-0000-0000-0000-000000000000",
+        ] {
+            fs::write(&path, junk).unwrap();
+            let (id, origin) = load_or_create(&path).unwrap();
+            assert_eq!(origin, Origin::Replaced);
+            assert_eq!(parse(&fs::read(&path).unwrap()), Some(id));
+        }
+    }
+
+    #[test]
+    fn reset_changes_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("installation_id");
+        let (old, _) = load_or_create(&path).unwrap();
+        let new = reset(&path).unwrap();
+        assert_ne!(old, new);
+        assert_eq!(load_or_create(&path).unwrap(), (new, Origin::Existing));
+    }
+
+    #[test]
+    fn accepts_whitespace_around_the_id() {
+        let id = Uuid::new_v4();
+        assert_eq!(parse(format!("  {id}\r\n").as_bytes()), Some(id));
+    }
+}

@@ -1,0 +1,268 @@
+//! Wire formats: turns events into the HTTP requests Segment, PostHog or a plain JSON receiver
+//! accept, with the field names and types their official client libraries send.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::cli::Protocol;
+use crate::event::Event;
+
+/// Library name reported to the backend.
+pub const LIBRARY: &str = "install-beacon";
+/// Library version reported to the backend.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Wire format.
+    pub protocol: Protocol,
+    /// Base URL, without trailing slash.
+    pub endpoint: String,
+    /// Segment write key or PostHog project API key.
+    pub key: Option<String>,
+}
+
+/// One HTTP POST, ready to send or to print.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Full URL.
+    pub url: String,
+    /// Headers besides `User-Agent`, which the transport sets.
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body.
+    pub body: Vec<u8>,
+    /// Message IDs of the events carried, in order.
+    pub message_ids: Vec<String>,
+}
+
+impl Target {
+    /// The URL events are posted to.
+    pub fn url(&self) -> String {
+        match self.protocol {
+            Protocol::Segment => format!("{}/v1/batch", self.endpoint),
+            Protocol::Posthog => format!("{}/batch/", self.endpoint),
+            Protocol::Json => self.endpoint.clone(),
+        }
+    }
+
+    /// Encodes events into as few requests as the format allows: one batch for Segment and PostHog,
+    /// one request per event for plain JSON.
+    pub fn encode(&self, events: &[Event], sent_at: &str) -> Vec<Request> {
+        match self.protocol {
+            Protocol::Segment => vec![self.request(
+                json!({"batch": events.iter().map(segment_event).collect::<Vec<_>>(), "sentAt": sent_at}),
+                events,
+            )],
+            Protocol::Posthog => vec![self.request(
+                json!({
+                    "api_key": self.key.as_deref().unwrap_or_default(),
+                    "batch": events.iter().map(posthog_event).collect::<Vec<_>>(),
+                    "sent_at": sent_at,
+                }),
+                events,
+            )],
+            Protocol::Json => events
+                .iter()
+                .map(|e| self.request(json_event(e), std::slice::from_ref(e)))
+                .collect(),
+        }
+    }
+
+    fn request(&self, body: Value, events: &[Event]) -> Request {
+        let mut headers = vec![("Content-Type", "application/json".to_owned())];
+        if let (Protocol::Segment, Some(key)) = (self.protocol, &self.key) {
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+            headers.push(("Authorization", format!("Basic {basic}")));
+        }
+        Request {
+            url: self.url(),
+            headers,
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+            message_ids: events.iter().map(|e| e.message_id.clone()).collect(),
+        }
+    }
+
+    /// The request as text, for `--dry-run` and `INSTALL_BEACON_DEBUG`: method, URL, headers and
+    /// pretty JSON body, with the key masked wherever it appears.
+    pub fn render(&self, request: &Request) -> String {
+        let masked = self.key.as_deref().map(mask);
+        let mut out = format!("POST {}\n", request.url);
+        for (name, value) in &request.headers {
+            let value = match (*name, &masked) {
+                ("Authorization", Some(m)) => format!("Basic base64(\"{m}:\")"),
+                _ => value.clone(),
+            };
+            out.push_str(&format!("{name}: {value}\n"));
+        }
+        out.push_str(&format!("User-Agent: {}\n\n", user_agent()));
+        let mut body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        if let (Some(slot), Some(m)) = (body.get_mut("api_key"), &masked) {
+            *slot = m.clone().into();
+        }
+        out.push_str(&serde_json::to_string_pretty(&body).unwrap_or_default());
+        out.push('\n');
+        out
+    }
+}
+
+/// `install-beacon/<version>`.
+pub fn user_agent() -> String {
+    format!("{LIBRARY}/{VERSION}")
+}
+
+/// Shows the first four characters of a key and hides the rest.
+pub fn mask(key: &str) -> String {
+    let shown: String = if key.chars().count() > 8 {
+        key.chars().take(4).collect()
+    } else {
+        String::new()
+    };
+    format!("{shown}****")
+}
+
+fn os(e: &Event) -> (&str, &str) {
+    (
+        e.property_str("os").unwrap_or("unknown"),
+        e.property_str("os_version").unwrap_or("unknown"),
+    )
+}
+
+/// A Segment `track` call as analytics-python sends it.
+fn segment_event(e: &Event) -> Value {
+    let (os, os_version) = os(e);
+    json!({
+        "type": "track",
+        "event": e.event,
+        "anonymousId": e.installation_id,
+        "messageId": e.message_id,
+        "timestamp": e.timestamp,
+        "properties": e.properties,
+        "context": {
+            "library": {"name": LIBRARY, "version": VERSION},
+            "os": {"name": os, "version": os_version},
+        },
+    })
+}
+
+/// A PostHog capture event as posthog-python sends it; `$process_person_profile: false` keeps
+/// anonymous installs from creating person profiles.
+fn posthog_event(e: &Event) -> Value {
+    let (os, os_version) = os(e);
+    let mut properties = e.properties.clone();
+    properties.insert("$lib".into(), LIBRARY.into());
+    properties.insert("$lib_version".into(), VERSION.into());
+    properties.insert("$os".into(), os.into());
+    properties.insert("$os_version".into(), os_version.into());
+    properties.insert("$process_person_profile".into(), false.into());
+    json!({
+        "event": e.event,
+        "distinct_id": e.installation_id,
+        "uuid": e.message_id,
+        "timestamp": e.timestamp,
+        "properties": properties,
+    })
+}
+
+/// The event as one plain object.
+fn json_event(e: &Event) -> Value {
+    json!({
+        "event": e.event,
+        "installation_id": e.installation_id,
+        "message_id": e.message_id,
+        "timestamp": e.timestamp,
+        "properties": e.properties,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Map;
+
+    fn event(name: &str) -> Event {
+        let mut properties = Map::new();
+        properties.insert("os".into(), "debian".into());
+        properties.insert("os_version".into(), "12".into());
+        Event {
+            event: name.into(),
+            installation_id: "7d3c2f0e-1b7a-4c55-9b8e-2f8f6a1d0c11".into(),
+            message_id: "11111111-2222-4333-8444-555555555555".into(),
+            timestamp: "2026-11-23T10:00:00.000Z".into(),
+            properties,
+        }
+    }
+
+    fn target(protocol: Protocol, key: Option<&str>) -> Target {
+        Target {
+            protocol,
+            endpoint: "http://127.0.0.1:9".into(),
+            key: key.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn segment_batch() {
+        let t = target(Protocol::Segment, Some("wk_secret_123"));
+        let reqs = t.encode(&[event("Installation Started")], "2026-11-23T10:00:01.000Z");
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].url, "http://127.0.0.1:9/v1/batch");
+        assert!(
+            reqs[0]
+                .headers
+                .contains(&("Authorization", "Basic d2tfc2VjcmV0XzEyMzo=".into()))
+        );
+        let body: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+        assert_eq!(
+            body,
+            json!({"batch": [{
+                "type": "track", "event": "Installation Started",
+                "anonymousId": "7d3c2f0e-1b7a-4c55-9b8e-2f8f6a1d0c11",
+                "messageId": "11111111-2222-4333-8444-555555555555",
+                "timestamp": "2026-11-23T10:00:00.000Z",
+                "properties": {"os": "debian", "os_version": "12"},
+                "context": {"library": {"name": "install-beacon", "version": VERSION}, "os": {"name": "debian", "version": "12"}},
+            }], "sentAt": "2026-11-23T10:00:01.000Z"})
+        );
+    }
+
+    #[test]
+    fn posthog_batch() {
+        let t = target(Protocol::Posthog, Some("phc_abcdefgh"));
+        let reqs = t.encode(&[event("a"), event("b")], "now");
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].url, "http://127.0.0.1:9/batch/");
+        assert!(reqs[0].headers.iter().all(|(h, _)| *h != "Authorization"));
+        let body: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+        assert_eq!(body["api_key"], "phc_abcdefgh");
+        assert_eq!(body["sent_at"], "now");
+        assert_eq!(body["batch"][1]["event"], "b");
+        assert_eq!(body["batch"][0]["distinct_id"], "7d3c2f0e-1b7a-4c55-9b8e-2f8f6a1d0c11");
+        assert_eq!(body["batch"][0]["uuid"], "11111111-2222-4333-8444-555555555555");
+        assert_eq!(body["batch"][0]["properties"]["$process_person_profile"], false);
+        assert_eq!(body["batch"][0]["properties"]["$os"], "debian");
+        assert_eq!(body["batch"][0]["properties"]["$lib"], "install-beacon");
+    }
+
+    #[test]
+    fn json_one_request_per_event() {
+        let reqs = target(Protocol::Json, None).encode(&[event("a"), event("b")], "now");
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[1].url, "http://127.0.0.1:9");
+        let body: Value = serde_json::from_slice(&reqs[1].body).unwrap();
+        assert_eq!(body["event"], "b");
+        assert_eq!(body["installation_id"], "7d3c2f0e-1b7a-4c55-9b8e-2f8f6a1d0c11");
+    }
+
+    #[test]
+    fn render_masks_the_key() {
+        for protocol in [Protocol::Segment, Protocol::Posthog] {
+            let t = target(protocol, Some("phc_abcdefgh"));
+            let text = t.render(&t.encode(&[event("a")], "now")[0]);
+            assert!(!text.contains("abcdefgh") && !text.contains("YWJjZGVmZ2g"), "{text}");
+            assert!(text.contains("phc_****"), "{text}");
+            assert!(text.starts_with("POST http://127.0.0.1:9/"));
+        }
+        assert_eq!(mask("short"), "****");
+    }
+}

@@ -1,0 +1,183 @@
+//! Settings resolved once at start-up from flags, environment and built-in defaults. Nothing past
+//! this point reads flags or environment variables.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+
+use crate::cli::{GlobalArgs, Protocol};
+use crate::consent::{self, Origin};
+use crate::protocol::Target;
+use crate::state::{self, StateDir};
+use crate::system::FactsEnv;
+
+/// Segment's API host, the default endpoint of the `segment` protocol.
+pub const SEGMENT_ENDPOINT: &str = "https://api.segment.io";
+
+/// A mistake in the caller's input: reported on one line with the fix, exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Everything the program needs to know, resolved.
+#[derive(Debug)]
+pub struct Settings {
+    /// Product name.
+    pub product: String,
+    /// Product version.
+    pub product_version: Option<String>,
+    /// Wire format.
+    pub protocol: Protocol,
+    /// Base URL, if one is known for the protocol.
+    pub endpoint: Option<String>,
+    /// API key.
+    pub key: Option<String>,
+    /// State directory, if one could be determined.
+    pub state_dir: Option<StateDir>,
+    /// Installation ID file, if one could be determined.
+    pub id_file: Option<PathBuf>,
+    /// Bound for the whole call.
+    pub timeout: Duration,
+    /// Exit 1 on delivery failure.
+    pub strict: bool,
+    /// Print nothing but usage errors.
+    pub quiet: bool,
+    /// Print requests instead of sending them.
+    pub dry_run: bool,
+    /// Print requests to stderr and send them (`INSTALL_BEACON_DEBUG`).
+    pub debug: bool,
+    /// Consent inputs except the saved choice, which is read from the state directory.
+    pub consent: consent::Inputs,
+    /// Environment the machine facts depend on.
+    pub facts_env: FactsEnv,
+}
+
+impl Settings {
+    /// Resolves settings from parsed flags (with their sources) and the process environment.
+    pub fn resolve(args: &GlobalArgs, matches: &ArgMatches) -> Result<Settings, UsageError> {
+        let product = args.product.clone().ok_or_else(|| {
+            UsageError(
+                "missing --product NAME: say which product is being installed (or set INSTALL_BEACON_PRODUCT)".into(),
+            )
+        })?;
+        let protocol = args.protocol.unwrap_or(Protocol::Segment);
+        let endpoint = args
+            .endpoint
+            .clone()
+            .or_else(|| (protocol == Protocol::Segment).then(|| SEGMENT_ENDPOINT.to_owned()));
+
+        let home_set = std::env::var_os("HOME").is_some_and(|h| !h.is_empty());
+        let state_dir = args
+            .state_dir
+            .clone()
+            .or_else(|| state::default_dir(&product, home_set, is_root()))
+            .map(StateDir::new);
+        let id_file = args
+            .id_file
+            .clone()
+            .or_else(|| state_dir.as_ref().map(StateDir::id_file));
+
+        let telemetry = args.telemetry.map(|on| {
+            let origin = match matches.value_source("telemetry") {
+                Some(ValueSource::EnvVariable) => Origin::Env,
+                _ => Origin::Flag,
+            };
+            (on, origin)
+        });
+        let env = consent::opt_out_vars(&product)
+            .into_iter()
+            .filter_map(|name| std::env::var(&name).ok().map(|value| (name, value)))
+            .collect();
+
+        Ok(Settings {
+            product,
+            product_version: args.product_version.clone().filter(|v| !v.is_empty()),
+            protocol,
+            endpoint,
+            key: args.key.clone().filter(|k| !k.is_empty()),
+            state_dir,
+            id_file,
+            timeout: args.timeout,
+            strict: args.strict,
+            quiet: args.quiet,
+            dry_run: args.dry_run,
+            debug: std::env::var("INSTALL_BEACON_DEBUG").is_ok_and(|v| consent::env_opts_out(&v)),
+            consent: consent::Inputs {
+                exe_name: exe_name(std::env::args_os().next()),
+                telemetry,
+                env,
+                saved: None,
+            },
+            facts_env: FactsEnv::from_process(),
+        })
+    }
+
+    /// The target to send to, or the usage error that prevents sending.
+    pub fn target(&self) -> Result<Target, UsageError> {
+        let endpoint = self.endpoint.clone().ok_or_else(|| {
+            UsageError(format!(
+                "missing --endpoint URL: the {} protocol has no default endpoint (or set INSTALL_BEACON_ENDPOINT)",
+                self.protocol.name()
+            ))
+        })?;
+        let needs_key = matches!(self.protocol, Protocol::Segment | Protocol::Posthog);
+        if needs_key && self.key.is_none() && !self.dry_run {
+            let what = if self.protocol == Protocol::Segment {
+                "Segment write key"
+            } else {
+                "PostHog project API key"
+            };
+            return Err(UsageError(format!(
+                "missing --key KEY: the {} protocol needs the {what} (or set INSTALL_BEACON_KEY)",
+                self.protocol.name()
+            )));
+        }
+        Ok(Target {
+            protocol: self.protocol,
+            endpoint,
+            key: self.key.clone(),
+        })
+    }
+}
+
+/// The executable's file name as invoked (a `donottrack` symlink or copy counts).
+fn exe_name(argv0: Option<OsString>) -> String {
+    argv0
+        .as_deref()
+        .map(Path::new)
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether the process runs as root, read from /proc without libc.
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exe_names() {
+        assert_eq!(
+            exe_name(Some("/opt/acme/bin/beacon-donottrack".into())),
+            "beacon-donottrack"
+        );
+        assert_eq!(exe_name(Some("install-beacon".into())), "install-beacon");
+        assert_eq!(exe_name(None), "");
+    }
+}

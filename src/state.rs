@@ -1,0 +1,138 @@
+//! The state directory: where it is, the lock that serialises writers, and the small JSON file of
+//! saved choices (consent, first-run notice). A corrupt file is replaced, never fatal.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{self, Lock};
+
+/// Saved choices, `state.json` in the state directory (mode 0600).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Saved {
+    /// The choice of `enable` (true) or `disable` (false).
+    pub consent: Option<bool>,
+    /// When the first-run notice was printed (RFC 3339).
+    pub notice_shown_at: Option<String>,
+}
+
+/// A product's state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    /// The state directory at `path` (not created until something is written).
+    pub fn new(path: PathBuf) -> StateDir {
+        StateDir { path }
+    }
+
+    /// Its location.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Default location of the installation ID file.
+    pub fn id_file(&self) -> PathBuf {
+        self.path.join("installation_id")
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+
+    /// Holds the directory's lock, creating the directory if needed.
+    pub fn lock(&self) -> io::Result<Lock> {
+        fsutil::create_dir(&self.path)?;
+        Lock::acquire(&self.path.join(".lock"))
+    }
+
+    /// Reads the saved choices. A missing file is the default; an unreadable or corrupt one is the
+    /// default plus a warning to print.
+    pub fn load(&self) -> (Saved, Option<String>) {
+        let path = self.state_file();
+        match fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(saved) => (saved, None),
+                Err(e) => (
+                    Saved::default(),
+                    Some(format!(
+                        "ignoring corrupt {} ({e}); it will be rewritten",
+                        path.display()
+                    )),
+                ),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (Saved::default(), None),
+            Err(e) => (Saved::default(), Some(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Changes the saved choices under the lock: read, modify, atomic rewrite.
+    pub fn update(&self, change: impl FnOnce(&mut Saved)) -> io::Result<Saved> {
+        let _lock = self.lock()?;
+        let (mut saved, _) = self.load();
+        change(&mut saved);
+        let mut bytes = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        fsutil::atomic_write(&self.state_file(), &bytes, 0o600)?;
+        Ok(saved)
+    }
+}
+
+/// Where the state directory is: `--state-dir`, else the per-user state directory for the product,
+/// else `/var/lib/<product>` for root without HOME. `None` when nothing fits.
+pub fn default_dir(product: &str, home_set: bool, is_root: bool) -> Option<PathBuf> {
+    if !home_set && is_root {
+        return Some(Path::new("/var/lib").join(product));
+    }
+    dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .map(|base| base.join(product))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn update_then_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("acme"));
+        assert_eq!(state.load(), (Saved::default(), None));
+        state.update(|s| s.consent = Some(false)).unwrap();
+        assert_eq!(state.load().0.consent, Some(false));
+        let mode = fs::metadata(state.path().join("state.json")).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn corrupt_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().to_owned());
+        fs::write(dir.path().join("state.json"), b"{\"consent\": tru").unwrap();
+        let (saved, warning) = state.load();
+        assert_eq!(saved, Saved::default());
+        assert!(warning.unwrap().contains("corrupt"));
+        state.update(|s| s.consent = Some(true)).unwrap();
+        assert_eq!(
+            state.load(),
+            (
+                Saved {
+                    consent: Some(true),
+                    ..Saved::default()
+                },
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn root_without_home_uses_var_lib() {
+        assert_eq!(default_dir("acme", false, true), Some(PathBuf::from("/var/lib/acme")));
+    }
+}

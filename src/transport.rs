@@ -1,0 +1,157 @@
+//! HTTP delivery: one ureq agent (rustls, proxy from `HTTPS_PROXY`/`NO_PROXY`), every request
+//! bounded by the call's deadline, and each outcome classified as delivered, worth retrying, or
+//! rejected for good.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use ureq::Agent;
+
+use crate::protocol::{self, Request};
+
+/// Most bytes of a response body read (for version notices); the rest is ignored.
+const MAX_RESPONSE: u64 = 64 * 1024;
+
+/// What happened to one request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// 2xx; the response body, bounded.
+    Delivered(Vec<u8>),
+    /// Timeout, connection error, 408, 429 or 5xx: the events may go through later.
+    Transient {
+        /// One-line reason.
+        reason: String,
+        /// The server's `Retry-After`, when given in seconds.
+        retry_after: Option<Duration>,
+    },
+    /// Any other status: sending the same events again will not help.
+    Rejected(String),
+}
+
+/// Sends requests until a deadline.
+pub struct Transport {
+    agent: Agent,
+    deadline: Instant,
+}
+
+impl Transport {
+    /// A transport whose requests all end by `deadline`.
+    pub fn new(deadline: Instant) -> Transport {
+        let agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(protocol::user_agent())
+            .build()
+            .new_agent();
+        Transport { agent, deadline }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Posts one request within the time left.
+    pub fn send(&self, request: &Request) -> Outcome {
+        let remaining = self.remaining();
+        if remaining.is_zero() {
+            return Outcome::Transient {
+                reason: "no time left before --timeout".into(),
+                retry_after: None,
+            };
+        }
+        let mut builder = self
+            .agent
+            .post(&request.url)
+            .config()
+            .timeout_global(Some(remaining))
+            .build();
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        match builder.send(&request.body[..]) {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let body = response
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_RESPONSE)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                classify(status, body, retry_after)
+            }
+            Err(e) => Outcome::Transient {
+                reason: describe(&e, remaining),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+fn classify(status: u16, body: Vec<u8>, retry_after: Option<Duration>) -> Outcome {
+    match status {
+        200..=299 => Outcome::Delivered(body),
+        408 | 429 | 500..=599 => Outcome::Transient {
+            reason: format!("server answered HTTP {status}"),
+            retry_after,
+        },
+        _ => {
+            let detail: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+            if detail.is_empty() {
+                Outcome::Rejected(format!("server rejected the event: HTTP {status}"))
+            } else {
+                Outcome::Rejected(format!("server rejected the event: HTTP {status}: {detail}"))
+            }
+        }
+    }
+}
+
+/// A one-line reason for a failed request.
+fn describe(error: &ureq::Error, budget: Duration) -> String {
+    match error {
+        ureq::Error::Timeout(_) => format!("no answer within {}", humantime::format_duration(round_ms(budget))),
+        ureq::Error::HostNotFound => "host not found (DNS)".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => {
+            format!("no answer within {}", humantime::format_duration(round_ms(budget)))
+        }
+        ureq::Error::Io(e) => format!("network error: {e}"),
+        ureq::Error::Tls(e) => format!("TLS error: {e}"),
+        ureq::Error::Rustls(e) => format!("TLS error: {e}"),
+        ureq::Error::InvalidProxyUrl => "invalid proxy URL in HTTPS_PROXY/HTTP_PROXY/ALL_PROXY".into(),
+        other => other.to_string(),
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert!(matches!(classify(200, vec![], None), Outcome::Delivered(_)));
+        assert!(matches!(classify(204, vec![], None), Outcome::Delivered(_)));
+        for s in [408, 429, 500, 503] {
+            assert!(matches!(classify(s, vec![], None), Outcome::Transient { .. }), "{s}");
+        }
+        for s in [301, 400, 401, 404, 413] {
+            assert!(matches!(classify(s, vec![], None), Outcome::Rejected(_)), "{s}");
+        }
+        let Outcome::Rejected(reason) = classify(400, b"{\"error\":\n \"bad\"}".to_vec(), None) else {
+            panic!()
+        };
+        assert_eq!(reason, "server rejected the event: HTTP 400: {\"error\": \"bad\"}");
+    }
+}

@@ -1,0 +1,292 @@
+//! Test support: a programmable HTTP server on 127.0.0.1 that records every request, raw TCP
+//! listeners for misbehaving peers, and a command builder that runs the real binary in a clean
+//! environment (no proxies, no CI variables, no opt-outs, HOME in a temp dir).
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// One request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// Header value by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body_text()))
+    }
+
+    /// The body as text.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Events carried, whatever the protocol: Segment/PostHog `batch` items or the plain object.
+    pub fn events(&self) -> Vec<Value> {
+        let body = self.json();
+        match body.get("batch") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => vec![body],
+        }
+    }
+}
+
+/// How the server answers one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// This status with a `{}` body.
+    Status(u16),
+    /// This status and body.
+    Body(u16, String),
+    /// This status with `Retry-After: N`.
+    RetryAfter(u16, u64),
+    /// Wait, then answer with the status.
+    Delay(Duration, u16),
+    /// Never answer; the connection stays open until the server is dropped.
+    Hang,
+}
+
+/// A recording HTTP server with a queue of planned replies (200 once the plan is used up).
+pub struct Server {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    plan: Arc<Mutex<VecDeque<Reply>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// A server that answers 200 to everything.
+    pub fn start() -> Server {
+        Server::with_plan(Vec::new())
+    }
+
+    /// A server that answers with `plan`, in order, then 200.
+    pub fn with_plan(plan: Vec<Reply>) -> Server {
+        let http = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
+        let url = format!("http://{}", http.server_addr().to_ip().expect("ip address"));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let plan = Arc::new(Mutex::new(plan.into_iter().collect::<VecDeque<_>>()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (received, plan, stop) = (received.clone(), plan.clone(), stop.clone());
+            thread::spawn(move || serve(http, received, plan, stop))
+        };
+        Server {
+            url,
+            received,
+            plan,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Adds replies to the plan.
+    pub fn plan(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.plan.lock().unwrap().extend(replies);
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// All events received so far, across requests.
+    pub fn events(&self) -> Vec<Value> {
+        self.requests().iter().flat_map(Received::events).collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    http: tiny_http::Server,
+    received: Arc<Mutex<Vec<Received>>>,
+    plan: Arc<Mutex<VecDeque<Reply>>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut held = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(Some(mut request)) = http.recv_timeout(Duration::from_millis(20)) else {
+            continue;
+        };
+        let mut body = Vec::new();
+        let _ = request.as_reader().read_to_end(&mut body);
+        received.lock().unwrap().push(Received {
+            method: request.method().to_string(),
+            url: request.url().to_owned(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|h| (h.field.to_string(), h.value.to_string()))
+                .collect(),
+            body,
+        });
+        let reply = plan.lock().unwrap().pop_front().unwrap_or(Reply::Status(200));
+        let respond = |request: tiny_http::Request, status: u16, body: String, extra: Option<(&str, String)>| {
+            let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+            if let Some((name, value)) = extra {
+                response.add_header(tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap());
+            }
+            let _ = request.respond(response);
+        };
+        match reply {
+            Reply::Status(s) => respond(request, s, "{}".into(), None),
+            Reply::Body(s, body) => respond(request, s, body, None),
+            Reply::RetryAfter(s, secs) => respond(request, s, "{}".into(), Some(("Retry-After", secs.to_string()))),
+            Reply::Delay(d, s) => {
+                thread::sleep(d);
+                respond(request, s, "{}".into(), None)
+            }
+            Reply::Hang => held.push(request),
+        }
+    }
+}
+
+/// What a raw TCP peer does with each connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    /// Accept and never send a byte.
+    Silent,
+    /// Read the request, then close without answering.
+    Reset,
+    /// Answer a valid status line and headers, then the body one byte per `Duration`.
+    Trickle(Duration),
+    /// Answer 200 with a body that never ends.
+    Endless,
+}
+
+/// A TCP listener on 127.0.0.1 that misbehaves as told and counts connections.
+pub struct RawPeer {
+    pub url: String,
+    pub connections: Arc<AtomicUsize>,
+}
+
+impl RawPeer {
+    /// Starts the peer; its threads end with the test process.
+    pub fn start(peer: Peer) -> RawPeer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = connections.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                count.fetch_add(1, Ordering::SeqCst);
+                thread::spawn(move || misbehave(stream, peer));
+            }
+        });
+        RawPeer { url, connections }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+fn misbehave(mut stream: TcpStream, peer: Peer) {
+    let mut buf = [0u8; 65536];
+    match peer {
+        Peer::Silent => thread::sleep(Duration::from_secs(120)),
+        Peer::Reset => {
+            let _ = stream.read(&mut buf);
+        }
+        Peer::Trickle(every) => {
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+            for _ in 0..100_000 {
+                if stream.write_all(b"x").is_err() {
+                    return;
+                }
+                thread::sleep(every);
+            }
+        }
+        Peer::Endless => {
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+            while stream.write_all(chunk.as_bytes()).is_ok() {}
+        }
+    }
+}
+
+/// A temp HOME plus helpers to run the binary inside it.
+pub struct Env {
+    pub home: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            home: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// The state dir the binary uses by default for `product`.
+    pub fn state_dir(&self, product: &str) -> PathBuf {
+        self.home.path().join(".local/state").join(product)
+    }
+
+    /// The default ID file for `product`.
+    pub fn id_file(&self, product: &str) -> PathBuf {
+        self.state_dir(product).join("installation_id")
+    }
+
+    /// The real binary in a clean environment, with `--product acme`.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = self.bare();
+        cmd.arg("--product").arg("acme");
+        cmd
+    }
+
+    /// The real binary in a clean environment, no arguments.
+    pub fn bare(&self) -> Command {
+        self.bin(Path::new(env!("CARGO_BIN_EXE_install-beacon")))
+    }
+
+    /// Another executable (a renamed copy) in the same clean environment.
+    pub fn bin(&self, path: &Path) -> Command {
+        let mut cmd = Command::new(path);
+        cmd.env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .timeout(Duration::from_secs(30));
+        cmd
+    }
+
+    /// `cmd()` pointed at `server` with the Segment protocol and a key.
+    pub fn segment(&self, server_url: &str) -> Command {
+        let mut cmd = self.cmd();
+        cmd.args(["--endpoint", server_url, "--key", "wk_test_123456"]);
+        cmd
+    }
+}
