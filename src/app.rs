@@ -1,5 +1,6 @@
 //! Runs one command: resolves consent and identity, builds the event, and hands it to delivery.
 
+use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -9,14 +10,18 @@ use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::background;
 use crate::cli::{Cli, Command, IdArgs};
 use crate::consent::{self, Decision, Source};
+use crate::deliver::{Delivery, Report};
 use crate::event::{self, Event, Product};
 use crate::identity;
+use crate::notices;
+use crate::outbox::Outbox;
 use crate::protocol::{Target, mask};
 use crate::settings::{Settings, UsageError};
 use crate::system::Facts;
-use crate::transport::{Outcome, Transport};
+use crate::transport::Transport;
 use crate::ui::{self, Ui};
 
 /// Runs the parsed command line.
@@ -77,6 +82,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             }
             ctx.send(name, args.props.into_iter().collect())
         }
+        Command::Flush => ctx.flush(),
         Command::Id(args) => ctx.id(&args),
         Command::Enable => ctx.save_choice(true),
         Command::Disable => ctx.save_choice(false),
@@ -115,16 +121,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// Builds and delivers one event, honoring consent, dry run and debug.
+    /// Builds and delivers one event, honoring consent, dry run, debug and background.
     fn send(&self, name: &str, fields: Map<String, Value>) -> Result<ExitCode> {
         let s = self.settings;
-        if !self.decision.enabled() {
-            if s.dry_run || s.debug {
-                ui::stderr(&format!(
-                    "install-beacon: telemetry is disabled ({}): nothing is sent\n",
-                    self.decision.source
-                ));
-            }
+        if !self.enabled_or_say_why() {
             return Ok(ExitCode::SUCCESS);
         }
         let target = s.target()?;
@@ -132,31 +132,103 @@ impl Ctx<'_> {
         let id = self.installation_id();
         let facts = Facts::collect(&s.facts_env);
         let event = Event::new(name, id, &facts, &self.product(), fields);
-        let requests = target.encode(std::slice::from_ref(&event), &event::now_rfc3339());
 
         if s.dry_run {
-            for request in &requests {
-                ui::stdout(&target.render(request));
+            for request in target.encode(std::slice::from_ref(&event), &event::now_rfc3339()) {
+                ui::stdout(&target.render(&request));
             }
             return Ok(ExitCode::SUCCESS);
         }
         self.show_notice_once();
-        let transport = Transport::new(deadline);
-        let mut failed = false;
-        for request in &requests {
-            if s.debug {
-                ui::stderr(&target.render(request));
-            }
-            match transport.send(request) {
-                Outcome::Delivered(_) => {}
-                Outcome::Transient { reason, .. } | Outcome::Rejected(reason) => {
-                    failed = true;
-                    self.ui
-                        .warn(&format!("could not send '{name}' to {}: {reason}", target.url()));
-                }
+        let outbox = self.outbox();
+        if s.background
+            && let Some(outbox) = &outbox
+        {
+            match outbox
+                .update(&HashSet::new(), std::slice::from_ref(&event))
+                .map(|_| background::spawn_flush(s))
+            {
+                Ok(Ok(())) => return Ok(ExitCode::SUCCESS),
+                Ok(Err(e)) => self
+                    .ui
+                    .warn(&format!("cannot start background delivery ({e}); sending now")),
+                Err(e) => self.ui.warn(&format!(
+                    "cannot queue in {} ({e}); sending now",
+                    outbox.path().display()
+                )),
             }
         }
-        Ok(if failed && s.strict {
+        let report = self.deliver(&target, outbox.as_ref(), deadline, vec![event]);
+        Ok(if report.failed && s.strict {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+
+    /// Delivers `events` after whatever is queued, then shows any notice the backend sent back.
+    fn deliver(&self, target: &Target, outbox: Option<&Outbox>, deadline: Instant, events: Vec<Event>) -> Report {
+        let transport = Transport::new(deadline);
+        let delivery = Delivery {
+            target,
+            transport: &transport,
+            outbox,
+            ui: self.ui,
+            debug: self.settings.debug,
+        };
+        let report = delivery.run(events);
+        let s = self.settings;
+        notices::show(
+            &report.responses,
+            &s.product,
+            s.product_version.as_deref(),
+            s.state_dir.as_ref(),
+            self.ui,
+        );
+        report
+    }
+
+    /// True when telemetry is on; otherwise says so on a dry run or in debug mode.
+    fn enabled_or_say_why(&self) -> bool {
+        let enabled = self.decision.enabled();
+        if !enabled && (self.settings.dry_run || self.settings.debug) {
+            ui::stderr(&format!(
+                "install-beacon: telemetry is disabled ({}): nothing is sent\n",
+                self.decision.source
+            ));
+        }
+        enabled
+    }
+
+    fn outbox(&self) -> Option<Outbox> {
+        self.settings.state_dir.clone().map(Outbox::new)
+    }
+
+    /// Delivers the queue on its own and reports what happened.
+    fn flush(&self) -> Result<ExitCode> {
+        if !self.enabled_or_say_why() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let target = self.settings.target()?;
+        let outbox = self.outbox().ok_or_else(|| {
+            UsageError("no state directory to find the queue in: set --state-dir DIR (or HOME)".into())
+        })?;
+        let report = self.deliver(
+            &target,
+            Some(&outbox),
+            Instant::now() + self.settings.timeout,
+            Vec::new(),
+        );
+        if report.busy {
+            self.ui.info("another install-beacon is delivering the queue right now");
+        } else if !self.ui.quiet() {
+            ui::stdout(&format!(
+                "sent {} event(s), {} left in the queue\n",
+                report.sent, report.queued
+            ));
+        }
+        let left = report.queued > 0 && !report.busy;
+        Ok(if left && self.settings.strict {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS
@@ -275,6 +347,11 @@ impl Ctx<'_> {
             }
             .url()
         });
+        let queued = match self.outbox().map(|o| o.load().map(|c| c.events.len())) {
+            Some(Ok(n)) => format!("{n} event(s)"),
+            Some(Err(e)) => format!("unreadable: {e}"),
+            None => none(),
+        };
         let rows = [
             ("telemetry", state.to_owned()),
             ("decided by", self.decision.source.to_string()),
@@ -294,6 +371,7 @@ impl Ctx<'_> {
                     .map_or_else(none, |d| d.path().display().to_string()),
             ),
             ("id file", id_file),
+            ("queued", queued),
         ];
         let text: String = rows
             .iter()

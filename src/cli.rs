@@ -72,6 +72,10 @@ pub struct GlobalArgs {
     #[arg(long, short, global = true, env = "INSTALL_BEACON_QUIET", value_parser = FalseyValueParser::new())]
     pub quiet: bool,
 
+    /// Queue the event and return at once; a detached process delivers it
+    #[arg(long, global = true, env = "INSTALL_BEACON_BACKGROUND", value_parser = FalseyValueParser::new())]
+    pub background: bool,
+
     /// Print the HTTP request that would be sent, and send nothing
     #[arg(long, global = true, env = "INSTALL_BEACON_DRY_RUN", value_parser = FalseyValueParser::new())]
     pub dry_run: bool,
@@ -112,6 +116,8 @@ pub enum Command {
     Support(SupportArgs),
     /// Report any other event
     Track(TrackArgs),
+    /// Deliver the events queued by earlier calls that could not reach the endpoint
+    Flush,
     /// Print the installation ID, creating it if missing
     Id(IdArgs),
     /// Save the choice to send telemetry

@@ -2,12 +2,18 @@
 //! or stalling the installer that calls it.
 
 mod app;
+mod background;
 mod cli;
 mod consent;
+mod deliver;
 mod event;
 mod fsutil;
 mod identity;
+mod notices;
+mod outbox;
 mod protocol;
+#[cfg(test)]
+mod proptests;
 mod settings;
 mod state;
 mod system;

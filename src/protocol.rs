@@ -36,7 +36,79 @@ pub struct Request {
     pub message_ids: Vec<String>,
 }
 
+/// Size limits of a backend's batch endpoint.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Bytes per request body.
+    body: usize,
+    /// Events per request.
+    events: usize,
+    /// Bytes per encoded event.
+    event: usize,
+}
+
+/// Bytes kept free in every body for the envelope (`sentAt`, `api_key`, brackets).
+const ENVELOPE: usize = 1024;
+
 impl Target {
+    /// Segment: 500 KB and 2,500 events per batch, 32 KB per event. PostHog: 1 MB per event,
+    /// batches kept to 5 MiB as its Python client does. Plain JSON: one event per request.
+    fn limits(&self) -> Limits {
+        match self.protocol {
+            Protocol::Segment => Limits {
+                body: 500_000,
+                events: 2_500,
+                event: 32_000,
+            },
+            Protocol::Posthog => Limits {
+                body: 5 * 1024 * 1024,
+                events: 10_000,
+                event: 1_000_000,
+            },
+            Protocol::Json => Limits {
+                body: 1_000_000,
+                events: 1,
+                event: 1_000_000,
+            },
+        }
+    }
+
+    /// Groups events, oldest first, into as few batches as the backend accepts. Events larger
+    /// than the backend takes are returned apart: they would be refused every time.
+    pub fn batches(&self, events: Vec<Event>) -> (Vec<Vec<Event>>, Vec<Event>) {
+        let limits = self.limits();
+        let mut batches: Vec<Vec<Event>> = Vec::new();
+        let mut too_large = Vec::new();
+        let mut size = 0;
+        for event in events {
+            let len = self.encoded_len(&event) + 1;
+            if len > limits.event {
+                too_large.push(event);
+                continue;
+            }
+            match batches.last_mut() {
+                Some(batch) if batch.len() < limits.events && size + len <= limits.body - ENVELOPE => {
+                    size += len;
+                    batch.push(event);
+                }
+                _ => {
+                    size = len;
+                    batches.push(vec![event]);
+                }
+            }
+        }
+        (batches, too_large)
+    }
+
+    fn encoded_len(&self, event: &Event) -> usize {
+        let value = match self.protocol {
+            Protocol::Segment => segment_event(event),
+            Protocol::Posthog => posthog_event(event),
+            Protocol::Json => json_event(event),
+        };
+        serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len())
+    }
+
     /// The URL events are posted to.
     pub fn url(&self) -> String {
         match self.protocol {
@@ -252,6 +324,35 @@ mod tests {
         let body: Value = serde_json::from_slice(&reqs[1].body).unwrap();
         assert_eq!(body["event"], "b");
         assert_eq!(body["installation_id"], "7d3c2f0e-1b7a-4c55-9b8e-2f8f6a1d0c11");
+    }
+
+    #[test]
+    fn batches_respect_segment_limits() {
+        let t = target(Protocol::Segment, Some("k"));
+        let small: Vec<Event> = (0..3000).map(|_| event("a")).collect();
+        let (batches, too_large) = t.batches(small);
+        assert!(too_large.is_empty());
+        assert_eq!(batches.len(), 2, "as few requests as the limits allow");
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 3000);
+        for batch in &batches {
+            assert!(batch.len() <= 2500 && t.encode(batch, "now")[0].body.len() <= 500_000);
+        }
+
+        let mut big = event("big");
+        big.properties.insert("blob".into(), "x".repeat(20_000).into());
+        let mut huge = event("huge");
+        huge.properties.insert("blob".into(), "x".repeat(40_000).into());
+        let events = vec![big.clone(); 30].into_iter().chain([huge]).collect();
+        let (batches, too_large) = t.batches(events);
+        assert_eq!(too_large.len(), 1);
+        for batch in &batches {
+            assert!(t.encode(batch, "now")[0].body.len() <= 500_000);
+        }
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 30);
+        assert_eq!(batches.len(), 2);
+
+        let (batches, _) = target(Protocol::Json, None).batches(vec![event("a"), event("b")]);
+        assert_eq!(batches.len(), 2);
     }
 
     #[test]

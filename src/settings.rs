@@ -55,6 +55,8 @@ pub struct Settings {
     pub quiet: bool,
     /// Print requests instead of sending them.
     pub dry_run: bool,
+    /// Queue and hand delivery to a detached process.
+    pub background: bool,
     /// Print requests to stderr and send them (`INSTALL_BEACON_DEBUG`).
     pub debug: bool,
     /// Consent inputs except the saved choice, which is read from the state directory.
@@ -112,6 +114,7 @@ impl Settings {
             strict: args.strict,
             quiet: args.quiet,
             dry_run: args.dry_run,
+            background: args.background,
             debug: std::env::var("INSTALL_BEACON_DEBUG").is_ok_and(|v| consent::env_opts_out(&v)),
             consent: consent::Inputs {
                 exe_name: exe_name(std::env::args_os().next()),

@@ -17,6 +17,10 @@ pub struct Saved {
     pub consent: Option<bool>,
     /// When the first-run notice was printed (RFC 3339).
     pub notice_shown_at: Option<String>,
+    /// The newest product version already announced.
+    pub notified_version: Option<String>,
+    /// Notices from the backend already shown.
+    pub notices_shown: Vec<String>,
 }
 
 /// A product's state directory.

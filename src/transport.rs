@@ -23,6 +23,9 @@ pub enum Outcome {
         reason: String,
         /// The server's `Retry-After`, when given in seconds.
         retry_after: Option<Duration>,
+        /// Whether retrying within this call may help: the server answered but was busy, or the
+        /// connection broke. A refused connection or failed DNS lookup goes straight to the outbox.
+        retry_now: bool,
     },
     /// Any other status: sending the same events again will not help.
     Rejected(String),
@@ -58,6 +61,7 @@ impl Transport {
             return Outcome::Transient {
                 reason: "no time left before --timeout".into(),
                 retry_after: None,
+                retry_now: false,
             };
         }
         let mut builder = self
@@ -89,6 +93,7 @@ impl Transport {
             Err(e) => Outcome::Transient {
                 reason: describe(&e, remaining),
                 retry_after: None,
+                retry_now: broken_connection(&e),
             },
         }
     }
@@ -100,6 +105,7 @@ fn classify(status: u16, body: Vec<u8>, retry_after: Option<Duration>) -> Outcom
         408 | 429 | 500..=599 => Outcome::Transient {
             reason: format!("server answered HTTP {status}"),
             retry_after,
+            retry_now: true,
         },
         _ => {
             let detail: String = String::from_utf8_lossy(&body).chars().take(200).collect();
@@ -110,6 +116,21 @@ fn classify(status: u16, body: Vec<u8>, retry_after: Option<Duration>) -> Outcom
                 Outcome::Rejected(format!("server rejected the event: HTTP {status}: {detail}"))
             }
         }
+    }
+}
+
+/// A connection that was made and then broke: worth one more try.
+fn broken_connection(error: &ureq::Error) -> bool {
+    match error {
+        ureq::Error::Io(e) => matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        ),
+        ureq::Error::Protocol(_) => true,
+        _ => false,
     }
 }
 

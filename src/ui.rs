@@ -30,6 +30,13 @@ impl Ui {
         }
     }
 
+    /// Prints a line to stderr as it is.
+    pub fn say(&self, message: &str) {
+        if !self.quiet {
+            stderr(&format!("{message}\n"));
+        }
+    }
+
     /// Prints `install-beacon: …` to stderr.
     pub fn info(&self, message: &str) {
         if !self.quiet {

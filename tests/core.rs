@@ -303,7 +303,8 @@ fn corrupt_id_file_is_replaced_with_a_warning() {
 #[test]
 fn every_opt_out_source_sends_nothing_and_is_explained() {
     let peer = RawPeer::start(Peer::Silent);
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (vec!["--telemetry=no"], vec![], "--telemetry flag"),
         (vec!["--telemetry", "OPT-OUT"], vec![], "--telemetry flag"),
         (

@@ -22,6 +22,8 @@ pub struct Received {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Status the server answered with; `None` if it never answered.
+    pub status: Option<u16>,
 }
 
 impl Received {
@@ -117,6 +119,15 @@ impl Server {
     pub fn events(&self) -> Vec<Value> {
         self.requests().iter().flat_map(Received::events).collect()
     }
+
+    /// Events of the requests the server answered with 2xx, in order of arrival.
+    pub fn accepted(&self) -> Vec<Value> {
+        self.requests()
+            .iter()
+            .filter(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
+            .flat_map(Received::events)
+            .collect()
+    }
 }
 
 impl Drop for Server {
@@ -141,6 +152,11 @@ fn serve(
         };
         let mut body = Vec::new();
         let _ = request.as_reader().read_to_end(&mut body);
+        let reply = plan.lock().unwrap().pop_front().unwrap_or(Reply::Status(200));
+        let status = match &reply {
+            Reply::Status(s) | Reply::Body(s, _) | Reply::RetryAfter(s, _) | Reply::Delay(_, s) => Some(*s),
+            Reply::Hang => None,
+        };
         received.lock().unwrap().push(Received {
             method: request.method().to_string(),
             url: request.url().to_owned(),
@@ -150,8 +166,8 @@ fn serve(
                 .map(|h| (h.field.to_string(), h.value.to_string()))
                 .collect(),
             body,
+            status,
         });
-        let reply = plan.lock().unwrap().pop_front().unwrap_or(Reply::Status(200));
         let respond = |request: tiny_http::Request, status: u16, body: String, extra: Option<(&str, String)>| {
             let mut response = tiny_http::Response::from_string(body).with_status_code(status);
             if let Some((name, value)) = extra {
@@ -179,7 +195,7 @@ pub enum Peer {
     Silent,
     /// Read the request, then close without answering.
     Reset,
-    /// Answer a valid status line and headers, then the body one byte per `Duration`.
+    /// Answer a valid response one byte per `Duration`, status line included.
     Trickle(Duration),
     /// Answer 200 with a body that never ends.
     Endless,
@@ -222,9 +238,9 @@ fn misbehave(mut stream: TcpStream, peer: Peer) {
         }
         Peer::Trickle(every) => {
             let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
-            for _ in 0..100_000 {
-                if stream.write_all(b"x").is_err() {
+            let response = format!("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{}", "x".repeat(100_000));
+            for byte in response.bytes() {
+                if stream.write_all(&[byte]).is_err() {
                     return;
                 }
                 thread::sleep(every);
