@@ -11,9 +11,9 @@ mod fsutil;
 mod identity;
 mod notices;
 mod outbox;
-mod protocol;
 #[cfg(test)]
 mod proptests;
+mod protocol;
 mod settings;
 mod state;
 mod system;

@@ -138,12 +138,20 @@ fn broken_connection(error: &ureq::Error) -> bool {
 fn describe(error: &ureq::Error, budget: Duration) -> String {
     match error {
         ureq::Error::Timeout(_) => format!("no answer within {}", humantime::format_duration(round_ms(budget))),
-        ureq::Error::HostNotFound => "host not found (DNS)".into(),
+        ureq::Error::HostNotFound => "DNS lookup failed: host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => "connection refused".into(),
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => {
             format!("no answer within {}", humantime::format_duration(round_ms(budget)))
         }
+        // std reports getaddrinfo failures as uncategorised I/O errors with this wording.
+        ureq::Error::Io(e) if e.to_string().contains("lookup address information") => {
+            let detail = e.to_string();
+            let detail = detail.rsplit(": ").next().unwrap_or_default().to_owned();
+            format!("DNS lookup failed: {detail}")
+        }
+        // rustls reports handshake and certificate failures as InvalidData I/O errors.
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::InvalidData => format!("TLS error: {e}"),
         ureq::Error::Io(e) => format!("network error: {e}"),
         ureq::Error::Tls(e) => format!("TLS error: {e}"),
         ureq::Error::Rustls(e) => format!("TLS error: {e}"),

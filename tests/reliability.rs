@@ -576,3 +576,100 @@ fn background_returns_at_once_and_a_detached_process_delivers() {
     assert_eq!(accepted[0]["event"], "Installation Started");
     assert!(outbox_lines(&env).is_empty());
 }
+
+/// DNS failure, made hermetic: the call runs in a fresh network namespace where no name server is
+/// reachable (needs root; skipped otherwise), so it must fail fast, queue, and exit 0.
+#[test]
+fn dns_failure_queues_and_exits_0() {
+    let probe = StdCommand::new("unshare").args(["-n", "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot create a network namespace here");
+        return;
+    }
+    let env = Env::new();
+    let out = StdCommand::new("unshare")
+        .args(["-n", env!("CARGO_BIN_EXE_install-beacon")])
+        .args([
+            "--product",
+            "acme",
+            "--endpoint",
+            "https://beacon-test.invalid",
+            "--key",
+            "k",
+            "started",
+        ])
+        .env_clear()
+        .env("HOME", env.home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("DNS lookup failed: ") && stderr.contains("queued for the next call (1 in queue)"),
+        "{stderr}"
+    );
+    assert_eq!(outbox_lines(&env).len(), 1);
+}
+
+/// A real TLS server with a self-signed certificate (openssl s_server): the handshake must fail,
+/// the event is queued, and nothing goes out in plain text.
+#[test]
+fn bad_certificate_is_refused_and_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let made = StdCommand::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: openssl is not installed");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = StdCommand::new("openssl")
+        .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{port}")])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let env = Env::new();
+    let out = env
+        .segment(&format!("https://127.0.0.1:{port}"))
+        .args(["--timeout", "3s", "started"])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success());
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("TLS error") && stderr.contains("queued"), "{stderr}");
+    assert_eq!(outbox_lines(&env).len(), 1);
+}

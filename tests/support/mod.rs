@@ -238,7 +238,10 @@ fn misbehave(mut stream: TcpStream, peer: Peer) {
         }
         Peer::Trickle(every) => {
             let _ = stream.read(&mut buf);
-            let response = format!("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{}", "x".repeat(100_000));
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{}",
+                "x".repeat(100_000)
+            );
             for byte in response.bytes() {
                 if stream.write_all(&[byte]).is_err() {
                     return;
