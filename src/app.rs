@@ -75,10 +75,13 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
                 )
                 .into());
             }
-            if name.starts_with("Installation ") && args.props.iter().any(|(k, _)| k == "email") {
-                return Err(
-                    UsageError("--prop email=… is only sent with `install-beacon support --email`".into()).into(),
-                );
+            // The email goes only in the Support event, after the user typed it in.
+            if args.props.iter().any(|(k, _)| k.eq_ignore_ascii_case("email")) {
+                return Err(UsageError(
+                    "--prop email=… is not sent with custom events; use `install-beacon support --email ADDRESS`"
+                        .into(),
+                )
+                .into());
             }
             ctx.send(name, args.props.into_iter().collect())
         }

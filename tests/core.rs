@@ -503,6 +503,10 @@ fn usage_errors_exit_2_with_one_line() {
         ),
         (vec!["--endpoint", "http://127.0.0.1:9", "started"], "missing --key KEY"),
         (vec!["track", "  "], "the event name is empty"),
+        (
+            vec!["track", "Signup", "--prop", "Email=a@b.co"],
+            "use `install-beacon support --email ADDRESS`",
+        ),
     ];
     for (args, expected) in cases {
         let out = env.cmd().args(&args).output().unwrap();
