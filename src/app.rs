@@ -9,15 +9,16 @@ use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::cli::{Cli, Command, IdArgs};
+use crate::cli::{Cli, Command, IdArgs, IdFormat};
 use crate::consent::{self, Decision, Source};
 use crate::event::{self, Event, Product};
 use crate::identity;
 use crate::protocol::{Target, mask};
-use crate::settings::{Settings, UsageError};
+use crate::settings::{Settings, Throttle, UsageError};
 use crate::system::Facts;
 use crate::transport::{Outcome, Transport};
 use crate::ui::{self, Ui};
+use crate::{runner, shell};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
@@ -30,16 +31,24 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
         }
         settings.consent.saved = saved.consent;
     }
+    for warning in &settings.warnings {
+        ui.warn(warning);
+    }
     let decision = consent::decide(&settings.consent);
+    let mut throttle = settings.throttle;
+    if let Command::Heartbeat(args) = &cli.command {
+        throttle.min_interval = args.every.or(throttle.min_interval);
+    }
     let ctx = Ctx {
         settings: &settings,
         ui,
         decision,
+        throttle,
     };
 
     match cli.command {
         Command::Started => ctx.send(event::STARTED, Map::new()),
-        Command::Success => ctx.send(event::SUCCESS, Map::new()),
+        Command::Success => ctx.send_success(),
         Command::Error(args) => {
             let mut fields = Map::new();
             if let Some(step) = args.step {
@@ -51,16 +60,20 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             if let Some(message) = args.message {
                 fields.insert("message".into(), event::trim_message(&message).into());
             }
-            ctx.send(event::ERROR, fields)
+            ctx.send_error(fields)
         }
+        Command::Support(args) if args.prompt => ctx.support_prompt(args.message.as_deref()),
         Command::Support(args) => {
-            let email = validate_email(&args.email)?;
-            let mut fields = Map::new();
-            fields.insert("email".into(), email.into());
-            if let Some(message) = args.message {
-                fields.insert("message".into(), event::trim_message(&message).into());
-            }
-            ctx.send(event::SUPPORT, fields)
+            let email = validate_email(args.email.as_deref().unwrap_or_default())?;
+            ctx.send_support(email, args.message.as_deref())
+        }
+        Command::Run(args) => runner::run(&ctx, args),
+        Command::ShellInit(args) => shell::init(&ctx, &args),
+        Command::Heartbeat(_) => ctx.send(event::INSTANCE_ACTIVE, Map::new()),
+        Command::Consent(args) if args.prompt => ctx.consent_prompt(),
+        Command::Consent(_) => {
+            ui::stdout(&format!("{} ({})\n", ctx.decision.state.name(), ctx.decision.source));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Track(args) => {
             let name = args.event.trim();
@@ -101,10 +114,13 @@ pub fn validate_email(input: &str) -> Result<String, UsageError> {
         })
 }
 
-struct Ctx<'a> {
-    settings: &'a Settings,
-    ui: Ui,
-    decision: Decision,
+/// What every command works with: the settings, where messages go, the consent decision and
+/// the send limits of this call.
+pub(crate) struct Ctx<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) ui: Ui,
+    pub(crate) decision: Decision,
+    pub(crate) throttle: Throttle,
 }
 
 impl Ctx<'_> {
@@ -116,7 +132,11 @@ impl Ctx<'_> {
     }
 
     /// Builds and delivers one event, honoring consent, dry run and debug.
-    fn send(&self, name: &str, fields: Map<String, Value>) -> Result<ExitCode> {
+    pub(crate) fn send(&self, name: &str, fields: Map<String, Value>) -> Result<ExitCode> {
+        // --once / --min-interval / heartbeat --every (throttle.rs); marked after hand-off below.
+        if self.throttled(name) {
+            return Ok(ExitCode::SUCCESS);
+        }
         let s = self.settings;
         if !self.decision.enabled() {
             if s.dry_run || s.debug {
@@ -156,6 +176,9 @@ impl Ctx<'_> {
                 }
             }
         }
+        if !failed {
+            self.mark_sent(name); // throttle.rs: record the hand-off for --once / --min-interval
+        }
         Ok(if failed && s.strict {
             ExitCode::FAILURE
         } else {
@@ -165,7 +188,7 @@ impl Ctx<'_> {
 
     /// The saved installation ID, created on first use. On a dry run nothing is written; when the
     /// file cannot be written the call goes on with a one-time ID.
-    fn installation_id(&self) -> Uuid {
+    pub(crate) fn installation_id(&self) -> Uuid {
         let Some(path) = &self.settings.id_file else {
             self.ui
                 .warn("no place to keep the installation ID (set --state-dir or HOME); using a one-time ID");
@@ -214,6 +237,10 @@ impl Ctx<'_> {
     }
 
     fn id(&self, args: &IdArgs) -> Result<ExitCode> {
+        let prefix = match args.format {
+            IdFormat::Plain => String::new(),
+            IdFormat::Env => format!("{}_INSTALLATION_ID=", consent::env_prefix(&self.settings.product)),
+        };
         let path = self.settings.id_file.as_ref().ok_or_else(|| {
             UsageError("no place to keep the installation ID: set --state-dir DIR or --id-file PATH".into())
         })?;
@@ -228,11 +255,11 @@ impl Ctx<'_> {
             identity::load_or_create(path).map(|(id, _)| id)
         }
         .with_context(|| format!("cannot write the installation ID to {}", path.display()))?;
-        ui::stdout(&format!("{id}\n"));
+        ui::stdout(&format!("{prefix}{id}\n"));
         Ok(ExitCode::SUCCESS)
     }
 
-    fn save_choice(&self, on: bool) -> Result<ExitCode> {
+    pub(crate) fn save_choice(&self, on: bool) -> Result<ExitCode> {
         let state = self
             .settings
             .state_dir
@@ -260,7 +287,7 @@ impl Ctx<'_> {
 
     fn status(&self) -> Result<ExitCode> {
         let s = self.settings;
-        let state = if self.decision.enabled() { "enabled" } else { "disabled" };
+        let state = self.decision.state.name();
         let none = || "(none)".to_owned();
         let id_file = match &s.id_file {
             Some(p) if p.exists() => p.display().to_string(),

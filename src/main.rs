@@ -7,10 +7,15 @@ mod consent;
 mod event;
 mod fsutil;
 mod identity;
+mod prompt;
 mod protocol;
+mod runner;
 mod settings;
+mod shell;
 mod state;
+mod steps;
 mod system;
+mod throttle;
 mod transport;
 mod ui;
 
