@@ -72,7 +72,11 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
         Command::Heartbeat(_) => ctx.send(event::INSTANCE_ACTIVE, Map::new()),
         Command::Consent(args) if args.prompt => ctx.consent_prompt(),
         Command::Consent(_) => {
-            ui::stdout(&format!("{} ({})\n", ctx.decision.state.name(), ctx.decision.source));
+            ui::stdout(&format!(
+                "{}: decided by {}\n",
+                ctx.decision.state.name(),
+                ctx.decision.source
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Command::Track(args) => {
