@@ -127,12 +127,10 @@ fn a_missing_install_beacon_never_fails_the_script() {
     for shell in shells() {
         let env = Env::new();
         let server = Server::start();
-        let script = format!(
-            "set -eu\neval \"$(\"$BIN\" --product acme shell-init)\"\n__beacon_bin=/nonexistent/install-beacon\n\
-             beacon_started\nbeacon_run s -- sh -c 'echo ran'\nbeacon_success\necho done"
-        );
+        let script = "set -eu\neval \"$(\"$BIN\" --product acme shell-init)\"\n__beacon_bin=/nonexistent/install-beacon\n\
+             beacon_started\nbeacon_run s -- sh -c 'echo ran'\nbeacon_success\necho done";
         let out = Command::new(shell)
-            .args(["-c", &script])
+            .args(["-c", script])
             .env_clear()
             .env("HOME", env.home.path())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
