@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::background;
-use crate::cli::{Cli, Command, IdArgs};
+use crate::cli::{Cli, Command, IdArgs, IdFormat};
 use crate::consent::{self, Decision, Source};
 use crate::deliver::{Delivery, Report};
 use crate::event::{self, Event, Product};
@@ -19,10 +19,11 @@ use crate::identity;
 use crate::notices;
 use crate::outbox::Outbox;
 use crate::protocol::{Target, mask};
-use crate::settings::{Settings, UsageError};
+use crate::settings::{Settings, Throttle, UsageError};
 use crate::system::Facts;
 use crate::transport::Transport;
 use crate::ui::{self, Ui};
+use crate::{runner, shell};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
@@ -35,16 +36,24 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
         }
         settings.consent.saved = saved.consent;
     }
+    for warning in &settings.warnings {
+        ui.warn(warning);
+    }
     let decision = consent::decide(&settings.consent);
+    let mut throttle = settings.throttle;
+    if let Command::Heartbeat(args) = &cli.command {
+        throttle.min_interval = args.every.or(throttle.min_interval);
+    }
     let ctx = Ctx {
         settings: &settings,
         ui,
         decision,
+        throttle,
     };
 
     match cli.command {
         Command::Started => ctx.send(event::STARTED, Map::new()),
-        Command::Success => ctx.send(event::SUCCESS, Map::new()),
+        Command::Success => ctx.send_success(),
         Command::Error(args) => {
             let mut fields = Map::new();
             if let Some(step) = args.step {
@@ -56,16 +65,24 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             if let Some(message) = args.message {
                 fields.insert("message".into(), event::trim_message(&message).into());
             }
-            ctx.send(event::ERROR, fields)
+            ctx.send_error(fields)
         }
+        Command::Support(args) if args.prompt => ctx.support_prompt(args.message.as_deref()),
         Command::Support(args) => {
-            let email = validate_email(&args.email)?;
-            let mut fields = Map::new();
-            fields.insert("email".into(), email.into());
-            if let Some(message) = args.message {
-                fields.insert("message".into(), event::trim_message(&message).into());
-            }
-            ctx.send(event::SUPPORT, fields)
+            let email = validate_email(args.email.as_deref().unwrap_or_default())?;
+            ctx.send_support(email, args.message.as_deref())
+        }
+        Command::Run(args) => runner::run(&ctx, args),
+        Command::ShellInit(args) => shell::init(&ctx, &args),
+        Command::Heartbeat(_) => ctx.send(event::INSTANCE_ACTIVE, Map::new()),
+        Command::Consent(args) if args.prompt => ctx.consent_prompt(),
+        Command::Consent(_) => {
+            ui::stdout(&format!(
+                "{}: decided by {}\n",
+                ctx.decision.state.name(),
+                ctx.decision.source
+            ));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Track(args) => {
             let name = args.event.trim();
@@ -110,10 +127,13 @@ pub fn validate_email(input: &str) -> Result<String, UsageError> {
         })
 }
 
-struct Ctx<'a> {
-    settings: &'a Settings,
-    ui: Ui,
-    decision: Decision,
+/// What every command works with: the settings, where messages go, the consent decision and
+/// the send limits of this call.
+pub(crate) struct Ctx<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) ui: Ui,
+    pub(crate) decision: Decision,
+    pub(crate) throttle: Throttle,
 }
 
 impl Ctx<'_> {
@@ -124,8 +144,12 @@ impl Ctx<'_> {
         }
     }
 
-    /// Builds and delivers one event, honoring consent, dry run, debug and background.
-    fn send(&self, name: &str, fields: Map<String, Value>) -> Result<ExitCode> {
+    /// Builds and delivers one event, honoring consent, throttling, dry run, debug and background.
+    pub(crate) fn send(&self, name: &str, fields: Map<String, Value>) -> Result<ExitCode> {
+        // --once / --min-interval / heartbeat --every (throttle.rs); marked once handed off below.
+        if self.throttled(name) {
+            return Ok(ExitCode::SUCCESS);
+        }
         let s = self.settings;
         if !self.enabled_or_say_why() {
             return Ok(ExitCode::SUCCESS);
@@ -144,24 +168,31 @@ impl Ctx<'_> {
         }
         self.show_notice_once();
         let outbox = self.outbox();
+        let mut events = vec![event];
         if s.background
             && let Some(outbox) = &outbox
         {
-            match outbox
-                .update(&HashSet::new(), std::slice::from_ref(&event))
-                .map(|_| background::spawn_flush(s))
-            {
-                Ok(Ok(())) => return Ok(ExitCode::SUCCESS),
-                Ok(Err(e)) => self
-                    .ui
-                    .warn(&format!("cannot start background delivery ({e}); sending now")),
+            match outbox.update(&HashSet::new(), &events) {
+                Ok(_) => match background::spawn_flush(s) {
+                    Ok(()) => {
+                        self.mark_sent(name);
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Err(e) => {
+                        // Already queued: it goes out with the queue below.
+                        self.ui
+                            .warn(&format!("cannot start background delivery ({e}); sending now"));
+                        events.clear();
+                    }
+                },
                 Err(e) => self.ui.warn(&format!(
                     "cannot queue in {} ({e}); sending now",
                     outbox.path().display()
                 )),
             }
         }
-        let report = self.deliver(&target, outbox.as_ref(), deadline, vec![event]);
+        let report = self.deliver(&target, outbox.as_ref(), deadline, events);
+        self.mark_sent(name);
         Ok(if report.failed && s.strict {
             ExitCode::FAILURE
         } else {
@@ -240,7 +271,7 @@ impl Ctx<'_> {
 
     /// The saved installation ID, created on first use. On a dry run nothing is written; when the
     /// file cannot be written the call goes on with a one-time ID.
-    fn installation_id(&self) -> Uuid {
+    pub(crate) fn installation_id(&self) -> Uuid {
         let Some(path) = &self.settings.id_file else {
             self.ui
                 .warn("no place to keep the installation ID (set --state-dir or HOME); using a one-time ID");
@@ -289,6 +320,10 @@ impl Ctx<'_> {
     }
 
     fn id(&self, args: &IdArgs) -> Result<ExitCode> {
+        let prefix = match args.format {
+            IdFormat::Plain => String::new(),
+            IdFormat::Env => format!("{}_INSTALLATION_ID=", consent::env_prefix(&self.settings.product)),
+        };
         let path = self.settings.id_file.as_ref().ok_or_else(|| {
             UsageError("no place to keep the installation ID: set --state-dir DIR or --id-file PATH".into())
         })?;
@@ -303,11 +338,11 @@ impl Ctx<'_> {
             identity::load_or_create(path).map(|(id, _)| id)
         }
         .with_context(|| format!("cannot write the installation ID to {}", path.display()))?;
-        ui::stdout(&format!("{id}\n"));
+        ui::stdout(&format!("{prefix}{id}\n"));
         Ok(ExitCode::SUCCESS)
     }
 
-    fn save_choice(&self, on: bool) -> Result<ExitCode> {
+    pub(crate) fn save_choice(&self, on: bool) -> Result<ExitCode> {
         let state = self
             .settings
             .state_dir
@@ -335,7 +370,7 @@ impl Ctx<'_> {
 
     fn status(&self) -> Result<ExitCode> {
         let s = self.settings;
-        let state = if self.decision.enabled() { "enabled" } else { "disabled" };
+        let state = self.decision.state.name();
         let none = || "(none)".to_owned();
         let id_file = match &s.id_file {
             Some(p) if p.exists() => p.display().to_string(),

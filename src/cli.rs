@@ -79,6 +79,25 @@ pub struct GlobalArgs {
     /// Print the HTTP request that would be sent, and send nothing
     #[arg(long, global = true, env = "INSTALL_BEACON_DRY_RUN", value_parser = FalseyValueParser::new())]
     pub dry_run: bool,
+
+    /// Consent when nobody chose: enabled, undecided (send nothing until asked), disabled (opt-in)
+    #[arg(
+        long,
+        global = true,
+        env = "INSTALL_BEACON_DEFAULT_CONSENT",
+        value_enum,
+        value_name = "STATE",
+        default_value = "enabled"
+    )]
+    pub default_consent: consent::State,
+
+    /// Send this event only once per installation ID (e.g. from a Docker entrypoint)
+    #[arg(long, global = true)]
+    pub once: bool,
+
+    /// Send this event at most once per interval (e.g. 12h); skipped calls exit 0
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_interval: Option<Duration>,
 }
 
 /// Wire format spoken to the endpoint.
@@ -114,6 +133,14 @@ pub enum Command {
     Error(ErrorArgs),
     /// Report `Installation Support`: the user asked for help and gave an email address
     Support(SupportArgs),
+    /// Run one installer step: spinner, pass-through or log, `Installation Error` when it fails
+    Run(RunArgs),
+    /// Print shell functions for an installer: eval "$(install-beacon shell-init --product X)"
+    ShellInit(ShellInitArgs),
+    /// Report `Instance Active` (a keep-alive for cron or a healthcheck)
+    Heartbeat(HeartbeatArgs),
+    /// Show the consent state, or ask the user once with --prompt
+    Consent(ConsentArgs),
     /// Report any other event
     Track(TrackArgs),
     /// Deliver the events queued by earlier calls that could not reach the endpoint
@@ -146,8 +173,11 @@ pub struct ErrorArgs {
 #[derive(Debug, Args)]
 pub struct SupportArgs {
     /// Email address the user typed in to be contacted at
-    #[arg(long)]
-    pub email: String,
+    #[arg(long, required_unless_present = "prompt")]
+    pub email: Option<String>,
+    /// Ask on the terminal whether the user wants help, and for the address (skipped without one)
+    #[arg(long, conflicts_with = "email")]
+    pub prompt: bool,
     /// What the user needs help with (trimmed to 500 characters)
     #[arg(long)]
     pub message: Option<String>,
@@ -172,6 +202,59 @@ pub struct IdArgs {
     /// Print the path of the ID file instead of the ID
     #[arg(long)]
     pub path: bool,
+    /// `plain`: the ID alone; `env`: `<PRODUCT>_INSTALLATION_ID=<ID>`, for a docker.env file
+    #[arg(long, value_enum, default_value = "plain", conflicts_with = "path")]
+    pub format: IdFormat,
+}
+
+/// How `id` prints the ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdFormat {
+    /// The ID alone.
+    Plain,
+    /// `<PRODUCT>_INSTALLATION_ID=<ID>`.
+    Env,
+}
+
+/// Options of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Name of the step, sent as `step` when it fails and used for its recorded duration
+    #[arg(long)]
+    pub step: String,
+    /// What the spinner and progress lines say [default: the step name]
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Append the command's stdout and stderr to this file; show its last lines on failure
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Options of `shell-init`.
+#[derive(Debug, Args)]
+pub struct ShellInitArgs {
+    /// When the script fails, also ask on the terminal whether the user wants help
+    #[arg(long)]
+    pub support_prompt: bool,
+}
+
+/// Options of `heartbeat`.
+#[derive(Debug, Args)]
+pub struct HeartbeatArgs {
+    /// Only send when the last heartbeat is older than this (e.g. 6h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<Duration>,
+}
+
+/// Options of `consent`.
+#[derive(Debug, Args)]
+pub struct ConsentArgs {
+    /// Ask once on the terminal and save the answer (skipped without a terminal or once decided)
+    #[arg(long)]
+    pub prompt: bool,
 }
 
 /// Product names end up in file paths and variable names, so only a safe alphabet is allowed.

@@ -50,15 +50,65 @@ pub struct Inputs {
     pub env: Vec<(String, String)>,
     /// The choice saved by `enable` / `disable`.
     pub saved: Option<bool>,
+    /// The machine-wide policy file, when one exists.
+    pub policy: Option<Policy>,
+    /// What applies when nothing else decides (`--default-consent`).
+    pub default: State,
+}
+
+/// The machine-wide policy file an administrator writes to turn every product's beacon off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Where the file is, for `status`.
+    pub path: String,
+    /// Whether it turns telemetry off (it does unless it says `telemetry=on`).
+    pub disables: bool,
+}
+
+/// Reads a policy file's text: `telemetry=off` (or any `--telemetry` value); blank lines and `#`
+/// comments are ignored. A file that exists disables telemetry unless it says `telemetry=on`, so a
+/// garbled file errs on the side of the administrator's opt-out. Returns whether it disables, and
+/// the lines that could not be read, for a warning.
+pub fn parse_policy(text: &str) -> (bool, Vec<String>) {
+    let mut on = None;
+    let mut garbage = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let value = line
+            .split_once('=')
+            .filter(|(key, _)| key.trim().eq_ignore_ascii_case("telemetry"))
+            .and_then(|(_, value)| parse_telemetry(value).ok());
+        match value {
+            Some(v) => on = Some(on.unwrap_or(true) && v),
+            None => garbage.push(line.chars().take(80).collect()),
+        }
+    }
+    (on != Some(true), garbage)
 }
 
 /// Whether events may be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum State {
     /// Send.
+    #[default]
     Enabled,
+    /// Send nothing until the user answers `install-beacon consent --prompt` (or runs `enable`).
+    Undecided,
     /// Send nothing, create nothing.
     Disabled,
+}
+
+impl State {
+    /// The word `status` and the docs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Enabled => "enabled",
+            State::Undecided => "undecided",
+            State::Disabled => "disabled",
+        }
+    }
 }
 
 /// What decided the consent state.
@@ -66,6 +116,8 @@ pub enum State {
 pub enum Source {
     /// The executable's name contains `donottrack`.
     ExecutableName(String),
+    /// The machine-wide policy file, by path.
+    Policy(String),
     /// `--telemetry`.
     Flag,
     /// An environment variable, by name.
@@ -80,10 +132,11 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::ExecutableName(name) => write!(f, "executable name '{name}' contains 'donottrack'"),
+            Source::Policy(path) => write!(f, "policy file {path}"),
             Source::Flag => f.write_str("--telemetry flag"),
             Source::Env(name) => write!(f, "environment variable {name}"),
             Source::Saved => f.write_str("saved choice (install-beacon enable/disable)"),
-            Source::Default => f.write_str("default"),
+            Source::Default => f.write_str("default (--default-consent)"),
         }
     }
 }
@@ -104,7 +157,9 @@ impl Decision {
     }
 }
 
-/// Decides, strongest source first: executable name, `--telemetry`, opt-out variables, saved choice, default.
+/// Decides, strongest source first: executable name, the machine's policy file (an administrator's
+/// opt-out beats the user's `--telemetry=on`), `--telemetry`, opt-out variables, saved choice, and
+/// last `--default-consent`.
 pub fn decide(inputs: &Inputs) -> Decision {
     let decision = |on: bool, source| Decision {
         state: if on { State::Enabled } else { State::Disabled },
@@ -112,6 +167,9 @@ pub fn decide(inputs: &Inputs) -> Decision {
     };
     if inputs.exe_name.to_ascii_lowercase().contains("donottrack") {
         return decision(false, Source::ExecutableName(inputs.exe_name.clone()));
+    }
+    if let Some(policy) = inputs.policy.as_ref().filter(|p| p.disables) {
+        return decision(false, Source::Policy(policy.path.clone()));
     }
     if let Some((on, origin)) = inputs.telemetry {
         let source = match origin {
@@ -126,13 +184,28 @@ pub fn decide(inputs: &Inputs) -> Decision {
     if let Some(on) = inputs.saved {
         return decision(on, Source::Saved);
     }
-    decision(true, Source::Default)
+    Decision {
+        state: inputs.default,
+        source: Source::Default,
+    }
 }
 
 /// Names of the opt-out variables for a product, strongest first: `DO_NOT_TRACK`, then
 /// `<PRODUCT>_DISABLE_TELEMETRY`, `<PRODUCT>_TELEMETRY_DISABLE`, `<PRODUCT>_TELEMETRY_DISABLED`.
 pub fn opt_out_vars(product: &str) -> Vec<String> {
-    let prefix: String = product
+    let prefix = env_prefix(product);
+    vec![
+        "DO_NOT_TRACK".into(),
+        format!("{prefix}_DISABLE_TELEMETRY"),
+        format!("{prefix}_TELEMETRY_DISABLE"),
+        format!("{prefix}_TELEMETRY_DISABLED"),
+    ]
+}
+
+/// A product name as an environment variable prefix: upper-cased, anything but ASCII letters and
+/// digits as `_` (`acme-db.io` → `ACME_DB_IO`).
+pub fn env_prefix(product: &str) -> String {
+    product
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -141,13 +214,7 @@ pub fn opt_out_vars(product: &str) -> Vec<String> {
                 '_'
             }
         })
-        .collect();
-    vec![
-        "DO_NOT_TRACK".into(),
-        format!("{prefix}_DISABLE_TELEMETRY"),
-        format!("{prefix}_TELEMETRY_DISABLE"),
-        format!("{prefix}_TELEMETRY_DISABLED"),
-    ]
+        .collect()
 }
 
 #[cfg(test)]
@@ -291,5 +358,132 @@ mod tests {
                 "ACME_DB_IO_TELEMETRY_DISABLED"
             ]
         );
+    }
+
+    #[test]
+    fn policy_file_text() {
+        assert_eq!(parse_policy("telemetry=off\n"), (true, vec![]));
+        assert_eq!(parse_policy("# admin\n\n Telemetry = ON \n"), (false, vec![]));
+        assert_eq!(parse_policy(""), (true, vec![]), "an empty file still disables");
+        assert_eq!(parse_policy("telemetry=on\ntelemetry=off"), (true, vec![]));
+        assert_eq!(
+            parse_policy("telemetry=maybe"),
+            (true, vec!["telemetry=maybe".to_owned()])
+        );
+        assert_eq!(
+            parse_policy("\u{0}\u{1}garbage"),
+            (true, vec!["\u{0}\u{1}garbage".to_owned()])
+        );
+        assert_eq!(parse_policy("telemetry=on\nnoise"), (false, vec!["noise".to_owned()]));
+    }
+
+    #[test]
+    fn policy_beats_flag_but_not_executable_name() {
+        let policy = Some(Policy {
+            path: "/etc/install-beacon/policy".into(),
+            disables: true,
+        });
+        let d = decide(&Inputs {
+            telemetry: Some((true, Origin::Flag)),
+            saved: Some(true),
+            policy: policy.clone(),
+            ..inputs()
+        });
+        assert_eq!(d.state, State::Disabled);
+        assert_eq!(d.source, Source::Policy("/etc/install-beacon/policy".into()));
+        let d = decide(&Inputs {
+            exe_name: "donottrack".into(),
+            policy,
+            ..inputs()
+        });
+        assert_eq!(d.source, Source::ExecutableName("donottrack".into()));
+    }
+
+    #[test]
+    fn default_consent_applies_only_when_nothing_else_decides() {
+        for default in [State::Enabled, State::Undecided, State::Disabled] {
+            let d = decide(&Inputs { default, ..inputs() });
+            assert_eq!(
+                d,
+                Decision {
+                    state: default,
+                    source: Source::Default
+                }
+            );
+            let d = decide(&Inputs {
+                default,
+                saved: Some(true),
+                ..inputs()
+            });
+            assert_eq!(d.state, State::Enabled, "a saved yes beats default {default:?}");
+        }
+    }
+
+    /// Every combination of every input, against the precedence written out as a table: the first
+    /// row whose input is present decides.
+    #[test]
+    fn every_combination() {
+        let exes = ["install-beacon", "x-donottrack"];
+        let policies = [None, Some(true), Some(false)];
+        let flags = [
+            None,
+            Some((true, Origin::Flag)),
+            Some((false, Origin::Flag)),
+            Some((true, Origin::Env)),
+            Some((false, Origin::Env)),
+        ];
+        let envs: [&[(&str, &str)]; 3] = [&[], &[("DO_NOT_TRACK", "1")], &[("DO_NOT_TRACK", "0")]];
+        let saveds = [None, Some(true), Some(false)];
+        let defaults = [State::Enabled, State::Undecided, State::Disabled];
+        let mut count = 0;
+        for exe in exes {
+            for policy in policies {
+                for flag in flags {
+                    for env in envs {
+                        for saved in saveds {
+                            for default in defaults {
+                                count += 1;
+                                let input = Inputs {
+                                    exe_name: exe.into(),
+                                    telemetry: flag,
+                                    env: env.iter().map(|(n, v)| ((*n).into(), (*v).into())).collect(),
+                                    saved,
+                                    policy: policy.map(|disables| Policy {
+                                        path: "P".into(),
+                                        disables,
+                                    }),
+                                    default,
+                                };
+                                let off = |source| (State::Disabled, source);
+                                let flag_row = flag.map(|(on, origin)| {
+                                    let state = if on { State::Enabled } else { State::Disabled };
+                                    let source = match origin {
+                                        Origin::Flag => Source::Flag,
+                                        Origin::Env => Source::Env("INSTALL_BEACON_TELEMETRY".into()),
+                                    };
+                                    (state, source)
+                                });
+                                let expected = [
+                                    (exe != "install-beacon").then(|| off(Source::ExecutableName(exe.into()))),
+                                    (policy == Some(true)).then(|| off(Source::Policy("P".into()))),
+                                    flag_row,
+                                    (env.first().is_some_and(|(_, v)| *v == "1"))
+                                        .then(|| off(Source::Env("DO_NOT_TRACK".into()))),
+                                    saved.map(|on| (if on { State::Enabled } else { State::Disabled }, Source::Saved)),
+                                    Some((default, Source::Default)),
+                                ]
+                                .into_iter()
+                                .flatten()
+                                .next()
+                                .unwrap();
+                                let d = decide(&input);
+                                assert_eq!((d.state, d.source), expected, "{input:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(count, 2 * 3 * 5 * 3 * 3 * 3);
     }
 }

@@ -18,6 +18,9 @@ pub const ERROR: &str = "Installation Error";
 /// Sent when the user asked for help.
 pub const SUPPORT: &str = "Installation Support";
 
+/// Keep-alive of a running instance (`heartbeat`).
+pub const INSTANCE_ACTIVE: &str = "Instance Active";
+
 /// Longest free-text message sent, in characters.
 pub const MAX_MESSAGE: usize = 500;
 

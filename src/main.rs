@@ -11,12 +11,17 @@ mod fsutil;
 mod identity;
 mod notices;
 mod outbox;
+mod prompt;
 #[cfg(test)]
 mod proptests;
 mod protocol;
+mod runner;
 mod settings;
+mod shell;
 mod state;
+mod steps;
 mod system;
+mod throttle;
 mod transport;
 mod ui;
 

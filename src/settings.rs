@@ -18,6 +18,12 @@ use crate::system::FactsEnv;
 /// Segment's API host, the default endpoint of the `segment` protocol.
 pub const SEGMENT_ENDPOINT: &str = "https://api.segment.io";
 
+/// The machine-wide policy file (`INSTALL_BEACON_POLICY_FILE` points elsewhere, for tests).
+pub const POLICY_FILE: &str = "/etc/install-beacon/policy";
+
+/// How long a terminal prompt waits for an answer (`INSTALL_BEACON_PROMPT_TIMEOUT`, hidden).
+pub const PROMPT_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// A mistake in the caller's input: reported on one line with the fix, exit code 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);
@@ -63,6 +69,24 @@ pub struct Settings {
     pub consent: consent::Inputs,
     /// Environment the machine facts depend on.
     pub facts_env: FactsEnv,
+    /// `--once` and `--min-interval`.
+    pub throttle: Throttle,
+    /// How long a terminal prompt waits for an answer.
+    pub prompt_timeout: Duration,
+    /// How to call this executable again from a shell (for `shell-init`): argv[0] made absolute
+    /// when it is a path, without resolving symlinks, so a `*donottrack*` link stays one.
+    pub exe_path: String,
+    /// Problems found while resolving (e.g. a garbled policy file), to print once.
+    pub warnings: Vec<String>,
+}
+
+/// Limits on how often an event is sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Throttle {
+    /// Send the event only once per installation ID.
+    pub once: bool,
+    /// Send the event at most once per interval.
+    pub min_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -102,6 +126,17 @@ impl Settings {
             .filter_map(|name| std::env::var(&name).ok().map(|value| (name, value)))
             .collect();
 
+        let mut warnings = Vec::new();
+        let policy_path = std::env::var_os("INSTALL_BEACON_POLICY_FILE")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| PathBuf::from(POLICY_FILE), PathBuf::from);
+        let policy = read_policy(&policy_path, &mut warnings);
+        let prompt_timeout = std::env::var("INSTALL_BEACON_PROMPT_TIMEOUT")
+            .ok()
+            .and_then(|v| crate::cli::parse_duration(&v).ok())
+            .unwrap_or(PROMPT_TIMEOUT);
+        let argv0 = std::env::args_os().next();
+
         Ok(Settings {
             product,
             product_version: args.product_version.clone().filter(|v| !v.is_empty()),
@@ -117,12 +152,21 @@ impl Settings {
             background: args.background,
             debug: std::env::var("INSTALL_BEACON_DEBUG").is_ok_and(|v| consent::env_opts_out(&v)),
             consent: consent::Inputs {
-                exe_name: exe_name(std::env::args_os().next()),
+                exe_name: exe_name(argv0.clone()),
                 telemetry,
                 env,
                 saved: None,
+                policy,
+                default: args.default_consent,
             },
             facts_env: FactsEnv::from_process(),
+            throttle: Throttle {
+                once: args.once,
+                min_interval: args.min_interval,
+            },
+            prompt_timeout,
+            exe_path: exe_path(argv0),
+            warnings,
         })
     }
 
@@ -162,6 +206,48 @@ fn exe_name(argv0: Option<OsString>) -> String {
         .and_then(Path::file_name)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Reads the policy file: absent is no policy; present disables unless it says `telemetry=on`,
+/// and an unreadable one disables too (it is an administrator's opt-out).
+fn read_policy(path: &Path, warnings: &mut Vec<String>) -> Option<consent::Policy> {
+    let shown = path.display().to_string();
+    let disables = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            warnings.push(format!(
+                "cannot read the policy file {shown} ({e}); telemetry stays off"
+            ));
+            true
+        }
+        Ok(bytes) => {
+            let (disables, garbage) = consent::parse_policy(&String::from_utf8_lossy(&bytes));
+            if !garbage.is_empty() {
+                warnings.push(format!(
+                    "ignoring unreadable lines in the policy file {shown}: {}\nhint: write `telemetry=off` (or `telemetry=on`) on a line of its own",
+                    garbage.join(" | ")
+                ));
+            }
+            disables
+        }
+    };
+    Some(consent::Policy { path: shown, disables })
+}
+
+/// argv[0] as a shell can run it again: a bare name stays a name (found on PATH), a path is made
+/// absolute against the current directory.
+fn exe_path(argv0: Option<OsString>) -> String {
+    let Some(argv0) = argv0 else {
+        return "install-beacon".into();
+    };
+    let path = Path::new(&argv0);
+    if !argv0.to_string_lossy().contains('/') {
+        return argv0.to_string_lossy().into_owned();
+    }
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Whether the process runs as root, read from /proc without libc.

@@ -1,6 +1,7 @@
 //! The state directory: where it is, the lock that serialises writers, and the small JSON file of
 //! saved choices (consent, first-run notice). A corrupt file is replaced, never fatal.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,23 @@ pub struct Saved {
     pub notified_version: Option<String>,
     /// Notices from the backend already shown.
     pub notices_shown: Vec<String>,
+    /// Steps that `run` finished since the last `success`, in order, with their durations.
+    pub steps: Vec<StepTime>,
+    /// The step named by the last `Installation Error` sent, for `support`.
+    pub last_failed_step: Option<String>,
+    /// Events sent with `--once`: `<installation ID> <event name>` → when (Unix seconds).
+    pub sent_once: BTreeMap<String, u64>,
+    /// When each event was last sent with `--min-interval` or `heartbeat --every` (Unix seconds).
+    pub last_sent: BTreeMap<String, u64>,
+}
+
+/// How long one step took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTime {
+    /// Step name, as given to `run --step`.
+    pub step: String,
+    /// Wall time from start to exit, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// A product's state directory.

@@ -3,6 +3,8 @@
 //! environment (no proxies, no CI variables, no opt-outs, HOME in a temp dir).
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

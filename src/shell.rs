@@ -1,0 +1,123 @@
+//! `shell-init`: prints a few POSIX shell functions for an installer to `eval`. They report the
+//! step that failed from an EXIT trap, and carry this call's options to every later call through
+//! exported `INSTALL_BEACON_*` variables. Nothing they do can fail the script: each call ends in
+//! `|| true`, and a missing install-beacon runs the steps without reporting.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::app::Ctx;
+use crate::cli::ShellInitArgs;
+use crate::settings::Settings;
+use crate::ui;
+
+/// Quotes a value for any POSIX shell: single quotes, with `'` written as `'\''`.
+pub fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// The `INSTALL_BEACON_*` variables that reproduce the resolved settings in a child call.
+pub fn exports(s: &Settings) -> Vec<(&'static str, String)> {
+    let mut vars = vec![("INSTALL_BEACON_PRODUCT", s.product.clone())];
+    let mut add = |name, value: Option<String>| {
+        if let Some(value) = value {
+            vars.push((name, value));
+        }
+    };
+    add("INSTALL_BEACON_PRODUCT_VERSION", s.product_version.clone());
+    add("INSTALL_BEACON_PROTOCOL", Some(s.protocol.name().to_owned()));
+    add("INSTALL_BEACON_ENDPOINT", s.endpoint.clone());
+    add("INSTALL_BEACON_KEY", s.key.clone());
+    add(
+        "INSTALL_BEACON_STATE_DIR",
+        s.state_dir.as_ref().map(|d| d.path().to_string_lossy().into_owned()),
+    );
+    add(
+        "INSTALL_BEACON_ID_FILE",
+        s.id_file.as_ref().map(|p| p.to_string_lossy().into_owned()),
+    );
+    add(
+        "INSTALL_BEACON_TELEMETRY",
+        s.consent
+            .telemetry
+            .map(|(on, _)| if on { "on" } else { "off" }.to_owned()),
+    );
+    add(
+        "INSTALL_BEACON_DEFAULT_CONSENT",
+        Some(s.consent.default.name().to_owned()),
+    );
+    add("INSTALL_BEACON_TIMEOUT", Some(format!("{}ms", s.timeout.as_millis())));
+    add("INSTALL_BEACON_QUIET", s.quiet.then(|| "1".to_owned()));
+    add("INSTALL_BEACON_DRY_RUN", s.dry_run.then(|| "1".to_owned()));
+    vars
+}
+
+/// The shell code.
+pub fn script(s: &Settings, support_prompt: bool) -> String {
+    let mut out = format!(
+        "# install-beacon hooks for {product}: beacon_started, beacon_step NAME, \
+         beacon_run NAME [--label TEXT] [--log FILE] -- CMD..., beacon_success.\n\
+         # An EXIT trap reports 'Installation Error' with the current step if the script fails.\n",
+        product = s.product
+    );
+    for (name, value) in exports(s) {
+        let _ = writeln!(out, "export {name}={}", quote(&value));
+    }
+    let _ = writeln!(out, "__beacon_bin={}", quote(&s.exe_path));
+    out.push_str(FUNCTIONS);
+    if support_prompt {
+        out = out.replace(SUPPORT_HOOK, "    __beacon support --prompt\n");
+    } else {
+        out = out.replace(SUPPORT_HOOK, "");
+    }
+    out
+}
+
+/// Marks where the support prompt goes in the EXIT hook.
+const SUPPORT_HOOK: &str = "    #support\n";
+
+const FUNCTIONS: &str = r#"__beacon() { command -v "$__beacon_bin" >/dev/null 2>&1 && "$__beacon_bin" "$@" || true; }
+beacon_started() { __beacon started; }
+beacon_step() { __beacon_step=$1; __beacon_reported=; }
+beacon_run() {
+  beacon_step "$1"; shift
+  if command -v "$__beacon_bin" >/dev/null 2>&1; then
+    "$__beacon_bin" run --step "$__beacon_step" "$@" && return 0
+    __beacon_rc=$?; __beacon_reported=1; return "$__beacon_rc"
+  fi
+  while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do shift; done
+  [ "$#" -eq 0 ] || shift
+  "$@"
+}
+beacon_success() { __beacon_done=1; __beacon success; }
+beacon_on_exit() {
+  if [ "$1" -ne 0 ] && [ -z "${__beacon_done-}" ]; then
+    __beacon_done=1
+    [ -n "${__beacon_reported-}" ] || __beacon error --step "${__beacon_step:-unknown}" --exit-code "$1"
+    #support
+  fi
+}
+trap 'beacon_on_exit "$?"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+"#;
+
+/// `shell-init`: prints the hooks.
+pub fn init(ctx: &Ctx, args: &ShellInitArgs) -> Result<ExitCode> {
+    ui::stdout(&script(ctx.settings, args.support_prompt));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("plain"), "'plain'");
+        assert_eq!(quote("it's $HOME `x`"), r"'it'\''s $HOME `x`'");
+        assert_eq!(quote(""), "''");
+    }
+}

@@ -1,0 +1,155 @@
+//! Prompts in a real terminal (tmux): `support --prompt` and `consent --prompt`, typed into by
+//! `tmux send-keys`, with what the 127.0.0.1 server received checked at the end. Without tmux these
+//! tests print a note and pass.
+
+mod support;
+
+use std::fs;
+
+use serde_json::Value;
+use support::tmux::{Tmux, sh_quote};
+use support::{Env, Server};
+
+/// A shell command line running the binary in a clean environment inside the pane, then showing
+/// its exit code and keeping the pane open.
+fn command_line(env: &Env, server: &Server, args: &str) -> String {
+    format!(
+        "env -i HOME={home} PATH={path} TERM=xterm INSTALL_BEACON_PROMPT_TIMEOUT=2s {bin} --product acme \
+         --protocol json --endpoint {url} {args}; echo \"EXIT=$?\"; sleep 600",
+        home = sh_quote(&env.home.path().to_string_lossy()),
+        path = sh_quote(&std::env::var("PATH").unwrap_or_default()),
+        bin = sh_quote(env!("CARGO_BIN_EXE_install-beacon")),
+        url = server.url,
+    )
+}
+
+fn json(env: &Env, server: &Server) -> assert_cmd::Command {
+    let mut cmd = env.cmd();
+    cmd.args(["--protocol", "json", "--endpoint", &server.url]);
+    cmd
+}
+
+#[test]
+fn support_prompt_asks_again_after_a_typo_and_sends_the_failed_step() {
+    let server = Server::start();
+    let env = Env::new();
+    json(&env, &server)
+        .args(["error", "--step", "unpack", "--exit-code", "2"])
+        .assert()
+        .success();
+    let Some(tmux) = Tmux::start(env.home.path(), &command_line(&env, &server, "support --prompt")) else {
+        return;
+    };
+    let screen = tmux.wait_for("[y/N]");
+    assert!(
+        screen.contains("The acme installation failed at step 'unpack'."),
+        "{screen}"
+    );
+    tmux.type_line("y");
+    tmux.wait_for("Your email address (leave empty to skip):");
+    tmux.type_line("ada@example");
+    tmux.wait_for("'ada@example' does not look like an email address. Try again (empty to skip):");
+    tmux.type_line("ada@example.com");
+    let screen = tmux.wait_for("EXIT=0");
+    assert!(
+        screen.contains("The acme team will write to ada@example.com."),
+        "{screen}"
+    );
+
+    let events = server.events();
+    assert_eq!(events.len(), 2);
+    let support = &events[1];
+    assert_eq!(support["event"], "Installation Support");
+    assert_eq!(support["properties"]["email"], "ada@example.com");
+    assert_eq!(support["properties"]["step"], "unpack");
+}
+
+#[test]
+fn support_prompt_gives_up_without_an_answer() {
+    let server = Server::start();
+    let env = Env::new();
+    let Some(tmux) = Tmux::start(env.home.path(), &command_line(&env, &server, "support --prompt")) else {
+        return;
+    };
+    tmux.wait_for("[y/N]");
+    tmux.type_line("yes");
+    tmux.wait_for("Your email address");
+    // No answer: INSTALL_BEACON_PROMPT_TIMEOUT=2s ends the prompt.
+    tmux.wait_for("EXIT=0");
+    assert!(server.events().is_empty());
+}
+
+#[test]
+fn support_prompt_without_a_terminal_says_so_and_exits_0() {
+    let server = Server::start();
+    let env = Env::new();
+    let out = std::process::Command::new("setsid")
+        .arg("-w")
+        .arg(env!("CARGO_BIN_EXE_install-beacon"))
+        .args(["--product", "acme", "--protocol", "json", "--endpoint", &server.url])
+        .args(["support", "--prompt"])
+        .env_clear()
+        .env("HOME", env.home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "install-beacon: no terminal to ask on (CI, container or cron): not asking for a support contact\n"
+    );
+    assert!(server.events().is_empty());
+}
+
+#[test]
+fn support_needs_email_unless_prompt() {
+    let env = Env::new();
+    let out = env.cmd().arg("support").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--email <EMAIL>"));
+}
+
+#[test]
+fn consent_prompt_saves_the_answer_and_is_not_asked_twice() {
+    let server = Server::start();
+    let env = Env::new();
+    let line = command_line(&env, &server, "--default-consent disabled consent --prompt");
+    let Some(tmux) = Tmux::start(env.home.path(), &line) else {
+        return;
+    };
+    let screen = tmux.wait_for("Share anonymous installation statistics? [y/N]");
+    assert!(
+        screen.contains("Never names, hostnames, IP addresses, paths or command output."),
+        "{screen}"
+    );
+    tmux.type_line("y");
+    tmux.wait_for("EXIT=0");
+    let saved: Value = serde_json::from_slice(&fs::read(env.state_dir("acme").join("state.json")).unwrap()).unwrap();
+    assert_eq!(saved["consent"], true);
+    drop(tmux);
+
+    // Asked once: a saved choice skips the question.
+    let Some(tmux) = Tmux::start(env.home.path(), &line) else {
+        return;
+    };
+    let screen = tmux.wait_for("EXIT=0");
+    assert!(!screen.contains("Share anonymous"), "{screen}");
+    json(&env, &server)
+        .args(["--default-consent", "disabled", "started"])
+        .assert()
+        .success();
+    assert_eq!(server.events().len(), 1);
+}
+
+#[test]
+fn consent_prompt_empty_answer_takes_the_default() {
+    let server = Server::start();
+    let env = Env::new();
+    let Some(tmux) = Tmux::start(env.home.path(), &command_line(&env, &server, "consent --prompt")) else {
+        return;
+    };
+    tmux.wait_for("[Y/n]");
+    tmux.type_line("");
+    tmux.wait_for("EXIT=0");
+    let saved: Value = serde_json::from_slice(&fs::read(env.state_dir("acme").join("state.json")).unwrap()).unwrap();
+    assert_eq!(saved["consent"], true);
+}

@@ -1,0 +1,139 @@
+//! Docker entrypoints and services: `--once`, `--min-interval`, `heartbeat --every`, and
+//! `id --format env`, through the real binary against a 127.0.0.1 server.
+
+mod support;
+
+use std::fs;
+
+use support::{Env, Reply, Server};
+
+fn json(env: &Env, server: &Server) -> assert_cmd::Command {
+    let mut cmd = env.cmd();
+    cmd.args(["--protocol", "json", "--endpoint", &server.url]);
+    cmd
+}
+
+fn names(server: &Server) -> Vec<String> {
+    server
+        .events()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn once_sends_an_event_once_per_installation_id() {
+    let server = Server::start();
+    let env = Env::new();
+    for _ in 0..3 {
+        json(&env, &server).args(["--once", "success"]).assert().success();
+    }
+    json(&env, &server).args(["--once", "started"]).assert().success();
+    assert_eq!(names(&server), ["Installation Success", "Installation Started"]);
+
+    // A new installation ID (a fresh install) reports again.
+    json(&env, &server).args(["id", "--reset"]).assert().success();
+    json(&env, &server).args(["--once", "success"]).assert().success();
+    assert_eq!(names(&server).len(), 3);
+}
+
+#[test]
+fn once_is_marked_only_after_the_event_went_out() {
+    let server = Server::with_plan(vec![Reply::Status(503)]);
+    let env = Env::new();
+    json(&env, &server).args(["--once", "started"]).assert().success();
+    json(&env, &server).args(["--once", "started"]).assert().success();
+    json(&env, &server).args(["--once", "started"]).assert().success();
+    assert_eq!(server.requests().len(), 2, "the failed send is not counted as sent");
+    // Neither a dry run nor a disabled beacon marks anything.
+    let other = Env::new();
+    json(&other, &server)
+        .args(["--once", "--dry-run", "success"])
+        .assert()
+        .success();
+    json(&other, &server)
+        .env("DO_NOT_TRACK", "1")
+        .args(["--once", "success"])
+        .assert()
+        .success();
+    json(&other, &server).args(["--once", "success"]).assert().success();
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[test]
+fn min_interval_throttles_per_event_name() {
+    let server = Server::start();
+    let env = Env::new();
+    for _ in 0..2 {
+        json(&env, &server)
+            .args(["--min-interval", "12h", "track", "CLI Used"])
+            .assert()
+            .success();
+    }
+    json(&env, &server)
+        .args(["--min-interval", "12h", "track", "Build Done"])
+        .assert()
+        .success();
+    // Without the flag nothing is throttled.
+    json(&env, &server).args(["track", "CLI Used"]).assert().success();
+    assert_eq!(names(&server), ["CLI Used", "Build Done", "CLI Used"]);
+    // A zero interval is always due.
+    json(&env, &server)
+        .args(["--min-interval", "0s", "track", "CLI Used"])
+        .assert()
+        .success();
+    assert_eq!(names(&server).len(), 4);
+}
+
+#[test]
+fn heartbeat_sends_instance_active_and_every_throttles_it() {
+    let server = Server::start();
+    let env = Env::new();
+    json(&env, &server).arg("heartbeat").assert().success();
+    json(&env, &server).arg("heartbeat").assert().success();
+    json(&env, &server)
+        .args(["heartbeat", "--every", "6h"])
+        .assert()
+        .success();
+    json(&env, &server)
+        .args(["heartbeat", "--every", "6h"])
+        .assert()
+        .success();
+    let events = server.events();
+    assert_eq!(events.len(), 3);
+    let id = fs::read_to_string(env.id_file("acme")).unwrap();
+    for e in &events {
+        assert_eq!(e["event"], "Instance Active");
+        assert_eq!(e["installation_id"].as_str(), Some(id.trim()));
+    }
+    // Told why under INSTALL_BEACON_DEBUG.
+    let out = json(&env, &server)
+        .env("INSTALL_BEACON_DEBUG", "1")
+        .args(["heartbeat", "--every", "6h"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'Instance Active' sent less than --min-interval ago"),
+        "{err}"
+    );
+    assert_eq!(server.events().len(), 3);
+}
+
+#[test]
+fn id_format_env_prints_a_docker_env_line() {
+    let env = Env::new();
+    let out = env
+        .bare()
+        .args(["--product", "acme-db.io", "id", "--format", "env"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    let id = fs::read_to_string(env.id_file("acme-db.io")).unwrap();
+    assert_eq!(line, format!("ACME_DB_IO_INSTALLATION_ID={}", id));
+    env.bare()
+        .args(["--product", "acme-db.io", "id", "--format", "plain"])
+        .assert()
+        .stdout(id);
+}

@@ -1,0 +1,148 @@
+//! `shell-init` evaluated by real shells (bash, dash as sh, zsh when installed) under
+//! `set -eu`: the EXIT trap reports the failed step once, success disarms it, options carry over
+//! with safe quoting, and a missing install-beacon never breaks the script.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::{Env, Server};
+
+fn shells() -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for shell in ["bash", "dash", "sh", "zsh"] {
+        if Command::new(shell)
+            .args(["-c", "exit 0"])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            found.push(shell);
+        } else {
+            eprintln!("note: {shell} is not installed; not tested with it");
+        }
+    }
+    found
+}
+
+/// Runs `body` after the hooks, in `shell`, with options given to shell-init only.
+fn run(shell: &str, env: &Env, server: &Server, init_args: &str, body: &str) -> Output {
+    let script = format!(
+        "set -eu\neval \"$(\"$BIN\" --product acme --protocol json --endpoint \"$URL\" {init_args} shell-init)\"\n{body}\n"
+    );
+    Command::new(shell)
+        .args(["-c", &script])
+        .env_clear()
+        .env("HOME", env.home.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("BIN", env!("CARGO_BIN_EXE_install-beacon"))
+        .env("URL", &server.url)
+        .output()
+        .expect("run shell")
+}
+
+fn events(server: &Server) -> Vec<Value> {
+    server.events()
+}
+
+#[test]
+fn failing_script_reports_the_current_step_and_keeps_its_exit_status() {
+    for shell in shells() {
+        let server = Server::start();
+        let env = Env::new();
+        let out = run(
+            shell,
+            &env,
+            &server,
+            "",
+            "beacon_started\nbeacon_step configure\nsh -c 'exit 5'\necho unreachable",
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("unreachable"));
+        let e = events(&server);
+        assert_eq!(e.len(), 2, "{shell}");
+        assert_eq!(e[1]["event"], "Installation Error");
+        assert_eq!(e[1]["properties"]["step"], "configure", "{shell}");
+        assert_eq!(e[1]["properties"]["exit_code"], 5, "{shell}");
+    }
+}
+
+#[test]
+fn beacon_run_failure_is_reported_once_by_run_not_again_by_the_trap() {
+    for shell in shells() {
+        let server = Server::start();
+        let env = Env::new();
+        let out = run(shell, &env, &server, "", "beacon_run unpack -- sh -c 'exit 6'");
+        assert_eq!(out.status.code(), Some(6), "{shell}");
+        let e = events(&server);
+        assert_eq!(e.len(), 1, "{shell}: {e:?}");
+        assert_eq!(e[0]["properties"]["step"], "unpack");
+        assert!(e[0]["properties"]["duration_ms"].is_u64());
+    }
+}
+
+#[test]
+fn success_disarms_the_trap() {
+    for shell in shells() {
+        let server = Server::start();
+        let env = Env::new();
+        let out = run(shell, &env, &server, "", "beacon_run a -- true\nbeacon_success\nexit 3");
+        assert_eq!(out.status.code(), Some(3), "{shell}");
+        let e = events(&server);
+        assert_eq!(e.len(), 1, "{shell}");
+        assert_eq!(e[0]["event"], "Installation Success");
+        assert!(e[0]["properties"]["step_durations_ms"]["a"].is_u64());
+    }
+}
+
+#[test]
+fn options_given_to_shell_init_reach_every_call_with_safe_quoting() {
+    for shell in shells() {
+        let server = Server::start();
+        let env = Env::new();
+        let state = env.home.path().join("state dir with 'quotes' and $dollar");
+        let init = format!(
+            "--product-version '1.0 \"beta\"' --state-dir '{}'",
+            state.to_string_lossy().replace('\'', r"'\''")
+        );
+        let out = run(shell, &env, &server, &init, "beacon_started");
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let e = events(&server);
+        assert_eq!(e[0]["properties"]["product_version"], "1.0 \"beta\"", "{shell}");
+        assert!(state.join("installation_id").exists(), "{shell}");
+    }
+}
+
+#[test]
+fn a_missing_install_beacon_never_fails_the_script() {
+    for shell in shells() {
+        let env = Env::new();
+        let server = Server::start();
+        let script = "set -eu\neval \"$(\"$BIN\" --product acme shell-init)\"\n__beacon_bin=/nonexistent/install-beacon\n\
+             beacon_started\nbeacon_run s -- sh -c 'echo ran'\nbeacon_success\necho done";
+        let out = Command::new(shell)
+            .args(["-c", script])
+            .env_clear()
+            .env("HOME", env.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("BIN", env!("CARGO_BIN_EXE_install-beacon"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\ndone\n", "{shell}");
+        assert!(server.events().is_empty());
+    }
+}
