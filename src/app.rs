@@ -9,6 +9,7 @@ use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::branding;
 use crate::cli::{Cli, Command, IdArgs};
 use crate::consent::{self, Decision, Source};
 use crate::event::{self, Event, Product};
@@ -204,12 +205,7 @@ impl Ctx<'_> {
         if s.quiet || self.decision.source != Source::Default || state.load().0.notice_shown_at.is_some() {
             return;
         }
-        self.ui.info(&format!(
-            "{product} reports anonymous installation statistics (OS and version, CPU, memory, which step failed) \
-             with a random installation ID; no names, hostnames, IP addresses or paths. \
-             Opt out with DO_NOT_TRACK=1 or `install-beacon --product {product} disable`.",
-            product = s.product
-        ));
+        self.ui.info(&branding::notice(&s.product));
         let _ = state.update(|saved| saved.notice_shown_at = Some(event::now_rfc3339()));
     }
 

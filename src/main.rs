@@ -2,6 +2,7 @@
 //! or stalling the installer that calls it.
 
 mod app;
+mod branding;
 mod cli;
 mod consent;
 mod event;
