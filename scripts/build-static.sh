@@ -91,7 +91,7 @@ check() {
     fi
     rm -rf "$root"
   else
-    echo "  empty chroot run: skipped (needs root and chroot)"
+    echo "  empty chroot run: skipped (needs a native binary, root and chroot)"
   fi
 }
 
