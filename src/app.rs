@@ -10,7 +10,6 @@ use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::background;
 use crate::cli::{Cli, Command, IdArgs, IdFormat};
 use crate::consent::{self, Decision, Source};
 use crate::deliver::{Delivery, Report};
@@ -23,6 +22,7 @@ use crate::settings::{Settings, Throttle, UsageError};
 use crate::system::Facts;
 use crate::transport::Transport;
 use crate::ui::{self, Ui};
+use crate::{background, branding};
 use crate::{runner, shell};
 
 /// Runs the parsed command line.
@@ -310,12 +310,7 @@ impl Ctx<'_> {
         if s.quiet || self.decision.source != Source::Default || state.load().0.notice_shown_at.is_some() {
             return;
         }
-        self.ui.info(&format!(
-            "{product} reports anonymous installation statistics (OS and version, CPU, memory, which step failed) \
-             with a random installation ID; no names, hostnames, IP addresses or paths. \
-             Opt out with DO_NOT_TRACK=1 or `install-beacon --product {product} disable`.",
-            product = s.product
-        ));
+        self.ui.info(&branding::notice(&s.product));
         let _ = state.update(|saved| saved.notice_shown_at = Some(event::now_rfc3339()));
     }
 

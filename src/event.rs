@@ -7,16 +7,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::branding;
 use crate::system::Facts;
 
-/// Checkpoint event names.
-pub const STARTED: &str = "Installation Started";
+/// Checkpoint event names (`Installation Started` unless a branded build renamed it).
+pub const STARTED: &str = branding::EVENT_STARTED;
 /// Sent when the install finished.
-pub const SUCCESS: &str = "Installation Success";
+pub const SUCCESS: &str = branding::EVENT_SUCCESS;
 /// Sent when a step failed.
-pub const ERROR: &str = "Installation Error";
+pub const ERROR: &str = branding::EVENT_ERROR;
 /// Sent when the user asked for help.
-pub const SUPPORT: &str = "Installation Support";
+pub const SUPPORT: &str = branding::EVENT_SUPPORT;
 
 /// Keep-alive of a running instance (`heartbeat`).
 pub const INSTANCE_ACTIVE: &str = "Instance Active";

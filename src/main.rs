@@ -2,7 +2,10 @@
 //! or stalling the installer that calls it.
 
 mod app;
+#[cfg(any(test, target_env = "musl"))]
+mod arena;
 mod background;
+mod branding;
 mod cli;
 mod consent;
 mod deliver;
@@ -30,6 +33,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::settings::UsageError;
+
+/// See `arena`: musl's own allocator unmaps freed pages at once, which costs a short call dearly.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 fn main() -> ExitCode {
     let matches = cli::Cli::command().get_matches();

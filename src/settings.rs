@@ -1,5 +1,5 @@
-//! Settings resolved once at start-up from flags, environment and built-in defaults. Nothing past
-//! this point reads flags or environment variables.
+//! Settings resolved once at start-up from flags, environment, the defaults a branded build baked
+//! in (`branding`) and built-in defaults. Nothing past this point reads flags or environment variables.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::ArgMatches;
 use clap::parser::ValueSource;
 
-use crate::cli::{GlobalArgs, Protocol};
+use crate::branding;
+use crate::cli::{GlobalArgs, Protocol, parse_endpoint};
 use crate::consent::{self, Origin};
 use crate::protocol::Target;
 use crate::state::{self, StateDir};
@@ -92,16 +93,26 @@ pub struct Throttle {
 impl Settings {
     /// Resolves settings from parsed flags (with their sources) and the process environment.
     pub fn resolve(args: &GlobalArgs, matches: &ArgMatches) -> Result<Settings, UsageError> {
-        let product = args.product.clone().ok_or_else(|| {
-            UsageError(
-                "missing --product NAME: say which product is being installed (or set INSTALL_BEACON_PRODUCT)".into(),
-            )
-        })?;
-        let protocol = args.protocol.unwrap_or(Protocol::Segment);
-        let endpoint = args
-            .endpoint
+        let product = args
+            .product
             .clone()
-            .or_else(|| (protocol == Protocol::Segment).then(|| SEGMENT_ENDPOINT.to_owned()));
+            .or_else(|| branding::PRODUCT.map(str::to_owned))
+            .ok_or_else(|| {
+                UsageError(
+                    "missing --product NAME: say which product is being installed (or set INSTALL_BEACON_PRODUCT)"
+                        .into(),
+                )
+            })?;
+        let protocol = args.protocol.or(branding::PROTOCOL).unwrap_or(Protocol::Segment);
+        let endpoint = match (&args.endpoint, branding::ENDPOINT) {
+            (Some(endpoint), _) => Some(endpoint.clone()),
+            (None, Some(baked)) => Some(parse_endpoint(baked).map_err(|e| {
+                UsageError(format!(
+                    "invalid endpoint '{baked}' built into this binary: {e}\nhint: pass --endpoint URL, or rebuild with a valid BEACON_BUILD_ENDPOINT"
+                ))
+            })?),
+            (None, None) => (protocol == Protocol::Segment).then(|| SEGMENT_ENDPOINT.to_owned()),
+        };
 
         let home_set = std::env::var_os("HOME").is_some_and(|h| !h.is_empty());
         let state_dir = args
@@ -142,7 +153,11 @@ impl Settings {
             product_version: args.product_version.clone().filter(|v| !v.is_empty()),
             protocol,
             endpoint,
-            key: args.key.clone().filter(|k| !k.is_empty()),
+            key: args
+                .key
+                .clone()
+                .filter(|k| !k.is_empty())
+                .or_else(|| branding::KEY.map(str::to_owned)),
             state_dir,
             id_file,
             timeout: args.timeout,

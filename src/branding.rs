@@ -1,0 +1,222 @@
+//! Defaults a vendor bakes into its own build through `BEACON_BUILD_*` environment variables read at
+//! compile time (see `docs/branding.md`). Each value is `None`, or the built-in default, when its
+//! variable is unset or empty. Flags and `INSTALL_BEACON_*` variables still override every one of
+//! them at run time, and nothing here touches consent: every opt-out still wins.
+//!
+//! A baked product name, protocol or endpoint that could never work fails the build (the `const`
+//! assertions below), so a broken branded binary is never shipped.
+
+use crate::cli::Protocol;
+
+/// Product name (`BEACON_BUILD_PRODUCT`), used when `--product` is not given.
+pub const PRODUCT: Option<&str> = non_empty(option_env!("BEACON_BUILD_PRODUCT"));
+
+/// Endpoint base URL (`BEACON_BUILD_ENDPOINT`), used when `--endpoint` is not given.
+pub const ENDPOINT: Option<&str> = non_empty(option_env!("BEACON_BUILD_ENDPOINT"));
+
+/// Segment write key or PostHog project key (`BEACON_BUILD_KEY`), used when `--key` is not given.
+pub const KEY: Option<&str> = non_empty(option_env!("BEACON_BUILD_KEY"));
+
+/// Wire format (`BEACON_BUILD_PROTOCOL`: segment, posthog or json), used when `--protocol` is not given.
+pub const PROTOCOL: Option<Protocol> = match non_empty(option_env!("BEACON_BUILD_PROTOCOL")) {
+    Some(name) => parse_protocol(name),
+    None => None,
+};
+
+/// Name of the event `started` sends (`BEACON_BUILD_EVENT_STARTED`).
+pub const EVENT_STARTED: &str = or(option_env!("BEACON_BUILD_EVENT_STARTED"), "Installation Started");
+/// Name of the event `success` sends (`BEACON_BUILD_EVENT_SUCCESS`).
+pub const EVENT_SUCCESS: &str = or(option_env!("BEACON_BUILD_EVENT_SUCCESS"), "Installation Success");
+/// Name of the event `error` sends (`BEACON_BUILD_EVENT_ERROR`).
+pub const EVENT_ERROR: &str = or(option_env!("BEACON_BUILD_EVENT_ERROR"), "Installation Error");
+/// Name of the event `support` sends (`BEACON_BUILD_EVENT_SUPPORT`).
+pub const EVENT_SUPPORT: &str = or(option_env!("BEACON_BUILD_EVENT_SUPPORT"), "Installation Support");
+
+/// First-run notice text (`BEACON_BUILD_NOTICE`); `{product}` is replaced by the product name.
+pub const NOTICE: Option<&str> = non_empty(option_env!("BEACON_BUILD_NOTICE"));
+
+/// Privacy policy URL (`BEACON_BUILD_PRIVACY_URL`), added to the first-run notice.
+pub const PRIVACY_URL: Option<&str> = non_empty(option_env!("BEACON_BUILD_PRIVACY_URL"));
+
+/// What the first-run notice says when no notice was baked in.
+const DEFAULT_NOTICE: &str = "{product} reports anonymous installation statistics (OS and version, CPU, memory, \
+    which step failed) with a random installation ID; no names, hostnames, IP addresses or paths.";
+
+const _: () = assert!(
+    match PRODUCT {
+        Some(p) => valid_product(p),
+        None => true,
+    },
+    "BEACON_BUILD_PRODUCT: use 1-64 letters, digits, '.', '_' or '-' (not starting with '.')"
+);
+const _: () = assert!(
+    PROTOCOL.is_some() || non_empty(option_env!("BEACON_BUILD_PROTOCOL")).is_none(),
+    "BEACON_BUILD_PROTOCOL: use segment, posthog or json"
+);
+const _: () = assert!(
+    match ENDPOINT {
+        Some(url) => has_http_scheme(url),
+        None => true,
+    },
+    "BEACON_BUILD_ENDPOINT: the URL must start with http:// or https:// and name a host"
+);
+/// The first-run notice for `product`: the baked or default text, how to opt out, and the privacy
+/// policy when one was baked in.
+pub fn notice(product: &str) -> String {
+    compose_notice(NOTICE, PRIVACY_URL, product)
+}
+
+fn compose_notice(text: Option<&str>, privacy_url: Option<&str>, product: &str) -> String {
+    let mut notice = text.unwrap_or(DEFAULT_NOTICE).trim().replace("{product}", product);
+    notice.push_str(&format!(
+        " Opt out with DO_NOT_TRACK=1 or `install-beacon --product {product} disable`."
+    ));
+    if let Some(url) = privacy_url {
+        notice.push_str(&format!(" Privacy policy: {url}"));
+    }
+    notice
+}
+
+/// An unset or empty variable both mean "not baked in".
+const fn non_empty(value: Option<&'static str>) -> Option<&'static str> {
+    match value {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => None,
+    }
+}
+
+const fn or(value: Option<&'static str>, default: &'static str) -> &'static str {
+    match non_empty(value) {
+        Some(v) => v,
+        None => default,
+    }
+}
+
+/// `--protocol`'s names, usable in a `const`.
+const fn parse_protocol(name: &str) -> Option<Protocol> {
+    if eq(name, "segment") {
+        Some(Protocol::Segment)
+    } else if eq(name, "posthog") {
+        Some(Protocol::Posthog)
+    } else if eq(name, "json") {
+        Some(Protocol::Json)
+    } else {
+        None
+    }
+}
+
+/// The same alphabet `cli::parse_product` accepts, usable in a `const`.
+const fn valid_product(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > 64 || b[0] == b'.' {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if !(c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `http://` or `https://` followed by at least one character; the full check runs at start-up.
+const fn has_http_scheme(url: &str) -> bool {
+    let b = url.as_bytes();
+    let skip = if starts_with(b, b"https://") {
+        8
+    } else if starts_with(b, b"http://") {
+        7
+    } else {
+        return false;
+    };
+    b.len() > skip && b[skip] != b'/'
+}
+
+const fn starts_with(s: &[u8], prefix: &[u8]) -> bool {
+    if s.len() < prefix.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < prefix.len() {
+        if s[i] != prefix[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && starts_with(a.as_bytes(), b.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli;
+
+    #[test]
+    fn protocols() {
+        assert_eq!(parse_protocol("segment"), Some(Protocol::Segment));
+        assert_eq!(parse_protocol("posthog"), Some(Protocol::Posthog));
+        assert_eq!(parse_protocol("json"), Some(Protocol::Json));
+        for bad in ["", "Segment", "jsonx", "post"] {
+            assert_eq!(parse_protocol(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn products_match_the_flag() {
+        for name in [
+            "acme",
+            "acme-db_2.0",
+            "a",
+            &"x".repeat(64),
+            &"x".repeat(65),
+            "",
+            ".x",
+            "a/b",
+            "a b",
+            "ä",
+        ] {
+            assert_eq!(valid_product(name), cli::parse_product(name).is_ok(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn endpoint_schemes() {
+        assert!(has_http_scheme("https://t.example"));
+        assert!(has_http_scheme("http://127.0.0.1:1"));
+        for bad in ["", "http://", "https:///x", "ftp://a", "t.example"] {
+            assert!(!has_http_scheme(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn empty_means_unset() {
+        assert_eq!(non_empty(Some("")), None);
+        assert_eq!(or(Some(""), "d"), "d");
+        assert_eq!(or(Some("v"), "d"), "v");
+        assert_eq!(or(None, "d"), "d");
+    }
+
+    #[test]
+    fn notices() {
+        let default = compose_notice(None, None, "acme");
+        assert!(default.starts_with("acme reports anonymous installation statistics"));
+        assert!(default.ends_with("Opt out with DO_NOT_TRACK=1 or `install-beacon --product acme disable`."));
+        let branded = compose_notice(
+            Some(" {product} by Zeta counts installs. "),
+            Some("https://z.example/p"),
+            "zeta",
+        );
+        assert_eq!(
+            branded,
+            "zeta by Zeta counts installs. Opt out with DO_NOT_TRACK=1 or `install-beacon --product zeta disable`. \
+             Privacy policy: https://z.example/p"
+        );
+    }
+}
