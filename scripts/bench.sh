@@ -116,7 +116,8 @@ EOF
       -n flush "$(q "$BIN" "${fcommon[@]}" --endpoint "$URL" flush)" >&2
     after=$(posts)
     flush_requests=$(((after - before) / 5))
-    left=$(wc -l <"$fstate/outbox.jsonl" 2>/dev/null || echo 0)
+    left=0
+    [ ! -f "$fstate/outbox.jsonl" ] || left=$(wc -l <"$fstate/outbox.jsonl")
     [ "$left" = 0 ] || flush_requests="$flush_requests (outbox left with $left lines)"
     flush_ms=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['median']*1000)" "$work/flush.json")
   else

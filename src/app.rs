@@ -102,7 +102,12 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             }
             ctx.send(name, args.props.into_iter().collect())
         }
-        Command::Flush => ctx.flush(),
+        Command::Flush(args) => {
+            if args.detach {
+                background::detach();
+            }
+            ctx.flush()
+        }
         Command::Id(args) => ctx.id(&args),
         Command::Enable => ctx.save_choice(true),
         Command::Disable => ctx.save_choice(false),
@@ -277,11 +282,13 @@ impl Ctx<'_> {
                 .warn("no place to keep the installation ID (set --state-dir or HOME); using a one-time ID");
             return Uuid::new_v4();
         };
+        // The common case, an existing valid ID, needs no lock: the file is only ever replaced whole.
+        let existing = std::fs::read(path).ok().and_then(|c| identity::parse(&c));
+        if let Some(id) = existing {
+            return id;
+        }
         if self.settings.dry_run {
-            return std::fs::read(path)
-                .ok()
-                .and_then(|c| identity::parse(&c))
-                .unwrap_or_else(Uuid::new_v4);
+            return Uuid::new_v4();
         }
         let _lock = self.settings.state_dir.as_ref().and_then(|s| s.lock().ok());
         match identity::load_or_create(path) {

@@ -1,8 +1,10 @@
 //! `--background`: the event is already in the outbox; a detached `install-beacon flush` (new
 //! session, stdio closed, so it outlives the installer's shell) delivers it within `--timeout`.
+//!
+//! The child is started plainly, so std can use `posix_spawn` (no fork of the parent's memory), and
+//! makes itself a session leader first thing (`flush --detach`).
 
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::settings::Settings;
@@ -15,7 +17,7 @@ pub fn spawn_flush(s: &Settings) -> io::Result<()> {
         .as_ref()
         .ok_or_else(|| io::Error::other("no state directory"))?;
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("flush")
+    cmd.args(["flush", "--detach"])
         .args([
             "--product",
             &s.product,
@@ -44,12 +46,14 @@ pub fn spawn_flush(s: &Settings) -> io::Result<()> {
         Some(key) => cmd.env("INSTALL_BEACON_KEY", key),
         None => cmd.env_remove("INSTALL_BEACON_KEY"),
     };
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
     cmd.spawn().map(drop)
+}
+
+/// Leaves the caller's session and process group, so the installer's terminal closing (SIGHUP) or
+/// Ctrl-C (SIGINT to the foreground group) does not reach the delivery.
+pub fn detach() {
+    // SAFETY: setsid takes no pointers; it fails harmlessly if we already lead a group.
+    unsafe {
+        libc::setsid();
+    }
 }

@@ -51,11 +51,13 @@ pub struct Report {
 impl Delivery<'_> {
     /// Delivers queued events (when this process gets the delivery lock) and then `new`.
     pub fn run(&self, new: Vec<Event>) -> Report {
-        let lock = self.outbox.and_then(|o| o.try_lock_delivery().ok().flatten());
-        let busy = self.outbox.is_some() && lock.is_none();
+        // An empty queue (no file) needs no lock: the common call opens nothing here.
+        let queue = self.outbox.filter(|o| o.path().exists());
+        let lock = queue.and_then(|o| o.try_lock_delivery().ok().flatten());
+        let busy = queue.is_some() && lock.is_none();
         let mut queued = Vec::new();
         let mut skipped = 0;
-        if let (Some(outbox), Some(_)) = (self.outbox, &lock) {
+        if let (Some(outbox), Some(_)) = (queue, &lock) {
             match outbox.load() {
                 Ok(contents) => {
                     queued = contents.events;
@@ -129,7 +131,8 @@ impl Delivery<'_> {
             _ => format!("{total} event(s)"),
         };
 
-        let needs_write = !done.is_empty() || !unsent_new.is_empty() || skipped > 0;
+        let queued_done = done.iter().any(|id| !new_ids.contains(id));
+        let needs_write = queued_done || !unsent_new.is_empty() || skipped > 0;
         match self.outbox {
             Some(outbox) if needs_write => match outbox.update(&done, &unsent_new) {
                 Ok(change) => {

@@ -5,8 +5,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// Replaces `path` with `data` atomically (temp file in the same directory, fsync, rename), so a
-/// reader or a crash sees either the old content or the new, never a torn file.
+/// Replaces `path` with `data` atomically (temp file in the same directory, then rename), so a
+/// reader or a killed process sees either the old content or the new, never a torn file. No fsync:
+/// an installer step must not wait on the disk for a telemetry file.
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let dir = parent(path);
     let mut tmp = tempfile::Builder::new()
@@ -14,7 +15,6 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)?;
     tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
     // The umask may have narrowed the mode given at creation.
     tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
     tmp.persist(path).map_err(|e| e.error)?;

@@ -67,13 +67,35 @@ impl Facts {
             os,
             os_version,
             arch: std::env::consts::ARCH,
-            cpu_count: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_count: cpu_count(),
             memory_mb: fs::read_to_string("/proc/meminfo").ok().and_then(|s| parse_meminfo(&s)),
             container,
             ci: env.ci,
             context: context(env),
         }
     }
+}
+
+/// CPUs the process may run on, from the scheduler's affinity mask: one syscall and no file, where
+/// `available_parallelism` would also read three cgroup files.
+#[cfg(target_os = "linux")]
+fn cpu_count() -> usize {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, and the kernel writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            let n = libc::CPU_COUNT(&set);
+            if n > 0 {
+                return usize::try_from(n).unwrap_or(1);
+            }
+        }
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn context(env: &FactsEnv) -> Option<String> {
