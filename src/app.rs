@@ -10,6 +10,8 @@ use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::background::{self, Side};
+use crate::branding;
 use crate::cli::{Cli, Command, IdArgs, IdFormat};
 use crate::consent::{self, Decision, Source};
 use crate::deliver::{Delivery, Report};
@@ -22,7 +24,6 @@ use crate::settings::{Settings, Throttle, UsageError};
 use crate::system::Facts;
 use crate::transport::Transport;
 use crate::ui::{self, Ui};
-use crate::{background, branding};
 use crate::{runner, shell};
 
 /// Runs the parsed command line.
@@ -102,12 +103,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             }
             ctx.send(name, args.props.into_iter().collect())
         }
-        Command::Flush(args) => {
-            if args.detach {
-                background::detach();
-            }
-            ctx.flush()
-        }
+        Command::Flush => ctx.flush(),
         Command::Id(args) => ctx.id(&args),
         Command::Enable => ctx.save_choice(true),
         Command::Disable => ctx.save_choice(false),
@@ -177,19 +173,26 @@ impl Ctx<'_> {
         if s.background
             && let Some(outbox) = &outbox
         {
-            match outbox.update(&HashSet::new(), &events) {
-                Ok(_) => match background::spawn_flush(s) {
-                    Ok(()) => {
-                        self.mark_sent(name);
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                    Err(e) => {
-                        // Already queued: it goes out with the queue below.
-                        self.ui
-                            .warn(&format!("cannot start background delivery ({e}); sending now"));
-                        events.clear();
-                    }
-                },
+            match outbox
+                .update(&HashSet::new(), &events)
+                .map(|_| background::fork_detached())
+            {
+                Ok(Ok(Side::Parent)) => {
+                    self.mark_sent(name);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Ok(Ok(Side::Child)) => {
+                    // Nobody reads this process's stderr: keep version notices for a call that shows them.
+                    let quiet = Ctx { ui: Ui::new(true), decision: self.decision.clone(), ..*self };
+                    quiet.deliver(&target, Some(outbox), Instant::now() + s.timeout, Vec::new());
+                    std::process::exit(0);
+                }
+                Ok(Err(e)) => {
+                    // Already queued: it goes out with the queue below.
+                    self.ui
+                        .warn(&format!("cannot start background delivery ({e}); sending now"));
+                    events.clear();
+                }
                 Err(e) => self.ui.warn(&format!(
                     "cannot queue in {} ({e}); sending now",
                     outbox.path().display()

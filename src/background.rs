@@ -1,59 +1,40 @@
-//! `--background`: the event is already in the outbox; a detached `install-beacon flush` (new
-//! session, stdio closed, so it outlives the installer's shell) delivers it within `--timeout`.
-//!
-//! The child is started plainly, so std can use `posix_spawn` (no fork of the parent's memory), and
-//! makes itself a session leader first thing (`flush --detach`).
+//! `--background`: the event is already in the outbox; a forked copy of this process, detached from
+//! the installer (new session, stdio on /dev/null, so it outlives the installer's shell and its
+//! Ctrl-C), delivers it within `--timeout` while the caller returns at once. Forking instead of
+//! starting a new program costs a fraction of a millisecond and runs nothing from disk.
 
+use std::fs::OpenOptions;
 use std::io;
-use std::process::{Command, Stdio};
+use std::os::fd::AsRawFd;
 
-use crate::settings::Settings;
-
-/// Starts the detached flush with the settings of this call. The key travels in the environment,
-/// never on the command line where `ps` would show it.
-pub fn spawn_flush(s: &Settings) -> io::Result<()> {
-    let state = s
-        .state_dir
-        .as_ref()
-        .ok_or_else(|| io::Error::other("no state directory"))?;
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.args(["flush", "--detach"])
-        .args([
-            "--product",
-            &s.product,
-            "--protocol",
-            s.protocol.name(),
-            "--telemetry",
-            "on",
-            "--quiet",
-        ])
-        .arg("--state-dir")
-        .arg(state.path())
-        .arg("--timeout")
-        .arg(format!("{}ms", s.timeout.as_millis()))
-        .env_remove("INSTALL_BEACON_BACKGROUND")
-        .env_remove("INSTALL_BEACON_DEBUG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(endpoint) = &s.endpoint {
-        cmd.args(["--endpoint", endpoint]);
-    }
-    if let Some(version) = &s.product_version {
-        cmd.args(["--product-version", version]);
-    }
-    match &s.key {
-        Some(key) => cmd.env("INSTALL_BEACON_KEY", key),
-        None => cmd.env_remove("INSTALL_BEACON_KEY"),
-    };
-    cmd.spawn().map(drop)
+/// Which process continues after `fork_detached`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The caller: return to the installer.
+    Parent,
+    /// The detached copy: deliver, then exit.
+    Child,
 }
 
-/// Leaves the caller's session and process group, so the installer's terminal closing (SIGHUP) or
-/// Ctrl-C (SIGINT to the foreground group) does not reach the delivery.
-pub fn detach() {
-    // SAFETY: setsid takes no pointers; it fails harmlessly if we already lead a group.
-    unsafe {
-        libc::setsid();
+/// Forks; the child leaves the caller's session and points its stdio at /dev/null.
+///
+/// Callers fork before starting any thread of their own (the HTTP agent, a spinner), so the child
+/// inherits no lock held by another thread.
+pub fn fork_detached() -> io::Result<Side> {
+    let null = OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    // SAFETY: fork has no memory-safety preconditions; the child only continues with this thread.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            // SAFETY: setsid and dup2 take no pointers; `null` stays open across the calls.
+            unsafe {
+                libc::setsid();
+                for fd in 0..=2 {
+                    libc::dup2(null.as_raw_fd(), fd);
+                }
+            }
+            Ok(Side::Child)
+        }
+        _ => Ok(Side::Parent),
     }
 }

@@ -144,7 +144,7 @@ pub enum Command {
     /// Report any other event
     Track(TrackArgs),
     /// Deliver the events queued by earlier calls that could not reach the endpoint
-    Flush(FlushArgs),
+    Flush,
     /// Print the installation ID, creating it if missing
     Id(IdArgs),
     /// Save the choice to send telemetry
@@ -191,14 +191,6 @@ pub struct TrackArgs {
     /// Property as key=value; numbers and true/false are sent as such (repeatable)
     #[arg(long = "prop", value_name = "KEY=VALUE", value_parser = parse_prop)]
     pub props: Vec<(String, serde_json::Value)>,
-}
-
-/// Options of `flush`.
-#[derive(Debug, Args)]
-pub struct FlushArgs {
-    /// Start a new session first (used by `--background`, which spawns `flush --detach`)
-    #[arg(long, hide = true)]
-    pub detach: bool,
 }
 
 /// Options of `id`.
