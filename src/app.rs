@@ -183,7 +183,11 @@ impl Ctx<'_> {
                 }
                 Ok(Ok(Side::Child)) => {
                     // Nobody reads this process's stderr: keep version notices for a call that shows them.
-                    let quiet = Ctx { ui: Ui::new(true), decision: self.decision.clone(), ..*self };
+                    let quiet = Ctx {
+                        ui: Ui::new(true),
+                        decision: self.decision.clone(),
+                        ..*self
+                    };
                     quiet.deliver(&target, Some(outbox), Instant::now() + s.timeout, Vec::new());
                     std::process::exit(0);
                 }
