@@ -66,7 +66,8 @@ pub fn table(report: &Report) -> String {
     }
     for p in &report.products {
         let _ = writeln!(out, "\n== {} ==", p.product);
-        let mut rows = vec![head(&["", "active 24h", "support"], &FUNNEL_HEAD)];
+        let mut rows = vec![head(&[""], &FUNNEL_HEAD)];
+        rows[0].extend(["active 24h".to_string(), "support".to_string()]);
         let mut row = vec!["installations".to_string()];
         row.extend(funnel_cells(&p.installations));
         row.push(p.active_24h.to_string());

@@ -159,14 +159,15 @@ async fn ingest(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
     let batch = ingest::decode_body(encoding, &raw).and_then(|bytes| {
-        let key = header_key(&headers);
-        match protocol {
-            Protocol::Segment => ingest::parse_json(&bytes)
-                .and_then(|v| ingest::segment::parse(v, key, default_type)),
-            _ => ingest::parse(protocol, &bytes, key),
-        }
+        ingest::parse(
+            protocol,
+            &bytes,
+            header_key(&headers),
+            default_type,
+            &app.keys,
+        )
     });
-    let batch = match batch.and_then(|b| app.keys.check(b.key.as_deref()).map(|()| b)) {
+    let batch = match batch {
         Ok(b) => b,
         Err(e) => return ingest_error(&e),
     };

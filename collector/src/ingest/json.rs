@@ -3,11 +3,13 @@
 
 use serde_json::Value;
 
-use super::{Batch, IngestError, as_object, check_event_size, properties, required_text, text};
+use super::{
+    Batch, IngestError, Keys, as_object, check_event_size, properties, required_text, text,
+};
 use crate::event::{Event, Fallbacks, Protocol};
 
 /// Parses a plain JSON body. The key may come from the `Authorization` header or a body `api_key`.
-pub fn parse(value: Value, header_key: Option<String>) -> Result<Batch, IngestError> {
+pub fn parse(value: Value, header_key: Option<String>, keys: &Keys) -> Result<Batch, IngestError> {
     let raw = match value {
         Value::Array(items) if items.is_empty() => {
             return Err(IngestError::Invalid("event list is empty".into()));
@@ -21,14 +23,15 @@ pub fn parse(value: Value, header_key: Option<String>) -> Result<Batch, IngestEr
             )));
         }
     };
-    let mut key = header_key;
+    let key = header_key.or_else(|| {
+        let first = raw.first()?.as_object()?;
+        text(first, "api_key").or_else(|| text(first, "writeKey"))
+    });
+    keys.check(key.as_deref())?;
     let mut events = Vec::with_capacity(raw.len());
     for (index, item) in raw.into_iter().enumerate() {
         check_event_size(&item, index)?;
         let mut obj = as_object(item, index)?;
-        if key.is_none() {
-            key = text(&obj, "api_key").or_else(|| text(&obj, "writeKey"));
-        }
         let name = required_text(&obj, &["event"], index)?;
         let installation_id = required_text(
             &obj,
@@ -53,7 +56,7 @@ pub fn parse(value: Value, header_key: Option<String>) -> Result<Batch, IngestEr
             Fallbacks::default(),
         ));
     }
-    Ok(Batch { key, events })
+    Ok(Batch { events })
 }
 
 #[cfg(test)]
@@ -64,18 +67,26 @@ mod tests {
     #[test]
     fn object_and_array() {
         let one = json!({"event": "E", "installation_id": "i", "message_id": "m", "properties": {"os": "alpine"}});
-        let b = parse(one.clone(), None).unwrap();
+        let b = parse(one.clone(), None, &Keys::default()).unwrap();
         assert_eq!(b.events[0].os.as_deref(), Some("alpine"));
         assert_eq!(
-            parse(json!([one.clone(), one]), None).unwrap().events.len(),
+            parse(json!([one.clone(), one]), None, &Keys::default())
+                .unwrap()
+                .events
+                .len(),
             2
         );
     }
 
     #[test]
     fn rejects_scalars_and_missing_ids() {
-        assert_eq!(parse(json!(3), None).unwrap_err().status(), 400);
-        let err = parse(json!({"event": "E"}), None).unwrap_err();
+        assert_eq!(
+            parse(json!(3), None, &Keys::default())
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let err = parse(json!({"event": "E"}), None, &Keys::default()).unwrap_err();
         assert!(err.message().contains("installation_id"));
     }
 }

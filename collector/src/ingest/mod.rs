@@ -67,11 +67,9 @@ impl IngestError {
     }
 }
 
-/// A parsed request: the key it carried and the events to store.
+/// A parsed request whose key was accepted: the events to store.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Write/API key found in the request, if any.
-    pub key: Option<String>,
     /// Events to store (messages that are acknowledged but not stored are left out).
     pub events: Vec<Event>,
 }
@@ -157,17 +155,22 @@ pub fn parse_json(body: &[u8]) -> Result<Value, IngestError> {
     serde_json::from_slice(body).map_err(|e| IngestError::BadJson(format!("invalid JSON: {e}")))
 }
 
-/// Parses a body in the given protocol. `header_key` is the key from the `Authorization` header, if any.
+/// Parses a body in the given protocol. `header_key` is the key from the `Authorization` header,
+/// if any. The key is checked against `keys` before the events are validated, so a wrong key is a
+/// 401 whatever else is wrong with the events. `default_type` is the Segment message type implied
+/// by the endpoint (`track` for `/v1/batch` and `/v1/track`).
 pub fn parse(
     protocol: Protocol,
     body: &[u8],
     header_key: Option<String>,
+    default_type: &str,
+    keys: &Keys,
 ) -> Result<Batch, IngestError> {
     let value = parse_json(body)?;
     match protocol {
-        Protocol::Segment => segment::parse(value, header_key, "track"),
-        Protocol::Posthog => posthog::parse(value, header_key),
-        Protocol::Json => json::parse(value, header_key),
+        Protocol::Segment => segment::parse(value, header_key, default_type, keys),
+        Protocol::Posthog => posthog::parse(value, header_key, keys),
+        Protocol::Json => json::parse(value, header_key, keys),
     }
 }
 

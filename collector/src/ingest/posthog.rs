@@ -4,13 +4,13 @@
 use serde_json::{Map, Value};
 
 use super::{
-    Batch, IngestError, as_object, check_event_size, items, properties, required_text, text,
+    Batch, IngestError, Keys, as_object, check_event_size, items, properties, required_text, text,
 };
 use crate::event::{Event, Fallbacks, Protocol};
 
 /// Parses a PostHog body. The key is `api_key` (top level, per event, or `properties.token`).
-pub fn parse(value: Value, header_key: Option<String>) -> Result<Batch, IngestError> {
-    let (mut key, raw) = match value {
+pub fn parse(value: Value, header_key: Option<String>, keys: &Keys) -> Result<Batch, IngestError> {
+    let (key, raw) = match value {
         Value::Object(mut body) => match body.remove("batch") {
             Some(batch) => (text(&body, "api_key"), items(batch, "batch")?),
             None => (None, vec![Value::Object(body)]),
@@ -23,20 +23,24 @@ pub fn parse(value: Value, header_key: Option<String>) -> Result<Batch, IngestEr
             )));
         }
     };
+    let key = key
+        .or_else(|| raw.first().and_then(event_key))
+        .or(header_key);
+    keys.check(key.as_deref())?;
     let mut events = Vec::with_capacity(raw.len());
     for (index, item) in raw.into_iter().enumerate() {
         check_event_size(&item, index)?;
         let mut obj = as_object(item, index)?;
         let props = properties(&mut obj, index)?;
-        if key.is_none() {
-            key = text(&obj, "api_key").or_else(|| text(&props, "token"));
-        }
         events.push(to_event(obj, props, index)?);
     }
-    Ok(Batch {
-        key: key.or(header_key),
-        events,
-    })
+    Ok(Batch { events })
+}
+
+/// The key carried by an event itself: `api_key`, or `properties.token` as posthog-js sends it.
+fn event_key(item: &Value) -> Option<String> {
+    let obj = item.as_object()?;
+    text(obj, "api_key").or_else(|| text(obj.get("properties")?.as_object()?, "token"))
 }
 
 fn to_event(
@@ -74,8 +78,8 @@ mod tests {
             {"event": "Installation Started", "distinct_id": "d1", "uuid": "u1",
              "properties": {"$os": "ubuntu", "$os_version": "22.04", "product": "acme"}}
         ]});
-        let b = parse(body, None).unwrap();
-        assert_eq!(b.key.as_deref(), Some("k"));
+        let b = parse(body.clone(), None, &Keys::new(vec!["k".into()])).unwrap();
+        assert!(parse(body, None, &Keys::new(vec!["other".into()])).is_err());
         assert_eq!(b.events[0].os.as_deref(), Some("ubuntu"));
         assert_eq!(b.events[0].message_id, "u1");
     }
@@ -83,20 +87,24 @@ mod tests {
     #[test]
     fn single_event_form_with_distinct_id_in_properties() {
         let body = json!({"api_key": "k", "event": "E", "properties": {"distinct_id": "d"}});
-        let b = parse(body, None).unwrap();
-        assert_eq!(b.key.as_deref(), Some("k"));
+        let b = parse(body, None, &Keys::new(vec!["k".into()])).unwrap();
         assert_eq!(b.events[0].installation_id, "d");
     }
 
     #[test]
     fn array_form_with_token() {
         let body = json!([{"event": "E", "properties": {"distinct_id": "d", "token": "t"}}]);
-        assert_eq!(parse(body, None).unwrap().key.as_deref(), Some("t"));
+        assert!(parse(body, None, &Keys::new(vec!["t".into()])).is_ok());
     }
 
     #[test]
     fn missing_distinct_id() {
-        let err = parse(json!({"api_key": "k", "event": "E"}), None).unwrap_err();
+        let err = parse(
+            json!({"api_key": "k", "event": "E"}),
+            None,
+            &Keys::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             IngestError::Invalid("event 0 is missing distinct_id or $distinct_id".into())

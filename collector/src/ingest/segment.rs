@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{
-    Batch, IngestError, as_object, check_event_size, items, properties, required_text, text,
+    Batch, IngestError, Keys, as_object, check_event_size, items, properties, required_text, text,
 };
 use crate::event::{Event, Fallbacks, Protocol};
 
@@ -16,6 +16,7 @@ pub fn parse(
     value: Value,
     header_key: Option<String>,
     default_type: &str,
+    keys: &Keys,
 ) -> Result<Batch, IngestError> {
     let mut body = match value {
         Value::Object(m) => m,
@@ -27,6 +28,7 @@ pub fn parse(
         }
     };
     let key = header_key.or_else(|| text(&body, "writeKey"));
+    keys.check(key.as_deref())?;
     let messages = match body.remove("batch") {
         Some(batch) => items(batch, "batch")?,
         None => vec![Value::Object(body)],
@@ -38,7 +40,7 @@ pub fn parse(
             events.push(event);
         }
     }
-    Ok(Batch { key, events })
+    Ok(Batch { events })
 }
 
 fn message_to_event(
@@ -91,8 +93,8 @@ mod tests {
             ],
             "writeKey": "body-key"
         });
-        let batch = parse(body, None, "track").unwrap();
-        assert_eq!(batch.key.as_deref(), Some("body-key"));
+        let keys = Keys::new(vec!["body-key".into()]);
+        let batch = parse(body, None, "track", &keys).unwrap();
         assert_eq!(batch.events.len(), 1);
         let e = &batch.events[0];
         assert_eq!(
@@ -105,8 +107,8 @@ mod tests {
     #[test]
     fn header_key_wins_and_user_id_is_accepted() {
         let body = json!({"event": "X", "userId": "u1"});
-        let batch = parse(body, Some("hk".into()), "track").unwrap();
-        assert_eq!(batch.key.as_deref(), Some("hk"));
+        let keys = Keys::new(vec!["hk".into()]);
+        let batch = parse(body, Some("hk".into()), "track", &keys).unwrap();
         assert_eq!(batch.events[0].installation_id, "u1");
     }
 
@@ -116,15 +118,22 @@ mod tests {
             json!({"batch": [{"type": "track", "anonymousId": "a"}]}),
             None,
             "track",
+            &Keys::default(),
         )
         .unwrap_err();
         assert_eq!(err, IngestError::Invalid("event 0 is missing event".into()));
-        let err = parse(json!({"batch": [{"event": "E"}]}), None, "track").unwrap_err();
+        let err = parse(
+            json!({"batch": [{"event": "E"}]}),
+            None,
+            "track",
+            &Keys::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             IngestError::Invalid("event 0 is missing anonymousId or userId".into())
         );
-        let err = parse(json!({"batch": []}), None, "track").unwrap_err();
+        let err = parse(json!({"batch": []}), None, "track", &Keys::default()).unwrap_err();
         assert_eq!(err.status(), 400);
     }
 }
