@@ -166,6 +166,10 @@ pub fn parse(
     default_type: &str,
     keys: &Keys,
 ) -> Result<Batch, IngestError> {
+    if protocol != Protocol::Posthog && header_key.is_some() {
+        // The header key wins over any body key for these protocols: refuse before parsing.
+        keys.check(header_key.as_deref())?;
+    }
     let value = parse_json(body)?;
     match protocol {
         Protocol::Segment => segment::parse(value, header_key, default_type, keys),
