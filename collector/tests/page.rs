@@ -79,11 +79,10 @@ fn page_has_the_svg_charts() {
         42000
     );
     assert_eq!(c.get("/report.json?since=soon").0, 400);
-    assert_eq!(
+    assert!(
         c.get("/report.json?product=other")
             .1
-            .contains("\"products\":[]"),
-        true
+            .contains("\"products\":[]")
     );
     assert_eq!(c.get("/healthz"), (200, "ok\n".into()));
 }
