@@ -20,12 +20,13 @@ section.product{background:#fff;border-radius:10px;box-shadow:0 1px 3px rgba(0,0
 h2{margin:0 0 14px;font-size:18px}h3{font-size:14px;margin:18px 0 6px;color:#495057}
 .kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(120px,1fr));gap:10px;margin-bottom:12px}
 .kpi{background:#f1f3f5;border-radius:8px;padding:8px 12px}.kpi b{display:block;font-size:20px}
-.kpi span{color:#6c757d;font-size:12px}.charts{display:flex;flex-wrap:wrap;gap:18px}
+.kpi span{color:#6c757d;font-size:12px}.charts{display:grid;grid-template-columns:1fr 1fr;gap:8px 28px}
+.charts svg{width:100%;height:auto}.charts .wide{grid-column:1/-1}
 .chart text{font:12px system-ui,sans-serif;fill:#343a40}.chart .ct{font-weight:600;font-size:13px}
 .chart .axis{fill:#868e96;font-size:11px}.chart .grid{stroke:#e9ecef}.chart .muted{fill:#adb5bd}
-table{border-collapse:collapse;font-size:13px;margin-bottom:4px}th,td{padding:3px 12px 3px 0;text-align:right}
+table{border-collapse:collapse;font-size:13px;margin-bottom:4px}th,td{padding:3px 10px 3px 0;text-align:right;white-space:nowrap}
 th:first-child,td:first-child,th.l,td.l{text-align:left}th{color:#6c757d;font-weight:500;border-bottom:1px solid #dee2e6}
-.tables{display:flex;flex-wrap:wrap;gap:32px}.empty{color:#868e96}
+.tables{display:grid;grid-template-columns:1fr 1fr;gap:28px}.empty{color:#868e96}
 ";
 
 /// Renders the whole page.
@@ -75,7 +76,7 @@ fn product(s: &mut String, p: &ProductReport) {
         );
     }
     s.push_str("</div><div class=\"charts\">");
-    s.push_str(&svg::bars("Funnel", &funnel_bars(f), 540));
+    s.push_str(&svg::bars("Funnel", &funnel_bars(f), 520));
     let steps: Vec<Bar> = p
         .failing_steps
         .iter()
@@ -89,7 +90,7 @@ fn product(s: &mut String, p: &ProductReport) {
             note: st.count.to_string(),
         })
         .collect();
-    s.push_str(&svg::bars("Failures by step", &steps, 540));
+    s.push_str(&svg::bars("Failures by step", &steps, 520));
     let dates: Vec<String> = p.daily.iter().map(|d| d.date.clone()).collect();
     let series = [
         Series {
@@ -108,14 +109,15 @@ fn product(s: &mut String, p: &ProductReport) {
             values: p.daily.iter().map(|d| d.failed).collect(),
         },
     ];
+    s.push_str("<div class=\"wide\">");
     s.push_str(&svg::lines(
         "Per day: started vs succeeded vs failed",
         &dates,
         &series,
-        1100,
-        260,
+        1080,
+        250,
     ));
-    s.push_str("</div><div class=\"tables\"><div><h3>By OS</h3>");
+    s.push_str("</div></div><div class=\"tables\"><div><h3>By OS</h3>");
     let os_rows: Vec<(Vec<String>, &Funnel)> = p
         .by_os
         .iter()

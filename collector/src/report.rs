@@ -183,10 +183,15 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
         [q.now_ms],
         |r| r.get(0),
     )?;
+    let mut products: Vec<ProductReport> = products.into_values().collect();
+    products.sort_by(|a, b| {
+        (b.installations.started.cmp(&a.installations.started))
+            .then_with(|| a.product.cmp(&b.product))
+    });
     Ok(Report {
         generated_at,
         since: q.since_label.clone(),
-        products: products.into_values().collect(),
+        products,
     })
 }
 

@@ -41,7 +41,7 @@ pub fn bars(title: &str, bars: &[Bar], width: u32) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}"><title>{t}</title><text x="0" y="18" class="ct">{t}</text>"#,
+        r#"<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet"><title>{t}</title><text x="0" y="18" class="ct">{t}</text>"#,
         t = escape(title)
     );
     if bars.is_empty() {
@@ -93,8 +93,11 @@ pub fn lines(
         .iter()
         .flat_map(|s| s.values.iter().copied())
         .max()
-        .unwrap_or(0);
-    let y_max = nice_ceiling(max.max(1));
+        .unwrap_or(0)
+        .max(1);
+    let tick = nice_ceiling(max.div_ceil(4));
+    let ticks = max.div_ceil(tick);
+    let y_max = tick * ticks;
     let n = x_labels.len();
     let x_at = |i: usize| {
         left + if n <= 1 {
@@ -107,7 +110,7 @@ pub fn lines(
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}"><title>{t}</title><text x="0" y="18" class="ct">{t}</text>"#,
+        r#"<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet"><title>{t}</title><text x="0" y="18" class="ct">{t}</text>"#,
         t = escape(title)
     );
     let mut lx = f64::from(width) - right;
@@ -121,8 +124,8 @@ pub fn lines(
             name = escape(ser.name)
         );
     }
-    for step in 0..=4u64 {
-        let v = y_max * step / 4;
+    for step in 0..=ticks {
+        let v = tick * step;
         let y = y_at(v);
         let _ = write!(
             s,
@@ -139,12 +142,16 @@ pub fn lines(
             top + 20.0
         );
     }
+    // Label every few days, always the last one, never two closer than 60 px.
     let label_every = n.div_ceil(8).max(1);
+    let last_x = if n == 0 { 0.0 } else { x_at(n - 1) };
     for (i, label) in x_labels.iter().enumerate() {
-        if i % label_every == 0 || i + 1 == n {
+        let crowds_last = i + 1 < n && last_x - x_at(i) < 60.0;
+        if (i % label_every == 0 && !crowds_last) || i + 1 == n {
             let _ = write!(
                 s,
-                r#"<text x="{x:.1}" y="{y}" text-anchor="middle" class="axis">{l}</text>"#,
+                r#"<text x="{x:.1}" y="{y}" text-anchor="{anchor}" class="axis">{l}</text>"#,
+                anchor = if i + 1 == n && n > 1 { "end" } else { "middle" },
                 x = x_at(i),
                 y = f64::from(height) - 8.0,
                 l = escape(label.get(5..).unwrap_or(label))
