@@ -24,6 +24,9 @@ impl Protocol {
     }
 }
 
+/// Product name used for events that carry none.
+pub const NO_PRODUCT: &str = "(none)";
+
 /// Well-known event names sent by install-beacon.
 pub mod names {
     /// An installer began.

@@ -1,6 +1,7 @@
 //! `beacon-collector`: receive install-beacon events into SQLite, and report on installations.
 
 mod cli;
+mod clock;
 mod event;
 mod ingest;
 mod page;
@@ -71,7 +72,7 @@ fn run(command: Command) -> Result<(), Failure> {
                     hint: Some("pass the file given to `beacon-collector serve --db`".into()),
                 });
             }
-            let now = store::now_ms();
+            let now = clock::now_ms();
             let query = report::Query {
                 since_ms: args.since.map(|d| now - d.as_millis() as i64),
                 since_label: args

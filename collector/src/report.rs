@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use crate::event::names;
+use crate::clock;
+use crate::event::{NO_PRODUCT, names};
 use crate::store::StoreError;
 
 /// What to report on; resolved once from flags or query parameters.
@@ -136,35 +137,183 @@ pub struct ProductReport {
     pub daily: Vec<Day>,
 }
 
-/// Label for events without a product.
-pub const NO_PRODUCT: &str = "(none)";
 const TOP_FAILING_STEPS: i64 = 10;
 
+/// Outcome counts of one group, before durations are added.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    started: u64,
+    succeeded: u64,
+    failed: u64,
+    abandoned: u64,
+}
+
+impl Counts {
+    fn add(&mut self, status: &str, n: u64) {
+        self.started += n;
+        match status {
+            "succeeded" => self.succeeded += n,
+            "failed" => self.failed += n,
+            _ => self.abandoned += n,
+        }
+    }
+
+    fn funnel(self, durations: Option<&mut Vec<i64>>) -> Funnel {
+        let (median, p90) = match durations {
+            Some(d) if !d.is_empty() => {
+                d.sort_unstable();
+                (Some(nearest_rank(d, 50)), Some(nearest_rank(d, 90)))
+            }
+            _ => (None, None),
+        };
+        Funnel {
+            started: self.started,
+            succeeded: self.succeeded,
+            failed: self.failed,
+            abandoned: self.abandoned,
+            success_rate: rate(self.succeeded, self.started),
+            median_duration_ms: median,
+            p90_duration_ms: p90,
+        }
+    }
+}
+
+/// The `pct`-th percentile of sorted, non-empty values by the nearest-rank method.
+fn nearest_rank(sorted: &[i64], pct: usize) -> i64 {
+    let rank = (sorted.len() * pct).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// Everything gathered for one product before it becomes a [`ProductReport`].
+#[derive(Debug, Default)]
+struct Acc {
+    total: Counts,
+    by_os: BTreeMap<(String, String), Counts>,
+    by_version: BTreeMap<String, Counts>,
+    daily: BTreeMap<i64, [u64; 3]>,
+    durations: Vec<i64>,
+    os_durations: BTreeMap<(String, String), Vec<i64>>,
+    version_durations: BTreeMap<String, Vec<i64>>,
+}
+
 /// Runs the report.
+///
+/// Installations are read from the `installations` table (one row per installation ID, kept up to
+/// date at ingest): SQL groups them into a small cube of (product, OS, version, day, status)
+/// counts along a covering index, and streams the durations of succeeded installations in index
+/// order for the percentiles. Failing steps, support requests and active instances come from
+/// partial indexes.
 pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
-    build_installations(conn, q)?;
+    let since = q.since_ms.unwrap_or(i64::MIN);
+    let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
+
+    let mut cube = conn.prepare(
+        "SELECT product, os, os_version, product_version, start_day, status, outcome_day, COUNT(*)
+         FROM installations
+         WHERE first_at >= ?1 AND (?2 IS NULL OR product = ?2)
+         GROUP BY product, os, os_version, product_version, start_day, status, outcome_day",
+    )?;
+    let mut rows = cube.query(params![since, q.product])?;
+    while let Some(r) = rows.next()? {
+        let product: String = r.get(0)?;
+        let (os, os_version, version): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        let (start_day, status, outcome_day): (i64, String, Option<i64>) =
+            (r.get(4)?, r.get(5)?, r.get(6)?);
+        let n: u64 = r.get(7)?;
+        let acc = accs.entry(product).or_default();
+        acc.total.add(&status, n);
+        acc.by_os
+            .entry((os, os_version))
+            .or_default()
+            .add(&status, n);
+        acc.by_version.entry(version).or_default().add(&status, n);
+        acc.daily.entry(start_day).or_default()[0] += n;
+        let slot = match status.as_str() {
+            "succeeded" => Some(1),
+            "failed" => Some(2),
+            _ => None,
+        };
+        if let (Some(slot), Some(day)) = (slot, outcome_day) {
+            acc.daily.entry(day).or_default()[slot] += n;
+        }
+    }
+
+    let mut durations = conn.prepare(
+        "SELECT product, os, os_version, product_version, duration FROM installations
+         WHERE status = 'succeeded' AND duration IS NOT NULL AND first_at >= ?1
+           AND (?2 IS NULL OR product = ?2)",
+    )?;
+    let mut rows = durations.query(params![since, q.product])?;
+    while let Some(r) = rows.next()? {
+        let product: String = r.get(0)?;
+        let duration: i64 = r.get(4)?;
+        let acc = accs.entry(product).or_default();
+        acc.durations.push(duration);
+        acc.os_durations
+            .entry((r.get(1)?, r.get(2)?))
+            .or_default()
+            .push(duration);
+        acc.version_durations
+            .entry(r.get(3)?)
+            .or_default()
+            .push(duration);
+    }
+
     let mut products: BTreeMap<String, ProductReport> = BTreeMap::new();
+    for (product, mut acc) in accs {
+        let mut by_os: Vec<OsRow> = acc
+            .by_os
+            .into_iter()
+            .map(|((os, os_version), c)| {
+                let d = acc.os_durations.get_mut(&(os.clone(), os_version.clone()));
+                OsRow {
+                    os,
+                    os_version,
+                    funnel: c.funnel(d),
+                }
+            })
+            .collect();
+        by_os.sort_by_key(|r| std::cmp::Reverse(r.funnel.started));
+        let mut by_version: Vec<VersionRow> = acc
+            .by_version
+            .into_iter()
+            .map(|(v, c)| {
+                let d = acc.version_durations.get_mut(&v);
+                VersionRow {
+                    product_version: v,
+                    funnel: c.funnel(d),
+                }
+            })
+            .collect();
+        by_version.sort_by_key(|r| std::cmp::Reverse(r.funnel.started));
+        let daily = acc
+            .daily
+            .into_iter()
+            .map(|(day, [started, succeeded, failed])| Day {
+                date: clock::date(day),
+                started,
+                succeeded,
+                failed,
+            })
+            .collect();
+        let installations = acc.total.funnel(Some(&mut acc.durations));
+        products.insert(
+            product.clone(),
+            ProductReport {
+                product,
+                installations,
+                by_os,
+                by_version,
+                daily,
+                ..Default::default()
+            },
+        );
+    }
     fn entry(products: &mut BTreeMap<String, ProductReport>, p: String) -> &mut ProductReport {
         products.entry(p.clone()).or_insert_with(|| ProductReport {
             product: p,
             ..Default::default()
         })
-    }
-    for (product, _, _, funnel) in funnels(conn, "''", "''")? {
-        entry(&mut products, product).installations = funnel;
-    }
-    for (product, os, os_version, funnel) in funnels(conn, "os", "os_version")? {
-        entry(&mut products, product).by_os.push(OsRow {
-            os,
-            os_version,
-            funnel,
-        });
-    }
-    for (product, product_version, _, funnel) in funnels(conn, "product_version", "''")? {
-        entry(&mut products, product).by_version.push(VersionRow {
-            product_version,
-            funnel,
-        });
     }
     for (product, step) in failing_steps(conn, q)? {
         entry(&mut products, product).failing_steps.push(step);
@@ -175,112 +324,16 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     for (product, active) in active(conn, q)? {
         entry(&mut products, product).active_24h = active;
     }
-    for (product, day) in daily(conn)? {
-        entry(&mut products, product).daily.push(day);
-    }
-    let generated_at: String = conn.query_row(
-        "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', ?1 / 1000, 'unixepoch')",
-        [q.now_ms],
-        |r| r.get(0),
-    )?;
     let mut products: Vec<ProductReport> = products.into_values().collect();
     products.sort_by(|a, b| {
         (b.installations.started.cmp(&a.installations.started))
             .then_with(|| a.product.cmp(&b.product))
     });
     Ok(Report {
-        generated_at,
+        generated_at: clock::iso(q.now_ms).replace(".000Z", "Z"),
         since: q.since_label.clone(),
         products,
     })
-}
-
-/// One row per (product, installation ID) with its outcome, in `temp.installations`.
-fn build_installations(conn: &Connection, q: &Query) -> Result<(), StoreError> {
-    conn.execute_batch("DROP TABLE IF EXISTS temp.installations")?;
-    conn.execute(
-        &format!(
-            "CREATE TEMP TABLE installations AS
-             SELECT product, os, os_version, product_version, first_at, success_at, error_at,
-                    CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
-                         WHEN success_at IS NOT NULL THEN 'succeeded'
-                         ELSE 'abandoned' END AS status,
-                    CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN NULL
-                         WHEN success_at IS NOT NULL THEN COALESCE(success_duration, success_at - started_at)
-                    END AS duration
-             FROM (
-                SELECT COALESCE(product, '{none}') AS product,
-                       COALESCE(MAX(os), 'unknown') AS os,
-                       COALESCE(MAX(os_version), '') AS os_version,
-                       COALESCE(MAX(product_version), 'unknown') AS product_version,
-                       MIN(ts_ms) AS first_at,
-                       MIN(CASE WHEN event = '{started}' THEN ts_ms END) AS started_at,
-                       MAX(CASE WHEN event = '{success}' THEN ts_ms END) AS success_at,
-                       MAX(CASE WHEN event = '{error}' THEN ts_ms END) AS error_at,
-                       MAX(CASE WHEN event = '{success}' THEN duration_ms END) AS success_duration
-                FROM events
-                WHERE event IN ('{started}', '{success}', '{error}')
-                  AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{none}') = ?2)
-                GROUP BY product, installation_id
-             )",
-            none = NO_PRODUCT,
-            started = names::STARTED,
-            success = names::SUCCESS,
-            error = names::ERROR,
-        ),
-        params![q.since_ms.unwrap_or(i64::MIN), q.product],
-    )?;
-    Ok(())
-}
-
-/// Outcome counts and duration percentiles grouped by product and two key expressions.
-fn funnels(
-    conn: &Connection,
-    k1: &str,
-    k2: &str,
-) -> Result<Vec<(String, String, String, Funnel)>, StoreError> {
-    let sql = format!(
-        "WITH g AS (SELECT product, {k1} AS k1, {k2} AS k2, status, duration FROM temp.installations),
-         ranked AS (
-            SELECT product, k1, k2, duration,
-                   ROW_NUMBER() OVER (PARTITION BY product, k1, k2 ORDER BY duration) AS rn,
-                   COUNT(*) OVER (PARTITION BY product, k1, k2) AS n
-            FROM g WHERE duration IS NOT NULL),
-         pct AS (
-            SELECT product, k1, k2,
-                   MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN duration END) AS median,
-                   MAX(CASE WHEN rn = (n * 90 + 99) / 100 THEN duration END) AS p90
-            FROM ranked GROUP BY product, k1, k2),
-         counts AS (
-            SELECT product, k1, k2, COUNT(*) AS started,
-                   SUM(status = 'succeeded') AS succeeded,
-                   SUM(status = 'failed') AS failed,
-                   SUM(status = 'abandoned') AS abandoned
-            FROM g GROUP BY product, k1, k2)
-         SELECT c.product, c.k1, c.k2, c.started, c.succeeded, c.failed, c.abandoned, p.median, p.p90
-         FROM counts c LEFT JOIN pct p ON p.product = c.product AND p.k1 = c.k1 AND p.k2 = c.k2
-         ORDER BY c.product, c.started DESC, c.k1, c.k2"
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([], |r| {
-        let started: u64 = r.get(3)?;
-        let succeeded: u64 = r.get(4)?;
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            Funnel {
-                started,
-                succeeded,
-                failed: r.get(5)?,
-                abandoned: r.get(6)?,
-                success_rate: rate(succeeded, started),
-                median_duration_ms: r.get(7)?,
-                p90_duration_ms: r.get(8)?,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// `part / whole` rounded to 4 decimals; 0 when `whole` is 0.
@@ -293,33 +346,30 @@ pub fn rate(part: u64, whole: u64) -> f64 {
 }
 
 fn failing_steps(conn: &Connection, q: &Query) -> Result<Vec<(String, FailingStep)>, StoreError> {
-    let sql = format!(
+    let mut stmt = conn.prepare(&format!(
         "SELECT product, step, exit_code, count, installations FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step, exit_code,
-                   COUNT(*) AS count, COUNT(DISTINCT installation_id) AS installations,
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                   exit_code, COUNT(*) AS count, COUNT(DISTINCT installation_id) AS installations,
                    ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
                                       ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code) AS rank
-            FROM events
+            FROM events INDEXED BY errors_by_step
             WHERE event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)
             GROUP BY 1, 2, 3)
          WHERE rank <= ?3 ORDER BY product, rank",
         names::ERROR
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(
-        params![q.since_ms.unwrap_or(i64::MIN), q.product, TOP_FAILING_STEPS],
-        |r| {
-            Ok((
-                r.get(0)?,
-                FailingStep {
-                    step: r.get(1)?,
-                    exit_code: r.get(2)?,
-                    count: r.get(3)?,
-                    installations: r.get(4)?,
-                },
-            ))
-        },
-    )?;
+    ))?;
+    let since = q.since_ms.unwrap_or(i64::MIN);
+    let rows = stmt.query_map(params![since, q.product, TOP_FAILING_STEPS], |r| {
+        Ok((
+            r.get(0)?,
+            FailingStep {
+                step: r.get(1)?,
+                exit_code: r.get(2)?,
+                count: r.get(3)?,
+                installations: r.get(4)?,
+            },
+        ))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -330,7 +380,9 @@ fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, Store
     );
     let since = q.since_ms.unwrap_or(i64::MIN);
     let mut stmt = conn.prepare(&format!(
-        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events WHERE {filter} GROUP BY 1 ORDER BY 1"
+        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY support_requests
+         WHERE {filter}
+         GROUP BY 1 ORDER BY 1"
     ))?;
     let mut out: Vec<(String, Support)> = stmt
         .query_map(params![since, q.product], |r| {
@@ -345,8 +397,8 @@ fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, Store
         .collect::<Result<_, _>>()?;
     if q.show_emails {
         let mut stmt = conn.prepare(&format!(
-            "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email FROM events
-             WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
+            "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
+             FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
         ))?;
         let rows = stmt.query_map(params![since, q.product], |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?))
@@ -362,39 +414,33 @@ fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, Store
 }
 
 fn active(conn: &Connection, q: &Query) -> Result<Vec<(String, u64)>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(DISTINCT installation_id) FROM events
-         WHERE event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)
-         GROUP BY 1 ORDER BY 1",
-        names::ACTIVE
-    ))?;
-    let cutoff = q.now_ms - 24 * 3600 * 1000;
+    let mut stmt = conn.prepare(
+        "SELECT product, COUNT(*) FROM instances
+         WHERE last_active_at >= ?1 AND (?2 IS NULL OR product = ?2)
+         GROUP BY product ORDER BY product",
+    )?;
+    let cutoff = q.now_ms - clock::DAY_MS;
     let rows = stmt.query_map(params![cutoff, q.product], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn daily(conn: &Connection) -> Result<Vec<(String, Day)>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT product, day, SUM(kind = 's'), SUM(kind = 'ok'), SUM(kind = 'err') FROM (
-            SELECT product, date(first_at / 1000, 'unixepoch') AS day, 's' AS kind FROM temp.installations
-            UNION ALL
-            SELECT product, date(success_at / 1000, 'unixepoch'), 'ok' FROM temp.installations
-             WHERE status = 'succeeded'
-            UNION ALL
-            SELECT product, date(error_at / 1000, 'unixepoch'), 'err' FROM temp.installations
-             WHERE status = 'failed')
-         GROUP BY product, day ORDER BY product, day",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            Day {
-                date: r.get(1)?,
-                started: r.get(2)?,
-                succeeded: r.get(3)?,
-                failed: r.get(4)?,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        assert_eq!(nearest_rank(&[7], 50), 7);
+        assert_eq!(nearest_rank(&[1, 2, 3, 4], 50), 2);
+        assert_eq!(nearest_rank(&[1, 2, 3, 4, 5], 50), 3);
+        assert_eq!(nearest_rank(&[1, 2, 3, 4, 5], 90), 5);
+        let ten: Vec<i64> = (1..=10).collect();
+        assert_eq!(nearest_rank(&ten, 90), 9);
+    }
+
+    #[test]
+    fn rates_round_to_four_decimals() {
+        assert_eq!(rate(2, 3), 0.6667);
+        assert_eq!(rate(0, 0), 0.0);
+    }
 }

@@ -62,7 +62,7 @@ const STEPS: [(&str, i64); 5] = [
 pub fn seed(path: &Path, count: u64, days: u32, seed: u64) -> Result<u64, StoreError> {
     let mut conn = store::open(path, Duration::from_secs(5))?;
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let now = store::now_ms();
+    let now = crate::clock::now_ms();
     let span = i64::from(days.max(1)) * 86_400_000;
     let mut written = 0u64;
     let mut chunk = Vec::with_capacity(10_000);
@@ -108,7 +108,7 @@ fn installation(rng: &mut Rng, now: i64, span: i64, out: &mut Vec<Event>) {
             Some(rng.uuid()),
             name.into(),
             id.clone(),
-            Some(iso(at.min(now))),
+            Some(crate::clock::iso(at.min(now))),
             props,
             Fallbacks::default(),
         ));
@@ -164,39 +164,9 @@ fn installation(rng: &mut Rng, now: i64, span: i64, out: &mut Vec<Event>) {
     }
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso_formats_known_instants() {
-        assert_eq!(iso(1_795_428_000_123), "2026-11-23T10:00:00.123Z");
-        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn same_seed_same_ids() {

@@ -175,7 +175,7 @@ async fn ingest(
         let app2 = Arc::clone(&app);
         let result = tokio::task::spawn_blocking(move || {
             let mut conn = app2.conn.lock().map_err(|_| StoreError::Busy)?;
-            store::insert(&mut conn, &batch.events, store::now_ms())
+            store::insert(&mut conn, &batch.events, crate::clock::now_ms())
         })
         .await;
         match result {
@@ -275,7 +275,7 @@ struct ReportParams {
 }
 
 async fn build_report(app: &App, params: ReportParams) -> Result<report::Report, Response> {
-    let now = store::now_ms();
+    let now = crate::clock::now_ms();
     let mut query = report::Query {
         product: params.product.filter(|p| !p.is_empty()),
         now_ms: now,

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use crate::event::Event;
+use crate::event::{Event, NO_PRODUCT, names};
 
 /// Why a write failed.
 #[derive(Debug)]
@@ -45,6 +45,9 @@ pub struct Inserted {
     pub duplicates: usize,
 }
 
+/// The schema. `events` keeps everything that was sent; `installations` and `instances` are
+/// maintained in the same transaction so that reports aggregate one row per installation (through
+/// covering indexes) instead of regrouping every event.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              INTEGER PRIMARY KEY,
@@ -65,13 +68,52 @@ CREATE TABLE IF NOT EXISTS events (
     duration_ms     INTEGER,
     properties      TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_event_time ON events (event, ts_ms);
-CREATE INDEX IF NOT EXISTS events_by_installation
-    ON events (product, installation_id, event, ts_ms, duration_ms, os, os_version, product_version);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (ts_ms);
+CREATE INDEX IF NOT EXISTS errors_by_step
+    ON events (product, step, exit_code, ts_ms, installation_id) WHERE event = 'Installation Error';
+CREATE INDEX IF NOT EXISTS support_requests
+    ON events (product, ts_ms, email) WHERE event = 'Installation Support';
+
+CREATE TABLE IF NOT EXISTS installations (
+    product          TEXT NOT NULL,
+    installation_id  TEXT NOT NULL,
+    os               TEXT NOT NULL,
+    os_version       TEXT NOT NULL,
+    product_version  TEXT NOT NULL,
+    first_at         INTEGER NOT NULL,
+    started_at       INTEGER,
+    success_at       INTEGER,
+    error_at         INTEGER,
+    success_duration INTEGER,
+    status TEXT GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
+             WHEN success_at IS NOT NULL THEN 'succeeded'
+             ELSE 'abandoned' END) VIRTUAL,
+    duration INTEGER GENERATED ALWAYS AS (
+        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
+             THEN COALESCE(success_duration, success_at - started_at) END) VIRTUAL,
+    start_day INTEGER GENERATED ALWAYS AS (first_at / 86400000) VIRTUAL,
+    outcome_day INTEGER GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
+             ELSE success_at END / 86400000) VIRTUAL,
+    PRIMARY KEY (product, installation_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS installations_cube
+    ON installations (product, os, os_version, product_version, start_day, status, outcome_day, first_at);
+CREATE INDEX IF NOT EXISTS installations_durations
+    ON installations (status, first_at, product, os, os_version, product_version, duration);
+
+CREATE TABLE IF NOT EXISTS instances (
+    product         TEXT NOT NULL,
+    installation_id TEXT NOT NULL,
+    last_active_at  INTEGER NOT NULL,
+    PRIMARY KEY (product, installation_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, product);
 ";
 
 /// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`), else the
-/// time it was received.
+/// time it was received. Returns no row for a message ID already stored.
 const INSERT: &str = "
 INSERT OR IGNORE INTO events (
     message_id, protocol, event, installation_id, timestamp, ts_ms, received_at,
@@ -80,7 +122,34 @@ INSERT OR IGNORE INTO events (
     ?1, ?2, ?3, ?4, ?5,
     COALESCE(CAST(round((julianday(?5) - 2440587.5) * 86400000.0) AS INTEGER), ?6), ?6,
     ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
-)";
+) RETURNING ts_ms";
+
+/// Folds one Started/Success/Error event (?6 = its time, ?7 = its name) into its installation.
+const UPSERT_INSTALLATION: &str = "
+INSERT INTO installations (
+    product, installation_id, os, os_version, product_version,
+    first_at, started_at, success_at, error_at, success_duration
+) VALUES (
+    ?1, ?2, COALESCE(?3, 'unknown'), COALESCE(?4, ''), COALESCE(?5, 'unknown'), ?6,
+    CASE WHEN ?7 = 'Installation Started' THEN ?6 END,
+    CASE WHEN ?7 = 'Installation Success' THEN ?6 END,
+    CASE WHEN ?7 = 'Installation Error' THEN ?6 END,
+    CASE WHEN ?7 = 'Installation Success' THEN ?8 END
+) ON CONFLICT (product, installation_id) DO UPDATE SET
+    os = COALESCE(?3, os),
+    os_version = COALESCE(?4, os_version),
+    product_version = COALESCE(?5, product_version),
+    first_at = min(first_at, excluded.first_at),
+    started_at = min(COALESCE(started_at, excluded.started_at), COALESCE(excluded.started_at, started_at)),
+    success_at = max(COALESCE(success_at, excluded.success_at), COALESCE(excluded.success_at, success_at)),
+    error_at = max(COALESCE(error_at, excluded.error_at), COALESCE(excluded.error_at, error_at)),
+    success_duration = CASE
+        WHEN excluded.success_at IS NOT NULL AND (success_at IS NULL OR excluded.success_at >= success_at)
+        THEN excluded.success_duration ELSE success_duration END";
+
+const UPSERT_INSTANCE: &str = "
+INSERT INTO instances (product, installation_id, last_active_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (product, installation_id) DO UPDATE SET last_active_at = max(last_active_at, excluded.last_active_at)";
 
 /// Opens (creating if missing) a database for writing, in WAL mode, with the schema in place.
 pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
@@ -88,6 +157,7 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreErro
     conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    tune(&conn)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }
@@ -96,13 +166,20 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreErro
 pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    tune(&conn)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
+}
+
+/// A page cache big enough for the indexes' working set, and memory-mapped reads.
+fn tune(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "cache_size", -64 * 1024)?;
+    conn.pragma_update(None, "mmap_size", 1024 * 1024 * 1024)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
 }
 
 /// Stores `events` in one transaction; events with an already-stored message ID are skipped.
@@ -114,43 +191,61 @@ pub fn insert(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut inserted = Inserted::default();
     {
-        let mut stmt = tx.prepare_cached(INSERT)?;
+        let mut insert = tx.prepare_cached(INSERT)?;
+        let mut installation = tx.prepare_cached(UPSERT_INSTALLATION)?;
+        let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
         for e in events {
             let props = serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into());
-            let n = stmt.execute(params![
-                e.message_id,
-                e.protocol.as_str(),
-                e.event,
-                e.installation_id,
-                e.timestamp,
-                received_at_ms,
-                e.product,
-                e.product_version,
-                e.os,
-                e.os_version,
-                e.step,
-                e.exit_code,
-                e.email,
-                e.duration_ms,
-                props,
-            ])?;
-            if n == 1 {
-                inserted.stored += 1;
-            } else {
+            let ts: Option<i64> = insert
+                .query_row(
+                    params![
+                        e.message_id,
+                        e.protocol.as_str(),
+                        e.event,
+                        e.installation_id,
+                        e.timestamp,
+                        received_at_ms,
+                        e.product,
+                        e.product_version,
+                        e.os,
+                        e.os_version,
+                        e.step,
+                        e.exit_code,
+                        e.email,
+                        e.duration_ms,
+                        props,
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(ts) = ts else {
                 inserted.duplicates += 1;
+                continue;
+            };
+            inserted.stored += 1;
+            let product = e.product.as_deref().unwrap_or(NO_PRODUCT);
+            match e.event.as_str() {
+                names::STARTED | names::SUCCESS | names::ERROR => {
+                    installation.execute(params![
+                        product,
+                        e.installation_id,
+                        e.os,
+                        e.os_version,
+                        e.product_version,
+                        ts,
+                        e.event,
+                        e.duration_ms,
+                    ])?;
+                }
+                names::ACTIVE => {
+                    instance.execute(params![product, e.installation_id, ts])?;
+                }
+                _ => {}
             }
         }
     }
     tx.commit()?;
     Ok(inserted)
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
