@@ -51,6 +51,9 @@ struct App {
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let conn = store::open(&settings.db, settings.busy_timeout)
         .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", settings.db.display()))?;
+    store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(|e| {
+        anyhow::anyhow!("cannot start checkpointing {}: {e}", settings.db.display())
+    })?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
@@ -174,7 +177,8 @@ async fn ingest(
     if !batch.events.is_empty() {
         let app2 = Arc::clone(&app);
         let result = tokio::task::spawn_blocking(move || {
-            let mut conn = app2.conn.lock().map_err(|_| StoreError::Busy)?;
+            // A panic mid-request rolled its transaction back, so a poisoned lock is still usable.
+            let mut conn = app2.conn.lock().unwrap_or_else(|e| e.into_inner());
             store::insert(&mut conn, &batch.events, crate::clock::now_ms())
         })
         .await;

@@ -14,6 +14,8 @@ pub enum StoreError {
     Busy,
     /// Anything else SQLite reported.
     Sqlite(rusqlite::Error),
+    /// The operating system refused something (e.g. starting the checkpoint thread).
+    Io(std::io::Error),
 }
 
 impl std::fmt::Display for StoreError {
@@ -21,6 +23,7 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Busy => f.write_str("database is locked by another writer"),
             StoreError::Sqlite(e) => write!(f, "database error: {e}"),
+            StoreError::Io(e) => write!(f, "{e}"),
         }
     }
 }
@@ -68,7 +71,6 @@ CREATE TABLE IF NOT EXISTS events (
     duration_ms     INTEGER,
     properties      TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_time ON events (ts_ms);
 CREATE INDEX IF NOT EXISTS errors_by_step
     ON events (product, step, exit_code, ts_ms, installation_id) WHERE event = 'Installation Error';
 CREATE INDEX IF NOT EXISTS support_requests
@@ -97,7 +99,7 @@ CREATE TABLE IF NOT EXISTS installations (
         CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
              ELSE success_at END / 86400000) VIRTUAL,
     PRIMARY KEY (product, installation_id)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS installations_cube
     ON installations (product, os, os_version, product_version, start_day, status, outcome_day, first_at);
 CREATE INDEX IF NOT EXISTS installations_durations
@@ -108,7 +110,7 @@ CREATE TABLE IF NOT EXISTS instances (
     installation_id TEXT NOT NULL,
     last_active_at  INTEGER NOT NULL,
     PRIMARY KEY (product, installation_id)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, product);
 ";
 
@@ -157,9 +159,30 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreErro
     conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Checkpoints normally run from `checkpoint_in_background`; this is only the safety net, so
+    // that requests rarely wait for a checkpoint's fsync.
+    conn.pragma_update(None, "wal_autocheckpoint", 25_000)?;
     tune(&conn)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
+}
+
+/// Copies the write-ahead log back into the database every `every`, on its own thread and
+/// connection, without blocking writers (a passive checkpoint). Runs until the process exits.
+pub fn checkpoint_in_background(path: &Path, every: Duration) -> Result<(), StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_millis(100))?;
+    std::thread::Builder::new()
+        .name("checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                // A busy or failed checkpoint is retried next time; the WAL just grows meanwhile.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+        .map_err(StoreError::Io)?;
+    Ok(())
 }
 
 /// Opens an existing database for reporting; fails if the file does not exist.
