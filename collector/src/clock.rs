@@ -40,6 +40,11 @@ pub fn iso(ms: i64) -> String {
     )
 }
 
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds).
+pub fn iso_seconds(ms: i64) -> String {
+    iso(ms.div_euclid(1000) * 1000).replace(".000Z", "Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +55,6 @@ mod tests {
         assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(date(1_795_428_000_123 / DAY_MS), "2026-11-23");
+        assert_eq!(iso_seconds(1_795_428_000_999), "2026-11-23T10:00:00Z");
     }
 }

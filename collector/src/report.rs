@@ -330,7 +330,7 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
             .then_with(|| a.product.cmp(&b.product))
     });
     Ok(Report {
-        generated_at: clock::iso(q.now_ms).replace(".000Z", "Z"),
+        generated_at: clock::iso_seconds(q.now_ms),
         since: q.since_label.clone(),
         products,
     })
