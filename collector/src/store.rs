@@ -101,9 +101,7 @@ CREATE TABLE IF NOT EXISTS installations (
     PRIMARY KEY (product, installation_id)
 );
 CREATE INDEX IF NOT EXISTS installations_cube
-    ON installations (product, os, os_version, product_version, start_day, status, outcome_day, first_at);
-CREATE INDEX IF NOT EXISTS installations_durations
-    ON installations (status, first_at, product, os, os_version, product_version, duration);
+    ON installations (product, os, os_version, product_version, start_day, status, outcome_day, first_at, duration);
 
 CREATE TABLE IF NOT EXISTS instances (
     product         TEXT NOT NULL,
