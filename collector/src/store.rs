@@ -151,6 +151,42 @@ const UPSERT_INSTANCE: &str = "
 INSERT INTO instances (product, installation_id, last_active_at) VALUES (?1, ?2, ?3)
 ON CONFLICT (product, installation_id) DO UPDATE SET last_active_at = max(last_active_at, excluded.last_active_at)";
 
+/// Schema version kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Fills `installations` and `instances` from `events`, for databases written before those
+/// tables existed (a no-op on a new database).
+const BACKFILL: &str = "
+INSERT OR IGNORE INTO installations (
+    product, installation_id, os, os_version, product_version,
+    first_at, started_at, success_at, error_at, success_duration)
+SELECT COALESCE(product, '(none)'), installation_id,
+       COALESCE(MAX(os), 'unknown'), COALESCE(MAX(os_version), ''), COALESCE(MAX(product_version), 'unknown'),
+       MIN(ts_ms),
+       MIN(CASE WHEN event = 'Installation Started' THEN ts_ms END),
+       MAX(CASE WHEN event = 'Installation Success' THEN ts_ms END),
+       MAX(CASE WHEN event = 'Installation Error' THEN ts_ms END),
+       MAX(CASE WHEN event = 'Installation Success' THEN duration_ms END)
+FROM events
+WHERE event IN ('Installation Started', 'Installation Success', 'Installation Error')
+GROUP BY 1, 2;
+INSERT OR IGNORE INTO instances (product, installation_id, last_active_at)
+SELECT COALESCE(product, '(none)'), installation_id, MAX(ts_ms)
+FROM events WHERE event = 'Instance Active' GROUP BY 1, 2;
+";
+
+/// Creates missing tables and indexes, and backfills derived tables once per schema version.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SCHEMA)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {BACKFILL} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
 /// Opens (creating if missing) a database for writing, in WAL mode, with the schema in place.
 pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -161,7 +197,7 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreErro
     // that requests rarely wait for a checkpoint's fsync.
     conn.pragma_update(None, "wal_autocheckpoint", 25_000)?;
     tune(&conn)?;
-    conn.execute_batch(SCHEMA)?;
+    migrate(&conn)?;
     Ok(conn)
 }
 
@@ -191,7 +227,7 @@ pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     tune(&conn)?;
-    conn.execute_batch(SCHEMA)?;
+    migrate(&conn)?;
     Ok(conn)
 }
 
@@ -321,5 +357,31 @@ mod tests {
             .unwrap();
         assert_eq!(ts, vec![1_795_428_000_123, 1_795_428_000_500, 42]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn older_databases_get_their_installations_backfilled() {
+        let dir = tempfile_dir("backfill");
+        let path = dir.join("t.sqlite");
+        let mut conn = open(&path, Duration::from_millis(100)).unwrap();
+        let mut started = event("s", Some("2026-11-23T10:00:00Z"));
+        started.event = names::STARTED.into();
+        insert(&mut conn, &[started], 0).unwrap();
+        conn.execute_batch("DELETE FROM installations; PRAGMA user_version = 0;")
+            .unwrap();
+        drop(conn);
+        let conn = open(&path, Duration::from_millis(100)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM installations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("bc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir
     }
 }

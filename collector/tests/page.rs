@@ -14,25 +14,25 @@ fn seed_events(c: &Collector) {
         e(
             "Installation Started",
             "a",
-            "2026-11-20T10:00:00Z",
+            "2021-03-10T10:00:00Z",
             json!({})
         ),
         e(
             "Installation Success",
             "a",
-            "2026-11-20T10:00:42Z",
+            "2021-03-10T10:00:42Z",
             json!({})
         ),
         e(
             "Installation Started",
             "b",
-            "2026-11-21T10:00:00Z",
+            "2021-03-11T10:00:00Z",
             json!({})
         ),
         e(
             "Installation Error",
             "b",
-            "2026-11-21T10:00:05Z",
+            "2021-03-11T10:00:05Z",
             json!({"step": "configure", "exit_code": 2})
         ),
     ]);
@@ -125,7 +125,7 @@ fn report_formats_and_filters() {
         common::report(&c.db, &["--product", "nope"])["products"],
         json!([])
     );
-    // The events are from 2026-11-20/21; a 1 s window holds none of them.
+    // The events are from March 2021; a 1 s window holds none of them.
     assert_eq!(
         common::report(&c.db, &["--since", "1s"])["products"],
         json!([])
