@@ -47,7 +47,7 @@ struct App {
     extra: Map<String, Value>,
 }
 
-/// Opens the database, binds, prints `listening on http://ADDR`, and serves until Ctrl-C.
+/// Opens the database, binds, prints `listening on http://ADDR`, and serves until Ctrl-C or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let conn = store::open(&settings.db, settings.busy_timeout)
         .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", settings.db.display()))?;
@@ -71,11 +71,31 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         extra: version_fields(&settings),
     });
     axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish and SQLite closes cleanly.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }
 
 /// `latest_version` and `notices`, added to every accepted response when configured.
