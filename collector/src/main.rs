@@ -62,8 +62,12 @@ fn run(command: Command) -> Result<(), Failure> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            runtime.block_on(server::serve(settings))?;
-            Ok(())
+            runtime
+                .block_on(server::serve(settings))
+                .map_err(|e| Failure {
+                    message: e.to_string(),
+                    hint: e.hint().map(String::from),
+                })
         }
         Command::Report(args) => {
             if !args.db.exists() {

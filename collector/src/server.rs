@@ -47,22 +47,55 @@ struct App {
     extra: Map<String, Value>,
 }
 
+/// Why `serve` could not start or stopped.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The database could not be opened or prepared.
+    Open(PathBuf, StoreError),
+    /// The address could not be bound.
+    Bind(std::net::SocketAddr, std::io::Error),
+    /// Serving failed.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Open(path, e) => write!(f, "cannot open database {}: {e}", path.display()),
+            ServeError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            ServeError::Io(e) => write!(f, "serving failed: {e}"),
+        }
+    }
+}
+
+impl ServeError {
+    /// How to fix it, when we can tell.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            ServeError::Open(..) => Some("check that the directory of --db exists and is writable"),
+            ServeError::Bind(..) => {
+                Some("pick another --listen address, or port 0 for any free port")
+            }
+            ServeError::Io(_) => None,
+        }
+    }
+}
+
 /// Opens the database, binds, prints `listening on http://ADDR`, and serves until Ctrl-C or SIGTERM.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let conn = store::open(&settings.db, settings.busy_timeout)
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", settings.db.display()))?;
-    store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(|e| {
-        anyhow::anyhow!("cannot start checkpointing {}: {e}", settings.db.display())
-    })?;
+pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    let open_error = |e| ServeError::Open(settings.db.clone(), e);
+    let conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
+    store::checkpoint_in_background(&settings.db, Duration::from_millis(500))
+        .map_err(open_error)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-    let addr = listener.local_addr()?;
+        .map_err(|e| ServeError::Bind(settings.listen, e))?;
+    let addr = listener.local_addr().map_err(ServeError::Io)?;
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
-        out.flush()?;
+        writeln!(out, "listening on http://{addr}").map_err(ServeError::Io)?;
+        out.flush().map_err(ServeError::Io)?;
     }
     let app = Arc::new(App {
         db: settings.db.clone(),
@@ -72,8 +105,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     });
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    Ok(())
+        .await
+        .map_err(ServeError::Io)
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish and SQLite closes cleanly.

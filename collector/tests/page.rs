@@ -145,3 +145,44 @@ fn report_on_a_missing_database_explains() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_explains_why_it_cannot_start() {
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            "/nonexistent/dir/events.sqlite",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot open database /nonexistent/dir/events.sqlite"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n  hint: check that the directory of --db exists"),
+        "{err}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e.sqlite");
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", &addr, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("error: cannot listen on {addr}")),
+        "{err}"
+    );
+    assert!(err.contains("hint: pick another --listen address"), "{err}");
+}
