@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// How long a write waits for a locked database before answering 503.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, hide = true)]
     pub busy_timeout: Duration,
+    /// How long a client may take to send its request headers before the connection is closed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, hide = true)]
+    pub header_timeout: Duration,
 }
 
 /// Options of `report`.

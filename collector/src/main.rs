@@ -57,6 +57,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 latest_version: args.latest_version,
                 notices: args.notices,
                 busy_timeout: args.busy_timeout,
+                header_timeout: args.header_timeout,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

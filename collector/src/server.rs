@@ -35,6 +35,8 @@ pub struct Settings {
     pub notices: Vec<String>,
     /// How long a write waits for a locked database.
     pub busy_timeout: Duration,
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
 }
 
 /// How long a client may take to send its body.
@@ -103,10 +105,48 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         keys: settings.keys.clone(),
         extra: version_fields(&settings),
     });
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(ServeError::Io)
+    accept_loop(listener, router(app), settings.header_timeout).await;
+    Ok(())
+}
+
+/// How long shutdown waits for open connections to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves each connection with hyper's HTTP/1 server, which closes connections whose headers do
+/// not arrive within `header_timeout` (axum::serve sets no timer, so it never times them out).
+/// The peer address is not kept.
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router, header_timeout: Duration) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        eprintln!("warning: accepting a connection failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // Client errors (resets, timeouts, garbage) end only that connection.
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish and SQLite closes cleanly.

@@ -196,3 +196,18 @@ fn unknown_paths_and_methods() {
     );
     assert_eq!(c.stored(), 0);
 }
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let c = Collector::start(&["--header-timeout", "1s"]);
+    let mut slow = TcpStream::connect(c.addr()).unwrap();
+    slow.write_all(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    // Generous bound: the collector closes it after about 1 s; this only guards against a hang.
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = slow.read_to_end(&mut answer);
+    assert!(read.is_ok(), "connection was not closed: {read:?}");
+    assert_eq!(c.post_json("/v1/batch", &[], &batch(&["a"])).0, 200);
+}
