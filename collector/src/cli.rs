@@ -1,0 +1,102 @@
+//! The whole command-line surface, parsed once into plain settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Receives install-beacon events (Segment, PostHog or plain JSON) into SQLite and reports on them.
+#[derive(Debug, Parser)]
+#[command(name = "beacon-collector", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Accept events over HTTP and serve the report page.
+    Serve(ServeArgs),
+    /// Print the installation report from a database.
+    Report(ReportArgs),
+    /// Fill a database with synthetic events (for benchmarks and screenshots).
+    #[command(hide = true)]
+    Seed(SeedArgs),
+}
+
+/// Options of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed first).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// SQLite database file (created if missing).
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Accepted write/API key; repeat for several. Without any, every key is accepted.
+    #[arg(long = "key", value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Latest released version, echoed in every accepted response as `latest_version`.
+    #[arg(long, value_name = "VERSION")]
+    pub latest_version: Option<String>,
+    /// Notice echoed in every accepted response under `notices`; repeat for several.
+    #[arg(long = "notice", value_name = "TEXT")]
+    pub notices: Vec<String>,
+    /// How long a write waits for a locked database before answering 503.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, hide = true)]
+    pub busy_timeout: Duration,
+    /// How long a client may take to send its request headers before the connection is closed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, hide = true)]
+    pub header_timeout: Duration,
+}
+
+/// Options of `report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// SQLite database file written by `serve`.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Only count events newer than this (e.g. 30d, 12h); default: all.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// Only report this product.
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Include the email addresses of support requests.
+    #[arg(long)]
+    pub show_emails: bool,
+}
+
+/// Output formats of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned text for a terminal.
+    Table,
+    /// One JSON document.
+    Json,
+    /// Comma-separated rows, one section per `section` column value.
+    Csv,
+}
+
+/// Options of the hidden `seed`.
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// SQLite database file (created if missing).
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Number of events to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub events: u64,
+    /// Spread the events over this many days before now.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Seed of the generator (same seed, same data).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}

@@ -1,0 +1,208 @@
+//! The report as one self-contained HTML page with inline SVG charts (no scripts, no network).
+
+use std::fmt::Write;
+
+use crate::render::{duration, percent};
+use crate::report::{Funnel, ProductReport, Report};
+use crate::svg::{self, Bar, Series, escape};
+
+const GREEN: &str = "#2f9e44";
+const RED: &str = "#e03131";
+const BLUE: &str = "#1c7ed6";
+const GREY: &str = "#adb5bd";
+const ORANGE: &str = "#f08c00";
+
+const STYLE: &str = "
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f6f7f9;color:#212529}
+header{background:#1f2933;color:#fff;padding:18px 32px}header h1{margin:0;font-size:20px}
+header p{margin:4px 0 0;color:#adb5bd}main{padding:8px 32px 32px;max-width:1180px}
+section.product{background:#fff;border-radius:10px;box-shadow:0 1px 3px rgba(0,0,0,.08);padding:20px 24px;margin:20px 0}
+h2{margin:0 0 14px;font-size:18px}h3{font-size:14px;margin:18px 0 6px;color:#495057}
+.kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(120px,1fr));gap:10px;margin-bottom:12px}
+.kpi{background:#f1f3f5;border-radius:8px;padding:8px 12px}.kpi b{display:block;font-size:20px}
+.kpi span{color:#6c757d;font-size:12px}.charts{display:grid;grid-template-columns:1fr 1fr;gap:8px 28px}
+.charts svg{width:100%;height:auto}.charts .wide{grid-column:1/-1}
+.chart text{font:12px system-ui,sans-serif;fill:#343a40}.chart .ct{font-weight:600;font-size:13px}
+.chart .axis{fill:#868e96;font-size:11px}.chart .grid{stroke:#e9ecef}.chart .muted{fill:#adb5bd}
+table{border-collapse:collapse;font-size:13px;margin-bottom:4px}th,td{padding:3px 10px 3px 0;text-align:right;white-space:nowrap}
+th:first-child,td:first-child,th.l,td.l{text-align:left}th{color:#6c757d;font-weight:500;border-bottom:1px solid #dee2e6}
+.tables{display:grid;grid-template-columns:1fr 1fr;gap:28px}.empty{color:#868e96}
+";
+
+/// Renders the whole page.
+pub fn render(report: &Report) -> String {
+    let mut s = String::with_capacity(32 * 1024);
+    let window = report
+        .since
+        .as_deref()
+        .map_or("all time".to_string(), |w| format!("last {w}"));
+    let _ = write!(
+        s,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Installations — beacon-collector</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head><body>\
+         <header><h1>Installations</h1><p>{} · generated {} UTC · <a style=\"color:#74c0fc\" href=\"/report.json\">JSON</a></p></header><main>",
+        escape(&window),
+        escape(&report.generated_at.replace('T', " ").replace('Z', ""))
+    );
+    if report.products.is_empty() {
+        s.push_str("<section class=\"product\"><p class=\"empty\">No events yet. Point install-beacon at this collector.</p></section>");
+    }
+    for p in &report.products {
+        product(&mut s, p);
+    }
+    s.push_str("</main></body></html>\n");
+    s
+}
+
+fn product(s: &mut String, p: &ProductReport) {
+    let f = &p.installations;
+    let _ = write!(
+        s,
+        "<section class=\"product\"><h2>{}</h2><div class=\"kpis\">",
+        escape(&p.product)
+    );
+    for (value, label) in [
+        (f.started.to_string(), "installations"),
+        (percent(f.success_rate), "success rate"),
+        (duration(f.median_duration_ms), "median install"),
+        (duration(f.p90_duration_ms), "p90 install"),
+        (p.active_24h.to_string(), "active (24 h)"),
+        (p.support.count.to_string(), "support requests"),
+    ] {
+        let _ = write!(
+            s,
+            "<div class=\"kpi\"><b>{}</b><span>{label}</span></div>",
+            escape(&value)
+        );
+    }
+    s.push_str("</div><div class=\"charts\">");
+    s.push_str(&svg::bars("Funnel", &funnel_bars(f), 520));
+    let steps: Vec<Bar> = p
+        .failing_steps
+        .iter()
+        .map(|st| Bar {
+            label: match st.exit_code {
+                Some(code) => format!("{} (exit {code})", st.step),
+                None => st.step.clone(),
+            },
+            value: st.count,
+            color: RED,
+            note: st.count.to_string(),
+        })
+        .collect();
+    s.push_str(&svg::bars("Failures by step", &steps, 520));
+    let dates: Vec<String> = p.daily.iter().map(|d| d.date.clone()).collect();
+    let series = [
+        Series {
+            name: "started",
+            color: BLUE,
+            values: p.daily.iter().map(|d| d.started).collect(),
+        },
+        Series {
+            name: "succeeded",
+            color: GREEN,
+            values: p.daily.iter().map(|d| d.succeeded).collect(),
+        },
+        Series {
+            name: "failed",
+            color: RED,
+            values: p.daily.iter().map(|d| d.failed).collect(),
+        },
+    ];
+    s.push_str("<div class=\"wide\">");
+    s.push_str(&svg::lines(
+        "Per day: started vs succeeded vs failed",
+        &dates,
+        &series,
+        1080,
+        250,
+    ));
+    s.push_str("</div></div><div class=\"tables\"><div><h3>By OS</h3>");
+    let os_rows: Vec<(Vec<String>, &Funnel)> = p
+        .by_os
+        .iter()
+        .map(|r| (vec![r.os.clone(), r.os_version.clone()], &r.funnel))
+        .collect();
+    funnel_table(s, &["OS", "version"], &os_rows);
+    s.push_str("</div><div><h3>By product version</h3>");
+    let version_rows: Vec<(Vec<String>, &Funnel)> = p
+        .by_version
+        .iter()
+        .map(|r| (vec![r.product_version.clone()], &r.funnel))
+        .collect();
+    funnel_table(s, &["version"], &version_rows);
+    s.push_str("</div></div></section>");
+}
+
+fn funnel_bars(f: &Funnel) -> Vec<Bar> {
+    let share = |n: u64| {
+        if f.started == 0 {
+            n.to_string()
+        } else {
+            format!("{n} ({})", percent(n as f64 / f.started as f64))
+        }
+    };
+    vec![
+        Bar {
+            label: "started".into(),
+            value: f.started,
+            color: BLUE,
+            note: f.started.to_string(),
+        },
+        Bar {
+            label: "succeeded".into(),
+            value: f.succeeded,
+            color: GREEN,
+            note: share(f.succeeded),
+        },
+        Bar {
+            label: "failed".into(),
+            value: f.failed,
+            color: RED,
+            note: share(f.failed),
+        },
+        Bar {
+            label: "abandoned".into(),
+            value: f.abandoned,
+            color: GREY,
+            note: share(f.abandoned),
+        },
+    ]
+}
+
+fn funnel_table(s: &mut String, keys: &[&str], rows: &[(Vec<String>, &Funnel)]) {
+    if rows.is_empty() {
+        s.push_str("<p class=\"empty\">no installations</p>");
+        return;
+    }
+    s.push_str("<table><tr>");
+    for k in keys {
+        let _ = write!(s, "<th class=\"l\">{}</th>", escape(k));
+    }
+    s.push_str("<th>started</th><th>succeeded</th><th>failed</th><th>abandoned</th><th>success</th><th>median</th><th>p90</th></tr>");
+    for (cells, f) in rows {
+        s.push_str("<tr>");
+        for c in cells {
+            let _ = write!(s, "<td class=\"l\">{}</td>", escape(c));
+        }
+        let rate_color = if f.success_rate >= 0.9 {
+            GREEN
+        } else if f.success_rate >= 0.7 {
+            ORANGE
+        } else {
+            RED
+        };
+        let _ = write!(
+            s,
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"color:{rate_color}\">{}</td><td>{}</td><td>{}</td></tr>",
+            f.started,
+            f.succeeded,
+            f.failed,
+            f.abandoned,
+            percent(f.success_rate),
+            duration(f.median_duration_ms),
+            duration(f.p90_duration_ms)
+        );
+    }
+    s.push_str("</table>");
+}

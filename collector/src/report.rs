@@ -1,0 +1,447 @@
+//! The installation report, computed with SQL aggregation over the event table.
+//!
+//! An installation is one installation ID (per product). It *started* if it sent any of
+//! Started/Success/Error; it *failed* if its last Error is later than its last Success (or it has no
+//! Success); it *succeeded* if it has a Success and did not fail; otherwise it is *abandoned*.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::clock;
+use crate::event::{NO_PRODUCT, names};
+use crate::store::StoreError;
+
+/// What to report on; resolved once from flags or query parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Only events at or after this time (ms since epoch).
+    pub since_ms: Option<i64>,
+    /// Human form of the window, echoed in the report (e.g. `30days`).
+    pub since_label: Option<String>,
+    /// Only this product.
+    pub product: Option<String>,
+    /// Include support emails.
+    pub show_emails: bool,
+    /// The time "now" for the 24 h active window (ms since epoch).
+    pub now_ms: i64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// When the report was made (UTC, ISO 8601).
+    pub generated_at: String,
+    /// The window, if one was asked for.
+    pub since: Option<String>,
+    /// One section per product, by name.
+    pub products: Vec<ProductReport>,
+}
+
+/// Installation outcomes and durations of one group of installations.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Funnel {
+    /// Installations that reported anything (started = succeeded + failed + abandoned).
+    pub started: u64,
+    /// Installations whose last outcome is a Success.
+    pub succeeded: u64,
+    /// Installations with an Error and no later Success.
+    pub failed: u64,
+    /// Installations that started and reported neither outcome.
+    pub abandoned: u64,
+    /// succeeded / started, 0 to 1, rounded to 4 decimals.
+    pub success_rate: f64,
+    /// Median install duration of succeeded installations (nearest rank).
+    pub median_duration_ms: Option<i64>,
+    /// 90th percentile install duration of succeeded installations (nearest rank).
+    pub p90_duration_ms: Option<i64>,
+}
+
+/// Outcomes on one OS version.
+#[derive(Debug, Clone, Serialize)]
+pub struct OsRow {
+    /// Operating system, e.g. `ubuntu`.
+    pub os: String,
+    /// Its version, e.g. `22.04`.
+    pub os_version: String,
+    /// Outcomes.
+    #[serde(flatten)]
+    pub funnel: Funnel,
+}
+
+/// Outcomes of one product version.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionRow {
+    /// Product version being installed.
+    pub product_version: String,
+    /// Outcomes.
+    #[serde(flatten)]
+    pub funnel: Funnel,
+}
+
+/// Errors at one step with one exit code.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailingStep {
+    /// Installer step that failed.
+    pub step: String,
+    /// Its exit code, if reported.
+    pub exit_code: Option<i64>,
+    /// Error events.
+    pub count: u64,
+    /// Distinct installations that hit it.
+    pub installations: u64,
+}
+
+/// Support requests.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Support {
+    /// Number of `Installation Support` events.
+    pub count: u64,
+    /// Distinct emails, only when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails: Option<Vec<String>>,
+}
+
+/// Outcomes per UTC day.
+#[derive(Debug, Clone, Serialize)]
+pub struct Day {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Installations first seen that day.
+    pub started: u64,
+    /// Installations whose success came that day.
+    pub succeeded: u64,
+    /// Installations whose (last) error came that day.
+    pub failed: u64,
+}
+
+/// Everything about one product.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProductReport {
+    /// Product name (`(none)` when events carried none).
+    pub product: String,
+    /// Outcomes over all its installations.
+    pub installations: Funnel,
+    /// Outcomes by OS and OS version, most installations first.
+    pub by_os: Vec<OsRow>,
+    /// Outcomes by product version, most installations first.
+    pub by_version: Vec<VersionRow>,
+    /// Most frequent failing steps.
+    pub failing_steps: Vec<FailingStep>,
+    /// Support requests.
+    pub support: Support,
+    /// Distinct installations with an `Instance Active` event in the last 24 h.
+    pub active_24h: u64,
+    /// Per-day series.
+    pub daily: Vec<Day>,
+}
+
+const TOP_FAILING_STEPS: i64 = 10;
+
+/// Outcome counts of one group, before durations are added.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    started: u64,
+    succeeded: u64,
+    failed: u64,
+    abandoned: u64,
+}
+
+impl Counts {
+    fn add(&mut self, status: &str, n: u64) {
+        self.started += n;
+        match status {
+            "succeeded" => self.succeeded += n,
+            "failed" => self.failed += n,
+            _ => self.abandoned += n,
+        }
+    }
+
+    fn funnel(self, durations: Option<&mut Vec<i64>>) -> Funnel {
+        let (median, p90) = match durations {
+            Some(d) if !d.is_empty() => {
+                d.sort_unstable();
+                (Some(nearest_rank(d, 50)), Some(nearest_rank(d, 90)))
+            }
+            _ => (None, None),
+        };
+        Funnel {
+            started: self.started,
+            succeeded: self.succeeded,
+            failed: self.failed,
+            abandoned: self.abandoned,
+            success_rate: rate(self.succeeded, self.started),
+            median_duration_ms: median,
+            p90_duration_ms: p90,
+        }
+    }
+}
+
+/// The `pct`-th percentile of sorted, non-empty values by the nearest-rank method.
+fn nearest_rank(sorted: &[i64], pct: usize) -> i64 {
+    let rank = (sorted.len() * pct).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// Everything gathered for one product before it becomes a [`ProductReport`].
+#[derive(Debug, Default)]
+struct Acc {
+    total: Counts,
+    by_os: BTreeMap<(String, String), Counts>,
+    by_version: BTreeMap<String, Counts>,
+    daily: BTreeMap<i64, [u64; 3]>,
+    durations: Vec<i64>,
+    os_durations: BTreeMap<(String, String), Vec<i64>>,
+    version_durations: BTreeMap<String, Vec<i64>>,
+}
+
+/// Runs the report.
+///
+/// Installations are read from the `installations` table (one row per installation ID, kept up to
+/// date at ingest): SQL groups them into a small cube of (product, OS, version, day, status)
+/// counts along a covering index, and streams the durations of succeeded installations from the
+/// same index for the percentiles. Failing steps, support requests and active instances come from
+/// partial indexes.
+pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
+    let since = q.since_ms.unwrap_or(i64::MIN);
+    let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
+
+    let mut cube = conn.prepare(
+        "SELECT product, os, os_version, product_version, start_day, status, outcome_day, COUNT(*)
+         FROM installations
+         WHERE first_at >= ?1 AND (?2 IS NULL OR product = ?2)
+         GROUP BY product, os, os_version, product_version, start_day, status, outcome_day",
+    )?;
+    let mut rows = cube.query(params![since, q.product])?;
+    while let Some(r) = rows.next()? {
+        let product: String = r.get(0)?;
+        let (os, os_version, version): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        let (start_day, status, outcome_day): (i64, String, Option<i64>) =
+            (r.get(4)?, r.get(5)?, r.get(6)?);
+        let n: u64 = r.get(7)?;
+        let acc = accs.entry(product).or_default();
+        acc.total.add(&status, n);
+        acc.by_os
+            .entry((os, os_version))
+            .or_default()
+            .add(&status, n);
+        acc.by_version.entry(version).or_default().add(&status, n);
+        acc.daily.entry(start_day).or_default()[0] += n;
+        let slot = match status.as_str() {
+            "succeeded" => Some(1),
+            "failed" => Some(2),
+            _ => None,
+        };
+        if let (Some(slot), Some(day)) = (slot, outcome_day) {
+            acc.daily.entry(day).or_default()[slot] += n;
+        }
+    }
+
+    let mut durations = conn.prepare(
+        "SELECT product, os, os_version, product_version, duration
+         FROM installations INDEXED BY installations_cube
+         WHERE status = 'succeeded' AND duration IS NOT NULL AND first_at >= ?1
+           AND (?2 IS NULL OR product = ?2)",
+    )?;
+    let mut rows = durations.query(params![since, q.product])?;
+    while let Some(r) = rows.next()? {
+        let product: String = r.get(0)?;
+        let duration: i64 = r.get(4)?;
+        let acc = accs.entry(product).or_default();
+        acc.durations.push(duration);
+        acc.os_durations
+            .entry((r.get(1)?, r.get(2)?))
+            .or_default()
+            .push(duration);
+        acc.version_durations
+            .entry(r.get(3)?)
+            .or_default()
+            .push(duration);
+    }
+
+    let mut products: BTreeMap<String, ProductReport> = BTreeMap::new();
+    for (product, mut acc) in accs {
+        let mut by_os: Vec<OsRow> = acc
+            .by_os
+            .into_iter()
+            .map(|((os, os_version), c)| {
+                let d = acc.os_durations.get_mut(&(os.clone(), os_version.clone()));
+                OsRow {
+                    os,
+                    os_version,
+                    funnel: c.funnel(d),
+                }
+            })
+            .collect();
+        by_os.sort_by_key(|r| std::cmp::Reverse(r.funnel.started));
+        let mut by_version: Vec<VersionRow> = acc
+            .by_version
+            .into_iter()
+            .map(|(v, c)| {
+                let d = acc.version_durations.get_mut(&v);
+                VersionRow {
+                    product_version: v,
+                    funnel: c.funnel(d),
+                }
+            })
+            .collect();
+        by_version.sort_by_key(|r| std::cmp::Reverse(r.funnel.started));
+        let daily = acc
+            .daily
+            .into_iter()
+            .map(|(day, [started, succeeded, failed])| Day {
+                date: clock::date(day),
+                started,
+                succeeded,
+                failed,
+            })
+            .collect();
+        let installations = acc.total.funnel(Some(&mut acc.durations));
+        products.insert(
+            product.clone(),
+            ProductReport {
+                product,
+                installations,
+                by_os,
+                by_version,
+                daily,
+                ..Default::default()
+            },
+        );
+    }
+    fn entry(products: &mut BTreeMap<String, ProductReport>, p: String) -> &mut ProductReport {
+        products.entry(p.clone()).or_insert_with(|| ProductReport {
+            product: p,
+            ..Default::default()
+        })
+    }
+    for (product, step) in failing_steps(conn, q)? {
+        entry(&mut products, product).failing_steps.push(step);
+    }
+    for (product, support) in support(conn, q)? {
+        entry(&mut products, product).support = support;
+    }
+    for (product, active) in active(conn, q)? {
+        entry(&mut products, product).active_24h = active;
+    }
+    let mut products: Vec<ProductReport> = products.into_values().collect();
+    products.sort_by(|a, b| {
+        (b.installations.started.cmp(&a.installations.started))
+            .then_with(|| a.product.cmp(&b.product))
+    });
+    Ok(Report {
+        generated_at: clock::iso_seconds(q.now_ms),
+        since: q.since_label.clone(),
+        products,
+    })
+}
+
+/// `part / whole` rounded to 4 decimals; 0 when `whole` is 0.
+pub fn rate(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (part as f64 / whole as f64 * 10_000.0).round() / 10_000.0
+    }
+}
+
+fn failing_steps(conn: &Connection, q: &Query) -> Result<Vec<(String, FailingStep)>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT product, step, exit_code, count, installations FROM (
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                   exit_code, COUNT(*) AS count, COUNT(DISTINCT installation_id) AS installations,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
+                                      ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code) AS rank
+            FROM events INDEXED BY errors_by_step
+            WHERE event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)
+            GROUP BY 1, 2, 3)
+         WHERE rank <= ?3 ORDER BY product, rank",
+        names::ERROR
+    ))?;
+    let since = q.since_ms.unwrap_or(i64::MIN);
+    let rows = stmt.query_map(params![since, q.product, TOP_FAILING_STEPS], |r| {
+        Ok((
+            r.get(0)?,
+            FailingStep {
+                step: r.get(1)?,
+                exit_code: r.get(2)?,
+                count: r.get(3)?,
+                installations: r.get(4)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, StoreError> {
+    let filter = format!(
+        "event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)",
+        names::SUPPORT
+    );
+    let since = q.since_ms.unwrap_or(i64::MIN);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY support_requests
+         WHERE {filter}
+         GROUP BY 1 ORDER BY 1"
+    ))?;
+    let mut out: Vec<(String, Support)> = stmt
+        .query_map(params![since, q.product], |r| {
+            Ok((
+                r.get(0)?,
+                Support {
+                    count: r.get(1)?,
+                    emails: q.show_emails.then(Vec::new),
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    if q.show_emails {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
+             FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
+        ))?;
+        let rows = stmt.query_map(params![since, q.product], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?))
+        })?;
+        for row in rows {
+            let (product, email) = row?;
+            if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == product) {
+                s.emails.get_or_insert_with(Vec::new).push(email);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn active(conn: &Connection, q: &Query) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT product, COUNT(*) FROM instances
+         WHERE last_active_at >= ?1 AND (?2 IS NULL OR product = ?2)
+         GROUP BY product ORDER BY product",
+    )?;
+    let cutoff = q.now_ms - clock::DAY_MS;
+    let rows = stmt.query_map(params![cutoff, q.product], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        assert_eq!(nearest_rank(&[7], 50), 7);
+        assert_eq!(nearest_rank(&[1, 2, 3, 4], 50), 2);
+        assert_eq!(nearest_rank(&[1, 2, 3, 4, 5], 50), 3);
+        assert_eq!(nearest_rank(&[1, 2, 3, 4, 5], 90), 5);
+        let ten: Vec<i64> = (1..=10).collect();
+        assert_eq!(nearest_rank(&ten, 90), 9);
+    }
+
+    #[test]
+    fn rates_round_to_four_decimals() {
+        assert_eq!(rate(2, 3), 0.6667);
+        assert_eq!(rate(0, 0), 0.0);
+    }
+}

@@ -1,0 +1,387 @@
+//! The SQLite event table: schema, indexes and the one-transaction-per-request insert.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use crate::event::{Event, NO_PRODUCT, names};
+
+/// Why a write failed.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database stayed locked by another writer past the busy timeout (answer 503).
+    Busy,
+    /// Anything else SQLite reported.
+    Sqlite(rusqlite::Error),
+    /// The operating system refused something (e.g. starting the checkpoint thread).
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Busy => f.write_str("database is locked by another writer"),
+            StoreError::Sqlite(e) => write!(f, "database error: {e}"),
+            StoreError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// How many events of a request were new and how many had been seen before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Newly stored events.
+    pub stored: usize,
+    /// Events whose message ID was already stored (acknowledged, not stored again).
+    pub duplicates: usize,
+}
+
+/// The schema. `events` keeps everything that was sent; `installations` and `instances` are
+/// maintained in the same transaction so that reports aggregate one row per installation (through
+/// covering indexes) instead of regrouping every event.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    protocol        TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    installation_id TEXT NOT NULL,
+    timestamp       TEXT,
+    ts_ms           INTEGER NOT NULL,
+    received_at     INTEGER NOT NULL,
+    product         TEXT,
+    product_version TEXT,
+    os              TEXT,
+    os_version      TEXT,
+    step            TEXT,
+    exit_code       INTEGER,
+    email           TEXT,
+    duration_ms     INTEGER,
+    properties      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS errors_by_step
+    ON events (product, step, exit_code, ts_ms, installation_id) WHERE event = 'Installation Error';
+CREATE INDEX IF NOT EXISTS support_requests
+    ON events (product, ts_ms, email) WHERE event = 'Installation Support';
+
+CREATE TABLE IF NOT EXISTS installations (
+    product          TEXT NOT NULL,
+    installation_id  TEXT NOT NULL,
+    os               TEXT NOT NULL,
+    os_version       TEXT NOT NULL,
+    product_version  TEXT NOT NULL,
+    first_at         INTEGER NOT NULL,
+    started_at       INTEGER,
+    success_at       INTEGER,
+    error_at         INTEGER,
+    success_duration INTEGER,
+    status TEXT GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
+             WHEN success_at IS NOT NULL THEN 'succeeded'
+             ELSE 'abandoned' END) VIRTUAL,
+    duration INTEGER GENERATED ALWAYS AS (
+        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
+             THEN COALESCE(success_duration, success_at - started_at) END) VIRTUAL,
+    start_day INTEGER GENERATED ALWAYS AS (first_at / 86400000) VIRTUAL,
+    outcome_day INTEGER GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
+             ELSE success_at END / 86400000) VIRTUAL,
+    PRIMARY KEY (product, installation_id)
+);
+CREATE INDEX IF NOT EXISTS installations_cube
+    ON installations (product, os, os_version, product_version, start_day, status, outcome_day, first_at, duration);
+
+CREATE TABLE IF NOT EXISTS instances (
+    product         TEXT NOT NULL,
+    installation_id TEXT NOT NULL,
+    last_active_at  INTEGER NOT NULL,
+    PRIMARY KEY (product, installation_id)
+);
+CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, product);
+";
+
+/// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`), else the
+/// time it was received. Returns no row for a message ID already stored.
+const INSERT: &str = "
+INSERT OR IGNORE INTO events (
+    message_id, protocol, event, installation_id, timestamp, ts_ms, received_at,
+    product, product_version, os, os_version, step, exit_code, email, duration_ms, properties
+) VALUES (
+    ?1, ?2, ?3, ?4, ?5,
+    COALESCE(CAST(round((julianday(?5) - 2440587.5) * 86400000.0) AS INTEGER), ?6), ?6,
+    ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
+) RETURNING ts_ms";
+
+/// Folds one Started/Success/Error event (?6 = its time, ?7 = its name) into its installation.
+const UPSERT_INSTALLATION: &str = "
+INSERT INTO installations (
+    product, installation_id, os, os_version, product_version,
+    first_at, started_at, success_at, error_at, success_duration
+) VALUES (
+    ?1, ?2, COALESCE(?3, 'unknown'), COALESCE(?4, ''), COALESCE(?5, 'unknown'), ?6,
+    CASE WHEN ?7 = 'Installation Started' THEN ?6 END,
+    CASE WHEN ?7 = 'Installation Success' THEN ?6 END,
+    CASE WHEN ?7 = 'Installation Error' THEN ?6 END,
+    CASE WHEN ?7 = 'Installation Success' THEN ?8 END
+) ON CONFLICT (product, installation_id) DO UPDATE SET
+    os = COALESCE(?3, os),
+    os_version = COALESCE(?4, os_version),
+    product_version = COALESCE(?5, product_version),
+    first_at = min(first_at, excluded.first_at),
+    started_at = min(COALESCE(started_at, excluded.started_at), COALESCE(excluded.started_at, started_at)),
+    success_at = max(COALESCE(success_at, excluded.success_at), COALESCE(excluded.success_at, success_at)),
+    error_at = max(COALESCE(error_at, excluded.error_at), COALESCE(excluded.error_at, error_at)),
+    success_duration = CASE
+        WHEN excluded.success_at IS NOT NULL AND (success_at IS NULL OR excluded.success_at >= success_at)
+        THEN excluded.success_duration ELSE success_duration END";
+
+const UPSERT_INSTANCE: &str = "
+INSERT INTO instances (product, installation_id, last_active_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (product, installation_id) DO UPDATE SET last_active_at = max(last_active_at, excluded.last_active_at)";
+
+/// Schema version kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Fills `installations` and `instances` from `events`, for databases written before those
+/// tables existed (a no-op on a new database).
+const BACKFILL: &str = "
+INSERT OR IGNORE INTO installations (
+    product, installation_id, os, os_version, product_version,
+    first_at, started_at, success_at, error_at, success_duration)
+SELECT COALESCE(product, '(none)'), installation_id,
+       COALESCE(MAX(os), 'unknown'), COALESCE(MAX(os_version), ''), COALESCE(MAX(product_version), 'unknown'),
+       MIN(ts_ms),
+       MIN(CASE WHEN event = 'Installation Started' THEN ts_ms END),
+       MAX(CASE WHEN event = 'Installation Success' THEN ts_ms END),
+       MAX(CASE WHEN event = 'Installation Error' THEN ts_ms END),
+       MAX(CASE WHEN event = 'Installation Success' THEN duration_ms END)
+FROM events
+WHERE event IN ('Installation Started', 'Installation Success', 'Installation Error')
+GROUP BY 1, 2;
+INSERT OR IGNORE INTO instances (product, installation_id, last_active_at)
+SELECT COALESCE(product, '(none)'), installation_id, MAX(ts_ms)
+FROM events WHERE event = 'Instance Active' GROUP BY 1, 2;
+";
+
+/// Creates missing tables and indexes, and backfills derived tables once per schema version.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SCHEMA)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {BACKFILL} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
+/// Opens (creating if missing) a database for writing, in WAL mode, with the schema in place.
+pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Checkpoints normally run from `checkpoint_in_background`; this is only the safety net, so
+    // that requests rarely wait for a checkpoint's fsync.
+    conn.pragma_update(None, "wal_autocheckpoint", 25_000)?;
+    tune(&conn)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Copies the write-ahead log back into the database every `every`, on its own thread and
+/// connection, without blocking writers (a passive checkpoint). Runs until the process exits.
+pub fn checkpoint_in_background(path: &Path, every: Duration) -> Result<(), StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_millis(100))?;
+    std::thread::Builder::new()
+        .name("checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                // A busy or failed checkpoint is retried next time; the WAL just grows meanwhile.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+        .map_err(StoreError::Io)?;
+    Ok(())
+}
+
+/// Opens an existing database for reporting; fails if the file does not exist.
+pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    tune(&conn)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// A page cache big enough for the indexes' working set, and memory-mapped reads.
+fn tune(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "cache_size", -64 * 1024)?;
+    conn.pragma_update(None, "mmap_size", 1024 * 1024 * 1024)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Stores `events` in one transaction; events with an already-stored message ID are skipped.
+pub fn insert(
+    conn: &mut Connection,
+    events: &[Event],
+    received_at_ms: i64,
+) -> Result<Inserted, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut inserted = Inserted::default();
+    {
+        let mut insert = tx.prepare_cached(INSERT)?;
+        let mut installation = tx.prepare_cached(UPSERT_INSTALLATION)?;
+        let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
+        for e in events {
+            let props = serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into());
+            let ts: Option<i64> = insert
+                .query_row(
+                    params![
+                        e.message_id,
+                        e.protocol.as_str(),
+                        e.event,
+                        e.installation_id,
+                        e.timestamp,
+                        received_at_ms,
+                        e.product,
+                        e.product_version,
+                        e.os,
+                        e.os_version,
+                        e.step,
+                        e.exit_code,
+                        e.email,
+                        e.duration_ms,
+                        props,
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(ts) = ts else {
+                inserted.duplicates += 1;
+                continue;
+            };
+            inserted.stored += 1;
+            let product = e.product.as_deref().unwrap_or(NO_PRODUCT);
+            match e.event.as_str() {
+                names::STARTED | names::SUCCESS | names::ERROR => {
+                    installation.execute(params![
+                        product,
+                        e.installation_id,
+                        e.os,
+                        e.os_version,
+                        e.product_version,
+                        ts,
+                        e.event,
+                        e.duration_ms,
+                    ])?;
+                }
+                names::ACTIVE => {
+                    instance.execute(params![product, e.installation_id, ts])?;
+                }
+                _ => {}
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Fallbacks, Protocol};
+
+    fn event(id: &str, ts: Option<&str>) -> Event {
+        Event::new(
+            Protocol::Json,
+            Some(id.into()),
+            "E".into(),
+            "i".into(),
+            ts.map(String::from),
+            serde_json::Map::new(),
+            Fallbacks::default(),
+        )
+    }
+
+    #[test]
+    fn duplicates_are_ignored_and_timestamps_parsed() {
+        let dir = std::env::temp_dir().join(format!("bc-store-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("t.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let mut conn = open(&path, Duration::from_millis(100)).unwrap();
+        let events = [
+            event("a", Some("2026-11-23T10:00:00.123Z")),
+            event("b", Some("2026-11-23T12:00:00.5+02:00")),
+            event("c", Some("not a time")),
+        ];
+        assert_eq!(
+            insert(&mut conn, &events, 42).unwrap(),
+            Inserted {
+                stored: 3,
+                duplicates: 0
+            }
+        );
+        assert_eq!(
+            insert(&mut conn, &events[..1], 42).unwrap(),
+            Inserted {
+                stored: 0,
+                duplicates: 1
+            }
+        );
+        let ts: Vec<i64> = conn
+            .prepare("SELECT ts_ms FROM events ORDER BY message_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(ts, vec![1_795_428_000_123, 1_795_428_000_500, 42]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn older_databases_get_their_installations_backfilled() {
+        let dir = tempfile_dir("backfill");
+        let path = dir.join("t.sqlite");
+        let mut conn = open(&path, Duration::from_millis(100)).unwrap();
+        let mut started = event("s", Some("2026-11-23T10:00:00Z"));
+        started.event = names::STARTED.into();
+        insert(&mut conn, &[started], 0).unwrap();
+        conn.execute_batch("DELETE FROM installations; PRAGMA user_version = 0;")
+            .unwrap();
+        drop(conn);
+        let conn = open(&path, Duration::from_millis(100)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM installations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("bc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+}

@@ -1,0 +1,169 @@
+//! Runs the real `beacon-collector` binary on 127.0.0.1 and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_beacon-collector");
+
+/// A running collector; killed when dropped.
+pub struct Collector {
+    child: Child,
+    pub base: String,
+    pub db: PathBuf,
+    _dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+impl Collector {
+    /// Starts `serve --listen 127.0.0.1:0` with extra arguments and waits for its address.
+    pub fn start(extra: &[&str]) -> Collector {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("events.sqlite");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start beacon-collector");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read first line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Collector {
+            child,
+            base,
+            db,
+            _dir: dir,
+            agent,
+        }
+    }
+
+    /// POSTs `body` with headers; returns status and parsed JSON answer.
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut resp = req
+            .content_type("application/json")
+            .send(body)
+            .expect("POST");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    /// POSTs a JSON value.
+    pub fn post_json(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+        self.post(path, headers, body.to_string().as_bytes())
+    }
+
+    /// GETs a path; returns status and text.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .expect("GET");
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().expect("body"))
+    }
+
+    /// `host:port` for raw TCP.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    /// Runs `report --format json` on this collector's database.
+    pub fn report(&self, extra: &[&str]) -> Value {
+        report(&self.db, extra)
+    }
+
+    /// Rows stored in the events table.
+    pub fn stored(&self) -> i64 {
+        let conn = rusqlite::Connection::open(&self.db).expect("open db");
+        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .expect("count")
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `report --format json` on a database.
+pub fn report(db: &Path, extra: &[&str]) -> Value {
+    let out = Command::new(BIN)
+        .args(["report", "--format", "json", "--db"])
+        .arg(db)
+        .args(extra)
+        .output()
+        .expect("run report");
+    assert!(
+        out.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("report JSON")
+}
+
+/// The report section of one product.
+pub fn product<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["products"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["product"] == name))
+        .unwrap_or_else(|| panic!("no product {name} in {report:#}"))
+}
+
+/// `Authorization: Basic base64(key:)`, as Segment clients send it.
+pub fn basic(key: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+    )
+}
+
+/// Gzips bytes, as posthog-python and analytics-python do with `gzip=True`.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+/// Properties install-beacon puts on every event.
+pub fn facts(product: &str, version: &str, os: &str, os_version: &str) -> Value {
+    serde_json::json!({
+        "os": os, "os_version": os_version, "arch": "x86_64", "cpu_count": 4, "memory_mb": 8192,
+        "container": "none", "ci": false, "product": product, "product_version": version,
+        "beacon_version": "0.1.0"
+    })
+}
+
+/// `facts` plus extra properties.
+pub fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
+}
