@@ -143,15 +143,27 @@ impl Target {
 
     fn request(&self, body: Value, events: &[Event]) -> Request {
         let mut headers = vec![("Content-Type", "application/json".to_owned())];
-        if let (Protocol::Segment, Some(key)) = (self.protocol, &self.key) {
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
-            headers.push(("Authorization", format!("Basic {basic}")));
+        if let Some(auth) = self.authorization(self.key.as_deref()) {
+            headers.push(("Authorization", auth));
         }
         Request {
             url: self.url(),
             headers,
             body: serde_json::to_vec(&body).unwrap_or_default(),
             message_ids: events.iter().map(|e| e.message_id.clone()).collect(),
+        }
+    }
+
+    /// The `Authorization` header for `key`: HTTP Basic with the write key as user name for Segment,
+    /// a bearer token for plain JSON receivers; PostHog carries its key in the body instead.
+    fn authorization(&self, key: Option<&str>) -> Option<String> {
+        match (self.protocol, key) {
+            (Protocol::Segment, Some(key)) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+            )),
+            (Protocol::Json, Some(key)) => Some(format!("Bearer {key}")),
+            _ => None,
         }
     }
 
@@ -162,7 +174,8 @@ impl Target {
         let mut out = format!("POST {}\n", request.url);
         for (name, value) in &request.headers {
             let value = match (*name, &masked) {
-                ("Authorization", Some(m)) => format!("Basic base64(\"{m}:\")"),
+                ("Authorization", Some(m)) if self.protocol == Protocol::Segment => format!("Basic base64(\"{m}:\")"),
+                ("Authorization", Some(m)) => format!("Bearer {m}"),
                 _ => value.clone(),
             };
             out.push_str(&format!("{name}: {value}\n"));
@@ -314,6 +327,17 @@ mod tests {
         assert_eq!(body["batch"][0]["properties"]["$process_person_profile"], false);
         assert_eq!(body["batch"][0]["properties"]["$os"], "debian");
         assert_eq!(body["batch"][0]["properties"]["$lib"], "install-beacon");
+    }
+
+    #[test]
+    fn json_sends_its_key_as_a_bearer_token() {
+        let t = target(Protocol::Json, Some("receiver_token_1"));
+        let req = &t.encode(&[event("a")], "now")[0];
+        assert!(
+            req.headers
+                .contains(&("Authorization", "Bearer receiver_token_1".into()))
+        );
+        assert!(t.render(req).contains("Authorization: Bearer rece****\n"));
     }
 
     #[test]

@@ -153,9 +153,7 @@ mod tests {
             names::ERROR.into(),
             "i1".into(),
             None,
-            props(
-                json!({"product": "acme", "step": "db", "exit_code": "3", "total_duration_ms": 12.6}),
-            ),
+            props(json!({"product": "acme", "step": "db", "exit_code": "3", "total_duration_ms": 12.6})),
             Fallbacks {
                 os: Some("debian".into()),
                 os_version: Some("12".into()),

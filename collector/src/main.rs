@@ -63,12 +63,10 @@ fn run(command: Command) -> Result<(), Failure> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            runtime
-                .block_on(server::serve(settings))
-                .map_err(|e| Failure {
-                    message: e.to_string(),
-                    hint: e.hint().map(String::from),
-                })
+            runtime.block_on(server::serve(settings)).map_err(|e| Failure {
+                message: e.to_string(),
+                hint: e.hint().map(String::from),
+            })
         }
         Command::Report(args) => {
             if !args.db.exists() {
@@ -80,9 +78,7 @@ fn run(command: Command) -> Result<(), Failure> {
             let now = clock::now_ms();
             let query = report::Query {
                 since_ms: args.since.map(|d| now - d.as_millis() as i64),
-                since_label: args
-                    .since
-                    .map(|d| humantime::format_duration(d).to_string()),
+                since_label: args.since.map(|d| humantime::format_duration(d).to_string()),
                 product: args.product,
                 show_emails: args.show_emails,
                 now_ms: now,

@@ -21,8 +21,7 @@ pub fn percent(rate: f64) -> String {
 
 /// Pretty JSON.
 pub fn json(report: &Report) -> String {
-    let mut s =
-        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -187,8 +186,7 @@ pub fn csv(report: &Report) -> String {
             f.failed,
             f.abandoned,
             f.success_rate,
-            f.median_duration_ms
-                .map_or(String::new(), |v| v.to_string()),
+            f.median_duration_ms.map_or(String::new(), |v| v.to_string()),
             f.p90_duration_ms.map_or(String::new(), |v| v.to_string())
         )
     };
@@ -205,21 +203,11 @@ pub fn csv(report: &Report) -> String {
             );
         }
         for r in &p.by_version {
-            let _ = writeln!(
-                out,
-                "version,{prod},{},,{}",
-                field(&r.product_version),
-                f(&r.funnel)
-            );
+            let _ = writeln!(out, "version,{prod},{},,{}", field(&r.product_version), f(&r.funnel));
         }
         for s in &p.failing_steps {
             let code = s.exit_code.map_or(String::new(), |c| c.to_string());
-            let _ = writeln!(
-                out,
-                "failing_step,{prod},{},{code},,,,,,,,{}",
-                field(&s.step),
-                s.count
-            );
+            let _ = writeln!(out, "failing_step,{prod},{},{code},,,,,,,,{}", field(&s.step), s.count);
         }
         let _ = writeln!(out, "support,{prod},,,,,,,,,,{}", p.support.count);
         for e in p.support.emails.iter().flatten() {

@@ -217,15 +217,11 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     while let Some(r) = rows.next()? {
         let product: String = r.get(0)?;
         let (os, os_version, version): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
-        let (start_day, status, outcome_day): (i64, String, Option<i64>) =
-            (r.get(4)?, r.get(5)?, r.get(6)?);
+        let (start_day, status, outcome_day): (i64, String, Option<i64>) = (r.get(4)?, r.get(5)?, r.get(6)?);
         let n: u64 = r.get(7)?;
         let acc = accs.entry(product).or_default();
         acc.total.add(&status, n);
-        acc.by_os
-            .entry((os, os_version))
-            .or_default()
-            .add(&status, n);
+        acc.by_os.entry((os, os_version)).or_default().add(&status, n);
         acc.by_version.entry(version).or_default().add(&status, n);
         acc.daily.entry(start_day).or_default()[0] += n;
         let slot = match status.as_str() {
@@ -254,10 +250,7 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
             .entry((r.get(1)?, r.get(2)?))
             .or_default()
             .push(duration);
-        acc.version_durations
-            .entry(r.get(3)?)
-            .or_default()
-            .push(duration);
+        acc.version_durations.entry(r.get(3)?).or_default().push(duration);
     }
 
     let mut products: BTreeMap<String, ProductReport> = BTreeMap::new();
@@ -327,8 +320,7 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     }
     let mut products: Vec<ProductReport> = products.into_values().collect();
     products.sort_by(|a, b| {
-        (b.installations.started.cmp(&a.installations.started))
-            .then_with(|| a.product.cmp(&b.product))
+        (b.installations.started.cmp(&a.installations.started)).then_with(|| a.product.cmp(&b.product))
     });
     Ok(Report {
         generated_at: clock::iso_seconds(q.now_ms),
@@ -401,9 +393,7 @@ fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, Store
             "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
              FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
         ))?;
-        let rows = stmt.query_map(params![since, q.product], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?))
-        })?;
+        let rows = stmt.query_map(params![since, q.product], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
         for row in rows {
             let (product, email) = row?;
             if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == product) {

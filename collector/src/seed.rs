@@ -80,10 +80,7 @@ pub fn seed(path: &Path, count: u64, days: u32, seed: u64) -> Result<u64, StoreE
 fn installation(rng: &mut Rng, now: i64, span: i64, out: &mut Vec<Event>) {
     let server = rng.chance(0.7);
     let (product, version) = if server {
-        (
-            "acme-server",
-            *rng.pick(&["1.4.2", "1.4.2", "1.4.1", "1.3.9"]),
-        )
+        ("acme-server", *rng.pick(&["1.4.2", "1.4.2", "1.4.1", "1.3.9"]))
     } else {
         ("acme-agent", *rng.pick(&["0.9.0", "0.9.0", "0.8.3"]))
     };
@@ -114,22 +111,13 @@ fn installation(rng: &mut Rng, now: i64, span: i64, out: &mut Vec<Event>) {
         ));
     };
     push(rng, names::STARTED, start, json!({}));
-    let duration = 20_000
-        + rng.below(60_000)
-        + if rng.chance(0.15) {
-            rng.below(400_000)
-        } else {
-            0
-        };
+    let duration = 20_000 + rng.below(60_000) + if rng.chance(0.15) { rng.below(400_000) } else { 0 };
     let roll = rng.below(1000) as f64 / 1000.0;
     if roll < fail_rate {
-        let (step, code) = if rng.chance(0.5) {
-            STEPS[2]
-        } else {
-            *rng.pick(&STEPS)
-        };
+        let (step, code) = if rng.chance(0.5) { STEPS[2] } else { *rng.pick(&STEPS) };
         let at = start + (duration / 2) as i64;
-        let extra = json!({"step": step, "exit_code": code, "message": format!("{step} failed"), "duration_ms": duration / 2});
+        let extra =
+            json!({"step": step, "exit_code": code, "message": format!("{step} failed"), "duration_ms": duration / 2});
         push(rng, names::ERROR, at, extra);
         if rng.chance(0.3) {
             let email = format!("ops{}@example.com", rng.below(500));

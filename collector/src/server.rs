@@ -75,9 +75,7 @@ impl ServeError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             ServeError::Open(..) => Some("check that the directory of --db exists and is writable"),
-            ServeError::Bind(..) => {
-                Some("pick another --listen address, or port 0 for any free port")
-            }
+            ServeError::Bind(..) => Some("pick another --listen address, or port 0 for any free port"),
             ServeError::Io(_) => None,
         }
     }
@@ -87,8 +85,7 @@ impl ServeError {
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let open_error = |e| ServeError::Open(settings.db.clone(), e);
     let conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
-    store::checkpoint_in_background(&settings.db, Duration::from_millis(500))
-        .map_err(open_error)?;
+    store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(open_error)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| ServeError::Bind(settings.listen, e))?;
@@ -184,9 +181,7 @@ fn version_fields(settings: &Settings) -> Map<String, Value> {
 }
 
 fn router(app: Arc<App>) -> Router {
-    let posthog = post(|s: State<Arc<App>>, h: HeaderMap, b: Body| {
-        ingest(s, Protocol::Posthog, "track", h, b)
-    });
+    let posthog = post(|s: State<Arc<App>>, h: HeaderMap, b: Body| ingest(s, Protocol::Posthog, "track", h, b));
     Router::new()
         .route("/v1/{kind}", post(segment))
         .route("/batch", posthog.clone())
@@ -199,29 +194,16 @@ fn router(app: Arc<App>) -> Router {
         .route("/i/v0/e/", posthog)
         .route(
             "/events",
-            post(|s: State<Arc<App>>, h: HeaderMap, b: Body| {
-                ingest(s, Protocol::Json, "track", h, b)
-            }),
+            post(|s: State<Arc<App>>, h: HeaderMap, b: Body| ingest(s, Protocol::Json, "track", h, b)),
         )
         .route("/", get(page))
         .route("/report.json", get(report_json))
         .route("/healthz", get(|| async { "ok\n" }))
-        .fallback(|| async {
-            error(
-                StatusCode::NOT_FOUND,
-                "no such endpoint",
-                "see the collector README",
-            )
-        })
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint", "see the collector README") })
         .with_state(app)
 }
 
-async fn segment(
-    state: State<Arc<App>>,
-    Path(kind): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn segment(state: State<Arc<App>>, Path(kind): Path<String>, headers: HeaderMap, body: Body) -> Response {
     let default_type = match kind.as_str() {
         "batch" | "track" => "track",
         "identify" => "identify",
@@ -251,18 +233,9 @@ async fn ingest(
         Ok(raw) => raw,
         Err(resp) => return resp,
     };
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    let batch = ingest::decode_body(encoding, &raw).and_then(|bytes| {
-        ingest::parse(
-            protocol,
-            &bytes,
-            header_key(&headers),
-            default_type,
-            &app.keys,
-        )
-    });
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+    let batch = ingest::decode_body(encoding, &raw)
+        .and_then(|bytes| ingest::parse(protocol, &bytes, header_key(&headers), default_type, &app.keys));
     let batch = match batch {
         Ok(b) => b,
         Err(e) => return ingest_error(&e),
@@ -322,9 +295,9 @@ async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
             "send the body at once",
         )),
         Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ingest_error(
-            &ingest::too_large(ingest::MAX_REQUEST_BYTES + 1),
-        )),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ingest_error(&ingest::too_large(ingest::MAX_REQUEST_BYTES + 1)))
+        }
         Ok(Err(e)) => Err(error(
             StatusCode::BAD_REQUEST,
             &format!("could not read request body: {e}"),
@@ -338,9 +311,7 @@ fn header_key(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
         (!user.is_empty()).then(|| user.to_string())
@@ -415,10 +386,7 @@ async fn build_report(app: &App, params: ReportParams) -> Result<report::Report,
     }
 }
 
-async fn report_json(
-    State(app): State<Arc<App>>,
-    UrlQuery(params): UrlQuery<ReportParams>,
-) -> Response {
+async fn report_json(State(app): State<Arc<App>>, UrlQuery(params): UrlQuery<ReportParams>) -> Response {
     match build_report(&app, params).await {
         Ok(r) => axum::Json(r).into_response(),
         Err(resp) => resp,
@@ -444,10 +412,7 @@ mod tests {
     fn basic_and_bearer_keys() {
         let mut h = HeaderMap::new();
         let b64 = base64::engine::general_purpose::STANDARD.encode("wk:");
-        h.insert(
-            header::AUTHORIZATION,
-            format!("Basic {b64}").parse().unwrap(),
-        );
+        h.insert(header::AUTHORIZATION, format!("Basic {b64}").parse().unwrap());
         assert_eq!(header_key(&h).as_deref(), Some("wk"));
         h.insert(header::AUTHORIZATION, "Bearer tok".parse().unwrap());
         assert_eq!(header_key(&h).as_deref(), Some("tok"));

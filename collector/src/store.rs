@@ -240,11 +240,7 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// Stores `events` in one transaction; events with an already-stored message ID are skipped.
-pub fn insert(
-    conn: &mut Connection,
-    events: &[Event],
-    received_at_ms: i64,
-) -> Result<Inserted, StoreError> {
+pub fn insert(conn: &mut Connection, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut inserted = Inserted::default();
     {

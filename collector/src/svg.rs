@@ -45,10 +45,7 @@ pub fn bars(title: &str, bars: &[Bar], width: u32) -> String {
         t = escape(title)
     );
     if bars.is_empty() {
-        let _ = write!(
-            s,
-            r#"<text x="0" y="50" class="muted">nothing to show</text>"#
-        );
+        let _ = write!(s, r#"<text x="0" y="50" class="muted">nothing to show</text>"#);
     }
     for (i, b) in bars.iter().enumerate() {
         let y = 32.0 + ROW_H * i as f64;
@@ -79,13 +76,7 @@ pub struct Series<'a> {
 }
 
 /// Line chart over labelled x positions (dates), with a y axis and a legend.
-pub fn lines(
-    title: &str,
-    x_labels: &[String],
-    series: &[Series<'_>],
-    width: u32,
-    height: u32,
-) -> String {
+pub fn lines(title: &str, x_labels: &[String], series: &[Series<'_>], width: u32, height: u32) -> String {
     let (left, right, top, bottom) = (44.0, 12.0, 40.0, 28.0);
     let plot_w = f64::from(width) - left - right;
     let plot_h = f64::from(height) - top - bottom;

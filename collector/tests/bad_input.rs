@@ -41,10 +41,7 @@ fn refusals_have_the_right_status_and_store_nothing() {
     );
     assert!(answer["hint"].is_string());
     let (status, answer) = c.post("/events", &[], b"");
-    assert_eq!(
-        (status, answer["error"].clone()),
-        (400, json!("request body is empty"))
-    );
+    assert_eq!((status, answer["error"].clone()), (400, json!("request body is empty")));
 
     // Wrong or missing key: 401, whatever the body.
     let wrong = basic("nope");
@@ -77,12 +74,7 @@ fn refusals_have_the_right_status_and_store_nothing() {
     );
     let (status, answer) = c.post_json("/events", &ok, &json!({"event": "Installation Started"}));
     assert_eq!(status, 400);
-    assert!(
-        answer["error"]
-            .as_str()
-            .unwrap()
-            .contains("installation_id")
-    );
+    assert!(answer["error"].as_str().unwrap().contains("installation_id"));
 
     // Oversized: 413 for the request (over 500 KB) and for one event (over 32 KB).
     let big = vec![b' '; 600 * 1024];
@@ -93,19 +85,12 @@ fn refusals_have_the_right_status_and_store_nothing() {
     body["batch"][0]["properties"]["message"] = json!("x".repeat(40 * 1024));
     let (status, answer) = c.post_json("/v1/batch", &ok, &body);
     assert_eq!(
-        (
-            status,
-            answer["error"].as_str().unwrap().starts_with("event 0 is")
-        ),
+        (status, answer["error"].as_str().unwrap().starts_with("event 0 is")),
         (413, true)
     );
 
     // Unsupported encoding.
-    assert_eq!(
-        c.post("/v1/batch", &[ok[0], ("Content-Encoding", "br")], b"{}")
-            .0,
-        400
-    );
+    assert_eq!(c.post("/v1/batch", &[ok[0], ("Content-Encoding", "br")], b"{}").0, 400);
 
     assert_eq!(c.stored(), 2);
     assert_eq!(started(&c), 2);
@@ -141,17 +126,13 @@ fn dropped_and_slow_connections_do_not_stop_the_collector() {
     let mut dropped = TcpStream::connect(c.addr()).unwrap();
     let head = "POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
     dropped.write_all(head.as_bytes()).unwrap();
-    dropped
-        .write_all(br#"{"batch":[{"type":"track","event":"Ins"#)
-        .unwrap();
+    dropped.write_all(br#"{"batch":[{"type":"track","event":"Ins"#).unwrap();
     drop(dropped);
 
     // Garbage that is not HTTP at all.
     let mut garbage = TcpStream::connect(c.addr()).unwrap();
     garbage.write_all(b"\x00\x01\x02 not http\r\n\r\n").unwrap();
-    garbage
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    garbage.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut sink = Vec::new();
     let _ = garbage.read_to_end(&mut sink);
 
@@ -201,11 +182,9 @@ fn unknown_paths_and_methods() {
 fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let c = Collector::start(&["--header-timeout", "1s"]);
     let mut slow = TcpStream::connect(c.addr()).unwrap();
-    slow.write_all(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\n")
-        .unwrap();
+    slow.write_all(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\n").unwrap();
     // Generous bound: the collector closes it after about 1 s; this only guards against a hang.
-    slow.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut answer = Vec::new();
     let read = slow.read_to_end(&mut answer);
     assert!(read.is_ok(), "connection was not closed: {read:?}");

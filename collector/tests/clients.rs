@@ -90,10 +90,7 @@ fn send_scenario(c: &Collector) {
             "inst-f",
             "f2",
             "2026-11-20T12:01:00.000Z",
-            with(
-                alpine.clone(),
-                json!({"step": "install-packages", "exit_code": 100})
-            )
+            with(alpine.clone(), json!({"step": "install-packages", "exit_code": 100}))
         ),
     ]);
     let (status, answer) = c.post_json("/events", &[("Authorization", "Bearer wk")], &body);
@@ -103,10 +100,7 @@ fn send_scenario(c: &Collector) {
         "inst-f",
         "f3",
         "2026-11-20T12:02:00.000Z",
-        with(
-            alpine,
-            json!({"email": "ops@example.com", "step": "install-packages"}),
-        ),
+        with(alpine, json!({"email": "ops@example.com", "step": "install-packages"})),
     );
     let body = with(support, json!({"api_key": "wk"}));
     assert_eq!(c.post_json("/events", &[], &body).0, 200);
@@ -154,10 +148,7 @@ fn send_posthog_python(c: &Collector) {
         event("Installation Started", "h1", "2026-11-21T09:00:00.000000+00:00"),
         event("Installation Success", "h2", "2026-11-21T09:01:30.000000+00:00"),
     ], "sentAt": "2026-11-21T09:01:31.000000+00:00"});
-    let headers = [
-        ("Content-Encoding", "gzip"),
-        ("User-Agent", "posthog-python/3.7.0"),
-    ];
+    let headers = [("Content-Encoding", "gzip"), ("User-Agent", "posthog-python/3.7.0")];
     let (status, answer) = c.post("/batch/", &headers, &gzip(body.to_string().as_bytes()));
     assert_eq!((status, answer), (200, json!({"status": 1})));
 }
@@ -224,11 +215,7 @@ fn every_client_format_lands_in_the_report() {
         json!([{"step": "install-packages", "exit_code": 100, "count": 2, "installations": 2},
                {"step": "download", "exit_code": 6, "count": 1, "installations": 1}])
     );
-    assert_eq!(
-        acme["support"],
-        json!({"count": 1}),
-        "emails only with --show-emails"
-    );
+    assert_eq!(acme["support"], json!({"count": 1}), "emails only with --show-emails");
     assert_eq!(acme["active_24h"], 2);
     assert_eq!(
         acme["daily"],
@@ -283,10 +270,6 @@ fn without_keys_any_key_or_none_is_accepted() {
     let body = json!({"batch": [{"type": "track", "event": "X", "anonymousId": "i"}]});
     assert_eq!(c.post_json("/v1/batch", &[], &body).0, 200);
     let auth = basic("whatever");
-    assert_eq!(
-        c.post_json("/v1/batch", &[("Authorization", &auth)], &body)
-            .0,
-        200
-    );
+    assert_eq!(c.post_json("/v1/batch", &[("Authorization", &auth)], &body).0, 200);
     assert_eq!(c.stored(), 2, "no messageId: each is its own event");
 }

@@ -11,24 +11,9 @@ fn seed_events(c: &Collector) {
     let p = facts("acme <server>", "1.4.2", "ubuntu", "22.04");
     let e = |name: &str, id: &str, ts: &str, extra: Value| json!({"event": name, "installation_id": id, "timestamp": ts, "properties": with(p.clone(), extra)});
     let body = json!([
-        e(
-            "Installation Started",
-            "a",
-            "2021-03-10T10:00:00Z",
-            json!({})
-        ),
-        e(
-            "Installation Success",
-            "a",
-            "2021-03-10T10:00:42Z",
-            json!({})
-        ),
-        e(
-            "Installation Started",
-            "b",
-            "2021-03-11T10:00:00Z",
-            json!({})
-        ),
+        e("Installation Started", "a", "2021-03-10T10:00:00Z", json!({})),
+        e("Installation Success", "a", "2021-03-10T10:00:42Z", json!({})),
+        e("Installation Started", "b", "2021-03-11T10:00:00Z", json!({})),
         e(
             "Installation Error",
             "b",
@@ -50,11 +35,7 @@ fn page_has_the_svg_charts() {
     let (status, html) = c.get("/");
     assert_eq!(status, 200);
     assert!(html.starts_with("<!doctype html>"));
-    assert_eq!(
-        html.matches("<svg").count(),
-        3,
-        "funnel, failures by step, per day"
-    );
+    assert_eq!(html.matches("<svg").count(), 3, "funnel, failures by step, per day");
     for title in [
         "<title>Funnel</title>",
         "<title>Failures by step</title>",
@@ -62,10 +43,7 @@ fn page_has_the_svg_charts() {
     ] {
         assert!(html.contains(title), "missing {title}");
     }
-    assert!(
-        html.contains("acme &lt;server&gt;"),
-        "product names are escaped"
-    );
+    assert!(html.contains("acme &lt;server&gt;"), "product names are escaped");
     assert!(html.contains("configure (exit 2)"));
     assert!(!html.contains("<script"), "no JS");
     assert!(!html.contains("https://"), "no external resources");
@@ -74,16 +52,9 @@ fn page_has_the_svg_charts() {
     assert_eq!(status, 200);
     let report: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["products"][0]["installations"]["started"], 2);
-    assert_eq!(
-        report["products"][0]["installations"]["median_duration_ms"],
-        42000
-    );
+    assert_eq!(report["products"][0]["installations"]["median_duration_ms"], 42000);
     assert_eq!(c.get("/report.json?since=soon").0, 400);
-    assert!(
-        c.get("/report.json?product=other")
-            .1
-            .contains("\"products\":[]")
-    );
+    assert!(c.get("/report.json?product=other").1.contains("\"products\":[]"));
     assert_eq!(c.get("/healthz"), (200, "ok\n".into()));
 }
 
@@ -99,11 +70,7 @@ fn report_formats_and_filters() {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
     let table = run(&[]);
@@ -116,20 +83,11 @@ fn report_formats_and_filters() {
         csv.contains("installations,acme <server>,,,2,1,1,0,0.5,42000,42000,"),
         "{csv}"
     );
-    assert!(
-        csv.contains("failing_step,acme <server>,configure,2,,,,,,,,1"),
-        "{csv}"
-    );
+    assert!(csv.contains("failing_step,acme <server>,configure,2,,,,,,,,1"), "{csv}");
 
-    assert_eq!(
-        common::report(&c.db, &["--product", "nope"])["products"],
-        json!([])
-    );
+    assert_eq!(common::report(&c.db, &["--product", "nope"])["products"], json!([]));
     // The events are from March 2021; a 1 s window holds none of them.
-    assert_eq!(
-        common::report(&c.db, &["--since", "1s"])["products"],
-        json!([])
-    );
+    assert_eq!(common::report(&c.db, &["--since", "1s"])["products"], json!([]));
 }
 
 #[test]
@@ -180,9 +138,6 @@ fn serve_explains_why_it_cannot_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with(&format!("error: cannot listen on {addr}")),
-        "{err}"
-    );
+    assert!(err.starts_with(&format!("error: cannot listen on {addr}")), "{err}");
     assert!(err.contains("hint: pick another --listen address"), "{err}");
 }

@@ -3,9 +3,7 @@
 
 use serde_json::Value;
 
-use super::{
-    Batch, IngestError, Keys, as_object, check_event_size, properties, required_text, text,
-};
+use super::{Batch, IngestError, Keys, as_object, check_event_size, properties, required_text, text};
 use crate::event::{Event, Fallbacks, Protocol};
 
 /// Parses a plain JSON body. The key may come from the `Authorization` header or a body `api_key`.
@@ -80,12 +78,7 @@ mod tests {
 
     #[test]
     fn rejects_scalars_and_missing_ids() {
-        assert_eq!(
-            parse(json!(3), None, &Keys::default())
-                .unwrap_err()
-                .status(),
-            400
-        );
+        assert_eq!(parse(json!(3), None, &Keys::default()).unwrap_err().status(), 400);
         let err = parse(json!({"event": "E"}), None, &Keys::default()).unwrap_err();
         assert!(err.message().contains("installation_id"));
     }

@@ -53,16 +53,10 @@ impl IngestError {
     /// How to fix it.
     pub fn hint(&self) -> &'static str {
         match self {
-            IngestError::BadJson(_) => {
-                "send a JSON body in the Segment, PostHog or plain JSON event format"
-            }
+            IngestError::BadJson(_) => "send a JSON body in the Segment, PostHog or plain JSON event format",
             IngestError::Invalid(_) => "every event needs an event name and an installation ID",
-            IngestError::TooLarge(_) => {
-                "send at most 32 KB per event and 500 KB per request; split the batch"
-            }
-            IngestError::Unauthorized(_) => {
-                "send one of the keys the collector was started with (--key)"
-            }
+            IngestError::TooLarge(_) => "send at most 32 KB per event and 500 KB per request; split the batch",
+            IngestError::Unauthorized(_) => "send one of the keys the collector was started with (--key)",
         }
     }
 }
@@ -111,8 +105,8 @@ fn abbreviate(key: &str) -> String {
 
 /// Undoes `Content-Encoding: gzip` (also recognised by its magic bytes), within the size limit.
 pub fn decode_body(content_encoding: Option<&str>, body: &[u8]) -> Result<Vec<u8>, IngestError> {
-    let gzip = content_encoding.is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip"))
-        || body.starts_with(&[0x1f, 0x8b]);
+    let gzip =
+        content_encoding.is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip")) || body.starts_with(&[0x1f, 0x8b]);
     if let Some(enc) = content_encoding.map(str::trim)
         && !enc.is_empty()
         && !enc.eq_ignore_ascii_case("gzip")
@@ -216,16 +210,10 @@ pub fn as_object(item: Value, index: usize) -> Result<Map<String, Value>, Ingest
 }
 
 /// A required non-empty string (numbers are accepted and written as text).
-pub fn required_text(
-    obj: &Map<String, Value>,
-    keys: &[&str],
-    index: usize,
-) -> Result<String, IngestError> {
+pub fn required_text(obj: &Map<String, Value>, keys: &[&str], index: usize) -> Result<String, IngestError> {
     keys.iter()
         .find_map(|k| obj.get(*k).and_then(crate::event::as_text))
-        .ok_or_else(|| {
-            IngestError::Invalid(format!("event {index} is missing {}", keys.join(" or ")))
-        })
+        .ok_or_else(|| IngestError::Invalid(format!("event {index} is missing {}", keys.join(" or "))))
 }
 
 /// An optional string field.
@@ -234,10 +222,7 @@ pub fn text(obj: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 /// The `properties` object (empty if absent); a non-object is an error.
-pub fn properties(
-    obj: &mut Map<String, Value>,
-    index: usize,
-) -> Result<Map<String, Value>, IngestError> {
+pub fn properties(obj: &mut Map<String, Value>, index: usize) -> Result<Map<String, Value>, IngestError> {
     match obj.remove("properties") {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m),
@@ -263,9 +248,7 @@ pub fn kind(value: &Value) -> &'static str {
 /// Returns the array of items, checking the request is not empty.
 pub fn items(value: Value, what: &str) -> Result<Vec<Value>, IngestError> {
     match value {
-        Value::Array(items) if items.is_empty() => {
-            Err(IngestError::Invalid(format!("{what} is empty")))
-        }
+        Value::Array(items) if items.is_empty() => Err(IngestError::Invalid(format!("{what} is empty"))),
         Value::Array(items) => Ok(items),
         other => Err(IngestError::BadJson(format!(
             "{what} is {}, expected an array",
@@ -299,23 +282,14 @@ mod tests {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         enc.write_all(&vec![b' '; MAX_REQUEST_BYTES + 10]).unwrap();
         let bomb = enc.finish().unwrap();
-        assert_eq!(
-            decode_body(Some("gzip"), &bomb).map_err(|e| e.status()),
-            Err(413)
-        );
-        assert_eq!(
-            decode_body(Some("br"), b"{}").map_err(|e| e.status()),
-            Err(400)
-        );
+        assert_eq!(decode_body(Some("gzip"), &bomb).map_err(|e| e.status()), Err(413));
+        assert_eq!(decode_body(Some("br"), b"{}").map_err(|e| e.status()), Err(400));
     }
 
     #[test]
     fn bad_json_names_the_problem() {
         let err = parse_json(b"{\"batch\": [").unwrap_err();
         assert!(err.message().contains("EOF"), "{}", err.message());
-        assert_eq!(
-            parse_json(b"  ").unwrap_err().message(),
-            "request body is empty"
-        );
+        assert_eq!(parse_json(b"  ").unwrap_err().message(), "request body is empty");
     }
 }

@@ -3,9 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{
-    Batch, IngestError, Keys, as_object, check_event_size, items, properties, required_text, text,
-};
+use super::{Batch, IngestError, Keys, as_object, check_event_size, items, properties, required_text, text};
 use crate::event::{Event, Fallbacks, Protocol};
 
 /// Parses a PostHog body. The key is `api_key` (top level, per event, or `properties.token`).
@@ -23,9 +21,7 @@ pub fn parse(value: Value, header_key: Option<String>, keys: &Keys) -> Result<Ba
             )));
         }
     };
-    let key = key
-        .or_else(|| raw.first().and_then(event_key))
-        .or(header_key);
+    let key = key.or_else(|| raw.first().and_then(event_key)).or(header_key);
     keys.check(key.as_deref())?;
     let mut events = Vec::with_capacity(raw.len());
     for (index, item) in raw.into_iter().enumerate() {
@@ -43,11 +39,7 @@ fn event_key(item: &Value) -> Option<String> {
     text(obj, "api_key").or_else(|| text(obj.get("properties")?.as_object()?, "token"))
 }
 
-fn to_event(
-    obj: Map<String, Value>,
-    props: Map<String, Value>,
-    index: usize,
-) -> Result<Event, IngestError> {
+fn to_event(obj: Map<String, Value>, props: Map<String, Value>, index: usize) -> Result<Event, IngestError> {
     let name = required_text(&obj, &["event"], index)?;
     let installation_id = required_text(&obj, &["distinct_id"], index)
         .or_else(|_| required_text(&props, &["distinct_id", "$distinct_id"], index))?;
@@ -99,12 +91,7 @@ mod tests {
 
     #[test]
     fn missing_distinct_id() {
-        let err = parse(
-            json!({"api_key": "k", "event": "E"}),
-            None,
-            &Keys::default(),
-        )
-        .unwrap_err();
+        let err = parse(json!({"api_key": "k", "event": "E"}), None, &Keys::default()).unwrap_err();
         assert_eq!(
             err,
             IngestError::Invalid("event 0 is missing distinct_id or $distinct_id".into())

@@ -5,19 +5,12 @@
 
 use serde_json::Value;
 
-use super::{
-    Batch, IngestError, Keys, as_object, check_event_size, items, properties, required_text, text,
-};
+use super::{Batch, IngestError, Keys, as_object, check_event_size, items, properties, required_text, text};
 use crate::event::{Event, Fallbacks, Protocol};
 
 /// Parses a Segment body. `header_key` is the Basic-auth user; `default_type` is the message type
 /// implied by the endpoint (`track` for `/v1/track`).
-pub fn parse(
-    value: Value,
-    header_key: Option<String>,
-    default_type: &str,
-    keys: &Keys,
-) -> Result<Batch, IngestError> {
+pub fn parse(value: Value, header_key: Option<String>, default_type: &str, keys: &Keys) -> Result<Batch, IngestError> {
     let mut body = match value {
         Value::Object(m) => m,
         other => {
@@ -43,11 +36,7 @@ pub fn parse(
     Ok(Batch { events })
 }
 
-fn message_to_event(
-    message: Value,
-    index: usize,
-    default_type: &str,
-) -> Result<Option<Event>, IngestError> {
+fn message_to_event(message: Value, index: usize, default_type: &str) -> Result<Option<Event>, IngestError> {
     let mut obj = as_object(message, index)?;
     let kind = text(&obj, "type").unwrap_or_else(|| default_type.to_string());
     if kind != "track" {
@@ -58,12 +47,8 @@ fn message_to_event(
     let props = properties(&mut obj, index)?;
     let os = obj.get("context").and_then(|c| c.get("os"));
     let fallbacks = Fallbacks {
-        os: os
-            .and_then(|o| o.get("name"))
-            .and_then(crate::event::as_text),
-        os_version: os
-            .and_then(|o| o.get("version"))
-            .and_then(crate::event::as_text),
+        os: os.and_then(|o| o.get("name")).and_then(crate::event::as_text),
+        os_version: os.and_then(|o| o.get("version")).and_then(crate::event::as_text),
     };
     let timestamp = text(&obj, "timestamp").or_else(|| text(&obj, "originalTimestamp"));
     Ok(Some(Event::new(
@@ -122,13 +107,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, IngestError::Invalid("event 0 is missing event".into()));
-        let err = parse(
-            json!({"batch": [{"event": "E"}]}),
-            None,
-            "track",
-            &Keys::default(),
-        )
-        .unwrap_err();
+        let err = parse(json!({"batch": [{"event": "E"}]}), None, "track", &Keys::default()).unwrap_err();
         assert_eq!(
             err,
             IngestError::Invalid("event 0 is missing anonymousId or userId".into())

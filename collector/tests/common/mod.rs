@@ -34,18 +34,13 @@ impl Collector {
             .expect("start beacon-collector");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read first line");
+        BufReader::new(stdout).read_line(&mut line).expect("read first line");
         let base = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         Collector {
             child,
             base,
@@ -61,10 +56,7 @@ impl Collector {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let mut resp = req
-            .content_type("application/json")
-            .send(body)
-            .expect("POST");
+        let mut resp = req.content_type("application/json").send(body).expect("POST");
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().expect("body");
         let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -78,11 +70,7 @@ impl Collector {
 
     /// GETs a path; returns status and text.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut resp = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .call()
-            .expect("GET");
+        let mut resp = self.agent.get(format!("{}{path}", self.base)).call().expect("GET");
         let status = resp.status().as_u16();
         (status, resp.body_mut().read_to_string().expect("body"))
     }
