@@ -24,6 +24,15 @@ impl Collector {
     pub fn start(extra: &[&str]) -> Collector {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("events.sqlite");
+        Collector::spawn(dir, db, extra)
+    }
+
+    /// Starts `serve` on an existing database (kept where it is).
+    pub fn start_with_db(db: &Path, extra: &[&str]) -> Collector {
+        Collector::spawn(tempfile::tempdir().expect("temp dir"), db.to_path_buf(), extra)
+    }
+
+    fn spawn(dir: tempfile::TempDir, db: PathBuf, extra: &[&str]) -> Collector {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(&db)

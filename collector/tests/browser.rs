@@ -1,0 +1,83 @@
+//! The report page in a real headless browser (Debian's chromium, which `.ci/run` installs): the
+//! DOM it renders holds the three charts and the numbers, and a screenshot comes out as a real PNG.
+//! Skipped, with a note, where chromium is not installed.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Collector;
+
+fn chromium(profile: &Path, args: &[&str]) -> Option<std::process::Output> {
+    Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .ok()
+}
+
+#[test]
+fn the_page_renders_its_charts_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    if chromium(dir.path(), &["--version"]).is_none_or(|o| !o.status.success()) {
+        eprintln!("skipped: chromium is not installed (apt-get install chromium)");
+        return;
+    }
+    let db = dir.path().join("seed.sqlite");
+    let seeded = Command::new(common::BIN)
+        .args(["seed", "--events", "3000", "--days", "14", "--seed", "3", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let collector = Collector::start_with_db(&db, &[]);
+    let url = format!("{}/", collector.base);
+
+    let dom = chromium(&dir.path().join("p1"), &["--dump-dom", &url]).unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let report = collector.report(&[]);
+    for product in report["products"].as_array().unwrap() {
+        let name = product["product"].as_str().unwrap();
+        let started = product["installations"]["started"].to_string();
+        assert!(
+            dom.contains(name) && dom.contains(&started),
+            "{name} {started} missing from the rendered page"
+        );
+    }
+    assert!(
+        dom.matches("<svg").count() >= 3,
+        "funnel, failures and per-day charts: {dom}"
+    );
+
+    let png = dir.path().join("page.png");
+    let shot = chromium(
+        &dir.path().join("p2"),
+        &[
+            "--hide-scrollbars",
+            "--window-size=1200,1600",
+            &format!("--screenshot={}", png.display()),
+            &url,
+        ],
+    )
+    .unwrap();
+    let bytes = std::fs::read(&png)
+        .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&shot.stderr)));
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 20_000,
+        "{} bytes",
+        bytes.len()
+    );
+}
