@@ -9,15 +9,7 @@ use std::path::Path;
 /// reader or a killed process sees either the old content or the new, never a torn file. No fsync:
 /// an installer step must not wait on the disk for a telemetry file.
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    let dir = parent(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)?;
-    tmp.write_all(data)?;
-    // The umask may have narrowed the mode given at creation.
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    temp_beside(path, data, mode)?.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
@@ -25,14 +17,9 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
 /// temp file first and then hard-linked into place, which fails if another process got there first.
 /// Returns false when the file already existed.
 pub fn create_new(path: &Path, data: &[u8], mode: u32) -> io::Result<bool> {
-    let dir = parent(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)?;
-    tmp.write_all(data)?;
+    let tmp = temp_beside(path, data, mode)?;
+    // Created once per installation and read by the product: worth the wait for the disk.
     tmp.as_file().sync_all()?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
     match fs::hard_link(tmp.path(), path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -43,6 +30,18 @@ pub fn create_new(path: &Path, data: &[u8], mode: u32) -> io::Result<bool> {
             Err(e) => Err(e.error),
         },
     }
+}
+
+/// A temp file holding `data` with `mode`, in the directory of `path` so a rename or link is atomic.
+fn temp_beside(path: &Path, data: &[u8], mode: u32) -> io::Result<tempfile::NamedTempFile> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(parent(path))?;
+    tmp.write_all(data)?;
+    // The umask may have narrowed the mode given at creation.
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(tmp)
 }
 
 fn parent(path: &Path) -> &Path {
