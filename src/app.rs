@@ -21,6 +21,7 @@ use crate::notices;
 use crate::outbox::Outbox;
 use crate::protocol::{Target, mask};
 use crate::settings::{Settings, Throttle, UsageError};
+use crate::state::Saved;
 use crate::system::Facts;
 use crate::transport::Transport;
 use crate::ui::{self, Ui};
@@ -30,8 +31,10 @@ use crate::{runner, shell};
 pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
     let mut settings = Settings::resolve(&cli.global, matches)?;
     let ui = Ui::new(settings.quiet);
+    let mut saved = Saved::default();
     if let Some(state) = &settings.state_dir {
-        let (saved, warning) = state.load();
+        let warning;
+        (saved, warning) = state.load();
         if let Some(w) = warning {
             ui.warn(&w);
         }
@@ -50,6 +53,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
         ui,
         decision,
         throttle,
+        saved,
     };
 
     match cli.command {
@@ -135,6 +139,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) ui: Ui,
     pub(crate) decision: Decision,
     pub(crate) throttle: Throttle,
+    /// `state.json` as read at start-up; changes go through `StateDir::update`, which rereads it
+    /// under the lock.
+    pub(crate) saved: Saved,
 }
 
 impl Ctx<'_> {
@@ -186,6 +193,7 @@ impl Ctx<'_> {
                     let quiet = Ctx {
                         ui: Ui::new(true),
                         decision: self.decision.clone(),
+                        saved: self.saved.clone(),
                         ..*self
                     };
                     quiet.deliver(&target, Some(outbox), Instant::now() + s.timeout, Vec::new());
@@ -321,7 +329,7 @@ impl Ctx<'_> {
     fn show_notice_once(&self) {
         let s = self.settings;
         let Some(state) = &s.state_dir else { return };
-        if s.quiet || self.decision.source != Source::Default || state.load().0.notice_shown_at.is_some() {
+        if s.quiet || self.decision.source != Source::Default || self.saved.notice_shown_at.is_some() {
             return;
         }
         self.ui.info(&branding::notice(&s.product));

@@ -46,11 +46,6 @@ impl Ctx<'_> {
         }
     }
 
-    /// The steps recorded so far.
-    fn saved(&self) -> Saved {
-        self.settings.state_dir.as_ref().map(|s| s.load().0).unwrap_or_default()
-    }
-
     /// Records that `step` succeeded after `duration_ms`.
     pub(crate) fn record_step(&self, step: &str, duration_ms: u64) {
         self.remember(|saved| record(saved, step, duration_ms));
@@ -68,7 +63,7 @@ impl Ctx<'_> {
 
     /// Sends `Installation Success` with the recorded step durations, then forgets them.
     pub(crate) fn send_success(&self) -> Result<ExitCode> {
-        let fields = success_fields(&self.saved().steps);
+        let fields = success_fields(&self.saved.steps);
         let code = self.send(event::SUCCESS, fields)?;
         self.remember(|saved| {
             saved.steps.clear();
@@ -93,7 +88,7 @@ impl Ctx<'_> {
 
     /// The step named by the last `Installation Error`, if any.
     pub(crate) fn last_failed_step(&self) -> Option<String> {
-        self.saved().last_failed_step
+        self.saved.last_failed_step.clone()
     }
 }
 

@@ -69,13 +69,13 @@ impl Ctx<'_> {
         if !(rules.once || rules.min_interval.is_some()) || !self.decision.enabled() {
             return false;
         }
-        let Some(state) = &self.settings.state_dir else {
+        if self.settings.state_dir.is_none() {
             self.ui
                 .warn("no state directory to remember sent events (set --state-dir or HOME); sending anyway");
             return false;
-        };
+        }
         let id = self.installation_id().hyphenated().to_string();
-        let verdict = check(&state.load().0, rules, event, &id, now_secs());
+        let verdict = check(&self.saved, rules, event, &id, now_secs());
         if verdict != Verdict::Due && (self.settings.debug || self.settings.dry_run) {
             let why = match verdict {
                 Verdict::AlreadySent => "already sent for this installation (--once)",
