@@ -1,4 +1,4 @@
-//! Rebuilds the binary when a `BEACON_BUILD_*` variable read by `src/branding.rs` changes.
+//! Rebuilds the binary when a `BEACON_BUILD_*` variable read by `src/event/branding.rs` changes.
 
 fn main() {
     for name in [

@@ -1,32 +1,20 @@
 //! install-beacon: reports installer checkpoints to an analytics endpoint without ever failing
 //! or stalling the installer that calls it.
 
-mod app;
 #[cfg(any(test, target_env = "musl"))]
 mod arena;
-mod background;
-mod branding;
 mod cli;
+mod commands;
 mod consent;
-mod deliver;
+mod delivery;
 mod event;
-mod fsutil;
-mod identity;
-mod notices;
-mod outbox;
-mod prompt;
 #[cfg(test)]
 mod proptests;
-mod protocol;
-mod runner;
 mod settings;
-mod shell;
-mod state;
-mod steps;
-mod system;
-mod throttle;
-mod transport;
+mod store;
+mod tty;
 mod ui;
+mod wire;
 
 use std::process::ExitCode;
 
@@ -45,7 +33,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    match app::run(cli, &matches) {
+    match commands::run(cli, &matches) {
         Ok(code) => code,
         Err(e) if e.is::<UsageError>() => {
             ui::stderr(&format!("error: {e}\n"));

@@ -4,7 +4,10 @@
 use clap::Parser;
 use proptest::prelude::*;
 
-use crate::{app, cli, consent, identity, notices, outbox, state, system};
+use crate::delivery::{notices, outbox};
+use crate::event::facts as system;
+use crate::store::{identity, state};
+use crate::{cli, commands as app, consent};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]

@@ -9,12 +9,12 @@ use std::time::Duration;
 use clap::ArgMatches;
 use clap::parser::ValueSource;
 
-use crate::branding;
 use crate::cli::{GlobalArgs, Protocol, parse_endpoint};
 use crate::consent::{self, Origin};
-use crate::protocol::Target;
-use crate::state::{self, StateDir};
-use crate::system::FactsEnv;
+use crate::event::branding;
+use crate::event::facts::FactsEnv;
+use crate::store::state::{self, StateDir};
+use crate::wire::Target;
 
 /// Segment's API host, the default endpoint of the `segment` protocol.
 pub const SEGMENT_ENDPOINT: &str = "https://api.segment.io";

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::{Map, Value};
 
-use crate::app::Ctx;
+use crate::commands::Ctx;
 use crate::event;
-use crate::state::{Saved, StepTime};
+use crate::store::state::{Saved, StepTime};
 
 /// `total_duration_ms` and `step_durations_ms` for `Installation Success`; empty without steps.
 pub fn success_fields(steps: &[StepTime]) -> Map<String, Value> {

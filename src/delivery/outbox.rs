@@ -8,8 +8,8 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::event::Event;
-use crate::fsutil::{self, Lock};
-use crate::state::StateDir;
+use crate::store::files::{self, Lock};
+use crate::store::state::StateDir;
 
 /// Most events kept; the oldest are dropped past this.
 pub const MAX_EVENTS: usize = 1000;
@@ -69,7 +69,7 @@ impl Outbox {
     /// Takes the delivery lock if no other process holds it: whoever holds it is the only one
     /// sending queued events, so no event is sent twice by two callers.
     pub fn try_lock_delivery(&self) -> io::Result<Option<Lock>> {
-        fsutil::create_dir(self.state.path())?;
+        files::create_dir(self.state.path())?;
         Lock::try_acquire(&self.state.path().join(".delivery.lock"))
     }
 
@@ -111,7 +111,7 @@ impl Outbox {
                 _ => {}
             }
         } else {
-            fsutil::atomic_write(&self.path(), &lines.concat(), 0o600)?;
+            files::atomic_write(&self.path(), &lines.concat(), 0o600)?;
         }
         Ok(Change {
             dropped,

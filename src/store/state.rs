@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{self, Lock};
+use crate::store::files::{self, Lock};
 
 /// Saved choices, `state.json` in the state directory (mode 0600).
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,7 +69,7 @@ impl StateDir {
 
     /// Holds the directory's lock, creating the directory if needed.
     pub fn lock(&self) -> io::Result<Lock> {
-        fsutil::create_dir(&self.path)?;
+        files::create_dir(&self.path)?;
         Lock::acquire(&self.path.join(".lock"))
     }
 
@@ -100,7 +100,7 @@ impl StateDir {
         change(&mut saved);
         let mut bytes = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
         bytes.push(b'\n');
-        fsutil::atomic_write(&self.state_file(), &bytes, 0o600)?;
+        files::atomic_write(&self.state_file(), &bytes, 0o600)?;
         Ok(saved)
     }
 }

@@ -1,5 +1,8 @@
 //! Runs one command: resolves consent and identity, builds the event, and hands it to delivery.
 
+pub mod run;
+pub mod shell_init;
+
 use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -10,22 +13,21 @@ use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::background::{self, Side};
-use crate::branding;
 use crate::cli::{Cli, Command, IdArgs, IdFormat};
 use crate::consent::{self, Decision, Source};
-use crate::deliver::{Delivery, Report};
+use crate::delivery::background::{self, Side};
+use crate::delivery::notices;
+use crate::delivery::outbox::Outbox;
+use crate::delivery::transport::Transport;
+use crate::delivery::{Delivery, Report};
+use crate::event::branding;
+use crate::event::facts::Facts;
 use crate::event::{self, Event, Product};
-use crate::identity;
-use crate::notices;
-use crate::outbox::Outbox;
-use crate::protocol::{Target, mask};
 use crate::settings::{Settings, Throttle, UsageError};
-use crate::state::Saved;
-use crate::system::Facts;
-use crate::transport::Transport;
+use crate::store::identity;
+use crate::store::state::Saved;
 use crate::ui::{self, Ui};
-use crate::{runner, shell};
+use crate::wire::{Target, mask};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
@@ -77,8 +79,8 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             let email = validate_email(args.email.as_deref().unwrap_or_default())?;
             ctx.send_support(email, args.message.as_deref())
         }
-        Command::Run(args) => runner::run(&ctx, args),
-        Command::ShellInit(args) => shell::init(&ctx, &args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::ShellInit(args) => shell_init::init(&ctx, &args),
         Command::Heartbeat(_) => ctx.send(event::INSTANCE_ACTIVE, Map::new()),
         Command::Consent(args) if args.prompt => ctx.consent_prompt(),
         Command::Consent(_) => {

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::app::Ctx;
+use crate::commands::Ctx;
 use crate::settings::Throttle;
-use crate::state::Saved;
+use crate::store::state::Saved;
 
 /// Why an event is held back, or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,14 +1,16 @@
 //! An event as install-beacon records it, independent of any wire format: name, installation ID,
 //! message ID, timestamp and properties (machine facts plus the command's own fields).
 
+pub mod branding;
+pub mod facts;
+
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::branding;
-use crate::system::Facts;
+use crate::event::facts::Facts;
 
 /// Checkpoint event names (`Installation Started` unless a branded build renamed it).
 pub const STARTED: &str = branding::EVENT_STARTED;

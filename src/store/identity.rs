@@ -8,7 +8,7 @@ use std::path::Path;
 
 use uuid::Uuid;
 
-use crate::fsutil;
+use crate::store::files;
 
 /// The ID file is read by the installed product, maybe as another user: not a secret.
 const MODE: u32 = 0o644;
@@ -40,10 +40,10 @@ pub fn load_or_create(path: &Path) -> io::Result<(Uuid, Origin)> {
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fsutil::create_dir(dir)?;
+                files::create_dir(dir)?;
             }
             let id = Uuid::new_v4();
-            if fsutil::create_new(path, line(id).as_bytes(), MODE)? {
+            if files::create_new(path, line(id).as_bytes(), MODE)? {
                 return Ok((id, Origin::Created));
             }
             // Another process created it between our read and our link: use theirs.
@@ -56,14 +56,14 @@ pub fn load_or_create(path: &Path) -> io::Result<(Uuid, Origin)> {
 /// Replaces the ID with a new random one.
 pub fn reset(path: &Path) -> io::Result<Uuid> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fsutil::create_dir(dir)?;
+        files::create_dir(dir)?;
     }
     write_new(path)
 }
 
 fn write_new(path: &Path) -> io::Result<Uuid> {
     let id = Uuid::new_v4();
-    fsutil::atomic_write(path, line(id).as_bytes(), MODE)?;
+    files::atomic_write(path, line(id).as_bytes(), MODE)?;
     Ok(id)
 }
 

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::state::StateDir;
+use crate::store::state::StateDir;
 use crate::ui::Ui;
 
 /// Notices remembered, so an old one is not shown again; the oldest are forgotten past this.

@@ -2,15 +2,20 @@
 //! few requests as the backend allows; busy servers are retried with jittered exponential backoff
 //! within the call's deadline; what could not go out is queued, what the backend refuses is dropped.
 
+pub mod background;
+pub mod notices;
+pub mod outbox;
+pub mod transport;
+
 use std::collections::HashSet;
 use std::thread;
 use std::time::Duration;
 
+use crate::delivery::outbox::Outbox;
+use crate::delivery::transport::{Outcome, Transport};
 use crate::event::{self, Event};
-use crate::outbox::Outbox;
-use crate::protocol::{Request, Target};
-use crate::transport::{Outcome, Transport};
 use crate::ui::{self, Ui};
+use crate::wire::{Request, Target};
 
 /// Attempts per request within one call.
 const MAX_ATTEMPTS: u32 = 4;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ureq::Agent;
 
-use crate::protocol::{self, Request};
+use crate::wire::{self, Request};
 
 /// Most bytes of a response body read (for version notices); the rest is ignored.
 const MAX_RESPONSE: u64 = 64 * 1024;
@@ -43,7 +43,7 @@ impl Transport {
         let agent = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .user_agent(protocol::user_agent())
+            .user_agent(wire::user_agent())
             .build()
             .new_agent();
         Transport { agent, deadline }

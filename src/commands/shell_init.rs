@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::app::Ctx;
 use crate::cli::ShellInitArgs;
+use crate::commands::Ctx;
 use crate::settings::Settings;
 use crate::ui;
 

@@ -18,8 +18,8 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Map;
 
-use crate::app::Ctx;
 use crate::cli::RunArgs;
+use crate::commands::Ctx;
 use crate::ui;
 
 /// Lines of the log shown when a step with `--log` fails.

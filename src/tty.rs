@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::app::{Ctx, validate_email};
+use crate::commands::{Ctx, validate_email};
 use crate::consent::{Source, State};
 
 /// Typos forgiven before the support prompt gives up.
