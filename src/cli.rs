@@ -6,10 +6,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::FalseyValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use beacon_wire::Protocol;
+use clap::builder::{FalseyValueParser, PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::consent;
+use crate::event::branding;
 
 /// Reports installer checkpoints (started, success, error, support) with anonymous OS facts to
 /// Segment, PostHog or a plain JSON endpoint, without ever failing or stalling the installer.
@@ -45,7 +48,7 @@ pub struct GlobalArgs {
     pub key: Option<String>,
 
     /// Wire format of the endpoint [default: segment]
-    #[arg(long, global = true, env = "INSTALL_BEACON_PROTOCOL", value_enum)]
+    #[arg(long, global = true, env = "INSTALL_BEACON_PROTOCOL", value_parser = protocols())]
     pub protocol: Option<Protocol>,
 
     /// File holding the installation ID [default: <STATE_DIR>/installation_id]
@@ -59,6 +62,10 @@ pub struct GlobalArgs {
     /// Turn telemetry on or off for this call: on|off, yes|no, true|false, 1|0, enable|disable, opt-in|opt-out, allow|forbid ...
     #[arg(long, global = true, env = "INSTALL_BEACON_TELEMETRY", value_name = "VALUE", value_parser = consent::parse_telemetry)]
     pub telemetry: Option<bool>,
+
+    /// Whether `telemetry` came from `INSTALL_BEACON_TELEMETRY` rather than the flag.
+    #[arg(skip)]
+    pub telemetry_from_env: bool,
 
     /// Upper bound for the whole call: DNS, connect, send and response (e.g. 500ms, 3s)
     #[arg(long, global = true, env = "INSTALL_BEACON_TIMEOUT", value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
@@ -85,7 +92,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "INSTALL_BEACON_DEFAULT_CONSENT",
-        value_enum,
+        value_parser = consent_states(),
         value_name = "STATE",
         default_value = "enabled"
     )]
@@ -98,28 +105,6 @@ pub struct GlobalArgs {
     /// Send this event at most once per interval (e.g. 12h); skipped calls exit 0
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub min_interval: Option<Duration>,
-}
-
-/// Wire format spoken to the endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Protocol {
-    /// Segment HTTP tracking API: POST {endpoint}/v1/batch
-    Segment,
-    /// PostHog capture API: POST {endpoint}/batch/
-    Posthog,
-    /// One plain JSON object per event: POST {endpoint}
-    Json,
-}
-
-impl Protocol {
-    /// The name used on the command line and in `status`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Segment => "segment",
-            Protocol::Posthog => "posthog",
-            Protocol::Json => "json",
-        }
-    }
 }
 
 /// What to do.
@@ -257,13 +242,46 @@ pub struct ConsentArgs {
     pub prompt: bool,
 }
 
+/// Parses the command line (exiting with clap's message on a mistake) and notes where values came from.
+pub fn parse() -> Cli {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.global.telemetry_from_env = matches.value_source("telemetry") == Some(ValueSource::EnvVariable);
+    cli
+}
+
+/// `--protocol`'s values, from the wire contract.
+fn protocols() -> impl TypedValueParser<Value = Protocol> {
+    PossibleValuesParser::new(Protocol::ALL.map(|p| PossibleValue::new(p.name()).help(protocol_help(p))))
+        .try_map(|name| name.parse::<Protocol>())
+}
+
+fn protocol_help(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Segment => "Segment HTTP tracking API: POST {endpoint}/v1/batch",
+        Protocol::Posthog => "PostHog capture API: POST {endpoint}/batch/",
+        Protocol::Json => "One plain JSON object per event: POST {endpoint}",
+    }
+}
+
+/// `--default-consent`'s values.
+fn consent_states() -> impl TypedValueParser<Value = consent::State> {
+    use consent::State;
+    let values = [
+        (State::Enabled, "Send"),
+        (
+            State::Undecided,
+            "Send nothing until the user answers `install-beacon consent --prompt` (or runs `enable`)",
+        ),
+        (State::Disabled, "Send nothing, create nothing"),
+    ];
+    PossibleValuesParser::new(values.map(|(state, help)| PossibleValue::new(state.name()).help(help)))
+        .try_map(|name| name.parse::<State>())
+}
+
 /// Product names end up in file paths and variable names, so only a safe alphabet is allowed.
 pub fn parse_product(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && !s.starts_with('.');
-    if ok {
+    if branding::valid_product(s) {
         Ok(s.to_owned())
     } else {
         Err("use 1-64 letters, digits, '.', '_' or '-' (not starting with '.'), e.g. --product acme".into())

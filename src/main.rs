@@ -1,5 +1,8 @@
 //! install-beacon: reports installer checkpoints to an analytics endpoint without ever failing
 //! or stalling the installer that calls it.
+//!
+//! Layers, each using only those below it (see ARCHITECTURE.md): `main` → `commands` → `session`,
+//! `settings`, `cli` → `delivery` → `wire` → `event`, `consent` → `store` → `ui`, `tty`, `exit`.
 
 #[cfg(any(test, target_env = "musl"))]
 mod arena;
@@ -8,8 +11,10 @@ mod commands;
 mod consent;
 mod delivery;
 mod event;
+mod exit;
 #[cfg(test)]
 mod proptests;
+mod session;
 mod settings;
 mod store;
 mod tty;
@@ -18,9 +23,11 @@ mod wire;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
-
-use crate::settings::UsageError;
+use crate::cli::Command;
+use crate::commands as cmd;
+use crate::exit::{Error, ExitStatus};
+use crate::session::Session;
+use crate::settings::{Environment, Settings};
 
 /// See `arena`: musl's own allocator unmaps freed pages at once, which costs a short call dearly.
 #[cfg(target_env = "musl")]
@@ -28,20 +35,39 @@ use crate::settings::UsageError;
 static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 fn main() -> ExitCode {
-    let matches = cli::Cli::command().get_matches();
-    let cli = match cli::Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
-    match commands::run(cli, &matches) {
-        Ok(code) => code,
-        Err(e) if e.is::<UsageError>() => {
-            ui::stderr(&format!("error: {e}\n"));
-            ExitCode::from(2)
+    let status = run().unwrap_or_else(|error| {
+        ui::stderr(&error.render());
+        error.status()
+    });
+    status.into()
+}
+
+/// Resolves the settings and the session once, then runs the command.
+fn run() -> Result<ExitStatus, Error> {
+    let cli = cli::parse();
+    let settings = Settings::resolve(cli.global, &Environment::capture())?;
+    let session = Session::start(&settings);
+    let s = &session;
+    match cli.command {
+        Command::Started => cmd::started::started(s),
+        Command::Success => cmd::success::success(s),
+        Command::Error(args) => cmd::error::error(s, args),
+        Command::Support(args) => cmd::support::support(s, args),
+        Command::Run(args) => Ok(cmd::run::run(s, args)),
+        Command::ShellInit(args) => {
+            cmd::shell_init::shell_init(s, &args);
+            Ok(ExitStatus::Success)
         }
-        Err(e) => {
-            ui::stderr(&format!("install-beacon: error: {e:#}\n"));
-            ExitCode::FAILURE
+        Command::Heartbeat(args) => cmd::heartbeat::heartbeat(s, &args),
+        Command::Consent(args) => cmd::consent::consent(s, &args),
+        Command::Track(args) => cmd::track::track(s, args),
+        Command::Flush => cmd::flush::flush(s),
+        Command::Id(args) => cmd::id::id(s, &args),
+        Command::Enable => cmd::choice::save(s, true),
+        Command::Disable => cmd::choice::save(s, false),
+        Command::Status => {
+            cmd::status::status(s);
+            Ok(ExitStatus::Success)
         }
     }
 }

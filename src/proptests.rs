@@ -4,10 +4,11 @@
 use clap::Parser;
 use proptest::prelude::*;
 
+use crate::commands::support::validate_email;
 use crate::delivery::{notices, outbox};
 use crate::event::facts as system;
 use crate::store::{identity, state};
-use crate::{cli, commands as app, consent};
+use crate::{cli, consent};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
@@ -31,7 +32,7 @@ proptest! {
         let _ = cli::parse_duration(&s);
         let _ = cli::parse_endpoint(&s);
         let _ = cli::parse_product(&s);
-        let _ = app::validate_email(&s);
+        let _ = validate_email(&s);
         let _ = notices::is_newer(&s, "1.2.3");
     }
 

@@ -1,18 +1,18 @@
 //! Settings resolved once at start-up from flags, environment, the defaults a branded build baked
 //! in (`branding`) and built-in defaults. Nothing past this point reads flags or environment variables.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::ArgMatches;
-use clap::parser::ValueSource;
+use beacon_wire::Protocol;
 
-use crate::cli::{GlobalArgs, Protocol, parse_endpoint};
-use crate::consent::{self, Origin};
+use crate::cli::{GlobalArgs, parse_duration, parse_endpoint};
+use crate::consent::{self, Origin, policy};
 use crate::event::branding;
 use crate::event::facts::FactsEnv;
+use crate::exit::Error;
 use crate::store::state::{self, StateDir};
 use crate::wire::Target;
 
@@ -25,17 +25,45 @@ pub const POLICY_FILE: &str = "/etc/install-beacon/policy";
 /// How long a terminal prompt waits for an answer (`INSTALL_BEACON_PROMPT_TIMEOUT`, hidden).
 pub const PROMPT_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// A mistake in the caller's input: reported on one line with the fix, exit code 2.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// The process environment as read once at start-up: variables, argv[0] and the user.
+#[derive(Debug, Default, Clone)]
+pub struct Environment {
+    vars: HashMap<OsString, OsString>,
+    /// argv[0], as invoked.
+    pub argv0: Option<OsString>,
+    /// Whether the process runs as root.
+    pub is_root: bool,
+    /// Whether a CI system was detected from its variables.
+    pub ci: bool,
 }
 
-impl std::error::Error for UsageError {}
+impl Environment {
+    /// Captures this process's environment.
+    pub fn capture() -> Environment {
+        Environment {
+            vars: std::env::vars_os().collect(),
+            argv0: std::env::args_os().next(),
+            is_root: is_root(),
+            ci: is_ci::uncached(),
+        }
+    }
+
+    /// A variable's value, when it is set and valid UTF-8.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(std::ffi::OsStr::new(name)).and_then(|v| v.to_str())
+    }
+
+    fn is_set(&self, name: &str) -> bool {
+        self.vars.contains_key(std::ffi::OsStr::new(name))
+    }
+
+    fn non_empty(&self, name: &str) -> Option<&std::ffi::OsStr> {
+        self.vars
+            .get(std::ffi::OsStr::new(name))
+            .map(OsString::as_os_str)
+            .filter(|v| !v.is_empty())
+    }
+}
 
 /// Everything the program needs to know, resolved.
 #[derive(Debug)]
@@ -66,7 +94,7 @@ pub struct Settings {
     pub background: bool,
     /// Print requests to stderr and send them (`INSTALL_BEACON_DEBUG`).
     pub debug: bool,
-    /// Consent inputs except the saved choice, which is read from the state directory.
+    /// Consent inputs except the saved choice, which the session reads from the state directory.
     pub consent: consent::Inputs,
     /// Environment the machine facts depend on.
     pub facts_env: FactsEnv,
@@ -91,106 +119,112 @@ pub struct Throttle {
 }
 
 impl Settings {
-    /// Resolves settings from parsed flags (with their sources) and the process environment.
-    pub fn resolve(args: &GlobalArgs, matches: &ArgMatches) -> Result<Settings, UsageError> {
-        let product = args
-            .product
-            .clone()
+    /// Resolves settings from the parsed flags and the environment snapshot.
+    pub fn resolve(args: GlobalArgs, env: &Environment) -> Result<Settings, Error> {
+        // Every flag is named here, so a new one cannot be forgotten.
+        let GlobalArgs {
+            product,
+            product_version,
+            endpoint,
+            key,
+            protocol,
+            id_file,
+            state_dir,
+            telemetry,
+            telemetry_from_env,
+            timeout,
+            strict,
+            quiet,
+            background,
+            dry_run,
+            default_consent,
+            once,
+            min_interval,
+        } = args;
+        let product = product
             .or_else(|| branding::PRODUCT.map(str::to_owned))
             .ok_or_else(|| {
-                UsageError(
-                    "missing --product NAME: say which product is being installed (or set INSTALL_BEACON_PRODUCT)"
-                        .into(),
+                Error::usage(
+                    "missing --product NAME: say which product is being installed (or set INSTALL_BEACON_PRODUCT)",
                 )
             })?;
-        let protocol = args.protocol.or(branding::PROTOCOL).unwrap_or(Protocol::Segment);
-        let endpoint = match (&args.endpoint, branding::ENDPOINT) {
-            (Some(endpoint), _) => Some(endpoint.clone()),
+        let protocol = protocol.or(branding::PROTOCOL).unwrap_or(Protocol::Segment);
+        let endpoint = match (endpoint, branding::ENDPOINT) {
+            (Some(endpoint), _) => Some(endpoint),
             (None, Some(baked)) => Some(parse_endpoint(baked).map_err(|e| {
-                UsageError(format!(
-                    "invalid endpoint '{baked}' built into this binary: {e}\nhint: pass --endpoint URL, or rebuild with a valid BEACON_BUILD_ENDPOINT"
-                ))
+                Error::usage_with_hint(
+                    format!("invalid endpoint '{baked}' built into this binary: {e}"),
+                    "pass --endpoint URL, or rebuild with a valid BEACON_BUILD_ENDPOINT",
+                )
             })?),
             (None, None) => (protocol == Protocol::Segment).then(|| SEGMENT_ENDPOINT.to_owned()),
         };
 
-        let home_set = std::env::var_os("HOME").is_some_and(|h| !h.is_empty());
-        let state_dir = args
-            .state_dir
-            .clone()
-            .or_else(|| state::default_dir(&product, home_set, is_root()))
+        let home_set = env.non_empty("HOME").is_some();
+        let state_dir = state_dir
+            .or_else(|| state::default_dir(&product, home_set, env.is_root))
             .map(StateDir::new);
-        let id_file = args
-            .id_file
-            .clone()
-            .or_else(|| state_dir.as_ref().map(StateDir::id_file));
+        let id_file = id_file.or_else(|| state_dir.as_ref().map(StateDir::id_file));
 
-        let telemetry = args.telemetry.map(|on| {
-            let origin = match matches.value_source("telemetry") {
-                Some(ValueSource::EnvVariable) => Origin::Env,
-                _ => Origin::Flag,
-            };
-            (on, origin)
-        });
-        let env = consent::opt_out_vars(&product)
+        let telemetry = telemetry.map(|on| (on, if telemetry_from_env { Origin::Env } else { Origin::Flag }));
+        let opt_outs = consent::opt_out_vars(&product)
             .into_iter()
-            .filter_map(|name| std::env::var(&name).ok().map(|value| (name, value)))
+            .filter_map(|name| env.var(&name).map(|value| (name, value.to_owned())))
             .collect();
 
         let mut warnings = Vec::new();
-        let policy_path = std::env::var_os("INSTALL_BEACON_POLICY_FILE")
-            .filter(|p| !p.is_empty())
+        let policy_path = env
+            .non_empty("INSTALL_BEACON_POLICY_FILE")
             .map_or_else(|| PathBuf::from(POLICY_FILE), PathBuf::from);
-        let policy = read_policy(&policy_path, &mut warnings);
-        let prompt_timeout = std::env::var("INSTALL_BEACON_PROMPT_TIMEOUT")
-            .ok()
-            .and_then(|v| crate::cli::parse_duration(&v).ok())
+        let policy = policy::read(&policy_path, &mut warnings);
+        let prompt_timeout = env
+            .var("INSTALL_BEACON_PROMPT_TIMEOUT")
+            .and_then(|v| parse_duration(v).ok())
             .unwrap_or(PROMPT_TIMEOUT);
-        let argv0 = std::env::args_os().next();
 
         Ok(Settings {
             product,
-            product_version: args.product_version.clone().filter(|v| !v.is_empty()),
+            product_version: product_version.filter(|v| !v.is_empty()),
             protocol,
             endpoint,
-            key: args
-                .key
-                .clone()
+            key: key
                 .filter(|k| !k.is_empty())
                 .or_else(|| branding::KEY.map(str::to_owned)),
             state_dir,
             id_file,
-            timeout: args.timeout,
-            strict: args.strict,
-            quiet: args.quiet,
-            dry_run: args.dry_run,
-            background: args.background,
-            debug: std::env::var("INSTALL_BEACON_DEBUG").is_ok_and(|v| consent::env_opts_out(&v)),
+            timeout,
+            strict,
+            quiet,
+            dry_run,
+            background,
+            debug: env.var("INSTALL_BEACON_DEBUG").is_some_and(consent::env_opts_out),
             consent: consent::Inputs {
-                exe_name: exe_name(argv0.clone()),
+                exe_name: exe_name(env.argv0.clone()),
                 telemetry,
-                env,
+                env: opt_outs,
                 saved: None,
                 policy,
-                default: args.default_consent,
+                default: default_consent,
             },
-            facts_env: FactsEnv::from_process(),
-            throttle: Throttle {
-                once: args.once,
-                min_interval: args.min_interval,
+            facts_env: FactsEnv {
+                ci: env.ci,
+                context: env.var("INSTALL_BEACON_CONTEXT").map(str::to_owned),
+                kubernetes: env.is_set("KUBERNETES_SERVICE_HOST"),
+                container: env.var("container").map(str::to_owned),
             },
+            throttle: Throttle { once, min_interval },
             prompt_timeout,
-            exe_path: exe_path(argv0),
+            exe_path: exe_path(env.argv0.clone()),
             warnings,
         })
     }
 
     /// The target to send to, or the usage error that prevents sending.
-    pub fn target(&self) -> Result<Target, UsageError> {
+    pub fn target(&self) -> Result<Target, Error> {
         let endpoint = self.endpoint.clone().ok_or_else(|| {
-            UsageError(format!(
+            Error::usage(format!(
                 "missing --endpoint URL: the {} protocol has no default endpoint (or set INSTALL_BEACON_ENDPOINT)",
-                self.protocol.name()
+                self.protocol
             ))
         })?;
         let needs_key = matches!(self.protocol, Protocol::Segment | Protocol::Posthog);
@@ -200,9 +234,9 @@ impl Settings {
             } else {
                 "PostHog project API key"
             };
-            return Err(UsageError(format!(
+            return Err(Error::usage(format!(
                 "missing --key KEY: the {} protocol needs the {what} (or set INSTALL_BEACON_KEY)",
-                self.protocol.name()
+                self.protocol
             )));
         }
         Ok(Target {
@@ -221,32 +255,6 @@ fn exe_name(argv0: Option<OsString>) -> String {
         .and_then(Path::file_name)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// Reads the policy file: absent is no policy; present disables unless it says `telemetry=on`,
-/// and an unreadable one disables too (it is an administrator's opt-out).
-fn read_policy(path: &Path, warnings: &mut Vec<String>) -> Option<consent::Policy> {
-    let shown = path.display().to_string();
-    let disables = match std::fs::read(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            warnings.push(format!(
-                "cannot read the policy file {shown} ({e}); telemetry stays off"
-            ));
-            true
-        }
-        Ok(bytes) => {
-            let (disables, garbage) = consent::parse_policy(&String::from_utf8_lossy(&bytes));
-            if !garbage.is_empty() {
-                warnings.push(format!(
-                    "ignoring unreadable lines in the policy file {shown}: {}\nhint: write `telemetry=off` (or `telemetry=on`) on a line of its own",
-                    garbage.join(" | ")
-                ));
-            }
-            disables
-        }
-    };
-    Some(consent::Policy { path: shown, disables })
 }
 
 /// argv[0] as a shell can run it again: a bare name stays a name (found on PATH), a path is made

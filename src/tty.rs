@@ -1,20 +1,12 @@
-//! Questions asked on the terminal (`/dev/tty`, so they work under `curl … | sh` where stdin is the
-//! script): the support contact and the consent question. Every question gives up after the
-//! prompt timeout, and without a terminal nothing is asked.
+//! The terminal questions are asked on (`/dev/tty`, so they work under `curl … | sh` where stdin is
+//! the script). Every question gives up after the prompt timeout; without a terminal nothing is asked.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-
-use crate::commands::{Ctx, validate_email};
-use crate::consent::{Source, State};
-
-/// Typos forgiven before the support prompt gives up.
-const EMAIL_TRIES: usize = 3;
+use crate::consent::State;
 
 /// What came back from one question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,96 +98,6 @@ pub fn hint(default: State) -> &'static str {
         State::Enabled => "[Y/n]",
         State::Disabled => "[y/N]",
         State::Undecided => "[y/n]",
-    }
-}
-
-impl Ctx<'_> {
-    fn open_tty(&self, what: &str) -> Option<Tty> {
-        match Tty::open(self.settings.prompt_timeout) {
-            Ok(tty) => Some(tty),
-            Err(_) => {
-                self.ui
-                    .info(&format!("no terminal to ask on (CI, container or cron): {what}"));
-                None
-            }
-        }
-    }
-
-    /// `support --prompt`: asks whether the user wants help, then for an email address (again on a
-    /// typo, at most three times; an empty answer skips), and sends `Installation Support`.
-    pub(crate) fn support_prompt(&self, message: Option<&str>) -> Result<ExitCode> {
-        if !self.decision.enabled() {
-            return Ok(ExitCode::SUCCESS);
-        }
-        let Some(mut tty) = self.open_tty("not asking for a support contact") else {
-            return Ok(ExitCode::SUCCESS);
-        };
-        let product = &self.settings.product;
-        let step = self.last_failed_step();
-        let failed = match &step {
-            Some(step) => format!("The {product} installation failed at step '{step}'.\n"),
-            None => format!("The {product} installation did not finish.\n"),
-        };
-        tty.say(&format!("\n{failed}"));
-        let question = format!("Would you like the {product} team to help you by email? [y/N] ");
-        match tty.ask(&question) {
-            Answer::Line(a) if yes_no(&a) == Some(true) => {}
-            _ => return Ok(ExitCode::SUCCESS),
-        }
-        let mut question = "Your email address (leave empty to skip): ".to_owned();
-        for _ in 0..EMAIL_TRIES {
-            let Answer::Line(answer) = tty.ask(&question) else {
-                return Ok(ExitCode::SUCCESS);
-            };
-            if answer.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            match validate_email(&answer) {
-                Ok(email) => {
-                    tty.say(&format!("Thank you. The {product} team will write to {email}.\n"));
-                    return self.send_support(email, message);
-                }
-                Err(_) => {
-                    question = format!("'{answer}' does not look like an email address. Try again (empty to skip): ");
-                }
-            }
-        }
-        tty.say("No valid address given; skipping.\n");
-        Ok(ExitCode::SUCCESS)
-    }
-
-    /// `consent --prompt`: asks once whether to share statistics and saves the answer. Skipped when
-    /// anything but the default already decides (an opt-out, a flag, a saved choice), and without
-    /// a terminal, where the default applies.
-    pub(crate) fn consent_prompt(&self) -> Result<ExitCode> {
-        let default = self.settings.consent.default;
-        if self.decision.source != Source::Default {
-            return Ok(ExitCode::SUCCESS);
-        }
-        let Some(mut tty) = self.open_tty(&format!("telemetry stays {} (default)", default.name())) else {
-            return Ok(ExitCode::SUCCESS);
-        };
-        tty.say(&format!(
-            "{} can send anonymous installation statistics: OS and version, CPU and memory size, \
-             which step failed, and a random installation ID. Never names, hostnames, IP addresses, \
-             paths or command output.\n",
-            self.settings.product
-        ));
-        let question = format!("Share anonymous installation statistics? {} ", hint(default));
-        for _ in 0..EMAIL_TRIES {
-            let answer = match tty.ask(&question) {
-                Answer::Line(answer) => answer,
-                Answer::TimedOut | Answer::Closed => return Ok(ExitCode::SUCCESS),
-            };
-            let choice = match (yes_no(&answer), answer.is_empty(), default) {
-                (Some(on), _, _) => on,
-                (None, true, State::Enabled) => true,
-                (None, true, State::Disabled) => false,
-                _ => continue,
-            };
-            return self.save_choice(choice);
-        }
-        Ok(ExitCode::SUCCESS)
     }
 }
 

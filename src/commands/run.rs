@@ -8,18 +8,19 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Map;
 
 use crate::cli::RunArgs;
-use crate::commands::Ctx;
+use crate::event::Checkpoint;
+use crate::exit;
+use crate::session::Session;
+use crate::store::steps;
 use crate::ui;
 
 /// Lines of the log shown when a step with `--log` fails.
@@ -29,9 +30,9 @@ const TAIL_LINES: usize = 10;
 const RELAY_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs the step and reports a failure; the exit code is always the command's.
-pub fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
+pub fn run(session: &Session, args: RunArgs) -> exit::ExitStatus {
     let label = args.label.clone().unwrap_or_else(|| args.step.clone());
-    let quiet = ctx.ui.quiet();
+    let quiet = session.ui.quiet();
     let spinner = !quiet && io::stderr().is_terminal();
     let progress = Progress::start(&label, spinner, quiet);
     let started = Instant::now();
@@ -51,21 +52,23 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
     progress.finish(&label, code, elapsed);
 
     if code == 0 {
-        ctx.record_step(&args.step, duration_ms);
+        session.remember("step times", |saved| steps::record(saved, &args.step, duration_ms));
     } else {
         if let (Some(log), Some(start)) = (&args.log, log_start) {
             show_tail(log, start);
         }
-        let mut fields = Map::new();
-        fields.insert("step".into(), args.step.clone().into());
-        fields.insert("exit_code".into(), code.into());
-        fields.insert("duration_ms".into(), duration_ms.into());
+        let failed = Checkpoint::Error {
+            step: Some(args.step),
+            exit_code: Some(code.into()),
+            message: None,
+            duration_ms: Some(duration_ms),
+        };
         // The command's exit code wins over anything the report does.
-        if let Err(e) = ctx.send_error(fields) {
-            ctx.ui.warn(&format!("could not report the failed step: {e}"));
+        if let Err(e) = super::error::report(session, failed) {
+            session.ui.warn(&format!("could not report the failed step: {e}"));
         }
     }
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+    exit::ExitStatus::Step(u8::try_from(code).unwrap_or(1))
 }
 
 /// Spawns the command, relays or logs its output, and waits. Returns the exit code (128+N for a
@@ -233,6 +236,8 @@ impl Progress {
         let took = format_duration(elapsed);
         match self {
             Progress::Spinner(bar) => {
+                // Joins the ticker thread: a --background report forks, which wants no other thread.
+                bar.disable_steady_tick();
                 bar.finish_and_clear();
                 if code == 0 {
                     ui::stderr(&format!("✓ {label} ({took})\n"));

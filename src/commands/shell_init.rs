@@ -4,12 +4,9 @@
 //! `|| true`, and a missing install-beacon runs the steps without reporting.
 
 use std::fmt::Write as _;
-use std::process::ExitCode;
-
-use anyhow::Result;
 
 use crate::cli::ShellInitArgs;
-use crate::commands::Ctx;
+use crate::session::Session;
 use crate::settings::Settings;
 use crate::ui;
 
@@ -105,9 +102,8 @@ trap 'exit 143' TERM
 "#;
 
 /// `shell-init`: prints the hooks.
-pub fn init(ctx: &Ctx, args: &ShellInitArgs) -> Result<ExitCode> {
-    ui::stdout(&script(ctx.settings, args.support_prompt));
-    Ok(ExitCode::SUCCESS)
+pub fn shell_init(session: &Session, args: &ShellInitArgs) {
+    ui::stdout(&script(session.settings, args.support_prompt));
 }
 
 #[cfg(test)]

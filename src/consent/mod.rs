@@ -1,7 +1,12 @@
 //! The consent decision: a pure function of its inputs that returns the answer and the source that
 //! decided it, so `status` can explain it and every source can be tested without touching the machine.
 
+pub mod policy;
+
 use std::fmt;
+use std::str::FromStr;
+
+pub use policy::Policy;
 
 /// Values of `--telemetry` that turn telemetry off (FerretDB's vocabulary).
 const OFF: &[&str] = &[
@@ -56,40 +61,8 @@ pub struct Inputs {
     pub default: State,
 }
 
-/// The machine-wide policy file an administrator writes to turn every product's beacon off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    /// Where the file is, for `status`.
-    pub path: String,
-    /// Whether it turns telemetry off (it does unless it says `telemetry=on`).
-    pub disables: bool,
-}
-
-/// Reads a policy file's text: `telemetry=off` (or any `--telemetry` value); blank lines and `#`
-/// comments are ignored. A file that exists disables telemetry unless it says `telemetry=on`, so a
-/// garbled file errs on the side of the administrator's opt-out. Returns whether it disables, and
-/// the lines that could not be read, for a warning.
-pub fn parse_policy(text: &str) -> (bool, Vec<String>) {
-    let mut on = None;
-    let mut garbage = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let value = line
-            .split_once('=')
-            .filter(|(key, _)| key.trim().eq_ignore_ascii_case("telemetry"))
-            .and_then(|(_, value)| parse_telemetry(value).ok());
-        match value {
-            Some(v) => on = Some(on.unwrap_or(true) && v),
-            None => garbage.push(line.chars().take(80).collect()),
-        }
-    }
-    (on != Some(true), garbage)
-}
-
 /// Whether events may be sent.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Send.
     #[default]
@@ -108,6 +81,17 @@ impl State {
             State::Undecided => "undecided",
             State::Disabled => "disabled",
         }
+    }
+}
+
+impl FromStr for State {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<State, String> {
+        [State::Enabled, State::Undecided, State::Disabled]
+            .into_iter()
+            .find(|state| state.name() == s)
+            .ok_or_else(|| "use enabled, undecided or disabled".to_owned())
     }
 }
 
@@ -362,19 +346,19 @@ mod tests {
 
     #[test]
     fn policy_file_text() {
-        assert_eq!(parse_policy("telemetry=off\n"), (true, vec![]));
-        assert_eq!(parse_policy("# admin\n\n Telemetry = ON \n"), (false, vec![]));
-        assert_eq!(parse_policy(""), (true, vec![]), "an empty file still disables");
-        assert_eq!(parse_policy("telemetry=on\ntelemetry=off"), (true, vec![]));
+        assert_eq!(policy::parse("telemetry=off\n"), (true, vec![]));
+        assert_eq!(policy::parse("# admin\n\n Telemetry = ON \n"), (false, vec![]));
+        assert_eq!(policy::parse(""), (true, vec![]), "an empty file still disables");
+        assert_eq!(policy::parse("telemetry=on\ntelemetry=off"), (true, vec![]));
         assert_eq!(
-            parse_policy("telemetry=maybe"),
+            policy::parse("telemetry=maybe"),
             (true, vec!["telemetry=maybe".to_owned()])
         );
         assert_eq!(
-            parse_policy("\u{0}\u{1}garbage"),
+            policy::parse("\u{0}\u{1}garbage"),
             (true, vec!["\u{0}\u{1}garbage".to_owned()])
         );
-        assert_eq!(parse_policy("telemetry=on\nnoise"), (false, vec!["noise".to_owned()]));
+        assert_eq!(policy::parse("telemetry=on\nnoise"), (false, vec!["noise".to_owned()]));
     }
 
     #[test]

@@ -18,9 +18,12 @@ pub enum Side {
 
 /// Forks; the child leaves the caller's session and points its stdio at /dev/null.
 ///
-/// Callers fork before starting any thread of their own (the HTTP agent, a spinner), so the child
-/// inherits no lock held by another thread.
+/// Refuses while another thread runs (an output relay of `run` kept alive by a daemon that holds
+/// its pipes): the child could inherit a lock that thread holds and hang.
 pub fn fork_detached() -> io::Result<Side> {
+    if other_threads() {
+        return Err(io::Error::other("other threads are running"));
+    }
     let null = OpenOptions::new().read(true).write(true).open("/dev/null")?;
     // SAFETY: fork has no memory-safety preconditions; the child only continues with this thread.
     match unsafe { libc::fork() } {
@@ -36,5 +39,31 @@ pub fn fork_detached() -> io::Result<Side> {
             Ok(Side::Child)
         }
         _ => Ok(Side::Parent),
+    }
+}
+
+/// Whether this process runs more than one thread (Linux: `/proc/self/task`; elsewhere, or without
+/// /proc, assumed not, as every thread this program starts ends before it delivers).
+fn other_threads() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() > 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_seen() {
+        let (started, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let (tx, rx) = started;
+        let (done_tx, done_rx) = release;
+        let t = std::thread::spawn(move || {
+            tx.send(()).unwrap();
+            let _ = done_rx.recv();
+        });
+        rx.recv().unwrap();
+        assert!(other_threads() || !std::path::Path::new("/proc/self/task").exists());
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
     }
 }

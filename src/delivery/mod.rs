@@ -1,6 +1,9 @@
 //! Delivery of one call's events: whatever the outbox holds goes first, then the new events, in as
 //! few requests as the backend allows; busy servers are retried with jittered exponential backoff
 //! within the call's deadline; what could not go out is queued, what the backend refuses is dropped.
+//!
+//! Three steps: `plan` (pure: batches), `send` (over any `Transport`: retries), `settle` (the
+//! outbox). The `Report` says what happened; the caller decides what to print.
 
 pub mod background;
 pub mod notices;
@@ -8,14 +11,15 @@ pub mod outbox;
 pub mod transport;
 
 use std::collections::HashSet;
-use std::thread;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::delivery::outbox::Outbox;
-use crate::delivery::transport::{Outcome, Transport};
 use crate::event::{self, Event};
-use crate::ui::{self, Ui};
 use crate::wire::{Request, Target};
+use outbox::Outbox;
+use transport::{Outcome, Transport};
 
 /// Attempts per request within one call.
 const MAX_ATTEMPTS: u32 = 4;
@@ -28,14 +32,12 @@ const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 pub struct Delivery<'a> {
     /// Where and how to send.
     pub target: &'a Target,
-    /// The deadline-bound HTTP client.
-    pub transport: &'a Transport,
+    /// The deadline-bound client.
+    pub transport: &'a dyn Transport,
     /// The queue, when the state directory is usable.
     pub outbox: Option<&'a Outbox>,
-    /// Where warnings go.
-    pub ui: Ui,
-    /// Print every request to stderr before sending it.
-    pub debug: bool,
+    /// Called with every request as text before it is sent (`INSTALL_BEACON_DEBUG`).
+    pub debug: Option<&'a dyn Fn(&str)>,
 }
 
 /// What one call achieved.
@@ -51,160 +53,179 @@ pub struct Report {
     pub responses: Vec<Vec<u8>>,
     /// Another process held the delivery lock, so the queue was left to it.
     pub busy: bool,
+    /// What went wrong on the way, in order, for the caller to show.
+    pub problems: Vec<Problem>,
 }
 
-impl Delivery<'_> {
-    /// Delivers queued events (when this process gets the delivery lock) and then `new`.
-    pub fn run(&self, new: Vec<Event>) -> Report {
-        // An empty queue (no file) needs no lock: the common call opens nothing here.
-        let queue = self.outbox.filter(|o| o.path().exists());
-        let lock = queue.and_then(|o| o.try_lock_delivery().ok().flatten());
-        let busy = queue.is_some() && lock.is_none();
-        let mut queued = Vec::new();
-        let mut skipped = 0;
-        if let (Some(outbox), Some(_)) = (queue, &lock) {
-            match outbox.load() {
-                Ok(contents) => {
-                    queued = contents.events;
-                    skipped = contents.skipped;
-                }
-                Err(e) => self.ui.warn(&format!("cannot read {}: {e}", outbox.path().display())),
-            }
-            if skipped > 0 {
-                self.ui.warn(&format!(
-                    "skipped {skipped} unreadable line(s) in {}; delivering the rest",
-                    outbox.path().display()
-                ));
-            }
-        }
-        let new_ids: HashSet<String> = new.iter().map(|e| e.message_id.clone()).collect();
-        let names: Vec<String> = new.iter().map(|e| e.event.clone()).collect();
-        let all: Vec<Event> = queued.into_iter().chain(new.iter().cloned()).collect();
-        let total = all.len();
+/// Something the person running the installer may want to know about a delivery.
+#[derive(Debug)]
+pub enum Problem {
+    /// The outbox could not be read.
+    QueueUnreadable(PathBuf, io::Error),
+    /// Lines of the outbox were not events.
+    SkippedLines(usize, PathBuf),
+    /// Events larger than the backend accepts were dropped.
+    TooLarge(usize),
+    /// The backend refused a request for good; its events were dropped.
+    Rejected(String, usize),
+    /// The outbox's caps pushed out old events.
+    OutboxFull(usize),
+    /// Events did not go out: `what`, URL, reason, and where they are now.
+    NotSent {
+        /// `'Installation Started'` or `N event(s)`.
+        what: String,
+        /// Where they were posted.
+        url: String,
+        /// Why they did not go out.
+        reason: String,
+        /// What became of them.
+        fate: Fate,
+    },
+}
 
-        let mut report = Report {
-            busy,
-            ..Report::default()
-        };
-        let mut done: HashSet<String> = HashSet::new();
-        let mut delivered: HashSet<String> = HashSet::new();
-        let (batches, too_large) = self.target.batches(all);
-        if !too_large.is_empty() {
-            self.ui.warn(&format!(
-                "dropped {} event(s) larger than the backend accepts",
-                too_large.len()
-            ));
-            done.extend(too_large.into_iter().map(|e| e.message_id));
-        }
-        let mut pending_reason = None;
-        'batches: for batch in &batches {
-            for request in self.target.encode(batch, &event::now_rfc3339()) {
-                match self.send_with_retries(&request) {
-                    Outcome::Delivered(body) => {
-                        report.sent += request.message_ids.len();
-                        report.responses.push(body);
-                        delivered.extend(request.message_ids.iter().cloned());
-                        done.extend(request.message_ids);
-                    }
-                    Outcome::Rejected(reason) => {
-                        self.ui
-                            .warn(&format!("{reason}; dropped {} event(s)", request.message_ids.len()));
-                        done.extend(request.message_ids);
-                    }
-                    Outcome::Transient { reason, .. } => {
-                        pending_reason = Some(reason);
-                        break 'batches;
-                    }
+/// What became of events that did not go out.
+#[derive(Debug)]
+pub enum Fate {
+    /// In the outbox, which now holds this many events.
+    Queued(usize),
+    /// Lost: the outbox could not be written.
+    QueueFailed(PathBuf, io::Error),
+    /// Still in the outbox, where they already were.
+    StillQueued,
+    /// Lost: there is no state directory.
+    NoStateDir,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::QueueUnreadable(path, e) => write!(f, "cannot read {}: {e}", path.display()),
+            Problem::SkippedLines(n, path) => write!(
+                f,
+                "skipped {n} unreadable line(s) in {}; delivering the rest",
+                path.display()
+            ),
+            Problem::TooLarge(n) => write!(f, "dropped {n} event(s) larger than the backend accepts"),
+            Problem::Rejected(reason, n) => write!(f, "{reason}; dropped {n} event(s)"),
+            Problem::OutboxFull(n) => write!(
+                f,
+                "outbox full: dropped the {n} oldest event(s) to stay under its limits"
+            ),
+            Problem::NotSent {
+                what,
+                url,
+                reason,
+                fate,
+            } => {
+                write!(f, "could not send {what} to {url}: {reason}")?;
+                match fate {
+                    Fate::Queued(n) => write!(f, "; queued for the next call ({n} in queue)"),
+                    Fate::QueueFailed(path, e) => write!(f, "; and cannot queue in {}: {e}", path.display()),
+                    Fate::StillQueued => Ok(()),
+                    Fate::NoStateDir => f.write_str(" (no state directory to queue it in)"),
                 }
             }
         }
-
-        let left: Vec<Event> = batches
-            .into_iter()
-            .flatten()
-            .filter(|e| !done.contains(&e.message_id))
-            .collect();
-        let unsent_new: Vec<Event> = left
-            .iter()
-            .filter(|e| new_ids.contains(&e.message_id))
-            .cloned()
-            .collect();
-        report.failed = new_ids.iter().any(|id| !delivered.contains(id));
-        report.queued = left.len();
-        let what = match names.as_slice() {
-            [name] => format!("'{name}'"),
-            _ => format!("{total} event(s)"),
-        };
-
-        let queued_done = done.iter().any(|id| !new_ids.contains(id));
-        let needs_write = queued_done || !unsent_new.is_empty() || skipped > 0;
-        match self.outbox {
-            Some(outbox) if needs_write => match outbox.update(&done, &unsent_new) {
-                Ok(change) => {
-                    report.queued = change.queued;
-                    if change.dropped > 0 {
-                        self.ui.warn(&format!(
-                            "outbox full: dropped the {} oldest event(s) to stay under its limits",
-                            change.dropped
-                        ));
-                    }
-                    if let Some(reason) = &pending_reason {
-                        self.ui.warn(&format!(
-                            "could not send {what} to {}: {reason}; queued for the next call ({} in queue)",
-                            self.target.url(),
-                            change.queued
-                        ));
-                    }
-                }
-                Err(e) => {
-                    let reason = pending_reason.as_deref().unwrap_or("delivered");
-                    self.ui.warn(&format!(
-                        "could not send {what} to {}: {reason}; and cannot queue in {}: {e}",
-                        self.target.url(),
-                        outbox.path().display()
-                    ));
-                }
-            },
-            _ => {
-                if let Some(reason) = &pending_reason {
-                    let tail = if self.outbox.is_some() {
-                        ""
-                    } else {
-                        " (no state directory to queue it in)"
-                    };
-                    self.ui.warn(&format!(
-                        "could not send {what} to {}: {reason}{tail}",
-                        self.target.url()
-                    ));
-                }
-            }
-        }
-        report
     }
+}
 
-    /// Sends one request, retrying busy servers and broken connections while time allows.
-    fn send_with_retries(&self, request: &Request) -> Outcome {
-        let mut attempt = 0;
-        loop {
-            if self.debug {
-                ui::stderr(&self.target.render(request));
-            }
-            let outcome = self.transport.send(request);
-            attempt += 1;
-            let Outcome::Transient {
-                retry_after,
-                retry_now: true,
-                ..
-            } = &outcome
-            else {
-                return outcome;
+/// The requests to make: queued events first, then the new ones, grouped as the backend allows.
+#[derive(Debug)]
+pub struct Plan {
+    /// Batches, oldest events first.
+    pub batches: Vec<Vec<Event>>,
+    /// Events no request may carry.
+    pub too_large: Vec<Event>,
+    /// Message IDs of this call's own events.
+    pub new_ids: HashSet<String>,
+    /// How warnings name the events: the one new event's name, else a count.
+    pub what: String,
+}
+
+/// Plans the requests; pure.
+pub fn plan(target: &Target, queued: Vec<Event>, new: Vec<Event>) -> Plan {
+    let new_ids = new.iter().map(|e| e.message_id.clone()).collect();
+    let what = match new.as_slice() {
+        [one] => format!("'{}'", one.event),
+        _ => format!("{} event(s)", queued.len() + new.len()),
+    };
+    let (batches, too_large) = target.batches(queued.into_iter().chain(new).collect());
+    Plan {
+        batches,
+        too_large,
+        new_ids,
+        what,
+    }
+}
+
+/// What sending the plan achieved.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// Message IDs delivered.
+    pub delivered: HashSet<String>,
+    /// Message IDs that need no further attempt: delivered, rejected or too large.
+    pub done: HashSet<String>,
+    /// Why sending stopped early, when it did; the rest waits for a later call.
+    pub pending: Option<String>,
+    /// Bodies of successful responses.
+    pub responses: Vec<Vec<u8>>,
+    /// Refusals: reason and number of events.
+    pub rejected: Vec<(String, usize)>,
+}
+
+/// Makes the plan's requests in order, retrying busy servers while time allows, and stops at the
+/// first failure worth retrying later (the backend or the network is down: the rest would fail too).
+pub fn send(plan: &Plan, target: &Target, transport: &dyn Transport, debug: Option<&dyn Fn(&str)>) -> Sent {
+    let mut sent = Sent::default();
+    sent.done.extend(plan.too_large.iter().map(|e| e.message_id.clone()));
+    for batch in &plan.batches {
+        for request in target.encode(batch, &event::now_rfc3339()) {
+            let before_each = || {
+                if let Some(show) = debug {
+                    show(&target.render(&request));
+                }
             };
-            let wait = retry_after.unwrap_or_else(|| backoff(attempt));
-            if attempt >= MAX_ATTEMPTS || wait + MIN_ATTEMPT > self.transport.remaining() {
-                return outcome;
+            match send_with_retries(&request, transport, &before_each) {
+                Outcome::Delivered(body) => {
+                    sent.responses.push(body);
+                    sent.delivered.extend(request.message_ids.iter().cloned());
+                    sent.done.extend(request.message_ids);
+                }
+                Outcome::Rejected(reason) => {
+                    sent.rejected.push((reason, request.message_ids.len()));
+                    sent.done.extend(request.message_ids);
+                }
+                Outcome::Transient { reason, .. } => {
+                    sent.pending = Some(reason);
+                    return sent;
+                }
             }
-            thread::sleep(wait);
         }
+    }
+    sent
+}
+
+/// Sends one request, retrying busy servers and broken connections while time allows;
+/// `before_each` runs before every attempt.
+fn send_with_retries(request: &Request, transport: &dyn Transport, before_each: &dyn Fn()) -> Outcome {
+    let mut attempt = 0;
+    loop {
+        before_each();
+        let outcome = transport.send(request);
+        attempt += 1;
+        let Outcome::Transient {
+            retry_after,
+            retry_now: true,
+            ..
+        } = &outcome
+        else {
+            return outcome;
+        };
+        let wait = retry_after.unwrap_or_else(|| backoff(attempt));
+        if attempt >= MAX_ATTEMPTS || wait + MIN_ATTEMPT > transport.remaining() {
+            return outcome;
+        }
+        transport.pause(wait);
     }
 }
 
@@ -214,9 +235,285 @@ fn backoff(attempt: u32) -> Duration {
     ceiling.mul_f64(fastrand::f64().max(0.1))
 }
 
+/// What the outbox must become after sending; pure.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Settlement {
+    /// New events to queue (not delivered, not refused).
+    pub unsent_new: Vec<String>,
+    /// Whether the outbox file must be rewritten.
+    pub needs_write: bool,
+    /// Whether one of the new events failed to reach the backend.
+    pub failed: bool,
+    /// Events left for a later call.
+    pub left: usize,
+}
+
+/// Decides the settlement from the plan and what was sent; `skipped` unreadable lines force a
+/// rewrite so they are cleaned up.
+pub fn settlement(plan: &Plan, sent: &Sent, skipped: usize) -> Settlement {
+    let left: Vec<&Event> = plan
+        .batches
+        .iter()
+        .flatten()
+        .filter(|e| !sent.done.contains(&e.message_id))
+        .collect();
+    let unsent_new: Vec<String> = left
+        .iter()
+        .filter(|e| plan.new_ids.contains(&e.message_id))
+        .map(|e| e.message_id.clone())
+        .collect();
+    let queued_done = sent.done.iter().any(|id| !plan.new_ids.contains(id));
+    Settlement {
+        needs_write: queued_done || !unsent_new.is_empty() || skipped > 0,
+        failed: plan.new_ids.iter().any(|id| !sent.delivered.contains(id)),
+        left: left.len(),
+        unsent_new,
+    }
+}
+
+impl Delivery<'_> {
+    /// Delivers queued events (when this process gets the delivery lock) and then `new`.
+    pub fn run(&self, new: Vec<Event>) -> Report {
+        let mut report = Report::default();
+        // An empty queue (no file) needs no lock: the common call opens nothing here.
+        let queue = self.outbox.filter(|o| o.path().exists());
+        let lock = queue.and_then(|o| o.try_lock_delivery().ok().flatten());
+        report.busy = queue.is_some() && lock.is_none();
+        let mut queued = Vec::new();
+        let mut skipped = 0;
+        if let (Some(outbox), Some(_)) = (queue, &lock) {
+            match outbox.load() {
+                Ok(contents) => {
+                    queued = contents.events;
+                    skipped = contents.skipped;
+                }
+                Err(e) => report.problems.push(Problem::QueueUnreadable(outbox.path(), e)),
+            }
+            if skipped > 0 {
+                report.problems.push(Problem::SkippedLines(skipped, outbox.path()));
+            }
+        }
+
+        let plan = plan(self.target, queued, new);
+        if !plan.too_large.is_empty() {
+            report.problems.push(Problem::TooLarge(plan.too_large.len()));
+        }
+        let sent = send(&plan, self.target, self.transport, self.debug);
+        report.sent = sent.delivered.len();
+        report.problems.extend(
+            sent.rejected
+                .iter()
+                .map(|(reason, n)| Problem::Rejected(reason.clone(), *n)),
+        );
+        self.settle(&plan, sent, skipped, &mut report);
+        report
+    }
+
+    /// Brings the outbox up to date and adds what became of unsent events to the report.
+    fn settle(&self, plan: &Plan, sent: Sent, skipped: usize, report: &mut Report) {
+        let settlement = settlement(plan, &sent, skipped);
+        report.failed = settlement.failed;
+        report.queued = settlement.left;
+        report.responses = sent.responses;
+        let not_sent = |reason: String, fate| Problem::NotSent {
+            what: plan.what.clone(),
+            url: self.target.url(),
+            reason,
+            fate,
+        };
+        let Some(outbox) = self.outbox.filter(|_| settlement.needs_write) else {
+            if let Some(reason) = sent.pending {
+                let fate = match self.outbox {
+                    Some(_) => Fate::StillQueued,
+                    None => Fate::NoStateDir,
+                };
+                report.problems.push(not_sent(reason, fate));
+            }
+            return;
+        };
+        let unsent: HashSet<&String> = settlement.unsent_new.iter().collect();
+        let add: Vec<Event> = plan
+            .batches
+            .iter()
+            .flatten()
+            .filter(|e| unsent.contains(&e.message_id))
+            .cloned()
+            .collect();
+        match outbox.update(&sent.done, &add) {
+            Ok(change) => {
+                report.queued = change.queued;
+                if change.dropped > 0 {
+                    report.problems.push(Problem::OutboxFull(change.dropped));
+                }
+                if let Some(reason) = sent.pending {
+                    report.problems.push(not_sent(reason, Fate::Queued(change.queued)));
+                }
+            }
+            Err(e) => {
+                let reason = sent.pending.unwrap_or_else(|| "delivered".into());
+                report
+                    .problems
+                    .push(not_sent(reason, Fate::QueueFailed(outbox.path(), e)));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use beacon_wire::Protocol;
+    use serde_json::Map;
+    use std::cell::{Cell, RefCell};
+    use std::collections::VecDeque;
+
+    /// A transport that answers from a script and keeps a fake clock: no sockets, no sleeping.
+    struct Fake {
+        answers: RefCell<VecDeque<Outcome>>,
+        requests: RefCell<Vec<Request>>,
+        left: Cell<Duration>,
+    }
+
+    impl Fake {
+        fn new(answers: Vec<Outcome>, left: Duration) -> Fake {
+            Fake {
+                answers: RefCell::new(answers.into()),
+                requests: RefCell::default(),
+                left: Cell::new(left),
+            }
+        }
+
+        fn attempts(&self) -> usize {
+            self.requests.borrow().len()
+        }
+    }
+
+    impl Transport for Fake {
+        fn send(&self, request: &Request) -> Outcome {
+            self.requests.borrow_mut().push(request.clone());
+            self.answers
+                .borrow_mut()
+                .pop_front()
+                .unwrap_or(Outcome::Delivered(Vec::new()))
+        }
+
+        fn remaining(&self) -> Duration {
+            self.left.get()
+        }
+
+        fn pause(&self, wait: Duration) {
+            self.left.set(self.left.get().saturating_sub(wait));
+        }
+    }
+
+    fn busy(retry_after: Option<u64>) -> Outcome {
+        Outcome::Transient {
+            reason: "server answered HTTP 503".into(),
+            retry_after: retry_after.map(Duration::from_secs),
+            retry_now: true,
+        }
+    }
+
+    fn refused() -> Outcome {
+        Outcome::Transient {
+            reason: "connection refused".into(),
+            retry_after: None,
+            retry_now: false,
+        }
+    }
+
+    fn event(n: usize) -> Event {
+        Event {
+            event: "E".into(),
+            installation_id: "id".into(),
+            message_id: format!("m{n}"),
+            timestamp: "t".into(),
+            properties: Map::new(),
+        }
+    }
+
+    fn target(protocol: Protocol) -> Target {
+        Target {
+            protocol,
+            endpoint: "http://127.0.0.1:9".into(),
+            key: Some("k".into()),
+        }
+    }
+
+    const SECONDS: Duration = Duration::from_secs(3);
+
+    #[test]
+    fn queued_events_go_first_in_as_few_requests_as_allowed() {
+        let t = target(Protocol::Segment);
+        let queued: Vec<Event> = (0..2999).map(event).collect();
+        let plan = plan(&t, queued, vec![event(9999)]);
+        assert_eq!(plan.what, "'E'");
+        let fake = Fake::new(vec![], SECONDS);
+        let sent = send(&plan, &t, &fake, None);
+        assert_eq!(fake.attempts(), 2, "3000 Segment events fit in two batches");
+        let last = &fake.requests.borrow()[1];
+        assert_eq!(last.message_ids.last().map(String::as_str), Some("m9999"));
+        assert_eq!(sent.delivered.len(), 3000);
+        let s = settlement(&plan, &sent, 0);
+        assert!(!s.failed && s.left == 0 && s.needs_write, "{s:?}");
+
+        let json = plan_json(3);
+        let fake = Fake::new(vec![], SECONDS);
+        send(&json, &target(Protocol::Json), &fake, None);
+        assert_eq!(fake.attempts(), 3, "plain JSON: one request per event");
+    }
+
+    fn plan_json(n: usize) -> Plan {
+        plan(&target(Protocol::Json), Vec::new(), (0..n).map(event).collect())
+    }
+
+    #[test]
+    fn busy_servers_are_retried_while_time_allows() {
+        let p = plan_json(1);
+        let t = target(Protocol::Json);
+        let fake = Fake::new(vec![busy(None), busy(None)], SECONDS);
+        let sent = send(&p, &t, &fake, None);
+        assert_eq!(fake.attempts(), 3);
+        assert!(sent.pending.is_none() && sent.delivered.contains("m0"));
+
+        let fake = Fake::new((0..10).map(|_| busy(None)).collect(), SECONDS);
+        let sent = send(&p, &t, &fake, None);
+        assert_eq!(fake.attempts(), MAX_ATTEMPTS as usize, "attempts are capped");
+        assert_eq!(sent.pending.as_deref(), Some("server answered HTTP 503"));
+        let s = settlement(&p, &sent, 0);
+        assert_eq!(s.unsent_new, ["m0"]);
+        assert!(s.failed && s.needs_write);
+
+        let fake = Fake::new(vec![busy(Some(5))], SECONDS);
+        send(&p, &t, &fake, None);
+        assert_eq!(fake.attempts(), 1, "a Retry-After past the deadline is not waited for");
+    }
+
+    #[test]
+    fn a_refused_connection_stops_the_call_and_queues_the_rest() {
+        let p = plan_json(3);
+        let fake = Fake::new(vec![Outcome::Delivered(b"{}".to_vec()), refused()], SECONDS);
+        let sent = send(&p, &target(Protocol::Json), &fake, None);
+        assert_eq!(fake.attempts(), 2, "no retry within the call, no further request");
+        assert_eq!(sent.responses, [b"{}".to_vec()]);
+        let s = settlement(&p, &sent, 0);
+        assert_eq!(s.unsent_new, ["m1", "m2"]);
+        assert_eq!(s.left, 2);
+    }
+
+    #[test]
+    fn refused_events_are_dropped_not_queued() {
+        let p = plan_json(1);
+        let fake = Fake::new(
+            vec![Outcome::Rejected("server rejected the event: HTTP 400".into())],
+            SECONDS,
+        );
+        let sent = send(&p, &target(Protocol::Json), &fake, None);
+        assert_eq!(sent.rejected, [("server rejected the event: HTTP 400".to_owned(), 1)]);
+        let s = settlement(&p, &sent, 0);
+        assert!(s.failed, "a refused new event counts as failed (for --strict)");
+        assert!(s.unsent_new.is_empty() && s.left == 0 && !s.needs_write);
+    }
 
     #[test]
     fn backoff_grows_and_stays_bounded() {

@@ -1,8 +1,10 @@
-//! HTTP delivery: one ureq agent (rustls, proxy from `HTTPS_PROXY`/`NO_PROXY`), every request
-//! bounded by the call's deadline, and each outcome classified as delivered, worth retrying, or
-//! rejected for good.
+//! Sending one request: the `Transport` trait delivery works against, and `Http`, the real one:
+//! one ureq agent (rustls, proxy from `HTTPS_PROXY`/`NO_PROXY`), every request bounded by the
+//! call's deadline, each outcome classified as delivered, worth retrying, or rejected for good.
+//! TLS roots and proxy settings plug in where `Http` builds its agent.
 
 use std::io;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
@@ -31,31 +33,45 @@ pub enum Outcome {
     Rejected(String),
 }
 
-/// Sends requests until a deadline.
-pub struct Transport {
+/// Sends requests until a deadline; delivery's only view of the network.
+pub trait Transport {
+    /// Posts one request within the time left.
+    fn send(&self, request: &Request) -> Outcome;
+
+    /// Time left before the deadline.
+    fn remaining(&self) -> Duration;
+
+    /// Waits before a retry.
+    fn pause(&self, wait: Duration) {
+        thread::sleep(wait);
+    }
+}
+
+/// The HTTP client.
+pub struct Http {
     agent: Agent,
     deadline: Instant,
 }
 
-impl Transport {
+impl Http {
     /// A transport whose requests all end by `deadline`.
-    pub fn new(deadline: Instant) -> Transport {
+    pub fn new(deadline: Instant) -> Http {
         let agent = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(wire::user_agent())
             .build()
             .new_agent();
-        Transport { agent, deadline }
+        Http { agent, deadline }
     }
+}
 
-    /// Time left before the deadline.
-    pub fn remaining(&self) -> Duration {
+impl Transport for Http {
+    fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    /// Posts one request within the time left.
-    pub fn send(&self, request: &Request) -> Outcome {
+    fn send(&self, request: &Request) -> Outcome {
         let remaining = self.remaining();
         if remaining.is_zero() {
             return Outcome::Transient {

@@ -6,7 +6,7 @@
 //! A baked product name, protocol or endpoint that could never work fails the build (the `const`
 //! assertions below), so a broken branded binary is never shipped.
 
-use crate::cli::Protocol;
+use beacon_wire::{Protocol, event};
 
 /// Product name (`BEACON_BUILD_PRODUCT`), used when `--product` is not given.
 pub const PRODUCT: Option<&str> = non_empty(option_env!("BEACON_BUILD_PRODUCT"));
@@ -19,18 +19,18 @@ pub const KEY: Option<&str> = non_empty(option_env!("BEACON_BUILD_KEY"));
 
 /// Wire format (`BEACON_BUILD_PROTOCOL`: segment, posthog or json), used when `--protocol` is not given.
 pub const PROTOCOL: Option<Protocol> = match non_empty(option_env!("BEACON_BUILD_PROTOCOL")) {
-    Some(name) => parse_protocol(name),
+    Some(name) => Protocol::from_name(name),
     None => None,
 };
 
 /// Name of the event `started` sends (`BEACON_BUILD_EVENT_STARTED`).
-pub const EVENT_STARTED: &str = or(option_env!("BEACON_BUILD_EVENT_STARTED"), "Installation Started");
+pub const EVENT_STARTED: &str = or(option_env!("BEACON_BUILD_EVENT_STARTED"), event::STARTED);
 /// Name of the event `success` sends (`BEACON_BUILD_EVENT_SUCCESS`).
-pub const EVENT_SUCCESS: &str = or(option_env!("BEACON_BUILD_EVENT_SUCCESS"), "Installation Success");
+pub const EVENT_SUCCESS: &str = or(option_env!("BEACON_BUILD_EVENT_SUCCESS"), event::SUCCESS);
 /// Name of the event `error` sends (`BEACON_BUILD_EVENT_ERROR`).
-pub const EVENT_ERROR: &str = or(option_env!("BEACON_BUILD_EVENT_ERROR"), "Installation Error");
+pub const EVENT_ERROR: &str = or(option_env!("BEACON_BUILD_EVENT_ERROR"), event::ERROR);
 /// Name of the event `support` sends (`BEACON_BUILD_EVENT_SUPPORT`).
-pub const EVENT_SUPPORT: &str = or(option_env!("BEACON_BUILD_EVENT_SUPPORT"), "Installation Support");
+pub const EVENT_SUPPORT: &str = or(option_env!("BEACON_BUILD_EVENT_SUPPORT"), event::SUPPORT);
 
 /// First-run notice text (`BEACON_BUILD_NOTICE`); `{product}` is replaced by the product name.
 pub const NOTICE: Option<&str> = non_empty(option_env!("BEACON_BUILD_NOTICE"));
@@ -92,21 +92,9 @@ const fn or(value: Option<&'static str>, default: &'static str) -> &'static str 
     }
 }
 
-/// `--protocol`'s names, usable in a `const`.
-const fn parse_protocol(name: &str) -> Option<Protocol> {
-    if eq(name, "segment") {
-        Some(Protocol::Segment)
-    } else if eq(name, "posthog") {
-        Some(Protocol::Posthog)
-    } else if eq(name, "json") {
-        Some(Protocol::Json)
-    } else {
-        None
-    }
-}
-
-/// The same alphabet `cli::parse_product` accepts, usable in a `const`.
-const fn valid_product(name: &str) -> bool {
+/// Product names end up in file paths and variable names: 1-64 letters, digits, `.`, `_` or `-`,
+/// not starting with `.`. A `const fn`, so a baked name is checked at build time.
+pub const fn valid_product(name: &str) -> bool {
     let b = name.as_bytes();
     if b.is_empty() || b.len() > 64 || b[0] == b'.' {
         return false;
@@ -149,40 +137,18 @@ const fn starts_with(s: &[u8], prefix: &[u8]) -> bool {
     true
 }
 
-const fn eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && starts_with(a.as_bytes(), b.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli;
 
     #[test]
-    fn protocols() {
-        assert_eq!(parse_protocol("segment"), Some(Protocol::Segment));
-        assert_eq!(parse_protocol("posthog"), Some(Protocol::Posthog));
-        assert_eq!(parse_protocol("json"), Some(Protocol::Json));
-        for bad in ["", "Segment", "jsonx", "post"] {
-            assert_eq!(parse_protocol(bad), None, "{bad}");
+    fn products() {
+        let long = "x".repeat(64);
+        for good in ["acme", "acme-db_2.0", "a", &long] {
+            assert!(valid_product(good), "{good:?}");
         }
-    }
-
-    #[test]
-    fn products_match_the_flag() {
-        for name in [
-            "acme",
-            "acme-db_2.0",
-            "a",
-            &"x".repeat(64),
-            &"x".repeat(65),
-            "",
-            ".x",
-            "a/b",
-            "a b",
-            "ä",
-        ] {
-            assert_eq!(valid_product(name), cli::parse_product(name).is_ok(), "{name:?}");
+        for bad in [&format!("{long}x"), "", ".x", "a/b", "a b", "ä", "../x"] {
+            assert!(!valid_product(bad), "{bad:?}");
         }
     }
 

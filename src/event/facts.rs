@@ -25,7 +25,7 @@ pub struct Facts {
     pub context: Option<String>,
 }
 
-/// Environment variables the facts depend on, captured once.
+/// Environment variables the facts depend on, taken from the start-up snapshot (`settings`).
 #[derive(Debug, Default)]
 pub struct FactsEnv {
     /// Whether a CI system was detected from its variables.
@@ -36,18 +36,6 @@ pub struct FactsEnv {
     pub kubernetes: bool,
     /// The `container` variable that podman, systemd-nspawn and others set.
     pub container: Option<String>,
-}
-
-impl FactsEnv {
-    /// Captures the variables from the process environment.
-    pub fn from_process() -> FactsEnv {
-        FactsEnv {
-            ci: is_ci::uncached(),
-            context: std::env::var("INSTALL_BEACON_CONTEXT").ok(),
-            kubernetes: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
-            container: std::env::var("container").ok(),
-        }
-    }
 }
 
 /// Longest `INSTALL_BEACON_CONTEXT` value sent.

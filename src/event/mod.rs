@@ -2,30 +2,18 @@
 //! message ID, timestamp and properties (machine facts plus the command's own fields).
 
 pub mod branding;
+pub mod checkpoint;
 pub mod facts;
 
 use std::time::SystemTime;
 
+use beacon_wire::prop;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::event::facts::Facts;
-
-/// Checkpoint event names (`Installation Started` unless a branded build renamed it).
-pub const STARTED: &str = branding::EVENT_STARTED;
-/// Sent when the install finished.
-pub const SUCCESS: &str = branding::EVENT_SUCCESS;
-/// Sent when a step failed.
-pub const ERROR: &str = branding::EVENT_ERROR;
-/// Sent when the user asked for help.
-pub const SUPPORT: &str = branding::EVENT_SUPPORT;
-
-/// Keep-alive of a running instance (`heartbeat`).
-pub const INSTANCE_ACTIVE: &str = "Instance Active";
-
-/// Longest free-text message sent, in characters.
-pub const MAX_MESSAGE: usize = 500;
+pub use checkpoint::Checkpoint;
+use facts::Facts;
 
 /// One event, ready to be encoded for any protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,36 +40,30 @@ pub struct Product<'a> {
 }
 
 impl Event {
-    /// Builds an event stamped now with a fresh message ID. `fields` (the command's own, such as
-    /// `step` or `email`) are added after the facts and win over them.
-    pub fn new(
-        name: &str,
-        installation_id: Uuid,
-        facts: &Facts,
-        product: &Product,
-        fields: Map<String, Value>,
-    ) -> Event {
+    /// Builds the event of `checkpoint`, stamped now with a fresh message ID. The checkpoint's own
+    /// properties (such as `step` or `email`) are added after the facts and win over them.
+    pub fn new(checkpoint: &Checkpoint, installation_id: Uuid, facts: &Facts, product: &Product) -> Event {
         let mut properties = Map::new();
-        properties.insert("os".into(), facts.os.clone().into());
-        properties.insert("os_version".into(), facts.os_version.clone().into());
-        properties.insert("arch".into(), facts.arch.into());
-        properties.insert("cpu_count".into(), facts.cpu_count.into());
+        properties.insert(prop::OS.into(), facts.os.clone().into());
+        properties.insert(prop::OS_VERSION.into(), facts.os_version.clone().into());
+        properties.insert(prop::ARCH.into(), facts.arch.into());
+        properties.insert(prop::CPU_COUNT.into(), facts.cpu_count.into());
         if let Some(mb) = facts.memory_mb {
-            properties.insert("memory_mb".into(), mb.into());
+            properties.insert(prop::MEMORY_MB.into(), mb.into());
         }
-        properties.insert("container".into(), facts.container.into());
-        properties.insert("ci".into(), facts.ci.into());
+        properties.insert(prop::CONTAINER.into(), facts.container.into());
+        properties.insert(prop::CI.into(), facts.ci.into());
         if let Some(context) = &facts.context {
-            properties.insert("context".into(), context.clone().into());
+            properties.insert(prop::CONTEXT.into(), context.clone().into());
         }
-        properties.insert("product".into(), product.name.into());
+        properties.insert(prop::PRODUCT.into(), product.name.into());
         if let Some(version) = product.version {
-            properties.insert("product_version".into(), version.into());
+            properties.insert(prop::PRODUCT_VERSION.into(), version.into());
         }
-        properties.insert("beacon_version".into(), env!("CARGO_PKG_VERSION").into());
-        properties.extend(fields);
+        properties.insert(prop::BEACON_VERSION.into(), env!("CARGO_PKG_VERSION").into());
+        properties.extend(checkpoint.properties());
         Event {
-            event: name.to_owned(),
+            event: checkpoint.name().to_owned(),
             installation_id: installation_id.hyphenated().to_string(),
             message_id: Uuid::new_v4().hyphenated().to_string(),
             timestamp: now_rfc3339(),
@@ -100,16 +82,11 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-/// Cuts a message to `MAX_MESSAGE` characters (never inside a character).
-pub fn trim_message(message: &str) -> String {
-    message.trim().chars().take(MAX_MESSAGE).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    pub(crate) fn facts() -> Facts {
+    fn facts() -> Facts {
         Facts {
             os: "ubuntu".into(),
             os_version: "22.04".into(),
@@ -124,14 +101,18 @@ mod tests {
 
     #[test]
     fn properties_hold_facts_then_fields() {
-        let mut fields = Map::new();
-        fields.insert("step".into(), "download".into());
+        let failed = Checkpoint::Error {
+            step: Some("download".into()),
+            exit_code: None,
+            message: None,
+            duration_ms: None,
+        };
         let id = Uuid::new_v4();
         let product = Product {
             name: "acme",
             version: Some("1.2.3"),
         };
-        let e = Event::new(ERROR, id, &facts(), &product, fields);
+        let e = Event::new(&failed, id, &facts(), &product);
         assert_eq!(e.installation_id, id.to_string());
         let keys: Vec<&str> = e.properties.keys().map(String::as_str).collect();
         assert_eq!(
@@ -154,13 +135,7 @@ mod tests {
         assert!(humantime::parse_rfc3339(&e.timestamp).is_ok());
         assert_ne!(
             e.message_id,
-            Event::new(ERROR, id, &facts(), &product, Map::new()).message_id
+            Event::new(&Checkpoint::Started, id, &facts(), &product).message_id
         );
-    }
-
-    #[test]
-    fn messages_are_trimmed_by_characters() {
-        assert_eq!(trim_message(&"é".repeat(600)).chars().count(), MAX_MESSAGE);
-        assert_eq!(trim_message("  short \n"), "short");
     }
 }

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::commands::Ctx;
 use crate::settings::Throttle;
 use crate::store::state::Saved;
 
@@ -58,49 +57,6 @@ pub fn mark(saved: &mut Saved, rules: Throttle, event: &str, installation_id: &s
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-impl Ctx<'_> {
-    /// True when `--once` / `--min-interval` hold this event back. Only consulted when the event
-    /// would really be sent (consent given); without a state directory nothing can be remembered,
-    /// so the event goes out with a warning.
-    pub(crate) fn throttled(&self, event: &str) -> bool {
-        let rules = self.throttle;
-        if !(rules.once || rules.min_interval.is_some()) || !self.decision.enabled() {
-            return false;
-        }
-        if self.settings.state_dir.is_none() {
-            self.ui
-                .warn("no state directory to remember sent events (set --state-dir or HOME); sending anyway");
-            return false;
-        }
-        let id = self.installation_id().hyphenated().to_string();
-        let verdict = check(&self.saved, rules, event, &id, now_secs());
-        if verdict != Verdict::Due && (self.settings.debug || self.settings.dry_run) {
-            let why = match verdict {
-                Verdict::AlreadySent => "already sent for this installation (--once)",
-                _ => "sent less than --min-interval ago",
-            };
-            crate::ui::stderr(&format!("install-beacon: '{event}' {why}: nothing is sent\n"));
-        }
-        verdict != Verdict::Due
-    }
-
-    /// Records that `event` was handed to delivery, for later `throttled` calls.
-    pub(crate) fn mark_sent(&self, event: &str) {
-        let rules = self.throttle;
-        if !(rules.once || rules.min_interval.is_some()) || self.settings.dry_run {
-            return;
-        }
-        let Some(state) = &self.settings.state_dir else { return };
-        let id = self.installation_id().hyphenated().to_string();
-        if let Err(e) = state.update(|saved| mark(saved, rules, event, &id, now_secs())) {
-            self.ui.warn(&format!(
-                "cannot record that '{event}' was sent in {}: {e}",
-                state.path().display()
-            ));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,13 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::cli::Protocol;
+use beacon_wire::{Protocol, prop};
+
 use crate::event::Event;
+
+mod json;
+mod posthog;
+mod segment;
 
 /// Library name reported to the backend.
 pub const LIBRARY: &str = "install-beacon";
@@ -102,9 +107,9 @@ impl Target {
 
     fn encoded_len(&self, event: &Event) -> usize {
         let value = match self.protocol {
-            Protocol::Segment => segment_event(event),
-            Protocol::Posthog => posthog_event(event),
-            Protocol::Json => json_event(event),
+            Protocol::Segment => segment::event(event),
+            Protocol::Posthog => posthog::event(event),
+            Protocol::Json => json::event(event),
         };
         serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len())
     }
@@ -123,20 +128,20 @@ impl Target {
     pub fn encode(&self, events: &[Event], sent_at: &str) -> Vec<Request> {
         match self.protocol {
             Protocol::Segment => vec![self.request(
-                json!({"batch": events.iter().map(segment_event).collect::<Vec<_>>(), "sentAt": sent_at}),
+                json!({"batch": events.iter().map(segment::event).collect::<Vec<_>>(), "sentAt": sent_at}),
                 events,
             )],
             Protocol::Posthog => vec![self.request(
                 json!({
                     "api_key": self.key.as_deref().unwrap_or_default(),
-                    "batch": events.iter().map(posthog_event).collect::<Vec<_>>(),
+                    "batch": events.iter().map(posthog::event).collect::<Vec<_>>(),
                     "sent_at": sent_at,
                 }),
                 events,
             )],
             Protocol::Json => events
                 .iter()
-                .map(|e| self.request(json_event(e), std::slice::from_ref(e)))
+                .map(|e| self.request(json::event(e), std::slice::from_ref(e)))
                 .collect(),
         }
     }
@@ -206,58 +211,12 @@ pub fn mask(key: &str) -> String {
     format!("{shown}****")
 }
 
+/// The OS name and version of an event, for the protocols that repeat them outside the properties.
 fn os(e: &Event) -> (&str, &str) {
     (
-        e.property_str("os").unwrap_or("unknown"),
-        e.property_str("os_version").unwrap_or("unknown"),
+        e.property_str(prop::OS).unwrap_or("unknown"),
+        e.property_str(prop::OS_VERSION).unwrap_or("unknown"),
     )
-}
-
-/// A Segment `track` call as analytics-python sends it.
-fn segment_event(e: &Event) -> Value {
-    let (os, os_version) = os(e);
-    json!({
-        "type": "track",
-        "event": e.event,
-        "anonymousId": e.installation_id,
-        "messageId": e.message_id,
-        "timestamp": e.timestamp,
-        "properties": e.properties,
-        "context": {
-            "library": {"name": LIBRARY, "version": VERSION},
-            "os": {"name": os, "version": os_version},
-        },
-    })
-}
-
-/// A PostHog capture event as posthog-python sends it; `$process_person_profile: false` keeps
-/// anonymous installs from creating person profiles.
-fn posthog_event(e: &Event) -> Value {
-    let (os, os_version) = os(e);
-    let mut properties = e.properties.clone();
-    properties.insert("$lib".into(), LIBRARY.into());
-    properties.insert("$lib_version".into(), VERSION.into());
-    properties.insert("$os".into(), os.into());
-    properties.insert("$os_version".into(), os_version.into());
-    properties.insert("$process_person_profile".into(), false.into());
-    json!({
-        "event": e.event,
-        "distinct_id": e.installation_id,
-        "uuid": e.message_id,
-        "timestamp": e.timestamp,
-        "properties": properties,
-    })
-}
-
-/// The event as one plain object.
-fn json_event(e: &Event) -> Value {
-    json!({
-        "event": e.event,
-        "installation_id": e.installation_id,
-        "message_id": e.message_id,
-        "timestamp": e.timestamp,
-        "properties": e.properties,
-    })
 }
 
 #[cfg(test)]

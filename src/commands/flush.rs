@@ -1,0 +1,37 @@
+//! `flush`: delivers the queue on its own and says what happened.
+
+use std::time::Instant;
+
+use crate::exit::{Error, ExitStatus};
+use crate::session::Session;
+use crate::ui;
+
+use super::send::{deliver, enabled_or_say_why, outbox};
+
+/// Delivers the queued events.
+pub fn flush(session: &Session) -> Result<ExitStatus, Error> {
+    if !enabled_or_say_why(session) {
+        return Ok(ExitStatus::Success);
+    }
+    let s = session.settings;
+    let target = s.target()?;
+    let outbox = outbox(session)
+        .ok_or_else(|| Error::usage("no state directory to find the queue in: set --state-dir DIR (or HOME)"))?;
+    let report = deliver(session, &target, Some(&outbox), Instant::now() + s.timeout, Vec::new());
+    if report.busy {
+        session
+            .ui
+            .info("another install-beacon is delivering the queue right now");
+    } else if !session.ui.quiet() {
+        ui::stdout(&format!(
+            "sent {} event(s), {} left in the queue\n",
+            report.sent, report.queued
+        ));
+    }
+    let left = report.queued > 0 && !report.busy;
+    Ok(if left && s.strict {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}

@@ -1,0 +1,210 @@
+//! The path every reporting command takes: throttle, consent, event, dry run, first-run notice,
+//! outbox, background hand-off, delivery, and the messages about what happened.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crate::delivery::background::{self, Side};
+use crate::delivery::outbox::Outbox;
+use crate::delivery::transport::Http;
+use crate::delivery::{Delivery, Report, notices};
+use crate::event::branding;
+use crate::event::facts::Facts;
+use crate::event::{self, Checkpoint, Event, Product};
+use crate::exit::{Error, ExitStatus};
+use crate::session::Session;
+use crate::settings::Throttle;
+use crate::store::throttle::{self, Verdict};
+use crate::ui;
+use crate::wire::Target;
+
+/// Builds the checkpoint's event and delivers it, honoring consent, `throttle`, dry run, debug and
+/// background. Delivery problems are warnings; only `--strict` turns them into exit 1.
+pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> Result<ExitStatus, Error> {
+    let name = checkpoint.name();
+    if throttled(session, throttle, name) || !enabled_or_say_why(session) {
+        return Ok(ExitStatus::Success);
+    }
+    let s = session.settings;
+    let target = s.target()?;
+    let deadline = Instant::now() + s.timeout;
+    let product = Product {
+        name: &s.product,
+        version: s.product_version.as_deref(),
+    };
+    let event = Event::new(
+        checkpoint,
+        session.installation_id(),
+        &Facts::collect(&s.facts_env),
+        &product,
+    );
+
+    if s.dry_run {
+        for request in target.encode(std::slice::from_ref(&event), &event::now_rfc3339()) {
+            ui::stdout(&target.render(&request));
+        }
+        return Ok(ExitStatus::Success);
+    }
+    show_notice_once(session);
+    let outbox = outbox(session);
+    let mut events = vec![event];
+    if let Some(outbox) = outbox.as_ref().filter(|_| s.background) {
+        match hand_off(session, &target, outbox, &events) {
+            HandOff::Parent => {
+                mark_sent(session, throttle, name);
+                return Ok(ExitStatus::Success);
+            }
+            HandOff::Queued => events.clear(),
+            HandOff::NotQueued => {}
+        }
+    }
+    let report = deliver(session, &target, outbox.as_ref(), deadline, events);
+    mark_sent(session, throttle, name);
+    Ok(if report.failed && s.strict {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// How the `--background` hand-off went, for the caller that goes on.
+enum HandOff {
+    /// Queued and forked: return to the installer.
+    Parent,
+    /// Queued, but no process to deliver it: the event goes out with the queue now.
+    Queued,
+    /// Not queued: send it now.
+    NotQueued,
+}
+
+/// `--background`: queues the event and forks a detached process that delivers the queue; the
+/// child never returns.
+fn hand_off(session: &Session, target: &Target, outbox: &Outbox, events: &[Event]) -> HandOff {
+    if let Err(e) = outbox.update(&HashSet::new(), events) {
+        session.ui.warn(&format!(
+            "cannot queue in {} ({e}); sending now",
+            outbox.path().display()
+        ));
+        return HandOff::NotQueued;
+    }
+    match background::fork_detached() {
+        Ok(Side::Parent) => HandOff::Parent,
+        Ok(Side::Child) => {
+            // Nobody reads this process's stderr: keep version notices for a call that shows them.
+            let quiet = session.silenced();
+            let deadline = Instant::now() + session.settings.timeout;
+            deliver(&quiet, target, Some(outbox), deadline, Vec::new());
+            std::process::exit(0);
+        }
+        Err(e) => {
+            session
+                .ui
+                .warn(&format!("cannot start background delivery ({e}); sending now"));
+            HandOff::Queued
+        }
+    }
+}
+
+/// Delivers `events` after whatever is queued, then shows the problems and any notice the backend
+/// sent back.
+pub fn deliver(
+    session: &Session,
+    target: &Target,
+    outbox: Option<&Outbox>,
+    deadline: Instant,
+    events: Vec<Event>,
+) -> Report {
+    let s = session.settings;
+    let transport = Http::new(deadline);
+    let show = |text: &str| ui::stderr(text);
+    let delivery = Delivery {
+        target,
+        transport: &transport,
+        outbox,
+        debug: s.debug.then_some(&show as &dyn Fn(&str)),
+    };
+    let report = delivery.run(events);
+    for problem in &report.problems {
+        session.ui.warn(&problem.to_string());
+    }
+    notices::show(
+        &report.responses,
+        &s.product,
+        s.product_version.as_deref(),
+        s.state_dir.as_ref(),
+        session.ui,
+    );
+    report
+}
+
+/// The outbox, when there is a state directory.
+pub fn outbox(session: &Session) -> Option<Outbox> {
+    session.settings.state_dir.clone().map(Outbox::new)
+}
+
+/// True when telemetry is on; otherwise says so on a dry run or in debug mode.
+pub fn enabled_or_say_why(session: &Session) -> bool {
+    let enabled = session.decision.enabled();
+    let s = session.settings;
+    if !enabled && (s.dry_run || s.debug) {
+        ui::stderr(&format!(
+            "install-beacon: telemetry is disabled ({}): nothing is sent\n",
+            session.decision.source
+        ));
+    }
+    enabled
+}
+
+/// Prints what is collected and how to opt out, the first time a product's beacon sends.
+fn show_notice_once(session: &Session) {
+    let s = session.settings;
+    let Some(state) = &s.state_dir else { return };
+    if s.quiet || session.decision.source != crate::consent::Source::Default || session.saved.notice_shown_at.is_some()
+    {
+        return;
+    }
+    session.ui.info(&branding::notice(&s.product));
+    let _ = state.update(|saved| saved.notice_shown_at = Some(event::now_rfc3339()));
+}
+
+/// True when `--once` / `--min-interval` hold this event back. Only consulted when the event
+/// would really be sent (consent given); without a state directory nothing can be remembered, so
+/// the event goes out with a warning.
+fn throttled(session: &Session, rules: Throttle, event: &str) -> bool {
+    if !(rules.once || rules.min_interval.is_some()) || !session.decision.enabled() {
+        return false;
+    }
+    let s = session.settings;
+    if s.state_dir.is_none() {
+        session
+            .ui
+            .warn("no state directory to remember sent events (set --state-dir or HOME); sending anyway");
+        return false;
+    }
+    let id = session.installation_id().hyphenated().to_string();
+    let verdict = throttle::check(&session.saved, rules, event, &id, throttle::now_secs());
+    if verdict != Verdict::Due && (s.debug || s.dry_run) {
+        let why = match verdict {
+            Verdict::AlreadySent => "already sent for this installation (--once)",
+            _ => "sent less than --min-interval ago",
+        };
+        ui::stderr(&format!("install-beacon: '{event}' {why}: nothing is sent\n"));
+    }
+    verdict != Verdict::Due
+}
+
+/// Records that `event` was handed to delivery, for later `throttled` calls.
+fn mark_sent(session: &Session, rules: Throttle, event: &str) {
+    let s = session.settings;
+    if !(rules.once || rules.min_interval.is_some()) || s.dry_run {
+        return;
+    }
+    let Some(state) = &s.state_dir else { return };
+    let id = session.installation_id().hyphenated().to_string();
+    if let Err(e) = state.update(|saved| throttle::mark(saved, rules, event, &id, throttle::now_secs())) {
+        session.ui.warn(&format!(
+            "cannot record that '{event}' was sent in {}: {e}",
+            state.path().display()
+        ));
+    }
+}

@@ -1,0 +1,60 @@
+//! `status`: whether telemetry is on, what decided it, and where things go.
+
+use crate::delivery::outbox::Outbox;
+use crate::session::Session;
+use crate::ui;
+use crate::wire::{Target, mask};
+
+/// Prints the table.
+pub fn status(session: &Session) {
+    let s = session.settings;
+    let none = || "(none)".to_owned();
+    let id_file = match &s.id_file {
+        Some(p) if p.exists() => p.display().to_string(),
+        Some(p) => format!("{} (not created yet)", p.display()),
+        None => none(),
+    };
+    let endpoint = s.endpoint.as_ref().map_or_else(none, |endpoint| {
+        Target {
+            protocol: s.protocol,
+            endpoint: endpoint.clone(),
+            key: None,
+        }
+        .url()
+    });
+    let queued = match s
+        .state_dir
+        .clone()
+        .map(|d| Outbox::new(d).load().map(|c| c.events.len()))
+    {
+        Some(Ok(n)) => format!("{n} event(s)"),
+        Some(Err(e)) => format!("unreadable: {e}"),
+        None => none(),
+    };
+    let rows = [
+        ("telemetry", session.decision.state.name().to_owned()),
+        ("decided by", session.decision.source.to_string()),
+        (
+            "product",
+            format!("{} {}", s.product, s.product_version.as_deref().unwrap_or(""))
+                .trim_end()
+                .to_owned(),
+        ),
+        ("protocol", s.protocol.name().to_owned()),
+        ("endpoint", endpoint),
+        ("key", s.key.as_deref().map_or_else(none, mask)),
+        (
+            "state dir",
+            s.state_dir
+                .as_ref()
+                .map_or_else(none, |d| d.path().display().to_string()),
+        ),
+        ("id file", id_file),
+        ("queued", queued),
+    ];
+    let text: String = rows
+        .iter()
+        .map(|(k, v)| format!("{:<11} {v}\n", format!("{k}:")))
+        .collect();
+    ui::stdout(&text);
+}

@@ -1,0 +1,121 @@
+//! One call's view of the world, resolved once from the settings: where messages go, the saved
+//! state as read at start-up, the consent decision, and the installation ID (looked up at most
+//! once, on first use).
+
+use std::cell::OnceCell;
+
+use uuid::Uuid;
+
+use crate::consent::{self, Decision};
+use crate::settings::Settings;
+use crate::store::identity;
+use crate::store::state::Saved;
+use crate::ui::Ui;
+
+/// What every command works with.
+pub struct Session<'a> {
+    /// The resolved settings.
+    pub settings: &'a Settings,
+    /// Where messages go.
+    pub ui: Ui,
+    /// `state.json` as read at start-up; changes go through `StateDir::update`, which rereads it
+    /// under the lock.
+    pub saved: Saved,
+    /// Whether to send, and what decided it.
+    pub decision: Decision,
+    id: OnceCell<Uuid>,
+}
+
+impl<'a> Session<'a> {
+    /// Reads the saved state, prints the warnings found so far, and decides consent.
+    pub fn start(settings: &'a Settings) -> Session<'a> {
+        let ui = Ui::new(settings.quiet);
+        let mut saved = Saved::default();
+        if let Some(state) = &settings.state_dir {
+            let warning;
+            (saved, warning) = state.load();
+            if let Some(w) = warning {
+                ui.warn(&w);
+            }
+        }
+        for warning in &settings.warnings {
+            ui.warn(warning);
+        }
+        let decision = consent::decide(&consent::Inputs {
+            saved: saved.consent,
+            ..settings.consent.clone()
+        });
+        Session {
+            settings,
+            ui,
+            saved,
+            decision,
+            id: OnceCell::new(),
+        }
+    }
+
+    /// The same session, printing nothing (the detached background process: nobody reads its stderr).
+    pub fn silenced(&self) -> Session<'a> {
+        Session {
+            settings: self.settings,
+            ui: Ui::new(true),
+            saved: self.saved.clone(),
+            decision: self.decision.clone(),
+            id: self.id.clone(),
+        }
+    }
+
+    /// The saved installation ID, created on first use, looked up once per call. On a dry run
+    /// nothing is written; when the file cannot be used the call goes on with a one-time ID (the
+    /// same one for the whole call, with one warning).
+    pub fn installation_id(&self) -> Uuid {
+        *self.id.get_or_init(|| self.resolve_id())
+    }
+
+    fn resolve_id(&self) -> Uuid {
+        let s = self.settings;
+        let Some(path) = &s.id_file else {
+            self.ui
+                .warn("no place to keep the installation ID (set --state-dir or HOME); using a one-time ID");
+            return Uuid::new_v4();
+        };
+        // The common case, an existing valid ID, needs no lock: the file is only ever replaced whole.
+        if let Some(id) = std::fs::read(path).ok().and_then(|c| identity::parse(&c)) {
+            return id;
+        }
+        if s.dry_run {
+            return Uuid::new_v4();
+        }
+        let _lock = s.state_dir.as_ref().and_then(|d| d.lock().ok());
+        match identity::load_or_create(path) {
+            Ok((id, identity::Origin::Replaced)) => {
+                self.ui.warn(&format!(
+                    "{} did not hold an installation ID; wrote a new one",
+                    path.display()
+                ));
+                id
+            }
+            Ok((id, _)) => id,
+            Err(e) => {
+                self.ui.warn(&format!(
+                    "cannot keep the installation ID in {}: {e}; using a one-time ID",
+                    path.display()
+                ));
+                Uuid::new_v4()
+            }
+        }
+    }
+
+    /// Changes the saved state when telemetry is on (a disabled beacon keeps no records) and this
+    /// is no dry run; `what` names the record in the warning when it cannot be written.
+    pub fn remember(&self, what: &str, change: impl FnOnce(&mut Saved)) {
+        if !self.decision.enabled() || self.settings.dry_run {
+            return;
+        }
+        let Some(state) = &self.settings.state_dir else { return };
+        if let Err(e) = state.update(change) {
+            self.ui
+                .warn(&format!("cannot record {what} in {}: {e}", state.path().display()));
+        }
+    }
+}

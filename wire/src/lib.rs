@@ -1,0 +1,159 @@
+//! The wire contract between install-beacon (the sender) and beacon-collector (the receiver): the
+//! protocols spoken, the checkpoint event names and the property keys of every event. Both programs
+//! read these from here, so a name changed on one side cannot silently miss the other.
+//!
+//! No dependencies and nothing but constants, a small enum and `const fn`s: the beacon pays no bytes
+//! for sharing it.
+
+#![no_std]
+
+use core::fmt;
+use core::str::FromStr;
+
+/// Wire format spoken between the beacon and a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Segment HTTP tracking API: POST {endpoint}/v1/batch.
+    Segment,
+    /// PostHog capture API: POST {endpoint}/batch/.
+    Posthog,
+    /// One plain JSON object per event: POST {endpoint}.
+    Json,
+}
+
+impl Protocol {
+    /// Every protocol, in the order the docs list them.
+    pub const ALL: [Protocol; 3] = [Protocol::Segment, Protocol::Posthog, Protocol::Json];
+
+    /// The name used on command lines, in build variables and in stored rows.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Protocol::Segment => "segment",
+            Protocol::Posthog => "posthog",
+            Protocol::Json => "json",
+        }
+    }
+
+    /// The protocol called `name` (exact, lower case), usable in a `const`.
+    pub const fn from_name(name: &str) -> Option<Protocol> {
+        let mut i = 0;
+        while i < Protocol::ALL.len() {
+            if eq(Protocol::ALL[i].name(), name) {
+                return Some(Protocol::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown protocol name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownProtocol;
+
+impl fmt::Display for UnknownProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("use segment, posthog or json")
+    }
+}
+
+impl core::error::Error for UnknownProtocol {}
+
+impl FromStr for Protocol {
+    type Err = UnknownProtocol;
+
+    fn from_str(s: &str) -> Result<Protocol, UnknownProtocol> {
+        Protocol::from_name(s).ok_or(UnknownProtocol)
+    }
+}
+
+const fn eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Event names as sent by an unbranded beacon (a branded build may rename the checkpoints).
+pub mod event {
+    /// An installer began.
+    pub const STARTED: &str = "Installation Started";
+    /// An installer finished without error.
+    pub const SUCCESS: &str = "Installation Success";
+    /// A step failed.
+    pub const ERROR: &str = "Installation Error";
+    /// The user asked for help and left an email address.
+    pub const SUPPORT: &str = "Installation Support";
+    /// Keep-alive of a running instance (`heartbeat`).
+    pub const INSTANCE_ACTIVE: &str = "Instance Active";
+}
+
+/// Keys of the properties every event carries (facts, product) and of the checkpoints' own fields.
+pub mod prop {
+    /// Distribution or OS id, e.g. `ubuntu`.
+    pub const OS: &str = "os";
+    /// OS version, e.g. `22.04`.
+    pub const OS_VERSION: &str = "os_version";
+    /// CPU architecture.
+    pub const ARCH: &str = "arch";
+    /// Logical CPUs.
+    pub const CPU_COUNT: &str = "cpu_count";
+    /// Total memory in MiB.
+    pub const MEMORY_MB: &str = "memory_mb";
+    /// `docker`, `podman`, `kubernetes` or `none`.
+    pub const CONTAINER: &str = "container";
+    /// Whether a CI system ran the installer.
+    pub const CI: &str = "ci";
+    /// `CI` and/or `INSTALL_BEACON_CONTEXT`.
+    pub const CONTEXT: &str = "context";
+    /// Product name.
+    pub const PRODUCT: &str = "product";
+    /// Product version.
+    pub const PRODUCT_VERSION: &str = "product_version";
+    /// Version of the beacon that sent the event.
+    pub const BEACON_VERSION: &str = "beacon_version";
+    /// The failed step (error, support).
+    pub const STEP: &str = "step";
+    /// The failed step's exit code.
+    pub const EXIT_CODE: &str = "exit_code";
+    /// A short free-text message (error, support).
+    pub const MESSAGE: &str = "message";
+    /// How long the failed step ran, in milliseconds.
+    pub const DURATION_MS: &str = "duration_ms";
+    /// The contact address of a support request (only in the support event).
+    pub const EMAIL: &str = "email";
+    /// Sum of the recorded step durations (success).
+    pub const TOTAL_DURATION_MS: &str = "total_duration_ms";
+    /// Step name → duration in milliseconds (success).
+    pub const STEP_DURATIONS_MS: &str = "step_durations_ms";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for p in Protocol::ALL {
+            assert_eq!(p.name().parse::<Protocol>(), Ok(p));
+        }
+        for bad in ["", "Segment", "jsonx", "post"] {
+            assert_eq!(Protocol::from_name(bad), None, "{bad}");
+            assert!(bad.parse::<Protocol>().is_err());
+        }
+    }
+}
