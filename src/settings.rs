@@ -14,6 +14,7 @@ use crate::event::branding;
 use crate::event::facts::FactsEnv;
 use crate::exit::Error;
 use crate::store::state::{self, StateDir};
+use crate::store::throttle::Throttle;
 use crate::wire::Target;
 
 /// Segment's API host, the default endpoint of the `segment` protocol.
@@ -109,15 +110,6 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
-/// Limits on how often an event is sent.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Throttle {
-    /// Send the event only once per installation ID.
-    pub once: bool,
-    /// Send the event at most once per interval.
-    pub min_interval: Option<Duration>,
-}
-
 impl Settings {
     /// Resolves settings from the parsed flags and the environment snapshot.
     pub fn resolve(args: GlobalArgs, env: &Environment) -> Result<Settings, Error> {
@@ -144,8 +136,9 @@ impl Settings {
         let product = product
             .or_else(|| branding::PRODUCT.map(str::to_owned))
             .ok_or_else(|| {
-                Error::usage(
-                    "missing --product NAME: say which product is being installed (or set INSTALL_BEACON_PRODUCT)",
+                Error::usage_with_hint(
+                    "missing --product NAME: say which product is being installed",
+                    "pass --product NAME, or set INSTALL_BEACON_PRODUCT",
                 )
             })?;
         let protocol = protocol.or(branding::PROTOCOL).unwrap_or(Protocol::Segment);
@@ -222,10 +215,13 @@ impl Settings {
     /// The target to send to, or the usage error that prevents sending.
     pub fn target(&self) -> Result<Target, Error> {
         let endpoint = self.endpoint.clone().ok_or_else(|| {
-            Error::usage(format!(
-                "missing --endpoint URL: the {} protocol has no default endpoint (or set INSTALL_BEACON_ENDPOINT)",
-                self.protocol
-            ))
+            Error::usage_with_hint(
+                format!(
+                    "missing --endpoint URL: the {} protocol has no default endpoint",
+                    self.protocol
+                ),
+                "pass --endpoint URL, or set INSTALL_BEACON_ENDPOINT",
+            )
         })?;
         let needs_key = matches!(self.protocol, Protocol::Segment | Protocol::Posthog);
         if needs_key && self.key.is_none() && !self.dry_run {
@@ -234,10 +230,10 @@ impl Settings {
             } else {
                 "PostHog project API key"
             };
-            return Err(Error::usage(format!(
-                "missing --key KEY: the {} protocol needs the {what} (or set INSTALL_BEACON_KEY)",
-                self.protocol
-            )));
+            return Err(Error::usage_with_hint(
+                format!("missing --key KEY: the {} protocol needs the {what}", self.protocol),
+                "pass --key KEY, or set INSTALL_BEACON_KEY",
+            ));
         }
         Ok(Target {
             protocol: self.protocol,

@@ -6,8 +6,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::consent::State;
-
 /// What came back from one question.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -92,15 +90,6 @@ pub fn yes_no(answer: &str) -> Option<bool> {
     }
 }
 
-/// The `[Y/n]` hint for a default.
-pub fn hint(default: State) -> &'static str {
-    match default {
-        State::Enabled => "[Y/n]",
-        State::Disabled => "[y/N]",
-        State::Undecided => "[y/n]",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,7 +100,5 @@ mod tests {
         assert_eq!(yes_no("no"), Some(false));
         assert_eq!(yes_no(""), None);
         assert_eq!(yes_no("sure"), None);
-        assert_eq!(hint(State::Disabled), "[y/N]");
-        assert_eq!(hint(State::Enabled), "[Y/n]");
     }
 }

@@ -5,7 +5,7 @@ use crate::cli::ConsentArgs;
 use crate::consent::{Source, State};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
-use crate::tty::{Answer, hint, yes_no};
+use crate::tty::{Answer, yes_no};
 use crate::ui;
 
 use super::choice;
@@ -58,4 +58,25 @@ fn prompt(session: &Session) -> Result<ExitStatus, Error> {
         return choice::save(session, on);
     }
     Ok(ExitStatus::Success)
+}
+
+/// The `[Y/n]` hint for a default.
+fn hint(default: State) -> &'static str {
+    match default {
+        State::Enabled => "[Y/n]",
+        State::Disabled => "[y/N]",
+        State::Undecided => "[y/n]",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_show_the_default() {
+        assert_eq!(hint(State::Disabled), "[y/N]");
+        assert_eq!(hint(State::Enabled), "[Y/n]");
+        assert_eq!(hint(State::Undecided), "[y/n]");
+    }
 }

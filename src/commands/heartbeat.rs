@@ -4,7 +4,7 @@ use crate::cli::HeartbeatArgs;
 use crate::event::Checkpoint;
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
-use crate::settings::Throttle;
+use crate::store::throttle::Throttle;
 
 use super::send::send;
 

@@ -13,8 +13,7 @@ use crate::event::facts::Facts;
 use crate::event::{self, Checkpoint, Event, Product};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
-use crate::settings::Throttle;
-use crate::store::throttle::{self, Verdict};
+use crate::store::throttle::{self, Throttle, Verdict};
 use crate::ui;
 use crate::wire::Target;
 

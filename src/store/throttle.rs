@@ -3,8 +3,16 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::settings::Throttle;
 use crate::store::state::Saved;
+
+/// Limits on how often an event is sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Throttle {
+    /// Send the event only once per installation ID.
+    pub once: bool,
+    /// Send the event at most once per interval.
+    pub min_interval: Option<Duration>,
+}
 
 /// Why an event is held back, or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,13 +2,11 @@
 //! `tmux send-keys`, with what the 127.0.0.1 server received checked at the end. Without tmux these
 //! tests print a note and pass.
 
-mod support;
-
 use std::fs;
 
+use crate::support::tmux::{Tmux, sh_quote};
+use crate::support::{Env, Server, stderr};
 use serde_json::Value;
-use support::tmux::{Tmux, sh_quote};
-use support::{Env, Server};
 
 /// A shell command line running the binary in a clean environment inside the pane, then showing
 /// its exit code and keeping the pane open.
@@ -23,17 +21,11 @@ fn command_line(env: &Env, server: &Server, args: &str) -> String {
     )
 }
 
-fn json(env: &Env, server: &Server) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.args(["--protocol", "json", "--endpoint", &server.url]);
-    cmd
-}
-
 #[test]
 fn support_prompt_asks_again_after_a_typo_and_sends_the_failed_step() {
     let server = Server::start();
     let env = Env::new();
-    json(&env, &server)
+    env.json(&server.url)
         .args(["error", "--step", "unpack", "--exit-code", "2"])
         .assert()
         .success();
@@ -94,7 +86,7 @@ fn support_prompt_without_a_terminal_says_so_and_exits_0() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        stderr(&out),
         "install-beacon: no terminal to ask on (CI, container or cron): not asking for a support contact\n"
     );
     assert!(server.events().is_empty());
@@ -105,7 +97,7 @@ fn support_needs_email_unless_prompt() {
     let env = Env::new();
     let out = env.cmd().arg("support").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--email <EMAIL>"));
+    assert!(stderr(&out).contains("--email <EMAIL>"));
 }
 
 #[test]
@@ -133,7 +125,7 @@ fn consent_prompt_saves_the_answer_and_is_not_asked_twice() {
     };
     let screen = tmux.wait_for("EXIT=0");
     assert!(!screen.contains("Share anonymous"), "{screen}");
-    json(&env, &server)
+    env.json(&server.url)
         .args(["--default-consent", "disabled", "started"])
         .assert()
         .success();

@@ -1,7 +1,7 @@
-//! Test support: a programmable HTTP server on 127.0.0.1 that records every request, raw TCP
-//! listeners for misbehaving peers, and a command builder that runs the real binary in a clean
-//! environment (no proxies, no CI variables, no opt-outs, HOME in a temp dir).
-#![allow(dead_code)]
+//! Test support, the one API every suite uses: a programmable HTTP server on 127.0.0.1 that records
+//! every request (`Server`), raw TCP listeners for misbehaving peers (`RawPeer`), command builders
+//! that run the real binary in a clean environment (`Env`: no proxies, no CI variables, no opt-outs,
+//! HOME in a temp dir), and `stdout` / `stderr` for what a run printed.
 
 pub mod tmux;
 
@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -76,7 +77,6 @@ pub enum Reply {
 pub struct Server {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
-    plan: Arc<Mutex<VecDeque<Reply>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -101,15 +101,9 @@ impl Server {
         Server {
             url,
             received,
-            plan,
             stop,
             thread: Some(thread),
         }
-    }
-
-    /// Adds replies to the plan.
-    pub fn plan(&self, replies: impl IntoIterator<Item = Reply>) {
-        self.plan.lock().unwrap().extend(replies);
     }
 
     /// Everything received so far.
@@ -304,10 +298,27 @@ impl Env {
         cmd
     }
 
+    /// `cmd()` pointed at `server_url` with the plain JSON protocol.
+    pub fn json(&self, server_url: &str) -> Command {
+        let mut cmd = self.cmd();
+        cmd.args(["--protocol", "json", "--endpoint", server_url]);
+        cmd
+    }
+
     /// `cmd()` pointed at `server` with the Segment protocol and a key.
     pub fn segment(&self, server_url: &str) -> Command {
         let mut cmd = self.cmd();
         cmd.args(["--endpoint", server_url, "--key", "wk_test_123456"]);
         cmd
     }
+}
+
+/// What a run printed to stdout, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// What a run printed to stderr, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -1,17 +1,9 @@
 //! Consent the way users asked for it: `--default-consent`, the machine-wide policy file, and
 //! `consent --prompt` without a terminal.
 
-mod support;
-
 use std::fs;
 
-use support::{Env, Server};
-
-fn json(env: &Env, server: &Server) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.args(["--protocol", "json", "--endpoint", &server.url]);
-    cmd
-}
+use crate::support::{Env, Server, stderr};
 
 fn status(cmd: &mut assert_cmd::Command) -> String {
     let out = cmd.arg("status").output().unwrap();
@@ -24,17 +16,17 @@ fn default_consent_disabled_is_opt_in_and_undecided_waits() {
     let server = Server::start();
     for (value, sends) in [("disabled", false), ("undecided", false), ("enabled", true)] {
         let env = Env::new();
-        json(&env, &server)
+        env.json(&server.url)
             .args(["--default-consent", value, "started"])
             .assert()
             .success();
-        let text = status(json(&env, &server).env("INSTALL_BEACON_DEFAULT_CONSENT", value));
+        let text = status(env.json(&server.url).env("INSTALL_BEACON_DEFAULT_CONSENT", value));
         assert!(text.starts_with(&format!("telemetry:  {value}\n")), "{text}");
         assert!(text.contains("decided by: default (--default-consent)"), "{text}");
         assert_eq!(env.state_dir("acme").exists(), sends, "{value}");
         // A saved yes beats the default.
-        json(&env, &server).arg("enable").assert().success();
-        json(&env, &server)
+        env.json(&server.url).arg("enable").assert().success();
+        env.json(&server.url)
             .args(["--default-consent", value, "success"])
             .assert()
             .success();
@@ -57,12 +49,12 @@ fn policy_file_disables_every_product_even_against_the_flag() {
     let env = Env::new();
     let policy = env.home.path().join("policy");
     fs::write(&policy, "# set by the admin\ntelemetry=off\n").unwrap();
-    json(&env, &server)
+    env.json(&server.url)
         .env("INSTALL_BEACON_POLICY_FILE", &policy)
         .args(["--telemetry", "yes", "started"])
         .assert()
         .success();
-    let text = status(json(&env, &server).env("INSTALL_BEACON_POLICY_FILE", &policy));
+    let text = status(env.json(&server.url).env("INSTALL_BEACON_POLICY_FILE", &policy));
     assert!(text.starts_with("telemetry:  disabled\n"), "{text}");
     assert!(
         text.contains(&format!("decided by: policy file {}\n", policy.display())),
@@ -71,7 +63,7 @@ fn policy_file_disables_every_product_even_against_the_flag() {
 
     // `telemetry=on` leaves the decision to the others.
     fs::write(&policy, "telemetry=on\n").unwrap();
-    json(&env, &server)
+    env.json(&server.url)
         .env("INSTALL_BEACON_POLICY_FILE", &policy)
         .arg("started")
         .assert()
@@ -80,13 +72,14 @@ fn policy_file_disables_every_product_even_against_the_flag() {
 
     // Garbage disables, with a warning that names the file.
     fs::write(&policy, "please no tracking\n").unwrap();
-    let out = json(&env, &server)
+    let out = env
+        .json(&server.url)
         .env("INSTALL_BEACON_POLICY_FILE", &policy)
         .arg("started")
         .output()
         .unwrap();
     assert!(out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("warning: ignoring unreadable lines in the policy file") && err.contains("please no tracking"),
         "{err}"
@@ -106,7 +99,7 @@ fn enable_explains_that_the_policy_overrides_it() {
         .arg("enable")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("overridden by the policy file"), "{err}");
 }
 
@@ -130,7 +123,7 @@ fn consent_prompt_without_a_terminal_keeps_the_default_and_saves_nothing() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert_eq!(
         err,
         "install-beacon: no terminal to ask on (CI, container or cron): telemetry stays disabled (default)\n"

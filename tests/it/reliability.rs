@@ -1,8 +1,6 @@
 //! Fault injection: flaky, slow, silent and hostile servers and machines. Every case asserts on what
 //! the server finally accepted: each event exactly once by message ID, in order, nothing extra.
 
-mod support;
-
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
@@ -11,18 +9,14 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
+use crate::support::{Env, Peer, RawPeer, Reply, Server, stderr, stdout};
 use serde_json::Value;
-use support::{Env, Peer, RawPeer, Reply, Server};
 
 fn message_ids(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| e["messageId"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-fn stderr_of(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn outbox_lines(env: &Env) -> Vec<Value> {
@@ -93,9 +87,9 @@ fn retry_after_is_honored_when_it_fits_and_queued_when_it_does_not() {
         .unwrap();
     assert!(out.status.success());
     assert!(
-        stderr_of(&out).contains("HTTP 503; queued for the next call (1 in queue)"),
+        stderr(&out).contains("HTTP 503; queued for the next call (1 in queue)"),
         "{}",
-        stderr_of(&out)
+        stderr(&out)
     );
     assert_eq!(
         server.requests().len(),
@@ -164,9 +158,9 @@ fn rejected_events_are_dropped_not_retried() {
     let out = env.segment(&server.url).arg("started").output().unwrap();
     assert!(out.status.success());
     assert!(
-        stderr_of(&out).contains("HTTP 400: {\"error\":\"invalid event\"}; dropped 3 event(s)"),
+        stderr(&out).contains("HTTP 400: {\"error\":\"invalid event\"}; dropped 3 event(s)"),
         "{}",
-        stderr_of(&out)
+        stderr(&out)
     );
     assert_eq!(server.requests().len(), 1);
     assert!(outbox_lines(&env).is_empty());
@@ -190,7 +184,7 @@ fn flush_reports_and_strict_fails_while_events_are_left() {
         .stdout("sent 0 event(s), 4 left in the queue\n");
     env.segment(&url).args(["flush", "--strict"]).assert().code(1);
     let status = env.cmd().arg("status").output().unwrap();
-    assert!(String::from_utf8_lossy(&status.stdout).contains("queued:     4 event(s)"));
+    assert!(stdout(&status).contains("queued:     4 event(s)"));
     let server = Server::start();
     env.segment(&server.url)
         .arg("flush")
@@ -234,7 +228,7 @@ fn misbehaving_peers_never_hold_the_call_past_its_timeout() {
             .args(["--timeout", "1s", "started"])
             .assert()
             .success();
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let stderr = stderr(out.get_output());
         assert!(stderr.contains(expect), "{stderr}");
         assert_eq!(outbox_lines(&env).len(), 1, "{stderr}");
     }
@@ -266,9 +260,9 @@ fn a_torn_outbox_line_is_skipped_and_the_rest_delivered() {
     let server = Server::start();
     let out = env.segment(&server.url).arg("flush").output().unwrap();
     assert!(
-        stderr_of(&out).contains("skipped 1 unreadable line(s)"),
+        stderr(&out).contains("skipped 1 unreadable line(s)"),
         "{}",
-        stderr_of(&out)
+        stderr(&out)
     );
     assert_eq!(message_ids(&server.accepted()), queued);
     assert!(!path.exists());
@@ -288,9 +282,9 @@ fn corrupt_or_empty_files_are_replaced_and_the_call_goes_on() {
         fs::create_dir_all(env.state_dir("acme")).unwrap();
         fs::write(env.state_dir("acme").join(file), content).unwrap();
         let out = env.segment(&server.url).arg("started").output().unwrap();
-        assert!(out.status.success(), "{file}: {}", stderr_of(&out));
-        assert_eq!(server.accepted().len(), 1, "{file} {content:?}: {}", stderr_of(&out));
-        assert!(stderr_of(&out).contains("warning:"), "{file} {content:?}: no warning");
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        assert_eq!(server.accepted().len(), 1, "{file} {content:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("warning:"), "{file} {content:?}: no warning");
         let status = env.cmd().arg("status").output().unwrap();
         assert!(status.status.success());
     }
@@ -310,7 +304,7 @@ fn id_file_path_that_is_a_directory_still_sends() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(stderr_of(&out).contains("using a one-time ID"), "{}", stderr_of(&out));
+    assert!(stderr(&out).contains("using a one-time ID"), "{}", stderr(&out));
     assert_eq!(server.accepted().len(), 1);
 }
 
@@ -327,9 +321,9 @@ fn unwritable_state_dir_sends_anyway() {
         .arg("started")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.accepted().len(), 1);
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("one-time ID"), "{stderr}");
 }
 
@@ -358,8 +352,8 @@ fn read_only_file_system_sends_anyway_and_says_why() {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains("Read-only file system"), "{}", stderr_of(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
     assert_eq!(server.accepted().len(), 1);
 }
 
@@ -376,10 +370,7 @@ fn home_unset_as_root_uses_var_lib() {
         .args(["--product", &product, "id", "--path"])
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        dir.join("installation_id").to_str().unwrap()
-    );
+    assert_eq!(stdout(&out).trim(), dir.join("installation_id").to_str().unwrap());
     let server = Server::start();
     let out = StdCommand::new(env!("CARGO_BIN_EXE_install-beacon"))
         .env_clear()
@@ -396,7 +387,7 @@ fn home_unset_as_root_uses_var_lib() {
         .unwrap();
     let id = fs::read_to_string(dir.join("installation_id"));
     let _ = fs::remove_dir_all(&dir);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.accepted()[0]["anonymousId"], id.unwrap().trim());
 }
 
@@ -413,7 +404,7 @@ fn proxy_pointing_nowhere_queues_and_no_proxy_bypasses_it() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(stderr_of(&out).contains("queued"), "{}", stderr_of(&out));
+    assert!(stderr(&out).contains("queued"), "{}", stderr(&out));
     assert!(server.requests().is_empty());
     env.segment(&server.url)
         .env("HTTP_PROXY", &dead_proxy)
@@ -435,7 +426,7 @@ fn tls_failure_never_falls_back_to_plain_http() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(stderr_of(&out).contains("queued"), "{}", stderr_of(&out));
+    assert!(stderr(&out).contains("queued"), "{}", stderr(&out));
     assert!(
         server.requests().iter().all(|r| r.method != "POST"),
         "no plain-HTTP request may reach the server"
@@ -459,7 +450,7 @@ fn closed_stdin_and_stdout_do_not_fail_the_call() {
         .args(["-c", &format!("{script}; echo rc=$? >&2")])
         .output()
         .unwrap();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("rc=0"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(server.accepted().len(), 1);
@@ -602,8 +593,8 @@ fn dns_failure_queues_and_exits_0() {
         .env("HOME", env.home.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("DNS lookup failed: ") && stderr.contains("queued for the next call (1 in queue)"),
         "{stderr}"
@@ -669,7 +660,35 @@ fn bad_certificate_is_refused_and_queued() {
     let _ = server.kill();
     let _ = server.wait();
     assert!(out.status.success());
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("TLS error") && stderr.contains("queued"), "{stderr}");
     assert_eq!(outbox_lines(&env).len(), 1);
+}
+
+#[test]
+fn an_unusable_id_file_warns_once_and_one_id_serves_the_whole_call() {
+    let server = Server::start();
+    let env = Env::new();
+    // A directory where the ID file should be: it can be neither read nor written.
+    let id_dir = env.home.path().join("id-is-a-dir");
+    fs::create_dir(&id_dir).unwrap();
+    let out = env
+        .segment(&server.url)
+        .args(["--id-file", id_dir.to_str().unwrap(), "--once", "started"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = stderr(&out);
+    assert_eq!(text.matches("cannot keep the installation ID").count(), 1, "{text}");
+    let events = server.events();
+    assert_eq!(events.len(), 1);
+    let id = events[0]["anonymousId"].as_str().unwrap();
+    let state: Value =
+        serde_json::from_str(&fs::read_to_string(env.state_dir("acme").join("state.json")).unwrap()).unwrap();
+    let once: Vec<&String> = state["sent_once"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        once,
+        [&format!("{id} Installation Started")],
+        "--once recorded the ID that was sent"
+    );
 }

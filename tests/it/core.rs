@@ -1,13 +1,11 @@
 //! The binary end to end against a real 127.0.0.1 server: wire formats, identity, consent, dry run,
 //! usage errors and unreachable endpoints.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
+use crate::support::{Env, Peer, RawPeer, Reply, Server, stderr, stdout};
 use serde_json::{Value, json};
-use support::{Env, Peer, RawPeer, Server};
 
 const UUID_LEN: usize = 36;
 
@@ -214,7 +212,7 @@ fn bad_email_exits_2_and_sends_nothing() {
         .args(["support", "--email", "ada@localhost"])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr(out.get_output());
     assert!(stderr.starts_with("error: invalid --email 'ada@localhost'"), "{stderr}");
     assert!(stderr.contains("name@example.com"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -292,7 +290,7 @@ fn corrupt_id_file_is_replaced_with_a_warning() {
     fs::create_dir_all(env.state_dir("acme")).unwrap();
     fs::write(env.id_file("acme"), "garbage\n").unwrap();
     let out = env.segment(&server.url).arg("started").assert().success();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr(out.get_output());
     assert!(stderr.contains("did not hold an installation ID"), "{stderr}");
     let id = fs::read_to_string(env.id_file("acme")).unwrap();
     assert_eq!(server.events()[0]["anonymousId"], id.trim());
@@ -337,7 +335,7 @@ fn every_opt_out_source_sends_nothing_and_is_explained() {
         let mut status = env.cmd();
         status.args(&args).envs(vars.iter().copied());
         let out = status.arg("status").output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = stdout(&out);
         assert!(text.contains("telemetry:  disabled"), "{args:?} {vars:?}: {text}");
         assert!(
             text.contains(&format!("decided by: {source}")),
@@ -398,7 +396,7 @@ fn donottrack_executable_cannot_be_turned_back_on() {
         .args(["--product", "acme", "--telemetry", "yes", "status"])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&out);
     assert!(
         text.contains("decided by: executable name 'acme-DoNotTrack' contains 'donottrack'"),
         "{text}"
@@ -422,7 +420,7 @@ fn dry_run_prints_the_request_and_sends_nothing() {
         ])
         .assert()
         .success();
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let stdout = stdout(out.get_output());
     let mut lines = stdout.lines();
     assert_eq!(lines.next(), Some(format!("POST {}/v1/batch", peer.url).as_str()));
     assert_eq!(lines.next(), Some("Content-Type: application/json"));
@@ -444,7 +442,7 @@ fn debug_prints_to_stderr_and_still_sends() {
         .arg("started")
         .assert()
         .success();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr(out.get_output());
     assert!(stderr.contains(&format!("POST {}/v1/batch", server.url)), "{stderr}");
     assert!(stderr.contains("\"event\": \"Installation Started\""), "{stderr}");
     assert!(out.get_output().stdout.is_empty());
@@ -456,13 +454,13 @@ fn first_run_notice_is_shown_once_and_quiet_hides_it() {
     let server = Server::start();
     let env = Env::new();
     let first = env.segment(&server.url).arg("started").output().unwrap();
-    let text = String::from_utf8_lossy(&first.stderr);
+    let text = stderr(&first);
     assert!(
         text.contains("anonymous installation statistics") && text.contains("DO_NOT_TRACK=1"),
         "{text}"
     );
     let second = env.segment(&server.url).arg("success").output().unwrap();
-    assert!(second.stderr.is_empty(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(second.stderr.is_empty(), "{}", stderr(&second));
 
     let quiet = Env::new();
     let out = quiet
@@ -510,7 +508,7 @@ fn usage_errors_exit_2_with_one_line() {
     ];
     for (args, expected) in cases {
         let out = env.cmd().args(&args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(
@@ -520,7 +518,7 @@ fn usage_errors_exit_2_with_one_line() {
     }
     let out = env.bare().arg("started").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing --product NAME"));
+    assert!(stderr(&out).contains("missing --product NAME"));
 }
 
 #[test]
@@ -554,26 +552,26 @@ fn unreachable_endpoints_return_within_the_timeout_with_exit_0() {
         .args(["--timeout", "1s", "started"])
         .assert()
         .success();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let text = stderr(out.get_output());
     assert!(
-        stderr.contains("could not send 'Installation Started'") && stderr.contains("no answer within"),
-        "{stderr}"
+        text.contains("could not send 'Installation Started'") && text.contains("no answer within"),
+        "{text}"
     );
 
     let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", refused.local_addr().unwrap());
     drop(refused);
     let out = env.segment(&url).arg("started").assert().success();
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("connection refused"));
+    assert!(stderr(out.get_output()).contains("connection refused"));
     env.segment(&url).args(["started", "--strict"]).assert().code(1);
 }
 
 #[test]
 fn rejected_event_warns_and_strict_exits_1() {
-    let server = Server::with_plan(vec![support::Reply::Body(400, "{\"error\":\"bad write key\"}".into())]);
+    let server = Server::with_plan(vec![Reply::Body(400, "{\"error\":\"bad write key\"}".into())]);
     let env = Env::new();
     let out = env.segment(&server.url).args(["--strict", "started"]).assert().code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr(out.get_output());
     assert!(
         stderr.contains("HTTP 400") && stderr.contains("bad write key"),
         "{stderr}"

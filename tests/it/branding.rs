@@ -4,13 +4,11 @@
 //! The branded binary is a debug build in its own target directory (`target/branded`), kept between
 //! runs so only the first one compiles the dependencies.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use support::{Env, Server};
+use crate::support::{Env, Server, stderr, stdout};
 
 /// The endpoint baked in: a port nothing listens on, replaced by `INSTALL_BEACON_ENDPOINT` in tests
 /// that need a real server (its port is only known at run time).
@@ -68,10 +66,6 @@ fn branded() -> &'static Path {
     })
 }
 
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn status_shows_the_baked_defaults_without_flags() {
     let env = Env::new();
@@ -124,7 +118,7 @@ fn started_needs_no_flags_and_shows_the_branded_notice() {
     assert_eq!(body["batch"][0]["event"], "Zeta Setup Begun");
     assert_eq!(body["batch"][0]["properties"]["product"], "zeta");
 
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("zeta by Zeta Inc. counts installs, anonymously. Opt out with DO_NOT_TRACK=1"),
         "{stderr}"

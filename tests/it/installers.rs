@@ -1,13 +1,11 @@
 //! The example installers in scripts/ run for real (sh = dash here) against a 127.0.0.1 server.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::{Env, Server, stderr, stdout};
 use serde_json::Value;
-use support::{Env, Server};
 
 fn script(name: &str) -> String {
     format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -42,7 +40,7 @@ fn install_sh_reports_started_then_success_with_the_id_the_product_reads() {
         &server,
         &[&script("install.sh"), "--prefix", &prefix.to_string_lossy()],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let events = server.events();
     assert_eq!(
@@ -57,10 +55,7 @@ fn install_sh_reports_started_then_success_with_the_id_the_product_reads() {
         assert_eq!(e["properties"]["product_version"], "1.4.0");
     }
     let product = Command::new(prefix.join("bin/demo")).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&product.stdout),
-        format!("demo 1.4.0, installation {}\n", id.trim())
-    );
+    assert_eq!(stdout(&product), format!("demo 1.4.0, installation {}\n", id.trim()));
     let steps = events[1]["properties"]["step_durations_ms"].as_object().unwrap();
     let mut keys: Vec<&str> = steps.keys().map(String::as_str).collect();
     keys.sort_unstable();
@@ -97,7 +92,7 @@ fn install_sh_fail_at_reports_that_step_once_and_exits_non_zero() {
         ],
     );
     assert_eq!(out.status.code(), Some(3));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("    demo: simulated failure in step unpack"), "{err}");
     assert!(err.contains("not asking for a support contact"), "{err}");
     let events = server.events();
@@ -120,7 +115,7 @@ fn install_sh_works_without_install_beacon() {
         .env("INSTALL_BEACON_BIN", "/nonexistent/install-beacon")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(Path::new(&prefix.join("bin/demo")).exists());
     assert_eq!(
         fs::read_to_string(prefix.join("etc/demo/installation_id"))
@@ -142,7 +137,7 @@ fn docker_entrypoint_reports_once_across_container_starts_and_execs_the_command(
             &[&script("docker-entrypoint.sh"), "sh", "-c", "echo serving; exit 4"],
         );
         assert_eq!(out.status.code(), Some(4), "start {start}: the command's own exit code");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "serving\n");
+        assert_eq!(stdout(&out), "serving\n");
     }
     let events = server.events();
     assert_eq!(names(&events), ["Installation Success", "Instance Active"]);

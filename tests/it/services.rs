@@ -1,17 +1,9 @@
 //! Docker entrypoints and services: `--once`, `--min-interval`, `heartbeat --every`, and
 //! `id --format env`, through the real binary against a 127.0.0.1 server.
 
-mod support;
-
 use std::fs;
 
-use support::{Env, Reply, Server};
-
-fn json(env: &Env, server: &Server) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.args(["--protocol", "json", "--endpoint", &server.url]);
-    cmd
-}
+use crate::support::{Env, Reply, Server, stderr};
 
 fn names(server: &Server) -> Vec<String> {
     server
@@ -26,14 +18,14 @@ fn once_sends_an_event_once_per_installation_id() {
     let server = Server::start();
     let env = Env::new();
     for _ in 0..3 {
-        json(&env, &server).args(["--once", "success"]).assert().success();
+        env.json(&server.url).args(["--once", "success"]).assert().success();
     }
-    json(&env, &server).args(["--once", "started"]).assert().success();
+    env.json(&server.url).args(["--once", "started"]).assert().success();
     assert_eq!(names(&server), ["Installation Success", "Installation Started"]);
 
     // A new installation ID (a fresh install) reports again.
-    json(&env, &server).args(["id", "--reset"]).assert().success();
-    json(&env, &server).args(["--once", "success"]).assert().success();
+    env.json(&server.url).args(["id", "--reset"]).assert().success();
+    env.json(&server.url).args(["--once", "success"]).assert().success();
     assert_eq!(names(&server).len(), 3);
 }
 
@@ -41,22 +33,24 @@ fn once_sends_an_event_once_per_installation_id() {
 fn once_is_marked_only_after_the_event_went_out() {
     let server = Server::with_plan(vec![Reply::Status(503)]);
     let env = Env::new();
-    json(&env, &server).args(["--once", "started"]).assert().success();
-    json(&env, &server).args(["--once", "started"]).assert().success();
-    json(&env, &server).args(["--once", "started"]).assert().success();
+    env.json(&server.url).args(["--once", "started"]).assert().success();
+    env.json(&server.url).args(["--once", "started"]).assert().success();
+    env.json(&server.url).args(["--once", "started"]).assert().success();
     assert_eq!(server.requests().len(), 2, "the failed send is not counted as sent");
     // Neither a dry run nor a disabled beacon marks anything.
     let other = Env::new();
-    json(&other, &server)
+    other
+        .json(&server.url)
         .args(["--once", "--dry-run", "success"])
         .assert()
         .success();
-    json(&other, &server)
+    other
+        .json(&server.url)
         .env("DO_NOT_TRACK", "1")
         .args(["--once", "success"])
         .assert()
         .success();
-    json(&other, &server).args(["--once", "success"]).assert().success();
+    other.json(&server.url).args(["--once", "success"]).assert().success();
     assert_eq!(server.requests().len(), 3);
 }
 
@@ -65,20 +59,20 @@ fn min_interval_throttles_per_event_name() {
     let server = Server::start();
     let env = Env::new();
     for _ in 0..2 {
-        json(&env, &server)
+        env.json(&server.url)
             .args(["--min-interval", "12h", "track", "CLI Used"])
             .assert()
             .success();
     }
-    json(&env, &server)
+    env.json(&server.url)
         .args(["--min-interval", "12h", "track", "Build Done"])
         .assert()
         .success();
     // Without the flag nothing is throttled.
-    json(&env, &server).args(["track", "CLI Used"]).assert().success();
+    env.json(&server.url).args(["track", "CLI Used"]).assert().success();
     assert_eq!(names(&server), ["CLI Used", "Build Done", "CLI Used"]);
     // A zero interval is always due.
-    json(&env, &server)
+    env.json(&server.url)
         .args(["--min-interval", "0s", "track", "CLI Used"])
         .assert()
         .success();
@@ -89,13 +83,13 @@ fn min_interval_throttles_per_event_name() {
 fn heartbeat_sends_instance_active_and_every_throttles_it() {
     let server = Server::start();
     let env = Env::new();
-    json(&env, &server).arg("heartbeat").assert().success();
-    json(&env, &server).arg("heartbeat").assert().success();
-    json(&env, &server)
+    env.json(&server.url).arg("heartbeat").assert().success();
+    env.json(&server.url).arg("heartbeat").assert().success();
+    env.json(&server.url)
         .args(["heartbeat", "--every", "6h"])
         .assert()
         .success();
-    json(&env, &server)
+    env.json(&server.url)
         .args(["heartbeat", "--every", "6h"])
         .assert()
         .success();
@@ -107,12 +101,13 @@ fn heartbeat_sends_instance_active_and_every_throttles_it() {
         assert_eq!(e["installation_id"].as_str(), Some(id.trim()));
     }
     // Told why under INSTALL_BEACON_DEBUG.
-    let out = json(&env, &server)
+    let out = env
+        .json(&server.url)
         .env("INSTALL_BEACON_DEBUG", "1")
         .args(["heartbeat", "--every", "6h"])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("'Instance Active' sent less than --min-interval ago"),
         "{err}"

@@ -1,24 +1,16 @@
 //! `run` through the real binary: exit codes, output pass-through and logs, the reported fields
 //! (never the command or its output), step durations in `success`, and signal forwarding.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::{Env, Reply, Server, stderr, stdout};
 use serde_json::Value;
-use support::{Env, Reply, Server};
 
 /// `--protocol json` to the server, so each event is one request.
-fn json(env: &Env, server: &Server) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.args(["--protocol", "json", "--endpoint", &server.url]);
-    cmd
-}
-
 fn props(event: &Value) -> &serde_json::Map<String, Value> {
     event["properties"].as_object().expect("properties")
 }
@@ -27,14 +19,15 @@ fn props(event: &Value) -> &serde_json::Map<String, Value> {
 fn success_passes_output_through_and_sends_nothing() {
     let server = Server::start();
     let env = Env::new();
-    let out = json(&env, &server)
+    let out = env
+        .json(&server.url)
         .args(["run", "--step", "build", "--label", "Building", "--"])
         .args(["sh", "-c", "echo to-stdout; echo to-stderr >&2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "to-stdout\n");
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout(&out), "to-stdout\n");
+    let err = stderr(&out);
     assert!(
         err.starts_with("==> Building\nto-stderr\n==> Building: done in "),
         "{err}"
@@ -46,7 +39,7 @@ fn success_passes_output_through_and_sends_nothing() {
 fn failure_keeps_the_exit_code_and_reports_only_step_code_and_duration() {
     let server = Server::start();
     let env = Env::new();
-    json(&env, &server)
+    env.json(&server.url)
         .args(["run", "--step", "unpack", "--"])
         .args(["sh", "-c", "echo secret-output-4711; exit 7"])
         .assert()
@@ -68,7 +61,7 @@ fn failure_keeps_the_exit_code_and_reports_only_step_code_and_duration() {
     );
 
     // The failed step is remembered for a later support request.
-    json(&env, &server)
+    env.json(&server.url)
         .args(["support", "--email", "ada@example.com"])
         .assert()
         .success();
@@ -82,13 +75,13 @@ fn success_reports_recorded_step_durations_then_forgets_them() {
     let server = Server::start();
     let env = Env::new();
     for step in ["prepare", "install"] {
-        json(&env, &server)
+        env.json(&server.url)
             .args(["run", "--step", step, "--", "true"])
             .assert()
             .success();
     }
-    json(&env, &server).arg("success").assert().success();
-    json(&env, &server).arg("success").assert().success();
+    env.json(&server.url).arg("success").assert().success();
+    env.json(&server.url).arg("success").assert().success();
     let events = server.events();
     assert_eq!(events.len(), 2);
     let p = props(&events[0]);
@@ -109,7 +102,8 @@ fn log_captures_both_streams_and_shows_the_tail_on_failure() {
     let env = Env::new();
     let log = env.home.path().join("install.log");
     fs::write(&log, "earlier step\n").unwrap();
-    let out = json(&env, &server)
+    let out = env
+        .json(&server.url)
         .args(["run", "--step", "compile", "--log"])
         .arg(&log)
         .args([
@@ -122,7 +116,7 @@ fn log_captures_both_streams_and_shows_the_tail_on_failure() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains(&format!("==> last lines of {}:\n", log.display())),
         "{err}"
@@ -141,12 +135,13 @@ fn log_captures_both_streams_and_shows_the_tail_on_failure() {
 fn missing_command_exits_127_and_is_reported() {
     let server = Server::start();
     let env = Env::new();
-    let out = json(&env, &server)
+    let out = env
+        .json(&server.url)
         .args(["run", "--step", "fetch", "--", "no-such-command-xyz"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(127));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run 'no-such-command-xyz'"));
+    assert!(stderr(&out).contains("cannot run 'no-such-command-xyz'"));
     assert_eq!(props(&server.events()[0])["exit_code"], 127);
 }
 
@@ -154,7 +149,7 @@ fn missing_command_exits_127_and_is_reported() {
 fn quiet_prints_nothing_extra() {
     let server = Server::start();
     let env = Env::new();
-    json(&env, &server)
+    env.json(&server.url)
         .args([
             "--quiet",
             "run",
@@ -175,7 +170,7 @@ fn quiet_prints_nothing_extra() {
 fn the_command_exit_code_wins_over_a_hanging_or_missing_endpoint() {
     let server = Server::with_plan(vec![Reply::Hang]);
     let env = Env::new();
-    json(&env, &server)
+    env.json(&server.url)
         .args([
             "--timeout",
             "300ms",
@@ -211,12 +206,12 @@ fn the_command_exit_code_wins_over_a_hanging_or_missing_endpoint() {
 fn opted_out_runs_the_command_and_records_nothing() {
     let server = Server::start();
     let env = Env::new();
-    json(&env, &server)
+    env.json(&server.url)
         .env("DO_NOT_TRACK", "1")
         .args(["run", "--step", "s", "--", "sh", "-c", "exit 9"])
         .assert()
         .code(9);
-    json(&env, &server)
+    env.json(&server.url)
         .env("DO_NOT_TRACK", "1")
         .args(["run", "--step", "s", "--", "true"])
         .assert()

@@ -2,12 +2,10 @@
 //! `set -eu`: the EXIT trap reports the failed step once, success disarms it, options carry over
 //! with safe quoting, and a missing install-beacon never breaks the script.
 
-mod support;
-
 use std::process::{Command, Output};
 
+use crate::support::{Env, Server, stderr, stdout};
 use serde_json::Value;
-use support::{Env, Server};
 
 fn shells() -> Vec<&'static str> {
     let mut found = Vec::new();
@@ -57,13 +55,8 @@ fn failing_script_reports_the_current_step_and_keeps_its_exit_status() {
             "",
             "beacon_started\nbeacon_step configure\nsh -c 'exit 5'\necho unreachable",
         );
-        assert_eq!(
-            out.status.code(),
-            Some(5),
-            "{shell}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("unreachable"));
+        assert_eq!(out.status.code(), Some(5), "{shell}: {}", stderr(&out));
+        assert!(!stdout(&out).contains("unreachable"));
         let e = events(&server);
         assert_eq!(e.len(), 2, "{shell}");
         assert_eq!(e[1]["event"], "Installation Error");
@@ -111,11 +104,7 @@ fn options_given_to_shell_init_reach_every_call_with_safe_quoting() {
             state.to_string_lossy().replace('\'', r"'\''")
         );
         let out = run(shell, &env, &server, &init, "beacon_started");
-        assert!(
-            out.status.success(),
-            "{shell}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
         let e = events(&server);
         assert_eq!(e[0]["properties"]["product_version"], "1.0 \"beta\"", "{shell}");
         assert!(state.join("installation_id").exists(), "{shell}");
@@ -137,12 +126,8 @@ fn a_missing_install_beacon_never_fails_the_script() {
             .env("BIN", env!("CARGO_BIN_EXE_install-beacon"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{shell}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\ndone\n", "{shell}");
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "ran\ndone\n", "{shell}");
         assert!(server.events().is_empty());
     }
 }

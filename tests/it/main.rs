@@ -1,0 +1,14 @@
+//! Integration tests: the real binary against real loopback servers. One test crate, so every
+//! helper in `support` is shared (and an unused one is a warning) and the suites link once.
+
+mod branding;
+mod consent_policy;
+mod core;
+mod installers;
+mod messages;
+mod prompt;
+mod reliability;
+mod runner;
+mod services;
+mod shell;
+mod support;

@@ -1,0 +1,76 @@
+//! What the user reads when a call goes wrong, snapshotted whole, so any change of wording shows up
+//! in review. Errors are `error: …` on one line, with `hint: …` on the next when the fix is separate.
+
+use insta::assert_snapshot;
+
+use crate::support::{Env, stderr};
+
+/// Runs `args` (after `--product acme`) and returns the exit code and stderr, the temp HOME as `[HOME]`.
+fn fails(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let out = env.cmd().args(args).output().unwrap();
+    let home = env.home.path().to_string_lossy().into_owned();
+    (out.status.code(), stderr(&out).replace(&home, "[HOME]"))
+}
+
+#[test]
+fn usage_errors() {
+    let env = Env::new();
+    let out = env.bare().arg("started").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_snapshot!(stderr(&out), @r"
+    error: missing --product NAME: say which product is being installed
+    hint: pass --product NAME, or set INSTALL_BEACON_PRODUCT
+    ");
+
+    let (code, text) = fails(&env, &["--endpoint", "http://127.0.0.1:9", "started"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @r"
+    error: missing --key KEY: the segment protocol needs the Segment write key
+    hint: pass --key KEY, or set INSTALL_BEACON_KEY
+    ");
+
+    let (code, text) = fails(&env, &["--protocol", "json", "success"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @r"
+    error: missing --endpoint URL: the json protocol has no default endpoint
+    hint: pass --endpoint URL, or set INSTALL_BEACON_ENDPOINT
+    ");
+
+    let (code, text) = fails(&env, &["--dry-run", "support", "--email", "ada@localhost"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @"error: invalid --email 'ada@localhost': too few parts in the domain; give an address like name@example.com");
+
+    let (code, text) = fails(&env, &["--dry-run", "track", " "]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @r#"error: the event name is empty; use e.g. install-beacon track "Plugin Installed""#);
+
+    let (code, text) = fails(&env, &["--dry-run", "track", "Signup", "--prop", "email=a@b.co"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @"error: --prop email=… is not sent with custom events; use `install-beacon support --email ADDRESS`");
+}
+
+#[test]
+fn bad_values_are_reported_by_the_parser() {
+    let env = Env::new();
+    let (code, text) = fails(&env, &["--protocol", "carrier-pigeon", "started"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @r"
+    error: invalid value 'carrier-pigeon' for '--protocol <PROTOCOL>'
+      [possible values: segment, posthog, json]
+
+    For more information, try '--help'.
+    ");
+}
+
+#[test]
+fn a_file_the_command_must_write_fails_with_exit_1() {
+    let env = Env::new();
+    let file = env.home.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let (code, text) = fails(&env, &["--state-dir", file.to_str().unwrap(), "disable"]);
+    assert_eq!(code, Some(1));
+    assert_snapshot!(text, @r"
+    install-beacon: warning: cannot read [HOME]/not-a-dir/state.json: Not a directory (os error 20)
+    error: cannot save the choice in [HOME]/not-a-dir: File exists (os error 17)
+    ");
+}
