@@ -363,7 +363,6 @@ impl Delivery<'_> {
 mod tests {
     use super::*;
     use beacon_wire::Protocol;
-    use serde_json::Map;
     use std::cell::{Cell, RefCell};
     use std::collections::VecDeque;
 
@@ -422,16 +421,6 @@ mod tests {
         }
     }
 
-    fn event(n: usize) -> Event {
-        Event {
-            event: "E".into(),
-            installation_id: "id".into(),
-            message_id: format!("m{n}"),
-            timestamp: "t".into(),
-            properties: Map::new(),
-        }
-    }
-
     fn target(protocol: Protocol) -> Target {
         Target {
             protocol,
@@ -445,8 +434,8 @@ mod tests {
     #[test]
     fn queued_events_go_first_in_as_few_requests_as_allowed() {
         let t = target(Protocol::Segment);
-        let queued: Vec<Event> = (0..2999).map(event).collect();
-        let plan = plan(&t, queued, vec![event(9999)]);
+        let queued: Vec<Event> = (0..2999).map(Event::numbered).collect();
+        let plan = plan(&t, queued, vec![Event::numbered(9999)]);
         assert_eq!(plan.what, "'E'");
         let fake = Fake::new(vec![], SECONDS);
         let sent = send(&plan, &t, &fake, None);
@@ -464,7 +453,11 @@ mod tests {
     }
 
     fn plan_json(n: usize) -> Plan {
-        plan(&target(Protocol::Json), Vec::new(), (0..n).map(event).collect())
+        plan(
+            &target(Protocol::Json),
+            Vec::new(),
+            (0..n).map(Event::numbered).collect(),
+        )
     }
 
     #[test]

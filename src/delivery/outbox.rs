@@ -129,18 +129,7 @@ fn line(event: &Event) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
     use std::os::unix::fs::MetadataExt;
-
-    fn event(n: usize) -> Event {
-        Event {
-            event: "E".into(),
-            installation_id: "id".into(),
-            message_id: format!("m{n}"),
-            timestamp: "t".into(),
-            properties: Map::new(),
-        }
-    }
 
     fn ids(events: &[Event]) -> Vec<&str> {
         events.iter().map(|e| e.message_id.as_str()).collect()
@@ -150,8 +139,12 @@ mod tests {
     fn append_remove_and_mode() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::new(StateDir::new(dir.path().to_owned()));
-        outbox.update(&HashSet::new(), &[event(1), event(2)]).unwrap();
-        outbox.update(&HashSet::new(), &[event(2), event(3)]).unwrap();
+        outbox
+            .update(&HashSet::new(), &[Event::numbered(1), Event::numbered(2)])
+            .unwrap();
+        outbox
+            .update(&HashSet::new(), &[Event::numbered(2), Event::numbered(3)])
+            .unwrap();
         assert_eq!(ids(&outbox.load().unwrap().events), ["m1", "m2", "m3"]);
         assert_eq!(fs::metadata(outbox.path()).unwrap().mode() & 0o777, 0o600);
         let done: HashSet<String> = ["m1".to_owned(), "m3".to_owned()].into();
@@ -163,7 +156,7 @@ mod tests {
 
     #[test]
     fn torn_and_foreign_lines_are_skipped() {
-        let good = String::from_utf8(line(&event(1)).unwrap()).unwrap();
+        let good = String::from_utf8(line(&Event::numbered(1)).unwrap()).unwrap();
         let text = format!("{good}\n  \nnot json\n{good}{}", &good[..good.len() / 2]);
         let contents = parse(text.as_bytes());
         assert_eq!(ids(&contents.events), ["m1", "m1"]);
@@ -174,7 +167,7 @@ mod tests {
     fn caps_drop_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::new(StateDir::new(dir.path().to_owned()));
-        let many: Vec<Event> = (0..MAX_EVENTS + 5).map(event).collect();
+        let many: Vec<Event> = (0..MAX_EVENTS + 5).map(Event::numbered).collect();
         let change = outbox.update(&HashSet::new(), &many).unwrap();
         assert_eq!(
             change,
@@ -187,7 +180,7 @@ mod tests {
 
         let big: Vec<Event> = (0..3)
             .map(|n| {
-                let mut e = event(10_000 + n);
+                let mut e = Event::numbered(10_000 + n);
                 e.properties.insert("blob".into(), "x".repeat(MAX_BYTES / 3).into());
                 e
             })

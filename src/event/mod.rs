@@ -71,6 +71,18 @@ impl Event {
         }
     }
 
+    /// A bare event with message ID `m<n>`, for tests of what carries events.
+    #[cfg(test)]
+    pub fn numbered(n: usize) -> Event {
+        Event {
+            event: "E".into(),
+            installation_id: "id".into(),
+            message_id: format!("m{n}"),
+            timestamp: "t".into(),
+            properties: Map::new(),
+        }
+    }
+
     /// The property as a string, if it is one.
     pub fn property_str(&self, key: &str) -> Option<&str> {
         self.properties.get(key).and_then(Value::as_str)

@@ -36,14 +36,12 @@ impl Protocol {
 
     /// The protocol called `name` (exact, lower case), usable in a `const`.
     pub const fn from_name(name: &str) -> Option<Protocol> {
-        let mut i = 0;
-        while i < Protocol::ALL.len() {
-            if eq(Protocol::ALL[i].name(), name) {
-                return Some(Protocol::ALL[i]);
-            }
-            i += 1;
+        match name.as_bytes() {
+            b"segment" => Some(Protocol::Segment),
+            b"posthog" => Some(Protocol::Posthog),
+            b"json" => Some(Protocol::Json),
+            _ => None,
         }
-        None
     }
 }
 
@@ -71,21 +69,6 @@ impl FromStr for Protocol {
     fn from_str(s: &str) -> Result<Protocol, UnknownProtocol> {
         Protocol::from_name(s).ok_or(UnknownProtocol)
     }
-}
-
-const fn eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// Event names as sent by an unbranded beacon (a branded build may rename the checkpoints).
