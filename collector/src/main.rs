@@ -3,14 +3,11 @@
 mod cli;
 mod clock;
 mod event;
+mod http;
 mod ingest;
-mod page;
-mod render;
+mod present;
 mod report;
-mod seed;
-mod server;
 mod store;
-mod svg;
 
 use std::process::ExitCode;
 
@@ -50,7 +47,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Serve(args) => {
-            let settings = server::Settings {
+            let settings = http::Settings {
                 listen: args.listen,
                 db: args.db,
                 keys: ingest::Keys::new(args.keys),
@@ -63,7 +60,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            runtime.block_on(server::serve(settings)).map_err(|e| Failure {
+            runtime.block_on(http::serve(settings)).map_err(|e| Failure {
                 message: e.to_string(),
                 hint: e.hint().map(String::from),
             })
@@ -86,15 +83,15 @@ fn run(command: Command) -> Result<(), Failure> {
             let conn = store::open_existing(&args.db)?;
             let report = report::run(&conn, &query)?;
             let text = match args.format {
-                Format::Table => render::table(&report),
-                Format::Json => render::json(&report),
-                Format::Csv => render::csv(&report),
+                Format::Table => present::table(&report),
+                Format::Json => present::json(&report),
+                Format::Csv => present::csv(&report),
             };
             print!("{text}");
             Ok(())
         }
         Command::Seed(args) => {
-            let n = seed::seed(&args.db, args.events, args.days, args.seed)?;
+            let n = store::seed::seed(&args.db, args.events, args.days, args.seed)?;
             println!("seeded {n} events into {}", args.db.display());
             Ok(())
         }

@@ -1,6 +1,6 @@
 //! Bad input gets the right status, and the collector keeps serving with its data intact.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,5 +1,7 @@
 //! The SQLite event table: schema, indexes and the one-transaction-per-request insert.
 
+pub mod seed;
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Each client's wire format, sent to the real binary, ends up in exact report numbers.
 
-mod common;
+use crate::common;
 
 use common::{Collector, basic, facts, gzip, product, with};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! driven by `scripts/install.sh`, reports to a running `beacon-collector`, whose report must show
 //! exactly what happened. Needs the workspace built (`cargo test --workspace` does that).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,5 +1,8 @@
 //! The report as terminal text, JSON or CSV.
 
+pub mod page;
+pub mod svg;
+
 use std::fmt::Write;
 
 use crate::report::{Funnel, Report};

@@ -1,6 +1,6 @@
 //! The HTML report page, `/report.json`, `/healthz`, and the `report` command's other formats.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use crate::render::{duration, percent};
+use super::svg::{self, Bar, Series, escape};
+use super::{duration, percent};
 use crate::report::{Funnel, ProductReport, Report};
-use crate::svg::{self, Bar, Series, escape};
 
 const GREEN: &str = "#2f9e44";
 const RED: &str = "#e03131";

@@ -397,7 +397,7 @@ async fn page(State(app): State<Arc<App>>, UrlQuery(params): UrlQuery<ReportPara
     match build_report(&app, params).await {
         Ok(r) => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            crate::page::render(&r),
+            crate::present::page::render(&r),
         )
             .into_response(),
         Err(resp) => resp,

@@ -1,5 +1,4 @@
 //! Runs the real `beacon-collector` binary on 127.0.0.1 and talks to it over HTTP.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! DOM it renders holds the three charts and the numbers, and a screenshot comes out as a real PNG.
 //! Skipped, with a note, where chromium is not installed.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,0 +1,10 @@
+//! The collector's integration tests, one binary: each module runs the real `beacon-collector`
+//! through the one helper API in `common`. Add a test file here as a module.
+
+mod common;
+
+mod bad_input;
+mod browser;
+mod clients;
+mod end_to_end;
+mod page;
