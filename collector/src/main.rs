@@ -83,9 +83,9 @@ fn run(command: Command) -> Result<(), Failure> {
             let conn = store::open_existing(&args.db)?;
             let report = report::run(&conn, &query)?;
             let text = match args.format {
-                Format::Table => present::table(&report),
+                Format::Table => present::text::table(&report),
                 Format::Json => present::json(&report),
-                Format::Csv => present::csv(&report),
+                Format::Csv => present::csv::csv(&report),
             };
             print!("{text}");
             Ok(())

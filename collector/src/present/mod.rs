@@ -1,11 +1,11 @@
-//! The report as terminal text, JSON or CSV.
+//! The report for people and programs: terminal text, JSON, CSV, and the HTML page.
 
+pub mod csv;
 pub mod page;
 pub mod svg;
+pub mod text;
 
-use std::fmt::Write;
-
-use crate::report::{Funnel, Report};
+use crate::report::Report;
 
 /// Milliseconds as `850 ms`, `42.1 s` or `3m 05s`; `-` when unknown.
 pub fn duration(ms: Option<i64>) -> String {
@@ -29,225 +29,16 @@ pub fn json(report: &Report) -> String {
     s
 }
 
-fn funnel_cells(f: &Funnel) -> [String; 7] {
-    [
-        f.started.to_string(),
-        f.succeeded.to_string(),
-        f.failed.to_string(),
-        f.abandoned.to_string(),
-        percent(f.success_rate),
-        duration(f.median_duration_ms),
-        duration(f.p90_duration_ms),
-    ]
-}
-
-const FUNNEL_HEAD: [&str; 7] = [
-    "started",
-    "succeeded",
-    "failed",
-    "abandoned",
-    "success",
-    "median",
-    "p90",
-];
-
-/// Aligned text tables, one block per product.
-pub fn table(report: &Report) -> String {
-    let mut out = String::new();
-    let window = report
-        .since
-        .as_deref()
-        .map_or("all time".to_string(), |s| format!("last {s}"));
-    let _ = writeln!(
-        out,
-        "beacon-collector report ({window}, generated {})",
-        report.generated_at
-    );
-    if report.products.is_empty() {
-        let _ = writeln!(out, "\nno events yet");
-    }
-    for p in &report.products {
-        let _ = writeln!(out, "\n== {} ==", p.product);
-        let mut rows = vec![head(&[""], &FUNNEL_HEAD)];
-        rows[0].extend(["active 24h".to_string(), "support".to_string()]);
-        let mut row = vec!["installations".to_string()];
-        row.extend(funnel_cells(&p.installations));
-        row.push(p.active_24h.to_string());
-        row.push(p.support.count.to_string());
-        rows.push(row);
-        out.push_str(&grid(&rows));
-        if let Some(emails) = &p.support.emails {
-            let _ = writeln!(
-                out,
-                "support emails: {}",
-                if emails.is_empty() {
-                    "-".into()
-                } else {
-                    emails.join(", ")
-                }
-            );
-        }
-
-        let _ = writeln!(out, "\nby OS");
-        let mut rows = vec![head(&["os", "version"], &FUNNEL_HEAD)];
-        for r in &p.by_os {
-            let mut row = vec![r.os.clone(), r.os_version.clone()];
-            row.extend(funnel_cells(&r.funnel));
-            rows.push(row);
-        }
-        out.push_str(&grid(&rows));
-
-        let _ = writeln!(out, "\nby product version");
-        let mut rows = vec![head(&["version"], &FUNNEL_HEAD)];
-        for r in &p.by_version {
-            let mut row = vec![r.product_version.clone()];
-            row.extend(funnel_cells(&r.funnel));
-            rows.push(row);
-        }
-        out.push_str(&grid(&rows));
-
-        let _ = writeln!(out, "\ntop failing steps");
-        let mut rows = vec![vec![
-            "step".into(),
-            "exit code".into(),
-            "errors".into(),
-            "installations".into(),
-        ]];
-        for s in &p.failing_steps {
-            rows.push(vec![
-                s.step.clone(),
-                s.exit_code.map_or("-".into(), |c| c.to_string()),
-                s.count.to_string(),
-                s.installations.to_string(),
-            ]);
-        }
-        out.push_str(&grid(&rows));
-
-        let _ = writeln!(out, "\nper day");
-        let mut rows = vec![vec![
-            "date".into(),
-            "started".into(),
-            "succeeded".into(),
-            "failed".into(),
-        ]];
-        for d in &p.daily {
-            rows.push(vec![
-                d.date.clone(),
-                d.started.to_string(),
-                d.succeeded.to_string(),
-                d.failed.to_string(),
-            ]);
-        }
-        out.push_str(&grid(&rows));
-    }
-    out
-}
-
-fn head(first: &[&str], rest: &[&str]) -> Vec<String> {
-    first.iter().chain(rest).map(|s| s.to_string()).collect()
-}
-
-/// Left-aligned first column(s) of text, right-aligned numbers, two spaces apart.
-fn grid(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::from("  ");
-        for (c, cell) in row.iter().enumerate() {
-            let numeric = cell.starts_with(|ch: char| ch.is_ascii_digit()) || cell == "-";
-            if numeric && c > 0 {
-                let _ = write!(line, "{cell:>w$}  ", w = widths[c]);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// One CSV table; the `section` column says which part of the report a row belongs to.
-pub fn csv(report: &Report) -> String {
-    let mut out = String::from(
-        "section,product,key,subkey,started,succeeded,failed,abandoned,success_rate,median_duration_ms,p90_duration_ms,count\n",
-    );
-    let f = |f: &Funnel| {
-        format!(
-            "{},{},{},{},{},{},{},",
-            f.started,
-            f.succeeded,
-            f.failed,
-            f.abandoned,
-            f.success_rate,
-            f.median_duration_ms.map_or(String::new(), |v| v.to_string()),
-            f.p90_duration_ms.map_or(String::new(), |v| v.to_string())
-        )
-    };
-    for p in &report.products {
-        let prod = field(&p.product);
-        let _ = writeln!(out, "installations,{prod},,,{}", f(&p.installations));
-        for r in &p.by_os {
-            let _ = writeln!(
-                out,
-                "os,{prod},{},{},{}",
-                field(&r.os),
-                field(&r.os_version),
-                f(&r.funnel)
-            );
-        }
-        for r in &p.by_version {
-            let _ = writeln!(out, "version,{prod},{},,{}", field(&r.product_version), f(&r.funnel));
-        }
-        for s in &p.failing_steps {
-            let code = s.exit_code.map_or(String::new(), |c| c.to_string());
-            let _ = writeln!(out, "failing_step,{prod},{},{code},,,,,,,,{}", field(&s.step), s.count);
-        }
-        let _ = writeln!(out, "support,{prod},,,,,,,,,,{}", p.support.count);
-        for e in p.support.emails.iter().flatten() {
-            let _ = writeln!(out, "support_email,{prod},{},,,,,,,,,1", field(e));
-        }
-        let _ = writeln!(out, "active_24h,{prod},,,,,,,,,,{}", p.active_24h);
-        for d in &p.daily {
-            let _ = writeln!(
-                out,
-                "day,{prod},{},,{},{},{},,,,,",
-                d.date, d.started, d.succeeded, d.failed
-            );
-        }
-    }
-    out
-}
-
-/// Quotes a CSV field when needed.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_fields() {
+    fn durations_and_percentages() {
         assert_eq!(duration(Some(850)), "850 ms");
         assert_eq!(duration(Some(42_100)), "42.1 s");
         assert_eq!(duration(Some(185_000)), "3m 05s");
         assert_eq!(duration(None), "-");
-        assert_eq!(field("a,\"b"), "\"a,\"\"b\"");
         assert_eq!(percent(0.8167), "81.7%");
     }
 }

@@ -1,5 +1,6 @@
 //! The SQLite event table: schema, indexes and the one-transaction-per-request insert.
 
+mod schema;
 pub mod seed;
 
 use std::path::Path;
@@ -50,70 +51,6 @@ pub struct Inserted {
     pub duplicates: usize,
 }
 
-/// The schema. `events` keeps everything that was sent; `installations` and `instances` are
-/// maintained in the same transaction so that reports aggregate one row per installation (through
-/// covering indexes) instead of regrouping every event.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
-    id              INTEGER PRIMARY KEY,
-    message_id      TEXT NOT NULL UNIQUE,
-    protocol        TEXT NOT NULL,
-    event           TEXT NOT NULL,
-    installation_id TEXT NOT NULL,
-    timestamp       TEXT,
-    ts_ms           INTEGER NOT NULL,
-    received_at     INTEGER NOT NULL,
-    product         TEXT,
-    product_version TEXT,
-    os              TEXT,
-    os_version      TEXT,
-    step            TEXT,
-    exit_code       INTEGER,
-    email           TEXT,
-    duration_ms     INTEGER,
-    properties      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS errors_by_step
-    ON events (product, step, exit_code, ts_ms, installation_id) WHERE event = 'Installation Error';
-CREATE INDEX IF NOT EXISTS support_requests
-    ON events (product, ts_ms, email) WHERE event = 'Installation Support';
-
-CREATE TABLE IF NOT EXISTS installations (
-    product          TEXT NOT NULL,
-    installation_id  TEXT NOT NULL,
-    os               TEXT NOT NULL,
-    os_version       TEXT NOT NULL,
-    product_version  TEXT NOT NULL,
-    first_at         INTEGER NOT NULL,
-    started_at       INTEGER,
-    success_at       INTEGER,
-    error_at         INTEGER,
-    success_duration INTEGER,
-    status TEXT GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
-             WHEN success_at IS NOT NULL THEN 'succeeded'
-             ELSE 'abandoned' END) VIRTUAL,
-    duration INTEGER GENERATED ALWAYS AS (
-        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
-             THEN COALESCE(success_duration, success_at - started_at) END) VIRTUAL,
-    start_day INTEGER GENERATED ALWAYS AS (first_at / 86400000) VIRTUAL,
-    outcome_day INTEGER GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
-             ELSE success_at END / 86400000) VIRTUAL,
-    PRIMARY KEY (product, installation_id)
-);
-CREATE INDEX IF NOT EXISTS installations_cube
-    ON installations (product, os, os_version, product_version, start_day, status, outcome_day, first_at, duration);
-
-CREATE TABLE IF NOT EXISTS instances (
-    product         TEXT NOT NULL,
-    installation_id TEXT NOT NULL,
-    last_active_at  INTEGER NOT NULL,
-    PRIMARY KEY (product, installation_id)
-);
-CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, product);
-";
-
 /// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`), else the
 /// time it was received. Returns no row for a message ID already stored.
 const INSERT: &str = "
@@ -153,42 +90,6 @@ const UPSERT_INSTANCE: &str = "
 INSERT INTO instances (product, installation_id, last_active_at) VALUES (?1, ?2, ?3)
 ON CONFLICT (product, installation_id) DO UPDATE SET last_active_at = max(last_active_at, excluded.last_active_at)";
 
-/// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
-
-/// Fills `installations` and `instances` from `events`, for databases written before those
-/// tables existed (a no-op on a new database).
-const BACKFILL: &str = "
-INSERT OR IGNORE INTO installations (
-    product, installation_id, os, os_version, product_version,
-    first_at, started_at, success_at, error_at, success_duration)
-SELECT COALESCE(product, '(none)'), installation_id,
-       COALESCE(MAX(os), 'unknown'), COALESCE(MAX(os_version), ''), COALESCE(MAX(product_version), 'unknown'),
-       MIN(ts_ms),
-       MIN(CASE WHEN event = 'Installation Started' THEN ts_ms END),
-       MAX(CASE WHEN event = 'Installation Success' THEN ts_ms END),
-       MAX(CASE WHEN event = 'Installation Error' THEN ts_ms END),
-       MAX(CASE WHEN event = 'Installation Success' THEN duration_ms END)
-FROM events
-WHERE event IN ('Installation Started', 'Installation Success', 'Installation Error')
-GROUP BY 1, 2;
-INSERT OR IGNORE INTO instances (product, installation_id, last_active_at)
-SELECT COALESCE(product, '(none)'), installation_id, MAX(ts_ms)
-FROM events WHERE event = 'Instance Active' GROUP BY 1, 2;
-";
-
-/// Creates missing tables and indexes, and backfills derived tables once per schema version.
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(SCHEMA)?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < SCHEMA_VERSION {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {BACKFILL} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))?;
-    }
-    Ok(())
-}
-
 /// Opens (creating if missing) a database for writing, in WAL mode, with the schema in place.
 pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -199,7 +100,7 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreErro
     // that requests rarely wait for a checkpoint's fsync.
     conn.pragma_update(None, "wal_autocheckpoint", 25_000)?;
     tune(&conn)?;
-    migrate(&conn)?;
+    schema::migrate(&conn)?;
     Ok(conn)
 }
 
@@ -229,7 +130,7 @@ pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     tune(&conn)?;
-    migrate(&conn)?;
+    schema::migrate(&conn)?;
     Ok(conn)
 }
 
