@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::report::Since;
+
 /// Receives install-beacon events (Segment, PostHog or plain JSON) into SQLite and reports on them.
 #[derive(Debug, Parser)]
 #[command(name = "beacon-collector", version, about)]
@@ -60,8 +62,8 @@ pub struct ReportArgs {
     #[arg(long)]
     pub db: PathBuf,
     /// Only count events newer than this (e.g. 30d, 12h); default: all.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub since: Option<Duration>,
+    #[arg(long, value_name = "DURATION", value_parser = Since::parse)]
+    pub since: Option<Since>,
     /// Only report this product.
     #[arg(long)]
     pub product: Option<String>,

@@ -1,48 +1,41 @@
-//! Time as the collector uses it: milliseconds since the Unix epoch, printed as UTC ISO 8601.
+//! Time as the collector uses it: milliseconds since the Unix epoch, printed as UTC RFC 3339.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
 
+/// The last millisecond `humantime` can print (9999-12-31T23:59:59.999Z).
+const MAX_MS: i64 = 253_402_300_799_999;
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The instant `ms` after the epoch, clamped to what can be printed: events may carry any
+/// timestamp, and times before 1970 show as 1970-01-01.
+fn instant(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.clamp(0, MAX_MS).unsigned_abs())
 }
 
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01, UTC).
 pub fn date(day: i64) -> String {
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    let mut text = iso_seconds(day.saturating_mul(DAY_MS));
+    text.truncate("YYYY-MM-DD".len());
+    text
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{}T{:02}:{:02}:{:02}.{:03}Z",
-        date(secs.div_euclid(86_400)),
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    humantime::format_rfc3339_millis(instant(ms)).to_string()
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds).
 pub fn iso_seconds(ms: i64) -> String {
-    iso(ms.div_euclid(1000) * 1000).replace(".000Z", "Z")
+    humantime::format_rfc3339_seconds(instant(ms)).to_string()
 }
 
 #[cfg(test)]
@@ -53,8 +46,16 @@ mod tests {
     fn formats_known_instants() {
         assert_eq!(iso(1_795_428_000_123), "2026-11-23T10:00:00.123Z");
         assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(date(1_795_428_000_123 / DAY_MS), "2026-11-23");
         assert_eq!(iso_seconds(1_795_428_000_999), "2026-11-23T10:00:00Z");
+        assert_eq!(iso_seconds(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(date(1_795_428_000_123 / DAY_MS), "2026-11-23");
+        assert_eq!(date(0), "1970-01-01");
+    }
+
+    #[test]
+    fn out_of_range_times_are_clamped_not_a_panic() {
+        assert_eq!(date(-5), "1970-01-01");
+        assert_eq!(date(i64::MAX), "9999-12-31");
+        assert_eq!(iso_seconds(i64::MIN), "1970-01-01T00:00:00Z");
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod clock;
+mod error;
 mod event;
 mod http;
 mod ingest;
@@ -13,87 +14,72 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, Format};
+use cli::{Cli, Command, Format, ReportArgs, ServeArgs};
+use error::Error;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("error: {}", failure.message);
-            if let Some(hint) = failure.hint {
-                eprintln!("  hint: {hint}");
-            }
-            ExitCode::FAILURE
+        Err(e) => {
+            e.print();
+            e.exit_code()
         }
     }
 }
 
-/// A user-facing failure: what went wrong, and how to fix it.
-struct Failure {
-    message: String,
-    hint: Option<String>,
-}
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Failure {
-        Failure {
-            message: e.to_string(),
-            hint: None,
-        }
-    }
-}
-
-fn run(command: Command) -> Result<(), Failure> {
+fn run(command: Command) -> Result<(), Error> {
     match command {
-        Command::Serve(args) => {
-            let settings = http::Settings {
-                listen: args.listen,
-                db: args.db,
-                keys: ingest::Keys::new(args.keys),
-                latest_version: args.latest_version,
-                notices: args.notices,
-                busy_timeout: args.busy_timeout,
-                header_timeout: args.header_timeout,
-            };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            runtime.block_on(http::serve(settings)).map_err(|e| Failure {
-                message: e.to_string(),
-                hint: e.hint().map(String::from),
-            })
-        }
-        Command::Report(args) => {
-            if !args.db.exists() {
-                return Err(Failure {
-                    message: format!("database {} does not exist", args.db.display()),
-                    hint: Some("pass the file given to `beacon-collector serve --db`".into()),
-                });
-            }
-            let now = clock::now_ms();
-            let query = report::Query {
-                since_ms: args.since.map(|d| now - d.as_millis() as i64),
-                since_label: args.since.map(|d| humantime::format_duration(d).to_string()),
-                product: args.product,
-                show_emails: args.show_emails,
-                now_ms: now,
-            };
-            let conn = store::open_existing(&args.db)?;
-            let report = report::run(&conn, &query)?;
-            let text = match args.format {
-                Format::Table => present::text::table(&report),
-                Format::Json => present::json(&report),
-                Format::Csv => present::csv::csv(&report),
-            };
-            print!("{text}");
-            Ok(())
-        }
+        Command::Serve(args) => serve(args),
+        Command::Report(args) => report(args),
         Command::Seed(args) => {
-            let n = store::seed::seed(&args.db, args.events, args.days, args.seed)?;
+            let n = store::seed::seed(&args.db, args.events, args.days, args.seed)
+                .map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
             println!("seeded {n} events into {}", args.db.display());
             Ok(())
         }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), Error> {
+    let settings = http::Settings {
+        listen: args.listen,
+        db: args.db,
+        keys: ingest::Keys::new(args.keys),
+        latest_version: args.latest_version,
+        notices: args.notices,
+        busy_timeout: args.busy_timeout,
+        header_timeout: args.header_timeout,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(http::serve(settings))
+}
+
+fn report(args: ReportArgs) -> Result<(), Error> {
+    if !args.db.exists() {
+        return Err(Error::DatabaseMissing(args.db));
+    }
+    let query = report::Query {
+        since: args.since,
+        product: args.product,
+        show_emails: args.show_emails,
+        now_ms: clock::now_ms(),
+    };
+    let conn = store::open_existing(&args.db).map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
+    let report = report::run(&conn, &query)?;
+    let text = match args.format {
+        Format::Table => present::text::render(&report),
+        Format::Json => present::json(&report),
+        Format::Csv => present::csv::render(&report),
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`report | head`) is not an error worth reporting.
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }

@@ -18,9 +18,10 @@ use axum::routing::{get, post};
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
+use crate::error::Error;
 use crate::event::Protocol;
 use crate::ingest::Keys;
-use crate::store::{self, StoreError};
+use crate::store;
 
 /// Everything `serve` needs, resolved from the command line.
 #[derive(Debug, Clone)]
@@ -49,52 +50,20 @@ pub struct App {
     extra: Map<String, Value>,
 }
 
-/// Why `serve` could not start or stopped.
-#[derive(Debug)]
-pub enum ServeError {
-    /// The database could not be opened or prepared.
-    Open(PathBuf, StoreError),
-    /// The address could not be bound.
-    Bind(std::net::SocketAddr, std::io::Error),
-    /// Serving failed.
-    Io(std::io::Error),
-}
-
-impl std::fmt::Display for ServeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ServeError::Open(path, e) => write!(f, "cannot open database {}: {e}", path.display()),
-            ServeError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
-            ServeError::Io(e) => write!(f, "serving failed: {e}"),
-        }
-    }
-}
-
-impl ServeError {
-    /// How to fix it, when we can tell.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            ServeError::Open(..) => Some("check that the directory of --db exists and is writable"),
-            ServeError::Bind(..) => Some("pick another --listen address, or port 0 for any free port"),
-            ServeError::Io(_) => None,
-        }
-    }
-}
-
 /// Opens the database, binds, prints `listening on http://ADDR`, and serves until Ctrl-C or SIGTERM.
-pub async fn serve(settings: Settings) -> Result<(), ServeError> {
-    let open_error = |e| ServeError::Open(settings.db.clone(), e);
+pub async fn serve(settings: Settings) -> Result<(), Error> {
+    let open_error = |e| Error::OpenDatabase(settings.db.clone(), e);
     let conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
     store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(open_error)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .map_err(|e| ServeError::Bind(settings.listen, e))?;
-    let addr = listener.local_addr().map_err(ServeError::Io)?;
+        .map_err(|e| Error::Bind(settings.listen, e))?;
+    let addr = listener.local_addr()?;
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}").map_err(ServeError::Io)?;
-        out.flush().map_err(ServeError::Io)?;
+        writeln!(out, "listening on http://{addr}")?;
+        out.flush()?;
     }
     let app = Arc::new(App {
         db: settings.db.clone(),

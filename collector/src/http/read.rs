@@ -18,26 +18,22 @@ pub struct ReportParams {
 }
 
 async fn build_report(app: &App, params: ReportParams) -> Result<report::Report, Response> {
-    let now = crate::clock::now_ms();
-    let mut query = report::Query {
-        product: params.product.filter(|p| !p.is_empty()),
-        now_ms: now,
-        ..Default::default()
+    let since = match params.since.filter(|s| !s.is_empty()) {
+        Some(text) => Some(
+            report::Since::parse(&text)
+                .map_err(|message| error(StatusCode::BAD_REQUEST, &message, "use e.g. ?since=30d"))?,
+        ),
+        None => None,
     };
-    if let Some(since) = params.since.filter(|s| !s.is_empty()) {
-        let d = humantime::parse_duration(&since).map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                &format!("invalid since {since:?}: {e}"),
-                "use e.g. ?since=30d",
-            )
-        })?;
-        query.since_ms = Some(now - d.as_millis() as i64);
-        query.since_label = Some(since);
-    }
+    let query = report::Query {
+        since,
+        product: params.product.filter(|p| !p.is_empty()),
+        show_emails: false,
+        now_ms: crate::clock::now_ms(),
+    };
     let db = app.db.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let conn = store::open_existing(&db)?;
+        let conn = store::open_reader(&db)?;
         report::run(&conn, &query)
     })
     .await;

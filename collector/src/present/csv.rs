@@ -1,76 +1,130 @@
-//! The report as one CSV table.
+//! The report as one CSV table: one row per line of the report, the `section` column says which.
 
-use std::fmt::Write;
+use serde::Serialize;
 
 use crate::report::{Funnel, Report};
 
-/// One CSV table; the `section` column says which part of the report a row belongs to.
-pub fn csv(report: &Report) -> String {
-    let mut out = String::from(
-        "section,product,key,subkey,started,succeeded,failed,abandoned,success_rate,median_duration_ms,p90_duration_ms,count\n",
-    );
-    let f = |f: &Funnel| {
-        format!(
-            "{},{},{},{},{},{},{},",
-            f.started,
-            f.succeeded,
-            f.failed,
-            f.abandoned,
-            f.success_rate,
-            f.median_duration_ms.map_or(String::new(), |v| v.to_string()),
-            f.p90_duration_ms.map_or(String::new(), |v| v.to_string())
-        )
-    };
+/// One CSV row; the header is made of these field names, empty cells are `None`.
+#[derive(Debug, Default, Serialize)]
+struct Row<'a> {
+    section: &'a str,
+    product: &'a str,
+    key: Option<&'a str>,
+    subkey: Option<String>,
+    started: Option<u64>,
+    succeeded: Option<u64>,
+    failed: Option<u64>,
+    abandoned: Option<u64>,
+    /// Written as Rust prints the rate (`1`, `0.8616`), not as a float serialiser would (`1.0`).
+    success_rate: Option<String>,
+    median_duration_ms: Option<i64>,
+    p90_duration_ms: Option<i64>,
+    count: Option<u64>,
+}
+
+impl<'a> Row<'a> {
+    fn new(section: &'a str, product: &'a str) -> Row<'a> {
+        Row {
+            section,
+            product,
+            ..Row::default()
+        }
+    }
+
+    fn funnel(self, f: &Funnel) -> Row<'a> {
+        Row {
+            started: Some(f.started),
+            succeeded: Some(f.succeeded),
+            failed: Some(f.failed),
+            abandoned: Some(f.abandoned),
+            success_rate: Some(f.success_rate.to_string()),
+            median_duration_ms: f.median_duration_ms,
+            p90_duration_ms: f.p90_duration_ms,
+            ..self
+        }
+    }
+
+    fn count(self, n: u64) -> Row<'a> {
+        Row { count: Some(n), ..self }
+    }
+}
+
+/// The rows of the whole report, in report order.
+fn rows(report: &Report) -> Vec<Row<'_>> {
+    let mut rows = Vec::new();
     for p in &report.products {
-        let prod = field(&p.product);
-        let _ = writeln!(out, "installations,{prod},,,{}", f(&p.installations));
+        let prod = p.product.as_str();
+        rows.push(Row::new("installations", prod).funnel(&p.installations));
         for r in &p.by_os {
-            let _ = writeln!(
-                out,
-                "os,{prod},{},{},{}",
-                field(&r.os),
-                field(&r.os_version),
-                f(&r.funnel)
+            rows.push(
+                Row {
+                    key: Some(&r.os),
+                    subkey: Some(r.os_version.clone()),
+                    ..Row::new("os", prod)
+                }
+                .funnel(&r.funnel),
             );
         }
         for r in &p.by_version {
-            let _ = writeln!(out, "version,{prod},{},,{}", field(&r.product_version), f(&r.funnel));
-        }
-        for s in &p.failing_steps {
-            let code = s.exit_code.map_or(String::new(), |c| c.to_string());
-            let _ = writeln!(out, "failing_step,{prod},{},{code},,,,,,,,{}", field(&s.step), s.count);
-        }
-        let _ = writeln!(out, "support,{prod},,,,,,,,,,{}", p.support.count);
-        for e in p.support.emails.iter().flatten() {
-            let _ = writeln!(out, "support_email,{prod},{},,,,,,,,,1", field(e));
-        }
-        let _ = writeln!(out, "active_24h,{prod},,,,,,,,,,{}", p.active_24h);
-        for d in &p.daily {
-            let _ = writeln!(
-                out,
-                "day,{prod},{},,{},{},{},,,,,",
-                d.date, d.started, d.succeeded, d.failed
+            rows.push(
+                Row {
+                    key: Some(&r.product_version),
+                    ..Row::new("version", prod)
+                }
+                .funnel(&r.funnel),
             );
         }
+        for s in &p.failing_steps {
+            rows.push(
+                Row {
+                    key: Some(&s.step),
+                    subkey: s.exit_code.map(|c| c.to_string()),
+                    ..Row::new("failing_step", prod)
+                }
+                .count(s.count),
+            );
+        }
+        rows.push(Row::new("support", prod).count(p.support.count));
+        for e in p.support.emails.iter().flatten() {
+            rows.push(
+                Row {
+                    key: Some(e),
+                    ..Row::new("support_email", prod)
+                }
+                .count(1),
+            );
+        }
+        rows.push(Row::new("active_24h", prod).count(p.active_24h));
+        for d in &p.daily {
+            rows.push(Row {
+                key: Some(&d.date),
+                started: Some(d.started),
+                succeeded: Some(d.succeeded),
+                failed: Some(d.failed),
+                ..Row::new("day", prod)
+            });
+        }
     }
-    out
+    rows
 }
 
-/// Quotes a CSV field when needed.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+/// The report as CSV text, header first (also when there is nothing else).
+pub fn render(report: &Report) -> String {
+    let rows = rows(report);
+    let empty = rows.is_empty();
+    let mut out = csv::Writer::from_writer(Vec::new());
+    // The writer puts the header before the first row; an empty report writes a blank row only
+    // to get the header, and drops it below. Writing to memory cannot fail.
+    for row in rows.into_iter().chain(empty.then(Row::default)) {
+        let _ = out.serialize(row);
+    }
+    let text = String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default();
+    if empty {
+        text.lines()
+            .next()
+            .map(|header| format!("{header}\n"))
+            .unwrap_or_default()
     } else {
-        text.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_are_quoted() {
-        assert_eq!(field("a,\"b"), "\"a,\"\"b\"");
+        text
     }
 }

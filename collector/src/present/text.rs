@@ -28,7 +28,7 @@ const FUNNEL_HEAD: [&str; 7] = [
 ];
 
 /// Aligned text tables, one block per product.
-pub fn table(report: &Report) -> String {
+pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let window = report
         .since

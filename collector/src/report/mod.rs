@@ -12,23 +12,51 @@ use rusqlite::{Connection, params};
 
 use crate::clock;
 use crate::event::{NO_PRODUCT, names};
-use crate::store::StoreError;
+use crate::store::{Status, StoreError};
 
 pub use model::{Day, FailingStep, Funnel, OsRow, ProductReport, Report, Support, VersionRow};
 
 /// What to report on; resolved once from flags or query parameters.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
-    /// Only events at or after this time (ms since epoch).
-    pub since_ms: Option<i64>,
-    /// Human form of the window, echoed in the report (e.g. `30days`).
-    pub since_label: Option<String>,
+    /// Only events within this window before `now_ms`.
+    pub since: Option<Since>,
     /// Only this product.
     pub product: Option<String>,
     /// Include support emails.
     pub show_emails: bool,
     /// The time "now" for the 24 h active window (ms since epoch).
     pub now_ms: i64,
+}
+
+impl Query {
+    /// The earliest event time counted (ms since epoch); `i64::MIN` for all time.
+    fn since_ms(&self) -> i64 {
+        self.since
+            .as_ref()
+            .map_or(i64::MIN, |s| self.now_ms.saturating_sub(s.ms))
+    }
+}
+
+/// A report window such as `30d`: its length in milliseconds, and how the report names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since {
+    label: String,
+    ms: i64,
+}
+
+impl Since {
+    /// Parses a humantime duration (`30d`, `12h`), refusing lengths that do not fit in
+    /// milliseconds since the epoch (which would wrap around and empty the report).
+    pub fn parse(text: &str) -> Result<Since, String> {
+        let d = humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+        let ms = i64::try_from(d.as_millis())
+            .map_err(|_| format!("{text} is too long a window; leave it out to report all time"))?;
+        Ok(Since {
+            label: humantime::format_duration(d).to_string(),
+            ms,
+        })
+    }
 }
 
 const TOP_FAILING_STEPS: i64 = 10;
@@ -43,12 +71,12 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, status: &str, n: u64) {
+    fn add(&mut self, status: Status, n: u64) {
         self.started += n;
         match status {
-            "succeeded" => self.succeeded += n,
-            "failed" => self.failed += n,
-            _ => self.abandoned += n,
+            Status::Succeeded => self.succeeded += n,
+            Status::Failed => self.failed += n,
+            Status::Abandoned => self.abandoned += n,
         }
     }
 
@@ -78,13 +106,21 @@ fn nearest_rank(sorted: &[i64], pct: usize) -> i64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// Installations started, succeeded and failed on one day.
+#[derive(Debug, Default, Clone, Copy)]
+struct DayCounts {
+    started: u64,
+    succeeded: u64,
+    failed: u64,
+}
+
 /// Everything gathered for one product before it becomes a [`ProductReport`].
 #[derive(Debug, Default)]
 struct Acc {
     total: Counts,
     by_os: BTreeMap<(String, String), Counts>,
     by_version: BTreeMap<String, Counts>,
-    daily: BTreeMap<i64, [u64; 3]>,
+    daily: BTreeMap<i64, DayCounts>,
     durations: Vec<i64>,
     os_durations: BTreeMap<(String, String), Vec<i64>>,
     version_durations: BTreeMap<String, Vec<i64>>,
@@ -98,7 +134,7 @@ struct Acc {
 /// same index for the percentiles. Failing steps, support requests and active instances come from
 /// partial indexes.
 pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
-    let since = q.since_ms.unwrap_or(i64::MIN);
+    let since = q.since_ms();
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
 
     let mut cube = conn.prepare(
@@ -111,29 +147,30 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     while let Some(r) = rows.next()? {
         let product: String = r.get(0)?;
         let (os, os_version, version): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
-        let (start_day, status, outcome_day): (i64, String, Option<i64>) = (r.get(4)?, r.get(5)?, r.get(6)?);
+        let (start_day, status, outcome_day): (i64, Status, Option<i64>) = (r.get(4)?, r.get(5)?, r.get(6)?);
         let n: u64 = r.get(7)?;
         let acc = accs.entry(product).or_default();
-        acc.total.add(&status, n);
-        acc.by_os.entry((os, os_version)).or_default().add(&status, n);
-        acc.by_version.entry(version).or_default().add(&status, n);
-        acc.daily.entry(start_day).or_default()[0] += n;
-        let slot = match status.as_str() {
-            "succeeded" => Some(1),
-            "failed" => Some(2),
-            _ => None,
-        };
-        if let (Some(slot), Some(day)) = (slot, outcome_day) {
-            acc.daily.entry(day).or_default()[slot] += n;
+        acc.total.add(status, n);
+        acc.by_os.entry((os, os_version)).or_default().add(status, n);
+        acc.by_version.entry(version).or_default().add(status, n);
+        acc.daily.entry(start_day).or_default().started += n;
+        if let Some(day) = outcome_day {
+            let counts = acc.daily.entry(day).or_default();
+            match status {
+                Status::Succeeded => counts.succeeded += n,
+                Status::Failed => counts.failed += n,
+                Status::Abandoned => {}
+            }
         }
     }
 
-    let mut durations = conn.prepare(
+    let mut durations = conn.prepare(&format!(
         "SELECT product, os, os_version, product_version, duration
          FROM installations INDEXED BY installations_cube
-         WHERE status = 'succeeded' AND duration IS NOT NULL AND first_at >= ?1
+         WHERE status = '{}' AND duration IS NOT NULL AND first_at >= ?1
            AND (?2 IS NULL OR product = ?2)",
-    )?;
+        Status::Succeeded.as_sql()
+    ))?;
     let mut rows = durations.query(params![since, q.product])?;
     while let Some(r) = rows.next()? {
         let product: String = r.get(0)?;
@@ -177,11 +214,11 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
         let daily = acc
             .daily
             .into_iter()
-            .map(|(day, [started, succeeded, failed])| Day {
+            .map(|(day, c)| Day {
                 date: clock::date(day),
-                started,
-                succeeded,
-                failed,
+                started: c.started,
+                succeeded: c.succeeded,
+                failed: c.failed,
             })
             .collect();
         let installations = acc.total.funnel(Some(&mut acc.durations));
@@ -218,7 +255,7 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     });
     Ok(Report {
         generated_at: clock::iso_seconds(q.now_ms),
-        since: q.since_label.clone(),
+        since: q.since.as_ref().map(|s| s.label.clone()),
         products,
     })
 }
@@ -245,7 +282,7 @@ fn failing_steps(conn: &Connection, q: &Query) -> Result<Vec<(String, FailingSte
          WHERE rank <= ?3 ORDER BY product, rank",
         names::ERROR
     ))?;
-    let since = q.since_ms.unwrap_or(i64::MIN);
+    let since = q.since_ms();
     let rows = stmt.query_map(params![since, q.product, TOP_FAILING_STEPS], |r| {
         Ok((
             r.get(0)?,
@@ -265,7 +302,7 @@ fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, Store
         "event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)",
         names::SUPPORT
     );
-    let since = q.since_ms.unwrap_or(i64::MIN);
+    let since = q.since_ms();
     let mut stmt = conn.prepare(&format!(
         "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY support_requests
          WHERE {filter}

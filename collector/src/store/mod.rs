@@ -6,6 +6,7 @@ pub mod seed;
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::event::{Event, NO_PRODUCT, names};
@@ -38,6 +39,41 @@ impl From<rusqlite::Error> for StoreError {
         match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
             _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// Where an installation ended up: the `installations.status` column (see `schema.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Its last outcome is a Success.
+    Succeeded,
+    /// It has an Error and no later Success.
+    Failed,
+    /// It reported neither outcome (yet).
+    Abandoned,
+}
+
+impl Status {
+    /// The value stored in the column.
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl FromSql for Status {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Status> {
+        match value.as_str()? {
+            "succeeded" => Ok(Status::Succeeded),
+            "failed" => Ok(Status::Failed),
+            "abandoned" => Ok(Status::Abandoned),
+            other => Err(FromSqlError::Other(
+                format!("unknown installation status {other:?}").into(),
+            )),
         }
     }
 }
@@ -122,7 +158,8 @@ pub fn checkpoint_in_background(path: &Path, every: Duration) -> Result<(), Stor
     Ok(())
 }
 
-/// Opens an existing database for reporting; fails if the file does not exist.
+/// Opens an existing database for the `report` command, bringing an older schema up to date;
+/// fails if the file does not exist.
 pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -131,6 +168,14 @@ pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     tune(&conn)?;
     schema::migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Opens the database `serve` has already migrated, read-only, for one report page.
+pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    tune(&conn)?;
     Ok(conn)
 }
 
@@ -274,6 +319,29 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM installations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_status_the_schema_computes_is_known() {
+        let dir = tempfile_dir("status");
+        let mut conn = open(&dir.join("t.sqlite"), Duration::from_millis(100)).unwrap();
+        let mut events = Vec::new();
+        for (id, name) in [("s", names::SUCCESS), ("f", names::ERROR), ("a", names::STARTED)] {
+            let mut e = event(id, Some("2026-11-23T10:00:00Z"));
+            e.event = name.into();
+            e.installation_id = id.into();
+            events.push(e);
+        }
+        insert(&mut conn, &events, 0).unwrap();
+        let statuses: Vec<Status> = conn
+            .prepare("SELECT status FROM installations ORDER BY installation_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(statuses, [Status::Abandoned, Status::Failed, Status::Succeeded]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

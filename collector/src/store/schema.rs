@@ -92,13 +92,13 @@ SELECT COALESCE(product, '(none)'), installation_id, MAX(ts_ms)
 FROM events WHERE event = 'Instance Active' GROUP BY 1, 2;
 ";
 
-/// Creates missing tables and indexes, and backfills derived tables once per schema version.
+/// Creates missing tables and indexes, and backfills derived tables, once per schema version.
+/// A database already at [`SCHEMA_VERSION`] is only read (one pragma), not written.
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(SCHEMA)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < SCHEMA_VERSION {
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {BACKFILL} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN IMMEDIATE; {SCHEMA} {BACKFILL} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         ))?;
     }
     Ok(())

@@ -1,13 +1,12 @@
 //! Bad input gets the right status, and the collector keeps serving with its data intact.
 
-use crate::common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Collector, basic, product};
 use serde_json::{Value, json};
+
+use crate::common::{Collector, basic, product};
 
 fn batch(ids: &[&str]) -> Value {
     let batch: Vec<Value> = ids

@@ -1,9 +1,8 @@
 //! Each client's wire format, sent to the real binary, ends up in exact report numbers.
 
-use crate::common;
-
-use common::{Collector, basic, facts, gzip, product, with};
 use serde_json::{Value, json};
+
+use crate::common::{Collector, basic, facts, gzip, product, with};
 
 const KEYS: [&str; 4] = ["--key", "wk", "--key", "phc_key"];
 

@@ -1,5 +1,6 @@
 //! Runs the real `beacon-collector` binary on 127.0.0.1 and talks to it over HTTP.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,20 +109,51 @@ impl Drop for Collector {
     }
 }
 
+/// What a finished `beacon-collector` command printed, and its exit code.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output of a run that must have succeeded.
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, Some(0), "failed: {}", self.stderr);
+        self.stdout
+    }
+}
+
+/// Runs `beacon-collector ARGS` to completion.
+pub fn run<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(BIN).args(args).output().expect("run beacon-collector");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `report --db DB ARGS`.
+pub fn run_report(db: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![OsStr::new("report"), OsStr::new("--db"), db.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    run(args)
+}
+
 /// Runs `report --format json` on a database.
 pub fn report(db: &Path, extra: &[&str]) -> Value {
-    let out = Command::new(BIN)
-        .args(["report", "--format", "json", "--db"])
-        .arg(db)
-        .args(extra)
-        .output()
-        .expect("run report");
-    assert!(
-        out.status.success(),
-        "report failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("report JSON")
+    let mut args = vec!["--format", "json"];
+    args.extend(extra);
+    serde_json::from_str(&run_report(db, &args).ok()).expect("report JSON")
 }
 
 /// The report section of one product.

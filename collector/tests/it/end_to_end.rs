@@ -2,13 +2,12 @@
 //! driven by `scripts/install.sh`, reports to a running `beacon-collector`, whose report must show
 //! exactly what happened. Needs the workspace built (`cargo test --workspace` does that).
 
-use crate::common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Collector, product};
 use serde_json::{Value, json};
+
+use crate::common::{self, Collector, product};
 
 /// The install-beacon binary built next to beacon-collector.
 fn beacon_bin() -> PathBuf {

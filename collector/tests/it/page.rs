@@ -1,11 +1,8 @@
 //! The HTML report page, `/report.json`, `/healthz`, and the `report` command's other formats.
 
-use crate::common;
-
-use std::process::Command;
-
-use common::{BIN, Collector, facts, with};
 use serde_json::{Value, json};
+
+use crate::common::{self, Collector, facts, with};
 
 fn seed_events(c: &Collector) {
     let p = facts("acme <server>", "1.4.2", "ubuntu", "22.04");
@@ -62,17 +59,7 @@ fn page_has_the_svg_charts() {
 fn report_formats_and_filters() {
     let c = Collector::start(&[]);
     seed_events(&c);
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .arg("report")
-            .arg("--db")
-            .arg(&c.db)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| common::run_report(&c.db, args).ok();
     let table = run(&[]);
     assert!(table.contains("== acme <server> =="), "{table}");
     assert!(table.contains("installations"));
@@ -92,52 +79,65 @@ fn report_formats_and_filters() {
 
 #[test]
 fn report_on_a_missing_database_explains() {
-    let out = Command::new(BIN)
-        .args(["report", "--db", "/nonexistent/events.sqlite"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with("error: database /nonexistent/events.sqlite does not exist\n  hint: "),
-        "{err}"
+    let out = common::run(["report", "--db", "/nonexistent/events.sqlite"]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        "error: database /nonexistent/events.sqlite does not exist\n\
+         hint: pass the file given to `beacon-collector serve --db`\n"
     );
 }
 
 #[test]
-fn serve_explains_why_it_cannot_start() {
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            "/nonexistent/dir/events.sqlite",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+fn a_window_too_long_to_count_back_is_refused_not_an_empty_report() {
+    let c = Collector::start(&[]);
+    seed_events(&c);
+    let out = common::run_report(&c.db, &["--since", "500000000y"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.stdout, "");
     assert!(
-        err.starts_with("error: cannot open database /nonexistent/dir/events.sqlite"),
-        "{err}"
+        out.stderr.starts_with(
+            "error: invalid value '500000000y' for '--since <DURATION>': \
+             500000000y is too long a window; leave it out to report all time\n"
+        ),
+        "{}",
+        out.stderr
     );
-    assert!(
-        err.contains("\n  hint: check that the directory of --db exists"),
-        "{err}"
+    let (status, body) = c.get("/report.json?since=500000000y");
+    assert_eq!(status, 400, "{body}");
+    // The longest window that fits still counts everything.
+    let all = common::report(&c.db, &["--since", "200000000y"]);
+    assert_eq!(all["products"][0]["installations"]["started"], 2);
+}
+
+#[test]
+fn serve_explains_why_it_cannot_start() {
+    let out = common::run([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        "/nonexistent/dir/events.sqlite",
+    ]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        "error: cannot open database /nonexistent/dir/events.sqlite: database error: \
+         unable to open database file: /nonexistent/dir/events.sqlite\n\
+         hint: check that the directory of --db exists and is writable\n"
     );
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("e.sqlite");
-    let out = Command::new(BIN)
-        .args(["serve", "--listen", &addr, "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with(&format!("error: cannot listen on {addr}")), "{err}");
-    assert!(err.contains("hint: pick another --listen address"), "{err}");
+    let out = common::run(["serve", "--listen", &addr, "--db", db.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot listen on {addr}: Address already in use (os error 98)\n\
+             hint: pick another --listen address, or port 0 for any free port\n"
+        )
+    );
 }
