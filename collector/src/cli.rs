@@ -38,9 +38,32 @@ pub struct ServeArgs {
     /// SQLite database file (created if missing).
     #[arg(long)]
     pub db: PathBuf,
-    /// Accepted write/API key; repeat for several. Without any, every key is accepted.
-    #[arg(long = "key", value_name = "KEY")]
+    /// Accepted write/API key; repeat for several. Without any key (here, in the environment or
+    /// in --key-file), every key is accepted.
+    #[arg(
+        long = "key",
+        value_name = "KEY",
+        env = "BEACON_COLLECTOR_KEY",
+        hide_env_values = true
+    )]
     pub keys: Vec<String>,
+    /// File of accepted write/API keys, one per line (blank lines and lines starting with # are
+    /// skipped), so that keys need not appear in `ps`.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Token the report page and /report.json require: `Authorization: Bearer TOKEN`, or TOKEN as
+    /// the password of HTTP Basic auth. Without one, they answer only on a loopback --listen.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "BEACON_COLLECTOR_ADMIN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "admin_token_file"
+    )]
+    pub admin_token: Option<String>,
+    /// File whose first line is the admin token (instead of --admin-token).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Latest released version, echoed in every accepted response as `latest_version`.
     #[arg(long, value_name = "VERSION")]
     pub latest_version: Option<String>,

@@ -18,6 +18,10 @@ pub enum Error {
     Store(StoreError),
     /// The listen address could not be bound.
     Bind(SocketAddr, std::io::Error),
+    /// A file named by a secret option (`--key-file`, `--admin-token-file`) cannot be read.
+    SecretFile(&'static str, PathBuf, std::io::Error),
+    /// A file named by a secret option holds no secret.
+    EmptySecretFile(&'static str, PathBuf),
     /// Starting the runtime, serving, or writing the output failed.
     Io(std::io::Error),
 }
@@ -29,6 +33,8 @@ impl fmt::Display for Error {
             Error::OpenDatabase(path, e) => write!(f, "cannot open database {}: {e}", path.display()),
             Error::Store(e) => write!(f, "{e}"),
             Error::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            Error::SecretFile(flag, path, e) => write!(f, "cannot read {flag} {}: {e}", path.display()),
+            Error::EmptySecretFile(flag, path) => write!(f, "{flag} {} holds no secret", path.display()),
             Error::Io(e) => write!(f, "{e}"),
         }
     }
@@ -55,14 +61,21 @@ impl Error {
             Error::DatabaseMissing(_) => Some("pass the file given to `beacon-collector serve --db`"),
             Error::OpenDatabase(..) => Some("check that the directory of --db exists and is writable"),
             Error::Bind(..) => Some("pick another --listen address, or port 0 for any free port"),
+            Error::SecretFile(..) => Some("name a readable file, one secret per line"),
+            Error::EmptySecretFile(..) => {
+                Some("put the secret on a line of its own (lines starting with # are skipped)")
+            }
             Error::Store(StoreError::Busy) => Some("retry in a moment"),
             Error::Store(_) | Error::Io(_) => None,
         }
     }
 
-    /// The process exit code: 1 (usage mistakes are refused by the parser with 2).
+    /// The process exit code: 2 for a mistake in the options (as the parser's own refusals), else 1.
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::FAILURE
+        match self {
+            Error::SecretFile(..) | Error::EmptySecretFile(..) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
     }
 
     /// Prints `error: MESSAGE` and, when there is a fix, `hint: FIX` on stderr.

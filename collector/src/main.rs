@@ -8,6 +8,7 @@ mod http;
 mod ingest;
 mod present;
 mod report;
+mod secret;
 mod store;
 
 use std::process::ExitCode;
@@ -42,14 +43,47 @@ fn run(command: Command) -> Result<(), Error> {
 }
 
 fn serve(args: ServeArgs) -> Result<(), Error> {
+    let ServeArgs {
+        listen,
+        db,
+        mut keys,
+        key_file,
+        admin_token,
+        admin_token_file,
+        latest_version,
+        notices,
+        busy_timeout,
+        header_timeout,
+    } = args;
+    if let Some(path) = key_file {
+        let from_file = secret::read_lines(&path).map_err(|e| Error::SecretFile("--key-file", path.clone(), e))?;
+        if from_file.is_empty() {
+            return Err(Error::EmptySecretFile("--key-file", path));
+        }
+        keys.extend(from_file);
+    }
+    let admin_token = match admin_token_file {
+        Some(path) => {
+            let lines =
+                secret::read_lines(&path).map_err(|e| Error::SecretFile("--admin-token-file", path.clone(), e))?;
+            Some(
+                lines
+                    .into_iter()
+                    .next()
+                    .ok_or(Error::EmptySecretFile("--admin-token-file", path))?,
+            )
+        }
+        None => admin_token.filter(|t| !t.is_empty()),
+    };
     let settings = http::Settings {
-        listen: args.listen,
-        db: args.db,
-        keys: ingest::Keys::new(args.keys),
-        latest_version: args.latest_version,
-        notices: args.notices,
-        busy_timeout: args.busy_timeout,
-        header_timeout: args.header_timeout,
+        listen,
+        db,
+        keys: ingest::Keys::new(keys),
+        latest_version,
+        notices,
+        busy_timeout,
+        header_timeout,
+        admin_token,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,21 +1,119 @@
-//! Credentials carried by requests.
+//! Credentials carried by requests: the write key of ingest routes and the admin token of read
+//! routes.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use base64::Engine;
 
-/// The key in `Authorization: Basic base64(key:)` or `Authorization: Bearer key`.
-pub fn header_key(headers: &HeaderMap) -> Option<String> {
+use super::error;
+use crate::secret;
+
+/// What an `Authorization` header carries.
+enum Credential {
+    /// `Basic base64(user:password)`.
+    Basic { user: String, password: String },
+    /// `Bearer token`.
+    Bearer(String),
+}
+
+fn credential(headers: &HeaderMap) -> Option<Credential> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
         let text = String::from_utf8(decoded).ok()?;
-        let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
-        (!user.is_empty()).then(|| user.to_string())
+        let (user, password) = text.split_once(':').unwrap_or((text.as_str(), ""));
+        Some(Credential::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
     } else if scheme.eq_ignore_ascii_case("bearer") {
-        Some(rest.trim().to_string()).filter(|k| !k.is_empty())
+        Some(Credential::Bearer(rest.trim().to_string()))
     } else {
         None
+    }
+}
+
+/// The key in `Authorization: Basic base64(key:)` or `Authorization: Bearer key`.
+pub fn header_key(headers: &HeaderMap) -> Option<String> {
+    match credential(headers)? {
+        Credential::Basic { user, .. } => Some(user),
+        Credential::Bearer(key) => Some(key),
+    }
+    .filter(|k| !k.is_empty())
+}
+
+/// Who may use the read routes (the report page and `/report.json`).
+#[derive(Debug, Clone)]
+pub enum ReadAccess {
+    /// Whoever presents this token.
+    Token(String),
+    /// Anyone: no token is set and the collector listens on a loopback address only.
+    Loopback,
+    /// No one: no token is set and the collector listens beyond loopback.
+    Closed,
+}
+
+impl ReadAccess {
+    /// The admin token if there is one, else open on a loopback `listen` address and closed on
+    /// any other.
+    pub fn new(token: Option<String>, listen: std::net::SocketAddr) -> ReadAccess {
+        match token {
+            Some(token) => ReadAccess::Token(token),
+            None if listen.ip().is_loopback() => ReadAccess::Loopback,
+            None => ReadAccess::Closed,
+        }
+    }
+
+    /// What `serve` says about the read routes at start, if anything.
+    pub fn notice(&self) -> Option<&'static str> {
+        match self {
+            ReadAccess::Token(_) => None,
+            ReadAccess::Loopback => Some(
+                "note: no admin token; the report page and /report.json answer anyone who can reach this loopback address",
+            ),
+            ReadAccess::Closed => Some(
+                "warning: no admin token; the report page and /report.json are refused (403) because --listen is not a loopback address\n\
+                 hint: set BEACON_COLLECTOR_ADMIN_TOKEN or pass --admin-token-file",
+            ),
+        }
+    }
+
+    /// `None` to let the request through, else the answer: 401 (with a Basic challenge, so that
+    /// a browser asks for the token) or 403.
+    pub fn refusal(&self, headers: &HeaderMap) -> Option<Response> {
+        let token = match self {
+            ReadAccess::Loopback => return None,
+            ReadAccess::Closed => {
+                return Some(error(
+                    StatusCode::FORBIDDEN,
+                    "the report is not served on this address without an admin token",
+                    "start serve with --admin-token-file or BEACON_COLLECTOR_ADMIN_TOKEN",
+                ));
+            }
+            ReadAccess::Token(token) => token,
+        };
+        let given = match credential(headers) {
+            Some(Credential::Bearer(given) | Credential::Basic { password: given, .. }) => given,
+            None => String::new(),
+        };
+        if !given.is_empty() && secret::same(&given, token) {
+            return None;
+        }
+        let mut refused = error(
+            StatusCode::UNAUTHORIZED,
+            if given.is_empty() {
+                "the report needs the admin token"
+            } else {
+                "wrong admin token"
+            },
+            "send Authorization: Bearer TOKEN, or log in with the token as the password",
+        );
+        refused.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"beacon-collector\", charset=\"UTF-8\""),
+        );
+        Some(refused)
     }
 }
 

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+use super::admission;
 use super::auth::header_key;
 use super::{App, error};
 use crate::event::Protocol;
@@ -47,23 +48,39 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let Some(ticket) = app.admission.admit(&headers) else {
+        drain(body).await;
+        return admission::busy();
+    };
     let raw = match read_body(body).await {
         Ok(raw) => raw,
         Err(resp) => return resp,
     };
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
-    let batch = ingest::decode_body(encoding, &raw)
-        .and_then(|bytes| ingest::parse(protocol, &bytes, header_key(&headers), default_type, &app.keys));
-    let batch = match batch {
+    let bytes = match ingest::decode_body(encoding, &raw) {
+        Ok(bytes) => bytes,
+        Err(e) => return ingest_error(&e),
+    };
+    drop(raw);
+    let Some(ticket) = app.admission.promote(ticket, bytes.len()) else {
+        return admission::busy();
+    };
+    let batch = match ingest::parse(protocol, &bytes, header_key(&headers), default_type, &app.keys) {
         Ok(b) => b,
         Err(e) => return ingest_error(&e),
     };
+    drop(bytes);
     if !batch.events.is_empty() {
+        let turn = app.admission.store_turn(&ticket).await;
+        let mut conn = Arc::clone(&app.conn).lock_owned().await;
+        drop(turn);
         let app2 = Arc::clone(&app);
         let result = tokio::task::spawn_blocking(move || {
-            // A panic mid-request rolled its transaction back, so a poisoned lock is still usable.
-            let mut conn = app2.conn.lock().unwrap_or_else(|e| e.into_inner());
-            store::insert(&mut conn, &batch.events, crate::clock::now_ms())
+            // Checked before and after: a deleted or replaced file would take the events with it.
+            app2.db_file.check()?;
+            let inserted = store::insert(&mut conn, &batch.events, crate::clock::now_ms())?;
+            app2.db_file.check()?;
+            Ok(inserted)
         })
         .await;
         match result {
@@ -75,11 +92,22 @@ pub async fn ingest(
                     "retry later; nothing from this request was stored",
                 );
             }
+            Ok(Err(StoreError::Gone)) => {
+                eprintln!(
+                    "error: {} was deleted or replaced; restart the collector",
+                    app.db.display()
+                );
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the collector cannot store events",
+                    "retry later; the collector's operator has been told",
+                );
+            }
             Ok(Err(e)) => {
                 eprintln!("error: storing events: {e}");
                 return error(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    &e.to_string(),
+                    "storing events failed",
                     "see the collector's log",
                 );
             }
@@ -93,6 +121,7 @@ pub async fn ingest(
             }
         }
     }
+    drop(ticket);
     let mut body = match protocol {
         Protocol::Posthog => json!({"status": 1}),
         Protocol::Segment | Protocol::Json => json!({"success": true}),
@@ -101,6 +130,13 @@ pub async fn ingest(
         m.extend(app.extra.clone());
     }
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// Reads and discards a refused request's body (within the usual limits), so that the client
+/// gets the answer instead of a reset connection while it is still sending.
+async fn drain(body: Body) {
+    let mut body = http_body_util::Limited::new(body, ingest::MAX_REQUEST_BYTES);
+    let _ = tokio::time::timeout(BODY_TIMEOUT, async { while let Some(Ok(_)) = body.frame().await {} }).await;
 }
 
 /// Reads the body within the size and time limits.

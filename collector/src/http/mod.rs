@@ -1,12 +1,13 @@
 //! The HTTP side of `serve`: binding, routes, and the JSON answers clients expect.
 
 mod accept;
+mod admission;
 mod auth;
 mod ingest;
 mod read;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -40,13 +41,22 @@ pub struct Settings {
     pub busy_timeout: Duration,
     /// How long a client may take to send its request headers.
     pub header_timeout: Duration,
+    /// The token read routes require, if any.
+    pub admin_token: Option<String>,
 }
 
 /// State shared by all routes.
 pub struct App {
     db: PathBuf,
-    conn: Mutex<Connection>,
+    /// The database file as opened, checked before any 2xx.
+    db_file: store::DbFile,
+    /// The one writing connection; tokio's mutex hands it out in arrival order.
+    conn: Arc<tokio::sync::Mutex<Connection>>,
     keys: Keys,
+    read_access: auth::ReadAccess,
+    admission: admission::Admission,
+    /// Permits for report builds (see [`read::REPORT_BUILDS`]).
+    report_builds: Arc<tokio::sync::Semaphore>,
     extra: Map<String, Value>,
 }
 
@@ -54,6 +64,7 @@ pub struct App {
 pub async fn serve(settings: Settings) -> Result<(), Error> {
     let open_error = |e| Error::OpenDatabase(settings.db.clone(), e);
     let conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
+    let db_file = store::DbFile::of(&settings.db).map_err(open_error)?;
     store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(open_error)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -65,10 +76,18 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
+    let read_access = auth::ReadAccess::new(settings.admin_token.clone(), addr);
+    if let Some(notice) = read_access.notice() {
+        eprintln!("{notice}");
+    }
     let app = Arc::new(App {
         db: settings.db.clone(),
-        conn: Mutex::new(conn),
+        db_file,
+        conn: Arc::new(tokio::sync::Mutex::new(conn)),
         keys: settings.keys.clone(),
+        read_access,
+        admission: admission::Admission::default(),
+        report_builds: Arc::new(tokio::sync::Semaphore::new(read::REPORT_BUILDS)),
         extra: version_fields(&settings),
     });
     accept::accept_loop(listener, router(app), settings.header_timeout).await;
@@ -105,9 +124,17 @@ fn router(app: Arc<App>) -> Router {
         )
         .route("/", get(read::page))
         .route("/report.json", get(read::report_json))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint", "see the collector README") })
         .with_state(app)
+}
+
+/// `ok` while the database file is the one opened; 503 once it was deleted or replaced.
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match app.db_file.check() {
+        Ok(()) => "ok\n".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: {e}\n")).into_response(),
+    }
 }
 
 /// A JSON error answer: what went wrong and how to fix it.

@@ -1,9 +1,10 @@
 //! The read routes: the report page and `/report.json`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query as UrlQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{App, error};
@@ -17,13 +18,29 @@ pub struct ReportParams {
     product: Option<String>,
 }
 
-async fn build_report(app: &App, params: ReportParams) -> Result<report::Report, Response> {
-    let since = match params.since.filter(|s| !s.is_empty()) {
-        Some(text) => Some(
-            report::Since::parse(&text)
-                .map_err(|message| error(StatusCode::BAD_REQUEST, &message, "use e.g. ?since=30d"))?,
-        ),
+/// Report builds at once; each holds the aggregation and the rendered answer in memory.
+pub const REPORT_BUILDS: usize = 2;
+/// How long a read request waits for a free build before 503.
+const BUILD_WAIT: Duration = Duration::from_secs(5);
+
+/// Checks the admin token, builds the report (at most [`REPORT_BUILDS`] at once) and renders it.
+async fn serve_report(
+    app: Arc<App>,
+    headers: &HeaderMap,
+    params: ReportParams,
+    render: fn(&report::Report) -> Response,
+) -> Response {
+    if let Some(refused) = app.read_access.refusal(headers) {
+        return refused;
+    }
+    let since = match params
+        .since
+        .filter(|s| !s.is_empty())
+        .map(|text| report::Since::parse(&text))
+    {
         None => None,
+        Some(Ok(since)) => Some(since),
+        Some(Err(message)) => return error(StatusCode::BAD_REQUEST, &message, "use e.g. ?since=30d"),
     };
     let query = report::Query {
         since,
@@ -31,48 +48,72 @@ async fn build_report(app: &App, params: ReportParams) -> Result<report::Report,
         show_emails: false,
         now_ms: crate::clock::now_ms(),
     };
-    let db = app.db.clone();
+    let Ok(Ok(permit)) = tokio::time::timeout(BUILD_WAIT, Arc::clone(&app.report_builds).acquire_owned()).await else {
+        let mut busy = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "other reports are being built",
+            "reload in a moment",
+        );
+        busy.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return busy;
+    };
+    let app2 = Arc::clone(&app);
     let result = tokio::task::spawn_blocking(move || {
-        let conn = store::open_reader(&db)?;
-        report::run(&conn, &query)
+        let _permit = permit;
+        app2.db_file.check()?;
+        let conn = store::open_reader(&app2.db)?;
+        report::run(&conn, &query).map(|r| render(&r))
     })
     .await;
     match result {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(StoreError::Busy)) => Err(error(
+        Ok(Ok(response)) => response,
+        Ok(Err(StoreError::Busy)) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "database is locked",
             "reload in a moment",
-        )),
-        Ok(Err(e)) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &e.to_string(),
-            "see the collector's log",
-        )),
-        Err(_) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "report failed",
-            "see the collector's log",
-        )),
+        ),
+        Ok(Err(e)) => {
+            // The details (which may name files) go to the operator's log, not to the client.
+            eprintln!("error: building the report: {e}");
+            let status = match e {
+                StoreError::Gone => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            error(status, "report failed", "see the collector's log")
+        }
+        Err(e) => {
+            eprintln!("error: building the report: {e}");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "report failed",
+                "see the collector's log",
+            )
+        }
     }
 }
 
 /// `GET /report.json`: the report as JSON.
-pub async fn report_json(State(app): State<Arc<App>>, UrlQuery(params): UrlQuery<ReportParams>) -> Response {
-    match build_report(&app, params).await {
-        Ok(r) => axum::Json(r).into_response(),
-        Err(resp) => resp,
-    }
+pub async fn report_json(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlQuery(params): UrlQuery<ReportParams>,
+) -> Response {
+    serve_report(app, &headers, params, |r| axum::Json(r).into_response()).await
 }
 
 /// `GET /`: the report as one HTML page.
-pub async fn page(State(app): State<Arc<App>>, UrlQuery(params): UrlQuery<ReportParams>) -> Response {
-    match build_report(&app, params).await {
-        Ok(r) => (
+pub async fn page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlQuery(params): UrlQuery<ReportParams>,
+) -> Response {
+    serve_report(app, &headers, params, |r| {
+        (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            crate::present::page::render(&r),
+            crate::present::page::render(r),
         )
-            .into_response(),
-        Err(resp) => resp,
-    }
+            .into_response()
+    })
+    .await
 }

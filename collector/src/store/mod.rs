@@ -1,5 +1,6 @@
 //! The SQLite event table: schema, indexes and the one-transaction-per-request insert.
 
+mod file;
 mod schema;
 pub mod seed;
 
@@ -11,6 +12,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::event::{Event, NO_PRODUCT, names};
 
+pub use file::DbFile;
+
 /// Why a write failed.
 #[derive(Debug)]
 pub enum StoreError {
@@ -18,6 +21,8 @@ pub enum StoreError {
     Busy,
     /// Anything else SQLite reported.
     Sqlite(rusqlite::Error),
+    /// The database file was deleted or replaced while open (answer 503).
+    Gone,
     /// The operating system refused something (e.g. starting the checkpoint thread).
     Io(std::io::Error),
 }
@@ -27,6 +32,7 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Busy => f.write_str("database is locked by another writer"),
             StoreError::Sqlite(e) => write!(f, "database error: {e}"),
+            StoreError::Gone => f.write_str("the database file was deleted or replaced while open"),
             StoreError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -127,7 +133,9 @@ INSERT INTO instances (product, installation_id, last_active_at) VALUES (?1, ?2,
 ON CONFLICT (product, installation_id) DO UPDATE SET last_active_at = max(last_active_at, excluded.last_active_at)";
 
 /// Opens (creating if missing) a database for writing, in WAL mode, with the schema in place.
+/// A new file is created 0600 (see [`file::create_private`]).
 pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    file::create_private(path)?;
     let conn = Connection::open(path)?;
     conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -10,35 +10,64 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_beacon-collector");
 
+/// Variables of the collector's own that tests set explicitly, never inherited.
+const OWN_ENV: [&str; 2] = ["BEACON_COLLECTOR_KEY", "BEACON_COLLECTOR_ADMIN_TOKEN"];
+
 /// A running collector; killed when dropped.
 pub struct Collector {
     child: Child,
     pub base: String,
     pub db: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     agent: ureq::Agent,
+}
+
+/// An HTTP answer: status, headers and body text.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    /// A header's value, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl Collector {
     /// Starts `serve --listen 127.0.0.1:0` with extra arguments and waits for its address.
     pub fn start(extra: &[&str]) -> Collector {
+        Collector::start_with("127.0.0.1:0", extra, &[])
+    }
+
+    /// Starts `serve --listen LISTEN` with extra arguments and environment variables.
+    pub fn start_with(listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Collector {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("events.sqlite");
-        Collector::spawn(dir, db, extra)
+        Collector::spawn(dir, db, listen, extra, env)
     }
 
     /// Starts `serve` on an existing database (kept where it is).
     pub fn start_with_db(db: &Path, extra: &[&str]) -> Collector {
-        Collector::spawn(tempfile::tempdir().expect("temp dir"), db.to_path_buf(), extra)
+        let dir = tempfile::tempdir().expect("temp dir");
+        Collector::spawn(dir, db.to_path_buf(), "127.0.0.1:0", extra, &[])
     }
 
-    fn spawn(dir: tempfile::TempDir, db: PathBuf, extra: &[&str]) -> Collector {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+    fn spawn(dir: tempfile::TempDir, db: PathBuf, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Collector {
+        let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
+        let mut command = Command::new(BIN);
+        for name in OWN_ENV {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .args(["serve", "--listen", listen, "--db"])
             .arg(&db)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start beacon-collector");
         let stdout = child.stdout.take().expect("stdout");
@@ -48,28 +77,59 @@ impl Collector {
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            // A wildcard address is reached over loopback.
+            .replace("0.0.0.0", "127.0.0.1");
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .build()
+            .into();
         Collector {
             child,
             base,
             db,
-            _dir: dir,
+            dir,
             agent,
+        }
+    }
+
+    /// What the collector has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr")).expect("stderr file")
+    }
+
+    /// Sends one request; `body` makes it a POST of JSON, else a GET.
+    pub fn request(&self, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let sent = match body {
+            Some(body) => {
+                let mut req = self.agent.post(url).content_type("application/json");
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                req.send(body)
+            }
+            None => {
+                let mut req = self.agent.get(url);
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                req.call()
+            }
+        };
+        let mut resp = sent.expect("HTTP request");
+        Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            text: resp.body_mut().read_to_string().expect("body"),
         }
     }
 
     /// POSTs `body` with headers; returns status and parsed JSON answer.
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
-        let mut req = self.agent.post(format!("{}{path}", self.base));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let mut resp = req.content_type("application/json").send(body).expect("POST");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().expect("body");
-        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, json)
+        let reply = self.request(path, headers, Some(body));
+        let json = serde_json::from_str(&reply.text).unwrap_or(Value::String(reply.text));
+        (reply.status, json)
     }
 
     /// POSTs a JSON value.
@@ -79,9 +139,8 @@ impl Collector {
 
     /// GETs a path; returns status and text.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut resp = self.agent.get(format!("{}{path}", self.base)).call().expect("GET");
-        let status = resp.status().as_u16();
-        (status, resp.body_mut().read_to_string().expect("body"))
+        let reply = self.request(path, &[], None);
+        (reply.status, reply.text)
     }
 
     /// `host:port` for raw TCP.
@@ -134,7 +193,11 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let out = Command::new(BIN).args(args).output().expect("run beacon-collector");
+    let mut command = Command::new(BIN);
+    for name in OWN_ENV {
+        command.env_remove(name);
+    }
+    let out = command.args(args).output().expect("run beacon-collector");
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -166,9 +229,14 @@ pub fn product<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 /// `Authorization: Basic base64(key:)`, as Segment clients send it.
 pub fn basic(key: &str) -> String {
+    basic_login(key, "")
+}
+
+/// `Authorization: Basic base64(user:password)`, as a browser sends it.
+pub fn basic_login(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
 

@@ -8,3 +8,4 @@ mod browser;
 mod clients;
 mod end_to_end;
 mod page;
+mod security;

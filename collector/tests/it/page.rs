@@ -122,8 +122,8 @@ fn serve_explains_why_it_cannot_start() {
     assert_eq!(out.code, Some(1));
     assert_eq!(
         out.stderr,
-        "error: cannot open database /nonexistent/dir/events.sqlite: database error: \
-         unable to open database file: /nonexistent/dir/events.sqlite\n\
+        "error: cannot open database /nonexistent/dir/events.sqlite: \
+         No such file or directory (os error 2)\n\
          hint: check that the directory of --db exists and is writable\n"
     );
 

@@ -1,0 +1,101 @@
+//! Backpressure for ingest: a bounded number of requests are read, parsed and stored at once;
+//! past that the collector answers 503 with `Retry-After` at once instead of queueing without end.
+//!
+//! Small requests (one event, or a few) have their own lane, so that a flood of maximal batches
+//! cannot hold up an installer's single event; and at most one large request waits for the
+//! database at a time, so that a small one waits behind at most one large insert.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error;
+use crate::ingest::MAX_EVENT_BYTES;
+
+/// Largest body (as sent and after gzip) served by the small lane.
+pub const SMALL_BODY: usize = MAX_EVENT_BYTES;
+/// Small requests handled at once.
+const SMALL_LANE: usize = 64;
+/// Large requests handled at once (each holds up to 500 KB of body and its parsed events).
+const LARGE_LANE: usize = 4;
+/// Seconds a refused client is asked to wait.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// The lanes and the database queue for large requests.
+#[derive(Debug)]
+pub struct Admission {
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+    large_store: Arc<Semaphore>,
+}
+
+impl Default for Admission {
+    fn default() -> Admission {
+        Admission {
+            small: Arc::new(Semaphore::new(SMALL_LANE)),
+            large: Arc::new(Semaphore::new(LARGE_LANE)),
+            large_store: Arc::new(Semaphore::new(1)),
+        }
+    }
+}
+
+/// A request's place in a lane, held until it is answered.
+#[derive(Debug)]
+pub struct Ticket {
+    _lane: OwnedSemaphorePermit,
+    large: bool,
+}
+
+impl Admission {
+    /// A place for a request whose headers are `headers`, by its declared `Content-Length`
+    /// (a body of unknown length is large); `None` when that lane is full.
+    pub fn admit(&self, headers: &HeaderMap) -> Option<Ticket> {
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let large = length.is_none_or(|n| n > SMALL_BODY);
+        self.ticket(large)
+    }
+
+    fn ticket(&self, large: bool) -> Option<Ticket> {
+        let lane = if large { &self.large } else { &self.small };
+        Some(Ticket {
+            _lane: Arc::clone(lane).try_acquire_owned().ok()?,
+            large,
+        })
+    }
+
+    /// Moves a small request whose body turned out large after gzip to the large lane.
+    pub fn promote(&self, ticket: Ticket, decoded_len: usize) -> Option<Ticket> {
+        if ticket.large || decoded_len <= SMALL_BODY {
+            Some(ticket)
+        } else {
+            self.ticket(true)
+        }
+    }
+
+    /// Waits for the turn of a large request to use the database; small ones need none.
+    pub async fn store_turn(&self, ticket: &Ticket) -> Option<OwnedSemaphorePermit> {
+        if ticket.large {
+            Arc::clone(&self.large_store).acquire_owned().await.ok()
+        } else {
+            None
+        }
+    }
+}
+
+/// 503 with `Retry-After`: nothing was stored, send again later.
+pub fn busy() -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the collector is busy",
+        "send again after Retry-After seconds; nothing from this request was stored",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    response
+}
