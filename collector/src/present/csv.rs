@@ -1,15 +1,29 @@
 //! The report as one CSV table: one row per line of the report, the `section` column says which.
+//!
+//! Stored text is made inert: control characters are escaped, and a cell that a spreadsheet would
+//! take for a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`.
 
 use serde::Serialize;
 
-use crate::report::{Funnel, Report};
+use super::clean;
+use crate::report::{Funnel, OTHER, Report};
+
+/// Stored text as a CSV cell: escaped, and never a formula.
+fn text(value: &str) -> String {
+    let value = clean(value);
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.into_owned()
+    }
+}
 
 /// One CSV row; the header is made of these field names, empty cells are `None`.
 #[derive(Debug, Default, Serialize)]
 struct Row<'a> {
     section: &'a str,
-    product: &'a str,
-    key: Option<&'a str>,
+    product: String,
+    key: Option<String>,
     subkey: Option<String>,
     started: Option<u64>,
     succeeded: Option<u64>,
@@ -23,10 +37,10 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn new(section: &'a str, product: &'a str) -> Row<'a> {
+    fn new(section: &'a str, product: &str) -> Row<'a> {
         Row {
             section,
-            product,
+            product: text(product),
             ..Row::default()
         }
     }
@@ -58,8 +72,8 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
         for r in &p.by_os {
             rows.push(
                 Row {
-                    key: Some(&r.os),
-                    subkey: Some(r.os_version.clone()),
+                    key: Some(text(&r.os)),
+                    subkey: Some(text(&r.os_version)),
                     ..Row::new("os", prod)
                 }
                 .funnel(&r.funnel),
@@ -68,7 +82,7 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
         for r in &p.by_version {
             rows.push(
                 Row {
-                    key: Some(&r.product_version),
+                    key: Some(text(&r.product_version)),
                     ..Row::new("version", prod)
                 }
                 .funnel(&r.funnel),
@@ -77,7 +91,7 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
         for s in &p.failing_steps {
             rows.push(
                 Row {
-                    key: Some(&s.step),
+                    key: Some(text(&s.step)),
                     subkey: s.exit_code.map(|c| c.to_string()),
                     ..Row::new("failing_step", prod)
                 }
@@ -88,7 +102,7 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
         for e in p.support.emails.iter().flatten() {
             rows.push(
                 Row {
-                    key: Some(e),
+                    key: Some(text(e)),
                     ..Row::new("support_email", prod)
                 }
                 .count(1),
@@ -97,13 +111,20 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
         rows.push(Row::new("active_24h", prod).count(p.active_24h));
         for d in &p.daily {
             rows.push(Row {
-                key: Some(&d.date),
+                key: Some(d.date.clone()),
                 started: Some(d.started),
                 succeeded: Some(d.succeeded),
                 failed: Some(d.failed),
                 ..Row::new("day", prod)
             });
         }
+    }
+    if let Some(other) = &report.other_products {
+        rows.push(
+            Row::new("other_products", OTHER)
+                .funnel(&other.installations)
+                .count(other.products),
+        );
     }
     rows
 }

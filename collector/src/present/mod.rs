@@ -5,6 +5,8 @@ pub mod page;
 pub mod svg;
 pub mod text;
 
+use std::borrow::Cow;
+
 use crate::report::Report;
 
 /// Milliseconds as `850 ms`, `42.1 s` or `3m 05s`; `-` when unknown.
@@ -20,6 +22,24 @@ pub fn duration(ms: Option<i64>) -> String {
 /// A rate (0..1) as a percentage with one decimal.
 pub fn percent(rate: f64) -> String {
     format!("{:.1}%", rate * 100.0)
+}
+
+/// Stored text made safe for a terminal: control characters (C0, DEL, C1) and the Unicode
+/// bidirectional overrides are shown as escapes (`\u{1b}`) instead of acting on the terminal.
+pub fn clean(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Pretty JSON.
@@ -40,5 +60,12 @@ mod tests {
         assert_eq!(duration(Some(185_000)), "3m 05s");
         assert_eq!(duration(None), "-");
         assert_eq!(percent(0.8167), "81.7%");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(clean("acme 1.0"), "acme 1.0");
+        assert_eq!(clean("\x1b[31mred\x07"), "\\u{1b}[31mred\\u{7}");
+        assert_eq!(clean("a\nb\u{9b}c\u{202e}d"), "a\\u{a}b\\u{9b}c\\u{202e}d");
     }
 }

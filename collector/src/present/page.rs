@@ -50,6 +50,24 @@ pub fn render(report: &Report) -> String {
     for p in &report.products {
         product(&mut s, p);
     }
+    if let Some(other) = &report.other_products {
+        let f = &other.installations;
+        let _ = write!(
+            s,
+            "<section class=\"product\"><h2>{} more products</h2><p class=\"empty\">Not listed one by one; \
+             their installations together:</p><div class=\"kpis\">",
+            other.products
+        );
+        for (value, label) in [
+            (f.started.to_string(), "installations"),
+            (percent(f.success_rate), "success rate"),
+            (f.failed.to_string(), "failed"),
+            (f.abandoned.to_string(), "abandoned"),
+        ] {
+            let _ = write!(s, "<div class=\"kpi\"><b>{value}</b><span>{label}</span></div>");
+        }
+        s.push_str("</div></section>");
+    }
     s.push_str("</main></body></html>\n");
     s
 }

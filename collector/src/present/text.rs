@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{duration, percent};
+use super::{clean, duration, percent};
 use crate::report::{Funnel, Report};
 
 fn funnel_cells(f: &Funnel) -> [String; 7] {
@@ -43,7 +43,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "\nno events yet");
     }
     for p in &report.products {
-        let _ = writeln!(out, "\n== {} ==", p.product);
+        let _ = writeln!(out, "\n== {} ==", clean(&p.product));
         let mut rows = vec![head(&[""], &FUNNEL_HEAD)];
         rows[0].extend(["active 24h".to_string(), "support".to_string()]);
         let mut row = vec!["installations".to_string()];
@@ -59,7 +59,7 @@ pub fn render(report: &Report) -> String {
                 if emails.is_empty() {
                     "-".into()
                 } else {
-                    emails.join(", ")
+                    clean(&emails.join(", ")).into_owned()
                 }
             );
         }
@@ -116,6 +116,14 @@ pub fn render(report: &Report) -> String {
         }
         out.push_str(&grid(&rows));
     }
+    if let Some(other) = &report.other_products {
+        let _ = writeln!(out, "\n== {} more products (not listed) ==", other.products);
+        let mut rows = vec![head(&[""], &FUNNEL_HEAD)];
+        let mut row = vec!["installations".to_string()];
+        row.extend(funnel_cells(&other.installations));
+        rows.push(row);
+        out.push_str(&grid(&rows));
+    }
     out
 }
 
@@ -125,6 +133,10 @@ fn head(first: &[&str], rest: &[&str]) -> Vec<String> {
 
 /// Left-aligned first column(s) of text, right-aligned numbers, two spaces apart.
 fn grid(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| clean(cell).into_owned()).collect())
+        .collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -136,7 +148,7 @@ fn grid(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let mut line = String::from("  ");
         for (c, cell) in row.iter().enumerate() {
             let numeric = cell.starts_with(|ch: char| ch.is_ascii_digit()) || cell == "-";

@@ -14,7 +14,7 @@ use crate::clock;
 use crate::event::{NO_PRODUCT, names};
 use crate::store::{Status, StoreError};
 
-pub use model::{Day, FailingStep, Funnel, OsRow, ProductReport, Report, Support, VersionRow};
+pub use model::{Day, FailingStep, Funnel, OsRow, OtherProducts, ProductReport, Report, Support, VersionRow};
 
 /// What to report on; resolved once from flags or query parameters.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +30,11 @@ pub struct Query {
 }
 
 impl Query {
+    /// The start of the "active in the last 24 h" window.
+    fn active_cutoff_ms(&self) -> i64 {
+        self.now_ms.saturating_sub(clock::DAY_MS)
+    }
+
     /// The earliest event time counted (ms since epoch); `i64::MIN` for all time.
     fn since_ms(&self) -> i64 {
         self.since
@@ -60,6 +65,14 @@ impl Since {
 }
 
 const TOP_FAILING_STEPS: i64 = 10;
+/// Products listed by name; the installations of the rest are summed in `other_products`.
+pub const MAX_PRODUCTS: usize = 25;
+/// Rows by OS and by product version per product; the rest are summed in one [`OTHER`] row.
+pub const MAX_ROWS: usize = 25;
+/// Days in the per-day series: the most recent ones.
+pub const MAX_DAYS: usize = 400;
+/// The name of a row that sums the ones not listed.
+pub const OTHER: &str = "(other)";
 
 /// Outcome counts of one group, before durations are added.
 #[derive(Debug, Default, Clone, Copy)]
@@ -71,6 +84,13 @@ struct Counts {
 }
 
 impl Counts {
+    fn merge(&mut self, other: Counts) {
+        self.started += other.started;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.abandoned += other.abandoned;
+    }
+
     fn add(&mut self, status: Status, n: u64) {
         self.started += n;
         match status {
@@ -126,6 +146,43 @@ struct Acc {
     version_durations: BTreeMap<String, Vec<i64>>,
 }
 
+impl Acc {
+    /// The counts of `day`, unless the series already holds [`MAX_DAYS`] later days.
+    fn day(&mut self, day: i64) -> Option<&mut DayCounts> {
+        if self.daily.len() >= MAX_DAYS && !self.daily.contains_key(&day) {
+            if self.daily.first_key_value().is_some_and(|(&first, _)| day < first) {
+                return None;
+            }
+            self.daily.pop_first();
+        }
+        Some(self.daily.entry(day).or_default())
+    }
+}
+
+/// Rows of one breakdown, most installations first: at most [`MAX_ROWS`] by key, then (`None`)
+/// one row summing the rest.
+fn bounded<K: Ord>(groups: BTreeMap<K, Counts>, durations: &mut BTreeMap<K, Vec<i64>>) -> Vec<(Option<K>, Funnel)> {
+    let mut rows: Vec<(K, Counts)> = groups.into_iter().collect();
+    rows.sort_by_key(|(_, c)| std::cmp::Reverse(c.started));
+    let rest = rows.split_off(rows.len().min(MAX_ROWS));
+    let mut out: Vec<(Option<K>, Funnel)> = rows
+        .into_iter()
+        .map(|(k, c)| {
+            let funnel = c.funnel(durations.get_mut(&k));
+            (Some(k), funnel)
+        })
+        .collect();
+    if !rest.is_empty() {
+        let (mut total, mut all) = (Counts::default(), Vec::new());
+        for (k, c) in rest {
+            total.merge(c);
+            all.extend(durations.remove(&k).unwrap_or_default());
+        }
+        out.push((None, total.funnel(Some(&mut all))));
+    }
+    out
+}
+
 /// Runs the report.
 ///
 /// Installations are read from the `installations` table (one row per installation ID, kept up to
@@ -133,17 +190,22 @@ struct Acc {
 /// counts along a covering index, and streams the durations of succeeded installations from the
 /// same index for the percentiles. Failing steps, support requests and active instances come from
 /// partial indexes.
+///
+/// Whatever is stored, the report stays small: [`MAX_PRODUCTS`] products (chosen first, in SQL,
+/// so the others are never loaded), [`MAX_ROWS`] rows per breakdown and [`MAX_DAYS`] days.
 pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     let since = q.since_ms();
+    let listed = listed_products(conn, q)?;
+    let scope = serde_json::Value::from(listed.clone()).to_string();
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
 
     let mut cube = conn.prepare(
         "SELECT product, os, os_version, product_version, start_day, status, outcome_day, COUNT(*)
          FROM installations
-         WHERE first_at >= ?1 AND (?2 IS NULL OR product = ?2)
+         WHERE first_at >= ?1 AND product IN (SELECT value FROM json_each(?2))
          GROUP BY product, os, os_version, product_version, start_day, status, outcome_day",
     )?;
-    let mut rows = cube.query(params![since, q.product])?;
+    let mut rows = cube.query(params![since, scope])?;
     while let Some(r) = rows.next()? {
         let product: String = r.get(0)?;
         let (os, os_version, version): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
@@ -153,9 +215,10 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
         acc.total.add(status, n);
         acc.by_os.entry((os, os_version)).or_default().add(status, n);
         acc.by_version.entry(version).or_default().add(status, n);
-        acc.daily.entry(start_day).or_default().started += n;
-        if let Some(day) = outcome_day {
-            let counts = acc.daily.entry(day).or_default();
+        if let Some(counts) = acc.day(start_day) {
+            counts.started += n;
+        }
+        if let Some(counts) = outcome_day.and_then(|day| acc.day(day)) {
             match status {
                 Status::Succeeded => counts.succeeded += n,
                 Status::Failed => counts.failed += n,
@@ -168,10 +231,10 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
         "SELECT product, os, os_version, product_version, duration
          FROM installations INDEXED BY installations_cube
          WHERE status = '{}' AND duration IS NOT NULL AND first_at >= ?1
-           AND (?2 IS NULL OR product = ?2)",
+           AND product IN (SELECT value FROM json_each(?2))",
         Status::Succeeded.as_sql()
     ))?;
-    let mut rows = durations.query(params![since, q.product])?;
+    let mut rows = durations.query(params![since, scope])?;
     while let Some(r) = rows.next()? {
         let product: String = r.get(0)?;
         let duration: i64 = r.get(4)?;
@@ -186,31 +249,20 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
 
     let mut products: BTreeMap<String, ProductReport> = BTreeMap::new();
     for (product, mut acc) in accs {
-        let mut by_os: Vec<OsRow> = acc
-            .by_os
+        let by_os = bounded(acc.by_os, &mut acc.os_durations)
             .into_iter()
-            .map(|((os, os_version), c)| {
-                let d = acc.os_durations.get_mut(&(os.clone(), os_version.clone()));
-                OsRow {
-                    os,
-                    os_version,
-                    funnel: c.funnel(d),
-                }
+            .map(|(key, funnel)| {
+                let (os, os_version) = key.unwrap_or_else(|| (OTHER.into(), String::new()));
+                OsRow { os, os_version, funnel }
             })
             .collect();
-        by_os.sort_by_key(|r| std::cmp::Reverse(r.funnel.started));
-        let mut by_version: Vec<VersionRow> = acc
-            .by_version
+        let by_version = bounded(acc.by_version, &mut acc.version_durations)
             .into_iter()
-            .map(|(v, c)| {
-                let d = acc.version_durations.get_mut(&v);
-                VersionRow {
-                    product_version: v,
-                    funnel: c.funnel(d),
-                }
+            .map(|(key, funnel)| VersionRow {
+                product_version: key.unwrap_or_else(|| OTHER.into()),
+                funnel,
             })
             .collect();
-        by_version.sort_by_key(|r| std::cmp::Reverse(r.funnel.started));
         let daily = acc
             .daily
             .into_iter()
@@ -240,13 +292,13 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
             ..Default::default()
         })
     }
-    for (product, step) in failing_steps(conn, q)? {
+    for (product, step) in failing_steps(conn, q, &scope)? {
         entry(&mut products, product).failing_steps.push(step);
     }
-    for (product, support) in support(conn, q)? {
+    for (product, support) in support(conn, q, &scope)? {
         entry(&mut products, product).support = support;
     }
-    for (product, active) in active(conn, q)? {
+    for (product, active) in active(conn, q, &scope)? {
         entry(&mut products, product).active_24h = active;
     }
     let mut products: Vec<ProductReport> = products.into_values().collect();
@@ -257,7 +309,63 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
         generated_at: clock::iso_seconds(q.now_ms),
         since: q.since.as_ref().map(|s| s.label.clone()),
         products,
+        other_products: if listed.len() < MAX_PRODUCTS {
+            None
+        } else {
+            other_products(conn, q, &scope)?
+        },
     })
+}
+
+/// The products the report lists, most installations first: those with installations, active
+/// instances or support requests in the window, at most [`MAX_PRODUCTS`].
+fn listed_products(conn: &Connection, q: &Query) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT product FROM (
+            SELECT product, COUNT(*) AS n FROM installations
+            WHERE first_at >= ?1 AND (?2 IS NULL OR product = ?2) GROUP BY product
+            UNION ALL
+            SELECT product, 0 FROM instances
+            WHERE last_active_at >= ?3 AND (?2 IS NULL OR product = ?2) GROUP BY product
+            UNION ALL
+            SELECT COALESCE(product, '{NO_PRODUCT}'), 0 FROM events INDEXED BY support_requests
+            WHERE event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)
+            GROUP BY 1)
+         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?4",
+        names::SUPPORT
+    ))?;
+    let limit = i64::try_from(MAX_PRODUCTS).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![q.since_ms(), q.product, q.active_cutoff_ms(), limit], |r| {
+        r.get(0)
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The installations of the products past [`MAX_PRODUCTS`], summed; `None` if there are none.
+fn other_products(conn: &Connection, q: &Query, scope: &str) -> Result<Option<OtherProducts>, StoreError> {
+    let filter = "first_at >= ?1 AND (?2 IS NULL OR product = ?2)
+                  AND product NOT IN (SELECT value FROM json_each(?3))";
+    let args = params![q.since_ms(), q.product, scope];
+    let products: u64 = conn.query_row(
+        &format!("SELECT COUNT(DISTINCT product) FROM installations WHERE {filter}"),
+        args,
+        |r| r.get(0),
+    )?;
+    if products == 0 {
+        return Ok(None);
+    }
+    let mut counts = Counts::default();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT status, COUNT(*) FROM installations WHERE {filter} GROUP BY status"
+    ))?;
+    let mut rows = stmt.query(args)?;
+    while let Some(r) = rows.next()? {
+        counts.add(r.get(0)?, r.get(1)?);
+    }
+    Ok(Some(OtherProducts {
+        products,
+        installations: counts.funnel(None),
+    }))
 }
 
 /// `part / whole` rounded to 4 decimals; 0 when `whole` is 0.
@@ -269,7 +377,7 @@ pub fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn failing_steps(conn: &Connection, q: &Query) -> Result<Vec<(String, FailingStep)>, StoreError> {
+fn failing_steps(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, FailingStep)>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT product, step, exit_code, count, installations FROM (
             SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
@@ -277,13 +385,14 @@ fn failing_steps(conn: &Connection, q: &Query) -> Result<Vec<(String, FailingSte
                    ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
                                       ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code) AS rank
             FROM events INDEXED BY errors_by_step
-            WHERE event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)
+            WHERE event = '{}' AND ts_ms >= ?1
+              AND COALESCE(product, '{NO_PRODUCT}') IN (SELECT value FROM json_each(?2))
             GROUP BY 1, 2, 3)
          WHERE rank <= ?3 ORDER BY product, rank",
         names::ERROR
     ))?;
     let since = q.since_ms();
-    let rows = stmt.query_map(params![since, q.product, TOP_FAILING_STEPS], |r| {
+    let rows = stmt.query_map(params![since, scope, TOP_FAILING_STEPS], |r| {
         Ok((
             r.get(0)?,
             FailingStep {
@@ -297,9 +406,9 @@ fn failing_steps(conn: &Connection, q: &Query) -> Result<Vec<(String, FailingSte
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, StoreError> {
+fn support(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, Support)>, StoreError> {
     let filter = format!(
-        "event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)",
+        "event = '{}' AND ts_ms >= ?1 AND COALESCE(product, '{NO_PRODUCT}') IN (SELECT value FROM json_each(?2))",
         names::SUPPORT
     );
     let since = q.since_ms();
@@ -309,7 +418,7 @@ fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, Store
          GROUP BY 1 ORDER BY 1"
     ))?;
     let mut out: Vec<(String, Support)> = stmt
-        .query_map(params![since, q.product], |r| {
+        .query_map(params![since, scope], |r| {
             Ok((
                 r.get(0)?,
                 Support {
@@ -324,7 +433,7 @@ fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, Store
             "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
              FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
         ))?;
-        let rows = stmt.query_map(params![since, q.product], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![since, scope], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
         for row in rows {
             let (product, email) = row?;
             if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == product) {
@@ -335,14 +444,13 @@ fn support(conn: &Connection, q: &Query) -> Result<Vec<(String, Support)>, Store
     Ok(out)
 }
 
-fn active(conn: &Connection, q: &Query) -> Result<Vec<(String, u64)>, StoreError> {
+fn active(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, u64)>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT product, COUNT(*) FROM instances
-         WHERE last_active_at >= ?1 AND (?2 IS NULL OR product = ?2)
+         WHERE last_active_at >= ?1 AND product IN (SELECT value FROM json_each(?2))
          GROUP BY product ORDER BY product",
     )?;
-    let cutoff = q.now_ms - clock::DAY_MS;
-    let rows = stmt.query_map(params![cutoff, q.product], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![q.active_cutoff_ms(), scope], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -9,8 +9,20 @@ pub struct Report {
     pub generated_at: String,
     /// The window, if one was asked for.
     pub since: Option<String>,
-    /// One section per product, by name.
+    /// One section per product, most installations first (at most `MAX_PRODUCTS`).
     pub products: Vec<ProductReport>,
+    /// The products not listed, summed; absent when every product is listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_products: Option<OtherProducts>,
+}
+
+/// Installations of the products a report does not list.
+#[derive(Debug, Clone, Serialize)]
+pub struct OtherProducts {
+    /// How many products.
+    pub products: u64,
+    /// Their installations, summed (no durations).
+    pub installations: Funnel,
 }
 
 /// Installation outcomes and durations of one group of installations.

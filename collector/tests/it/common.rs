@@ -93,6 +93,11 @@ impl Collector {
         }
     }
 
+    /// The collector's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the collector has written to stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr")).expect("stderr file")

@@ -7,5 +7,6 @@ mod bad_input;
 mod browser;
 mod clients;
 mod end_to_end;
+mod limits;
 mod page;
 mod security;

@@ -197,3 +197,31 @@ fn the_database_and_its_wal_and_shm_are_private() {
         assert_eq!(mode, 0o600, "{path} is {mode:o}");
     }
 }
+
+#[test]
+fn report_output_cannot_drive_the_terminal_or_a_spreadsheet() {
+    let c = Collector::start(&[]);
+    let hostile = json!([
+        {"event": "Installation Started", "installation_id": "a",
+         "properties": {"product": "evil\u{1b}]0;pwned\u{7}\u{1b}[2J", "os": "=HYPERLINK(\"http://x\")",
+                        "os_version": "+1", "product_version": "-2+3"}},
+        {"event": "Installation Error", "installation_id": "a",
+         "properties": {"product": "evil\u{1b}]0;pwned\u{7}\u{1b}[2J", "step": "@SUM(A1)", "exit_code": -1}}
+    ]);
+    assert_eq!(c.post_json("/events", &[], &hostile).0, 200);
+
+    let table = common::run_report(&c.db, &[]).ok();
+    assert!(!table.contains('\u{1b}') && !table.contains('\u{7}'), "{table:?}");
+    assert!(table.contains("== evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J =="), "{table}");
+
+    let csv = common::run_report(&c.db, &["--format", "csv"]).ok();
+    assert!(!csv.contains('\u{1b}'), "{csv:?}");
+    for line in [
+        r#"os,evil\u{1b}]0;pwned\u{7}\u{1b}[2J,"'=HYPERLINK(""http://x"")",'+1,1,0,1,0,0,,,"#.to_string(),
+        "version,evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J,'-2+3,,1,0,1,0,0,,,".to_string(),
+        // The exit code is a number of ours, not stored text: left as is.
+        "failing_step,evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J,'@SUM(A1),-1,,,,,,,,1".to_string(),
+    ] {
+        assert!(csv.contains(&line), "no line {line}\nin\n{csv}");
+    }
+}
