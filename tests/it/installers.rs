@@ -126,20 +126,32 @@ fn install_sh_works_without_install_beacon() {
     );
 }
 
+/// Each start is a new container: a fresh HOME, only the state dir (the volume) carried over.
 #[test]
 fn docker_entrypoint_reports_once_across_container_starts_and_execs_the_command() {
     let server = Server::start();
-    let env = Env::new();
+    let volume = Env::new();
+    let state_dir = volume.home.path().join("var/lib/acme");
     for start in 0..2 {
-        let out = sh(
-            &env,
-            &server,
-            &[&script("docker-entrypoint.sh"), "sh", "-c", "echo serving; exit 4"],
-        );
+        let container = Env::new();
+        let out = Command::new("sh")
+            .args([&script("docker-entrypoint.sh"), "sh", "-c", "echo serving; exit 4"])
+            .env_clear()
+            .env("HOME", container.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("INSTALL_BEACON_BIN", env!("CARGO_BIN_EXE_install-beacon"))
+            .env("INSTALL_BEACON_PRODUCT", "acme")
+            .env("INSTALL_BEACON_PROTOCOL", "json")
+            .env("INSTALL_BEACON_ENDPOINT", &server.url)
+            .env("INSTALL_BEACON_STATE_DIR", &state_dir)
+            .output()
+            .expect("run sh");
         assert_eq!(out.status.code(), Some(4), "start {start}: the command's own exit code");
         assert_eq!(stdout(&out), "serving\n");
     }
     let events = server.events();
     assert_eq!(names(&events), ["Installation Success", "Instance Active"]);
     assert_eq!(events[0]["installation_id"], events[1]["installation_id"]);
+    assert_eq!(events[0]["properties"]["product"], "acme");
+    assert!(state_dir.join("installation_id").exists());
 }

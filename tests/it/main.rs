@@ -7,6 +7,7 @@ mod core;
 mod installers;
 mod messages;
 mod prompt;
+mod readme;
 mod reliability;
 mod runner;
 mod services;

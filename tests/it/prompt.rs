@@ -1,6 +1,6 @@
 //! Prompts in a real terminal (tmux): `support --prompt` and `consent --prompt`, typed into by
 //! `tmux send-keys`, with what the 127.0.0.1 server received checked at the end. Without tmux these
-//! tests print a note and pass.
+//! tests fail under `CI=true` and skip with a line on stderr elsewhere.
 
 use std::fs;
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use crate::support::{Env, Peer, RawPeer, Reply, Server, stderr, stdout};
+use crate::support::{Env, Peer, RawPeer, Reply, Server, stderr, stdout, tools};
 use serde_json::Value;
 
 fn message_ids(events: &[Value]) -> Vec<String> {
@@ -327,15 +327,27 @@ fn unwritable_state_dir_sends_anyway() {
     assert!(stderr.contains("one-time ID"), "{stderr}");
 }
 
-/// A read-only file system, made for real in a private mount namespace (needs root; skipped otherwise).
+/// Whether `unshare FLAG` can make a private namespace of that `kind` here (root only); if not,
+/// the test cannot run (see [`tools::cannot_run`]).
+fn namespace(flag: &str, kind: &str) -> bool {
+    if !tools::have("unshare", &["--version"], "util-linux") {
+        return false;
+    }
+    let made = StdCommand::new("unshare").args([flag, "true"]).output();
+    let ok = made.is_ok_and(|o| o.status.success());
+    if !ok {
+        tools::cannot_run(&format!("cannot create a {kind} namespace here (needs root)"));
+    }
+    ok
+}
+
+/// A read-only file system, made for real in a private mount namespace (needs root).
 #[test]
 fn read_only_file_system_sends_anyway_and_says_why() {
     let env = Env::new();
     let ro = env.home.path().join("ro");
     fs::create_dir_all(&ro).unwrap();
-    let probe = StdCommand::new("unshare").args(["-m", "true"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: cannot create a mount namespace here");
+    if !namespace("-m", "mount") {
         return;
     }
     let server = Server::start();
@@ -360,7 +372,7 @@ fn read_only_file_system_sends_anyway_and_says_why() {
 #[test]
 fn home_unset_as_root_uses_var_lib() {
     if !fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0) {
-        eprintln!("skipped: not root");
+        tools::cannot_run("needs root");
         return;
     }
     let product = format!("beacon-test-{}", std::process::id());
@@ -569,12 +581,10 @@ fn background_returns_at_once_and_a_detached_process_delivers() {
 }
 
 /// DNS failure, made hermetic: the call runs in a fresh network namespace where no name server is
-/// reachable (needs root; skipped otherwise), so it must fail fast, queue, and exit 0.
+/// reachable (needs root), so it must fail fast, queue, and exit 0.
 #[test]
 fn dns_failure_queues_and_exits_0() {
-    let probe = StdCommand::new("unshare").args(["-n", "true"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: cannot create a network namespace here");
+    if !namespace("-n", "network") {
         return;
     }
     let env = Env::new();
@@ -606,6 +616,9 @@ fn dns_failure_queues_and_exits_0() {
 /// the event is queued, and nothing goes out in plain text.
 #[test]
 fn bad_certificate_is_refused_and_queued() {
+    if !tools::have("openssl", &["version"], "openssl") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
     let made = StdCommand::new("openssl")
@@ -625,10 +638,8 @@ fn bad_certificate_is_refused_and_queued() {
         .arg("-out")
         .arg(&cert)
         .output();
-    if !made.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: openssl is not installed");
-        return;
-    }
+    let made = made.expect("run openssl");
+    assert!(made.status.success(), "{}", stderr(&made));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

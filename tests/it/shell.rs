@@ -1,23 +1,17 @@
-//! `shell-init` evaluated by real shells (bash, dash as sh, zsh when installed) under
+//! `shell-init` evaluated by real shells (bash, dash as sh, zsh) under
 //! `set -eu`: the EXIT trap reports the failed step once, success disarms it, options carry over
 //! with safe quoting, and a missing install-beacon never breaks the script.
 
 use std::process::{Command, Output};
 
-use crate::support::{Env, Server, stderr, stdout};
+use crate::support::{Env, Server, stderr, stdout, tools};
 use serde_json::Value;
 
 fn shells() -> Vec<&'static str> {
     let mut found = Vec::new();
     for shell in ["bash", "dash", "sh", "zsh"] {
-        if Command::new(shell)
-            .args(["-c", "exit 0"])
-            .status()
-            .is_ok_and(|s| s.success())
-        {
+        if tools::have(shell, &["-c", "exit 0"], shell) {
             found.push(shell);
-        } else {
-            eprintln!("note: {shell} is not installed; not tested with it");
         }
     }
     found

@@ -2,6 +2,8 @@
 //! through the one helper API in `common`. Add a test file here as a module.
 
 mod common;
+#[path = "../../../tests/it/support/tools.rs"]
+mod tools;
 
 mod bad_input;
 mod browser;

@@ -4,6 +4,7 @@
 //! HOME in a temp dir), and `stdout` / `stderr` for what a run printed.
 
 pub mod tmux;
+pub mod tools;
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -65,6 +66,8 @@ pub enum Reply {
     Status(u16),
     /// This status and body.
     Body(u16, String),
+    /// This status and binary body (a file to download).
+    Bytes(u16, Vec<u8>),
     /// This status with `Retry-After: N`.
     RetryAfter(u16, u64),
     /// Wait, then answer with the status.
@@ -150,7 +153,11 @@ fn serve(
         let _ = request.as_reader().read_to_end(&mut body);
         let reply = plan.lock().unwrap().pop_front().unwrap_or(Reply::Status(200));
         let status = match &reply {
-            Reply::Status(s) | Reply::Body(s, _) | Reply::RetryAfter(s, _) | Reply::Delay(_, s) => Some(*s),
+            Reply::Status(s)
+            | Reply::Body(s, _)
+            | Reply::Bytes(s, _)
+            | Reply::RetryAfter(s, _)
+            | Reply::Delay(_, s) => Some(*s),
             Reply::Hang => None,
         };
         received.lock().unwrap().push(Received {
@@ -164,20 +171,21 @@ fn serve(
             body,
             status,
         });
-        let respond = |request: tiny_http::Request, status: u16, body: String, extra: Option<(&str, String)>| {
-            let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+        let respond = |request: tiny_http::Request, status: u16, body: Vec<u8>, extra: Option<(&str, String)>| {
+            let mut response = tiny_http::Response::from_data(body).with_status_code(status);
             if let Some((name, value)) = extra {
                 response.add_header(tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap());
             }
             let _ = request.respond(response);
         };
         match reply {
-            Reply::Status(s) => respond(request, s, "{}".into(), None),
-            Reply::Body(s, body) => respond(request, s, body, None),
-            Reply::RetryAfter(s, secs) => respond(request, s, "{}".into(), Some(("Retry-After", secs.to_string()))),
+            Reply::Status(s) => respond(request, s, b"{}".to_vec(), None),
+            Reply::Body(s, body) => respond(request, s, body.into_bytes(), None),
+            Reply::Bytes(s, body) => respond(request, s, body, None),
+            Reply::RetryAfter(s, secs) => respond(request, s, b"{}".to_vec(), Some(("Retry-After", secs.to_string()))),
             Reply::Delay(d, s) => {
                 thread::sleep(d);
-                respond(request, s, "{}".into(), None)
+                respond(request, s, b"{}".to_vec(), None)
             }
             Reply::Hang => held.push(request),
         }

@@ -1,5 +1,6 @@
 //! A real terminal for prompt tests: a private tmux server running one command in a 120x30 pane.
-//! `Tmux::start` returns `None` (after printing a note) when tmux is not installed.
+//! `Tmux::start` returns `None` when tmux is not installed (a failure under `CI=true`, see
+//! [`super::tools`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,8 +24,7 @@ pub fn sh_quote(s: &str) -> String {
 impl Tmux {
     /// Runs `command` (a shell command line) in a new session; `dir` holds the socket.
     pub fn start(dir: &Path, command: &str) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("note: tmux is not installed; skipping this terminal test");
+        if !super::tools::have("tmux", &["-V"], "tmux") {
             return None;
         }
         static SESSIONS: AtomicUsize = AtomicUsize::new(0);

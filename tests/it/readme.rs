@@ -1,0 +1,711 @@
+//! The examples of README.md and collector/README.md run as pasted.
+//!
+//! A code block is marked by an HTML comment on the line before its fence, which GitHub does not
+//! show: `<!-- runnable: NAME -->` for a block this file runs (shell, or the Dockerfile whose `ENV`
+//! and `CMD` the entrypoint test applies), `<!-- output: NAME -->` for the output block NAME
+//! prints. Every marked block has a test here, and every test's block must be marked.
+//!
+//! A block runs unchanged in a sandbox, with three kinds of places moved and nothing else:
+//! - remote hosts (`https://downloads.acme.example`, and `api.segment.io`, install-beacon's default
+//!   endpoint, through `INSTALL_BEACON_ENDPOINT`) become loopback receivers the test inspects; a
+//!   block that reaches a host its test does not stub fails;
+//! - fixed local ports (`127.0.0.1:8787`) become free ports, so tests run in parallel;
+//! - absolute directories (`/tmp/`, `/opt/`, `/var/lib/`) move into the sandbox.
+//!
+//! The sandbox is the working directory: `install-beacon` next to the block (as an installer
+//! downloads it), `install-beacon` and `beacon-collector` on `PATH` and in `target/release/` (as
+//! after `cargo build --release`), `scripts/` of this repository, a fresh `HOME` and `TMPDIR`, no
+//! terminal. Whatever a block leaves running in the background is stopped when it ends.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use crate::support::{Reply, Server, tools};
+
+/// Every marked block, by name, with the test that runs it.
+const TESTED: &[&str] = &[
+    "installer-usage",
+    "install-sh-hooks",
+    "direct-commands",
+    "dockerfile",
+    "docker-entrypoint",
+    "posthog-dry-run",
+    "end-to-end",
+    "collector-end-to-end",
+];
+
+const READMES: &[&str] = &["README.md", "collector/README.md"];
+
+/// A marked code block.
+#[derive(Debug, Clone)]
+struct Block {
+    /// `runnable` or `output`.
+    kind: String,
+    name: String,
+    /// The fence's info string (`sh`, `dockerfile`, or empty).
+    lang: String,
+    text: String,
+    /// `README.md:123`, for messages.
+    at: String,
+}
+
+/// Every marked block of the READMEs. A marker not followed by a fence is an error.
+fn marked_blocks() -> Vec<Block> {
+    let mut blocks = Vec::new();
+    for readme in READMES {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(readme);
+        let content = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let lines: Vec<&str> = content.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(marker) = line.trim().strip_prefix("<!-- ").and_then(|m| m.strip_suffix(" -->")) else {
+                continue;
+            };
+            let Some((kind, name)) = marker.split_once(": ") else {
+                continue;
+            };
+            if kind != "runnable" && kind != "output" {
+                continue;
+            }
+            let at = format!("{readme}:{}", i + 1);
+            let lang = lines
+                .get(i + 1)
+                .and_then(|fence| fence.strip_prefix("```"))
+                .unwrap_or_else(|| panic!("{at}: the marker must be followed by a ``` fence"));
+            let body: Vec<&str> = lines[i + 2..].iter().take_while(|l| **l != "```").copied().collect();
+            blocks.push(Block {
+                kind: kind.to_owned(),
+                name: name.trim().to_owned(),
+                lang: lang.trim().to_owned(),
+                text: body.join("\n") + "\n",
+                at,
+            });
+        }
+    }
+    blocks
+}
+
+fn block(kind: &str, name: &str) -> Block {
+    let found: Vec<Block> = marked_blocks()
+        .into_iter()
+        .filter(|b| b.kind == kind && b.name == name)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one block marked <!-- {kind}: {name} --> expected"
+    );
+    found.into_iter().next().unwrap()
+}
+
+fn runnable(name: &str) -> Block {
+    block("runnable", name)
+}
+
+#[test]
+fn every_marked_block_is_run_by_a_test() {
+    let blocks = marked_blocks();
+    let marked: BTreeSet<&str> = blocks
+        .iter()
+        .filter(|b| b.kind == "runnable")
+        .map(|b| b.name.as_str())
+        .collect();
+    assert_eq!(
+        marked,
+        TESTED.iter().copied().collect(),
+        "marked blocks vs. tests in tests/readme.rs"
+    );
+    for b in &blocks {
+        let shell = matches!(b.lang.as_str(), "sh" | "bash");
+        assert!(
+            b.kind == "output" || shell || b.lang == "dockerfile",
+            "{}: a runnable block must be sh, bash or dockerfile, not {:?}",
+            b.at,
+            b.lang
+        );
+        if b.kind == "output" {
+            block("runnable", &b.name);
+        }
+    }
+}
+
+/// What a block printed and how it ended.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn assert_code(&self, code: i32) -> &Ran {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Where blocks run; see the file's documentation.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    hosts: Vec<(String, Server)>,
+    env: Vec<(String, String)>,
+    ports: Vec<(String, String)>,
+    beacon_installed: bool,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for sub in ["bin", "home", "root/tmp", "target"] {
+            fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let beacon = Path::new(env!("CARGO_BIN_EXE_install-beacon"));
+        std::os::unix::fs::symlink(beacon, root.join("install-beacon")).unwrap();
+        std::os::unix::fs::symlink(beacon, root.join("bin/install-beacon")).unwrap();
+        std::os::unix::fs::symlink(root.join("bin"), root.join("target/release")).unwrap();
+        std::os::unix::fs::symlink(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"),
+            root.join("scripts"),
+        )
+        .unwrap();
+        Sandbox {
+            dir,
+            hosts: Vec::new(),
+            env: Vec::new(),
+            ports: Vec::new(),
+            beacon_installed: true,
+        }
+    }
+
+    /// Stubs a remote host with `server`.
+    fn host(mut self, host: &str, server: Server) -> Sandbox {
+        if host == "api.segment.io" {
+            // install-beacon's built-in endpoint: blocks that rely on it do not name it.
+            self.env.push(("INSTALL_BEACON_ENDPOINT".into(), server.url.clone()));
+        }
+        self.hosts.push((host.to_owned(), server));
+        self
+    }
+
+    /// The receiver standing in for `host`.
+    fn server(&self, host: &str) -> &Server {
+        &self.hosts.iter().find(|(h, _)| h == host).expect("stubbed host").1
+    }
+
+    fn env(mut self, name: &str, value: &str) -> Sandbox {
+        let value = self.relocate(value);
+        self.env.push((name.to_owned(), value));
+        self
+    }
+
+    /// `beacon-collector` on `PATH` and in `target/release/`, as after `cargo build --release --workspace`.
+    fn with_collector(self) -> Option<Sandbox> {
+        let built = Path::new(env!("CARGO_BIN_EXE_install-beacon")).with_file_name("beacon-collector");
+        if !built.exists() {
+            tools::cannot_run("beacon-collector is not built: run `cargo test --workspace`");
+            return None;
+        }
+        std::os::unix::fs::symlink(&built, self.dir.path().join("bin/beacon-collector")).unwrap();
+        Some(self)
+    }
+
+    /// A machine where install-beacon is not installed.
+    fn without_beacon(mut self) -> Sandbox {
+        fs::remove_file(self.dir.path().join("bin/install-beacon")).unwrap();
+        fs::remove_file(self.dir.path().join("install-beacon")).unwrap();
+        self.beacon_installed = false;
+        self
+    }
+
+    /// Puts a file into the working directory.
+    fn file(&self, name: &str, content: &[u8]) -> &Sandbox {
+        fs::write(self.dir.path().join(name), content).unwrap();
+        self
+    }
+
+    /// Where an absolute path of a block lands in the sandbox.
+    fn path(&self, absolute: &str) -> PathBuf {
+        PathBuf::from(self.relocate(absolute))
+    }
+
+    /// The text with hosts, ports and directories moved (see the file's documentation).
+    fn relocate(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (host, server) in &self.hosts {
+            for scheme in ["https://", "http://"] {
+                text = text.replace(&format!("{scheme}{host}"), &server.url);
+            }
+        }
+        for (fixed, free) in &self.ports {
+            text = text.replace(fixed, free);
+        }
+        let root = self.dir.path().join("root");
+        for dir in ["/tmp/", "/opt/", "/var/lib/"] {
+            text = replace_path_prefix(&text, dir, &format!("{}{dir}", root.display()));
+        }
+        text
+    }
+
+    /// Runs a shell block with `args` as `$1...`, with a 60 s guard against hangs.
+    fn run(&mut self, block: &Block, args: &[&str]) -> Ran {
+        assert!(
+            matches!(block.lang.as_str(), "sh" | "bash"),
+            "{}: not a shell block",
+            block.at
+        );
+        for fixed in local_ports(&block.text) {
+            if !self.ports.iter().any(|(f, _)| *f == fixed) {
+                self.ports.push((fixed, free_port()));
+            }
+        }
+        let script = self.relocate(&block.text);
+        if let Some(host) = remote_hosts(&script).into_iter().next() {
+            panic!("{}: the block reaches {host}, which this test does not stub", block.at);
+        }
+        let shell = if block.text.starts_with("#!/usr/bin/env bash") {
+            "bash"
+        } else {
+            "sh"
+        };
+        let root = self.dir.path();
+        let (out, err) = (root.join("stdout"), root.join("stderr"));
+        let path = std::env::var("PATH").unwrap_or_default();
+        let path = if self.beacon_installed {
+            format!("{}:{path}", root.join("bin").display())
+        } else {
+            path
+        };
+        let mut child = Command::new(shell)
+            .arg("-c")
+            .arg(&script)
+            .arg(shell)
+            .args(args)
+            .current_dir(root)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", root.join("home"))
+            .env("TMPDIR", root.join("root/tmp"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(&err).unwrap())
+            .process_group(0)
+            .spawn()
+            .expect("run the block");
+        let give_up = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > give_up {
+                break None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        // The block's process group: what it started in the background (a collector), or all of it.
+        let pid = i32::try_from(child.id()).expect("pid");
+        unsafe { libc::kill(-pid, libc::SIGTERM) };
+        let _ = child.wait();
+        let ran = Ran {
+            code: status.and_then(|s| s.code()),
+            stdout: fs::read_to_string(&out).unwrap(),
+            stderr: fs::read_to_string(&err).unwrap(),
+        };
+        assert!(
+            status.is_some(),
+            "{}: still running after 60 s\n{}",
+            block.at,
+            ran.stderr
+        );
+        ran
+    }
+}
+
+/// Replaces `prefix` where it starts a path (after a space, quote, `=` or line start).
+fn replace_path_prefix(text: &str, prefix: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(prefix) {
+        let starts_path = out
+            .chars()
+            .chain(rest[..i].chars())
+            .last()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '=' | ':' | '-'));
+        out.push_str(&rest[..i]);
+        out.push_str(if starts_path { with } else { prefix });
+        rest = &rest[i + prefix.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The `127.0.0.1:PORT` addresses a block listens on (`--listen 127.0.0.1:PORT`).
+fn local_ports(text: &str) -> BTreeSet<String> {
+    text.match_indices("--listen 127.0.0.1:")
+        .map(|(i, m)| {
+            let digits: String = text[i + m.len()..].chars().take_while(char::is_ascii_digit).collect();
+            format!("127.0.0.1:{digits}")
+        })
+        .collect()
+}
+
+/// Hosts of `http(s)://` URLs that are not loopback, outside `# comments`.
+fn remote_hosts(text: &str) -> BTreeSet<String> {
+    let mut hosts = BTreeSet::new();
+    let code: String = text
+        .lines()
+        .map(|l| l.split(" # ").next().unwrap_or_default().to_owned() + "\n")
+        .collect();
+    for scheme in ["https://", "http://"] {
+        for (i, _) in code.match_indices(scheme) {
+            let host: String = code[i + scheme.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+                .collect();
+            if !host.is_empty() && host != "127.0.0.1" && host != "localhost" {
+                hosts.insert(host);
+            }
+        }
+    }
+    hosts
+}
+
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("127.0.0.1:{}", listener.local_addr().unwrap().port())
+}
+
+/// A release archive holding `bin/acme`, gzip-compressed or not.
+fn archive(gzip: bool) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("pkg/bin")).unwrap();
+    fs::write(dir.path().join("pkg/bin/acme"), "#!/bin/sh\necho acme\n").unwrap();
+    let out = dir.path().join("acme.tar");
+    let made = Command::new("tar")
+        .arg(if gzip { "-czf" } else { "-cf" })
+        .arg(&out)
+        .arg("-C")
+        .arg(dir.path().join("pkg"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fs::read(out).unwrap()
+}
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["event"].as_str().unwrap_or_default()).collect()
+}
+
+fn curl() -> bool {
+    tools::have("curl", &["--version"], "curl")
+}
+
+/// README "Installer usage": success, a failed download (curl's exit code 22 is what is reported
+/// and what the installer exits with), and an archive that does not unpack.
+#[test]
+fn installer_usage_reports_each_outcome_with_the_real_exit_code() {
+    if !curl() {
+        return;
+    }
+    let block = runnable("installer-usage");
+    for (download, step, code) in [
+        (Reply::Bytes(200, archive(true)), None, 0),
+        (Reply::Status(404), Some("download"), 22),
+        (Reply::Body(200, "not an archive".into()), Some("unpack"), 2),
+    ] {
+        let mut sandbox = Sandbox::new()
+            .host("api.segment.io", Server::start())
+            .host("downloads.acme.example", Server::with_plan(vec![download]));
+        sandbox.run(&block, &[]).assert_code(code);
+        let segment = sandbox.server("api.segment.io");
+        let events = segment.events();
+        let auth = segment.requests()[0]
+            .header("authorization")
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            auth, "Basic d2tfeW91cl9zZWdtZW50X3dyaXRlX2tleTo=",
+            "the key of the block"
+        );
+        assert_eq!(
+            sandbox.server("downloads.acme.example").requests()[0].url,
+            "/acme.tar.gz"
+        );
+        match step {
+            None => {
+                assert_eq!(names(&events), ["Installation Started", "Installation Success"]);
+                assert!(sandbox.path("/opt/acme/bin/acme").exists());
+            }
+            Some(step) => {
+                assert_eq!(names(&events), ["Installation Started", "Installation Error"]);
+                assert_eq!(events[1]["properties"]["step"], step);
+                assert_eq!(events[1]["properties"]["exit_code"], code);
+            }
+        }
+        assert_eq!(events[0]["properties"]["product_version"], "2.4.0");
+    }
+}
+
+/// README "install.sh": the hooks report started and success with step durations, a failed
+/// download once with its exit code, and without install-beacon the same script installs anyway.
+#[test]
+fn install_sh_hooks_report_steps_and_work_without_install_beacon() {
+    if !curl() {
+        return;
+    }
+    let block = runnable("install-sh-hooks");
+
+    let mut sandbox = Sandbox::new().host("collector.acme.example", Server::start()).host(
+        "downloads.acme.example",
+        Server::with_plan(vec![Reply::Bytes(200, archive(true))]),
+    );
+    sandbox.run(&block, &[]).assert_code(0);
+    let events = sandbox.server("collector.acme.example").events();
+    assert_eq!(names(&events), ["Installation Started", "Installation Success"]);
+    let durations = events[1]["properties"]["step_durations_ms"]
+        .as_object()
+        .expect("step_durations_ms");
+    assert_eq!(durations.keys().collect::<Vec<_>>(), ["download", "unpack"]);
+    let id = fs::read_to_string(sandbox.path("/opt/acme/etc/acme/installation_id")).unwrap();
+    assert_eq!(
+        events[0]["anonymousId"],
+        id.trim(),
+        "the ID the product reads is the one sent"
+    );
+    assert_eq!(
+        fs::read_to_string(sandbox.path("/opt/acme/etc/acme/acme.conf")).unwrap(),
+        "listen = 127.0.0.1:8080\n"
+    );
+
+    let mut sandbox = Sandbox::new()
+        .host("collector.acme.example", Server::start())
+        .host("downloads.acme.example", Server::with_plan(vec![Reply::Status(404)]));
+    sandbox.run(&block, &[]).assert_code(22);
+    let events = sandbox.server("collector.acme.example").events();
+    assert_eq!(names(&events), ["Installation Started", "Installation Error"]);
+    assert_eq!(events[1]["properties"]["step"], "download");
+    assert_eq!(events[1]["properties"]["exit_code"], 22);
+
+    let mut sandbox = Sandbox::new()
+        .host("collector.acme.example", Server::start())
+        .host(
+            "downloads.acme.example",
+            Server::with_plan(vec![Reply::Bytes(200, archive(true))]),
+        )
+        .without_beacon();
+    let ran = sandbox.run(&block, &[]);
+    ran.assert_code(0);
+    assert!(sandbox.path("/opt/acme/bin/acme").exists(), "{}", ran.stderr);
+    assert!(sandbox.path("/opt/acme/etc/acme/acme.conf").exists());
+    assert!(sandbox.server("collector.acme.example").requests().is_empty());
+}
+
+/// README "Without the hooks": every call of the block returns and the events arrive in order.
+#[test]
+fn direct_commands_run_under_set_e_and_report() {
+    let block = runnable("direct-commands");
+    let mut sandbox = Sandbox::new().host("api.segment.io", Server::start());
+    sandbox.file("acme.tar", &archive(false));
+    let ran = sandbox.run(&block, &[]);
+    ran.assert_code(0);
+    assert!(sandbox.path("/opt/acme/bin/acme").exists());
+    let events = sandbox.server("api.segment.io").events();
+    assert_eq!(
+        names(&events),
+        ["Installation Started", "Installation Error", "Installation Success"]
+    );
+    assert_eq!(events[1]["properties"]["step"], "configure");
+    assert_eq!(events[1]["properties"]["exit_code"], 3);
+    assert!(
+        ran.stderr.contains("no terminal"),
+        "support --prompt says why it did not ask: {}",
+        ran.stderr
+    );
+}
+
+/// README "Dockerfile and entrypoint": two containers from the image (fresh HOME each, the state dir
+/// on the volume) report the installation once, and the command runs.
+#[test]
+fn docker_entrypoint_reports_once_per_volume() {
+    let dockerfile = runnable("dockerfile");
+    let entrypoint = runnable("docker-entrypoint");
+    let instruction = |name: &str| -> String {
+        let joined = dockerfile.text.replace("\\\n", " ");
+        let line = joined
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{}: no {name}", dockerfile.at));
+        line.trim().to_owned()
+    };
+    let cmd: Vec<String> = serde_json::from_str(&instruction("CMD")).expect("CMD in exec form");
+    let mut sandbox = Sandbox::new().host("collector.acme.example", Server::start());
+    for pair in instruction("ENV").split_whitespace() {
+        let (name, value) = pair.split_once('=').expect("ENV NAME=VALUE");
+        sandbox = sandbox.env(name, value);
+    }
+    // The image's command.
+    let acme = sandbox.dir.path().join("bin/acme");
+    fs::write(&acme, "#!/bin/sh\necho \"acme $*\"\n").unwrap();
+    fs::set_permissions(&acme, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    for start in 0..2 {
+        fs::remove_dir_all(sandbox.dir.path().join("home")).unwrap();
+        fs::create_dir(sandbox.dir.path().join("home")).unwrap();
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let ran = sandbox.run(&entrypoint, &args);
+        ran.assert_code(0);
+        assert_eq!(ran.stdout, "acme serve\n", "start {start}");
+    }
+    let events = sandbox.server("collector.acme.example").events();
+    assert_eq!(names(&events), ["Installation Success", "Instance Active"]);
+    assert_eq!(events[0]["anonymousId"], events[1]["anonymousId"]);
+    assert_eq!(events[0]["properties"]["product"], "acme");
+    assert!(sandbox.path("/var/lib/acme/installation_id").exists());
+}
+
+/// Keys whose values depend on the machine and the moment.
+const VARIES: &[&str] = &[
+    "distinct_id",
+    "uuid",
+    "timestamp",
+    "sent_at",
+    "$os",
+    "$os_version",
+    "os",
+    "os_version",
+    "arch",
+    "container",
+    "cpu_count",
+    "memory_mb",
+    "ci",
+];
+
+/// Takes the expected value for every key of [`VARIES`], so the rest compares exactly.
+fn adopt_varying(actual: &mut Value, expected: &Value) {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => {
+            for (k, v) in a.iter_mut() {
+                match e.get(k) {
+                    Some(ev) if VARIES.contains(&k.as_str()) => *v = ev.clone(),
+                    Some(ev) => adopt_varying(v, ev),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(e)) => a.iter_mut().zip(e).for_each(|(a, e)| adopt_varying(a, e)),
+        _ => {}
+    }
+}
+
+/// README "PostHog": the printed request is the one shown, header for header and field for field.
+#[test]
+fn posthog_dry_run_prints_what_the_readme_shows() {
+    let mut sandbox = Sandbox::new().host("eu.i.posthog.com", Server::start());
+    let ran = sandbox.run(&runnable("posthog-dry-run"), &[]);
+    ran.assert_code(0);
+    assert!(
+        sandbox.server("eu.i.posthog.com").requests().is_empty(),
+        "a dry run sends nothing"
+    );
+    let expected = block("output", "posthog-dry-run").text;
+    let (want_head, want_body) = expected.split_once("\n\n").expect("headers, blank line, body");
+    let printed = ran
+        .stdout
+        .replace(&sandbox.server("eu.i.posthog.com").url, "https://eu.i.posthog.com");
+    let (head, body) = printed.split_once("\n\n").expect("headers, blank line, body");
+    assert_eq!(head, want_head);
+    let want: Value = serde_json::from_str(want_body).expect("README body is JSON");
+    let mut got: Value = serde_json::from_str(body).expect("printed body is JSON");
+    adopt_varying(&mut got, &want);
+    assert_eq!(got, want);
+}
+
+/// The `installations` row of `product` in a `beacon-collector report`: started, succeeded, failed, abandoned.
+fn installations(report: &str, product: &str) -> Vec<String> {
+    let section = report
+        .split(&format!("== {product} ==\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {product} in the report:\n{report}"));
+    let row = section
+        .lines()
+        .find(|l| l.trim_start().starts_with("installations"))
+        .expect("installations row");
+    row.split_whitespace().skip(1).take(4).map(str::to_owned).collect()
+}
+
+/// README "See it end to end": the demo installer three times against a collector, one failing.
+#[test]
+fn end_to_end_with_the_collector_reports_the_three_installs() {
+    if !curl() {
+        return;
+    }
+    let Some(mut sandbox) = Sandbox::new().with_collector() else {
+        return;
+    };
+    let ran = sandbox.run(&runnable("end-to-end"), &[]);
+    ran.assert_code(0);
+    assert_eq!(
+        installations(&ran.stdout, "demo"),
+        ["3", "2", "1", "0"],
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(
+        ran.stderr
+            .matches("A newer version of demo is available: 1.5.0 (you have 1.4.0)")
+            .count(),
+        3,
+        "{}",
+        ran.stderr
+    );
+    assert!(sandbox.path("/tmp/demo-1/bin/demo").exists());
+}
+
+/// collector/README.md "See it end to end": a Segment batch by curl, then the report.
+#[test]
+fn collector_end_to_end_stores_the_batch_and_reports_it() {
+    if !curl() {
+        return;
+    }
+    let Some(mut sandbox) = Sandbox::new().with_collector() else {
+        return;
+    };
+    let ran = sandbox.run(&runnable("collector-end-to-end"), &[]);
+    ran.assert_code(0);
+    assert!(
+        ran.stdout
+            .contains("\n{\"latest_version\":\"1.4.2\",\"notices\":[],\"success\":true}\n"),
+        "the collector's answer: {}",
+        ran.stdout
+    );
+    assert_eq!(
+        installations(&ran.stdout, "acme"),
+        ["1", "1", "0", "0"],
+        "{}",
+        ran.stdout
+    );
+}
+
+/// The loud-skip rule of `support::tools`: a missing tool fails under CI, prints a line elsewhere.
+#[test]
+fn a_missing_tool_fails_on_ci_and_is_named_elsewhere() {
+    let line = tools::skip_line(false, "frobnicate is not installed");
+    assert!(
+        line.starts_with("SKIPPED ") && line.ends_with("frobnicate is not installed"),
+        "{line}"
+    );
+    let on_ci = std::panic::catch_unwind(|| tools::skip_line(true, "frobnicate is not installed"));
+    assert!(on_ci.is_err(), "under CI=true a missing tool must fail the test");
+}
