@@ -12,6 +12,7 @@ fn main() {
         "BEACON_BUILD_EVENT_SUPPORT",
         "BEACON_BUILD_NOTICE",
         "BEACON_BUILD_PRIVACY_URL",
+        "BEACON_BUILD_OPT_OUT_HINT",
     ] {
         println!("cargo:rerun-if-env-changed={name}");
     }

@@ -5,6 +5,7 @@
 //! Three steps: `plan` (pure: batches), `send` (over any `Transport`: retries), `settle` (the
 //! outbox). The `Report` says what happened; the caller decides what to print.
 
+pub mod audit;
 pub mod background;
 pub mod notices;
 pub mod outbox;

@@ -35,8 +35,12 @@ pub const EVENT_SUPPORT: &str = or(option_env!("BEACON_BUILD_EVENT_SUPPORT"), ev
 /// First-run notice text (`BEACON_BUILD_NOTICE`); `{product}` is replaced by the product name.
 pub const NOTICE: Option<&str> = non_empty(option_env!("BEACON_BUILD_NOTICE"));
 
-/// Privacy policy URL (`BEACON_BUILD_PRIVACY_URL`), added to the first-run notice.
+/// Privacy policy URL (`BEACON_BUILD_PRIVACY_URL`), added to the first-run notice; `--privacy-url` wins.
 pub const PRIVACY_URL: Option<&str> = non_empty(option_env!("BEACON_BUILD_PRIVACY_URL"));
+
+/// The product's own way to opt out (`BEACON_BUILD_OPT_OUT_HINT`, e.g. "run `acme telemetry off`"),
+/// added to the first-run notice; `--opt-out-hint` wins.
+pub const OPT_OUT_HINT: Option<&str> = non_empty(option_env!("BEACON_BUILD_OPT_OUT_HINT"));
 
 /// What the first-run notice says when no notice was baked in.
 const DEFAULT_NOTICE: &str = "{product} reports anonymous installation statistics (OS and version, CPU, memory, \
@@ -60,18 +64,25 @@ const _: () = assert!(
     },
     "BEACON_BUILD_ENDPOINT: the URL must start with http:// or https:// and name a host"
 );
-/// The first-run notice for `product`: the baked or default text, how to opt out, and the privacy
-/// policy when one was baked in.
-pub fn notice(product: &str) -> String {
-    compose_notice(NOTICE, PRIVACY_URL, product)
+/// The first-run notice for `product`: the baked or default text, then how to opt out and the
+/// privacy policy. It names only what the user still has after a `curl | sh` install, whose
+/// install-beacon lived in a deleted temp dir: the environment variables, and the product's own
+/// opt-out (`opt_out_hint`) and privacy URL when the installer or the branded build gives them.
+pub fn notice(product: &str, opt_out_hint: Option<&str>, privacy_url: Option<&str>) -> String {
+    compose_notice(NOTICE, product, opt_out_hint, privacy_url)
 }
 
-fn compose_notice(text: Option<&str>, privacy_url: Option<&str>, product: &str) -> String {
+fn compose_notice(text: Option<&str>, product: &str, opt_out_hint: Option<&str>, privacy_url: Option<&str>) -> String {
     let mut notice = text.unwrap_or(DEFAULT_NOTICE).trim().replace("{product}", product);
+    let variable = format!("{}_DISABLE_TELEMETRY", crate::consent::env_prefix(product));
     notice.push_str(&format!(
-        " Opt out with DO_NOT_TRACK=1 or `install-beacon --product {product} disable`."
+        " Opt out with DO_NOT_TRACK=1 or {variable}=1 in the environment"
     ));
-    if let Some(url) = privacy_url {
+    match opt_out_hint.map(str::trim).filter(|h| !h.is_empty()) {
+        Some(hint) => notice.push_str(&format!(", or {}.", hint.trim_end_matches('.'))),
+        None => notice.push('.'),
+    }
+    if let Some(url) = privacy_url.map(str::trim).filter(|u| !u.is_empty()) {
         notice.push_str(&format!(" Privacy policy: {url}"));
     }
     notice
@@ -170,19 +181,24 @@ mod tests {
     }
 
     #[test]
-    fn notices() {
-        let default = compose_notice(None, None, "acme");
-        assert!(default.starts_with("acme reports anonymous installation statistics"));
-        assert!(default.ends_with("Opt out with DO_NOT_TRACK=1 or `install-beacon --product acme disable`."));
+    fn notices_name_only_what_outlives_the_installer() {
+        let default = compose_notice(None, "acme-db", None, None);
+        assert!(default.starts_with("acme-db reports anonymous installation statistics"));
+        assert!(
+            default.ends_with(" Opt out with DO_NOT_TRACK=1 or ACME_DB_DISABLE_TELEMETRY=1 in the environment."),
+            "{default}"
+        );
+        assert!(!default.contains("install-beacon"), "gone after curl | sh: {default}");
         let branded = compose_notice(
             Some(" {product} by Zeta counts installs. "),
-            Some("https://z.example/p"),
             "zeta",
+            Some("run `zeta telemetry off`."),
+            Some("https://z.example/p"),
         );
         assert_eq!(
             branded,
-            "zeta by Zeta counts installs. Opt out with DO_NOT_TRACK=1 or `install-beacon --product zeta disable`. \
-             Privacy policy: https://z.example/p"
+            "zeta by Zeta counts installs. Opt out with DO_NOT_TRACK=1 or ZETA_DISABLE_TELEMETRY=1 in the \
+             environment, or run `zeta telemetry off`. Privacy policy: https://z.example/p"
         );
     }
 }

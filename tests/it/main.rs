@@ -2,6 +2,7 @@
 //! helper in `support` is shared (and an unused one is a warning) and the suites link once.
 
 mod branding;
+mod completions;
 mod consent_policy;
 mod core;
 mod installers;
