@@ -98,6 +98,14 @@ pub struct GlobalArgs {
     )]
     pub default_consent: consent::State,
 
+    /// The product's own way to opt out, named by the first-run notice (e.g. "run `acme telemetry off`")
+    #[arg(long, global = true, env = "INSTALL_BEACON_OPT_OUT_HINT", value_name = "TEXT")]
+    pub opt_out_hint: Option<String>,
+
+    /// The product's privacy policy, named by the first-run notice
+    #[arg(long, global = true, env = "INSTALL_BEACON_PRIVACY_URL", value_name = "URL")]
+    pub privacy_url: Option<String>,
+
     /// Send this event only once per installation ID (e.g. from a Docker entrypoint)
     #[arg(long, global = true)]
     pub once: bool,
@@ -138,6 +146,40 @@ pub enum Command {
     Disable,
     /// Show whether telemetry is on, what decided it, and where things go
     Status,
+    /// Show what was sent: every event delivered, queued or dropped, from the audit log
+    Log(LogArgs),
+    /// Print a shell completion script: install-beacon completions bash > /etc/bash_completion.d/install-beacon
+    Completions(CompletionsArgs),
+}
+
+/// Options of `log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Print the log's JSON lines as stored instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Show only the last N events
+    #[arg(long, value_name = "N", default_value = "20")]
+    pub limit: usize,
+}
+
+/// Options of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// Shells `completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// bash (with bash-completion)
+    Bash,
+    /// zsh
+    Zsh,
+    /// fish
+    Fish,
 }
 
 /// Fields of `Installation Error`.

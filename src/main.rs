@@ -45,7 +45,12 @@ fn main() -> ExitCode {
 /// Resolves the settings and the session once, then runs the command.
 fn run() -> Result<ExitStatus, Error> {
     let cli = cli::parse();
-    let settings = Settings::resolve(cli.global, &Environment::capture())?;
+    let env = Environment::capture();
+    if let Command::Completions(args) = &cli.command {
+        cmd::completions::completions(args, env.argv0.as_deref());
+        return Ok(ExitStatus::Success);
+    }
+    let settings = Settings::resolve(cli.global, &env)?;
     let session = Session::start(&settings);
     let s = &session;
     match cli.command {
@@ -69,5 +74,8 @@ fn run() -> Result<ExitStatus, Error> {
             cmd::status::status(s);
             Ok(ExitStatus::Success)
         }
+        Command::Log(args) => cmd::log::log(s, &args),
+        // Printed above, before the settings, which it does not need.
+        Command::Completions(_) => Ok(ExitStatus::Success),
     }
 }

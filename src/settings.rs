@@ -106,6 +106,10 @@ pub struct Settings {
     /// How to call this executable again from a shell (for `shell-init`): argv[0] made absolute
     /// when it is a path, without resolving symlinks, so a `*donottrack*` link stays one.
     pub exe_path: String,
+    /// The product's own way to opt out, named by the first-run notice.
+    pub opt_out_hint: Option<String>,
+    /// The product's privacy policy, named by the first-run notice.
+    pub privacy_url: Option<String>,
     /// Problems found while resolving (e.g. a garbled policy file), to print once.
     pub warnings: Vec<String>,
 }
@@ -132,6 +136,8 @@ impl Settings {
             default_consent,
             once,
             min_interval,
+            opt_out_hint,
+            privacy_url,
         } = args;
         let product = product
             .or_else(|| branding::PRODUCT.map(str::to_owned))
@@ -208,6 +214,12 @@ impl Settings {
             throttle: Throttle { once, min_interval },
             prompt_timeout,
             exe_path: exe_path(env.argv0.clone()),
+            opt_out_hint: opt_out_hint
+                .filter(|h| !h.trim().is_empty())
+                .or_else(|| branding::OPT_OUT_HINT.map(str::to_owned)),
+            privacy_url: privacy_url
+                .filter(|u| !u.trim().is_empty())
+                .or_else(|| branding::PRIVACY_URL.map(str::to_owned)),
             warnings,
         })
     }

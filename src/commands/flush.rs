@@ -6,7 +6,7 @@ use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 use crate::ui;
 
-use super::send::{deliver, enabled_or_say_why, outbox};
+use super::send::{deliver, enabled_or_say_why, outbox, target_or_say_why};
 
 /// Delivers the queued events.
 pub fn flush(session: &Session) -> Result<ExitStatus, Error> {
@@ -14,7 +14,9 @@ pub fn flush(session: &Session) -> Result<ExitStatus, Error> {
         return Ok(ExitStatus::Success);
     }
     let s = session.settings;
-    let target = s.target()?;
+    let Some(target) = target_or_say_why(session)? else {
+        return Ok(ExitStatus::Success);
+    };
     let outbox = outbox(session)
         .ok_or_else(|| Error::usage("no state directory to find the queue in: set --state-dir DIR (or HOME)"))?;
     let report = deliver(session, &target, Some(&outbox), Instant::now() + s.timeout, Vec::new());

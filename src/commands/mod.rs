@@ -2,11 +2,13 @@
 //! dispatches. `send` is the path every reporting command shares.
 
 pub mod choice;
+pub mod completions;
 pub mod consent;
 pub mod error;
 pub mod flush;
 pub mod heartbeat;
 pub mod id;
+pub mod log;
 pub mod run;
 mod send;
 pub mod shell_init;

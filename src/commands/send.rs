@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use crate::delivery::audit::{AuditLog, Destination, Entry, Outcome};
 use crate::delivery::background::{self, Side};
 use crate::delivery::outbox::Outbox;
 use crate::delivery::transport::Http;
@@ -25,7 +26,9 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
         return Ok(ExitStatus::Success);
     }
     let s = session.settings;
-    let target = s.target()?;
+    let Some(target) = target_or_say_why(session)? else {
+        return Ok(ExitStatus::Success);
+    };
     let deadline = Instant::now() + s.timeout;
     let product = Product {
         name: &s.product,
@@ -86,6 +89,17 @@ fn hand_off(session: &Session, target: &Target, outbox: &Outbox, events: &[Event
         ));
         return HandOff::NotQueued;
     }
+    if let Some(log) = audit_log(session) {
+        let (now, to) = (event::now_rfc3339(), Destination::of(target));
+        let entries: Vec<Entry> = events
+            .iter()
+            .map(|e| Entry::new(e, Outcome::Queued, Some("background delivery"), &to, &now))
+            .collect();
+        if let Err(e) = log.append(&entries) {
+            let path = log.path().display();
+            session.ui.warn(&format!("cannot record what was sent in {path}: {e}"));
+        }
+    }
     match background::fork_detached() {
         Ok(Side::Parent) => HandOff::Parent,
         Ok(Side::Child) => {
@@ -116,11 +130,13 @@ pub fn deliver(
     let s = session.settings;
     let transport = Http::new(deadline);
     let show = |text: &str| ui::stderr(text);
+    let audit = audit_log(session);
     let delivery = Delivery {
         target,
         transport: &transport,
         outbox,
         debug: s.debug.then_some(&show as &dyn Fn(&str)),
+        audit: audit.as_ref(),
     };
     let report = delivery.run(events);
     for problem in &report.problems {
@@ -134,6 +150,30 @@ pub fn deliver(
         session.ui,
     );
     report
+}
+
+/// The target, or `None` after a warning when the endpoint or key is missing. That is a gap in the
+/// installer's configuration (a key from a secret that is not set, say), not in the user's input,
+/// and an installer under `set -e` must not die of it: nothing is sent and the call exits 0. With
+/// `--strict` it is the usage error it would otherwise be (exit 2).
+pub fn target_or_say_why(session: &Session) -> Result<Option<Target>, Error> {
+    match session.settings.target() {
+        Ok(target) => Ok(Some(target)),
+        Err(error) if session.settings.strict => Err(error),
+        Err(Error::Usage { message, hint }) => {
+            session.ui.warn(&format!("{message}; nothing was sent"));
+            if let Some(hint) = hint {
+                session.ui.say(&format!("hint: {hint}"));
+            }
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The audit log, when there is a state directory.
+pub fn audit_log(session: &Session) -> Option<AuditLog> {
+    session.settings.state_dir.as_ref().map(|d| AuditLog::new(d.path()))
 }
 
 /// The outbox, when there is a state directory.
@@ -162,7 +202,8 @@ fn show_notice_once(session: &Session) {
     {
         return;
     }
-    session.ui.info(&branding::notice(&s.product));
+    let notice = branding::notice(&s.product, s.opt_out_hint.as_deref(), s.privacy_url.as_deref());
+    session.ui.info(&notice);
     let _ = state.update(|saved| saved.notice_shown_at = Some(event::now_rfc3339()));
 }
 

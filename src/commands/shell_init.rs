@@ -48,6 +48,8 @@ pub fn exports(s: &Settings) -> Vec<(&'static str, String)> {
     add("INSTALL_BEACON_TIMEOUT", Some(format!("{}ms", s.timeout.as_millis())));
     add("INSTALL_BEACON_QUIET", s.quiet.then(|| "1".to_owned()));
     add("INSTALL_BEACON_DRY_RUN", s.dry_run.then(|| "1".to_owned()));
+    add("INSTALL_BEACON_OPT_OUT_HINT", s.opt_out_hint.clone());
+    add("INSTALL_BEACON_PRIVACY_URL", s.privacy_url.clone());
     vars
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::event::Event;
+use crate::wire::Target;
 
 /// The log's file name in the state directory.
 pub const FILE: &str = "audit.jsonl";
@@ -67,9 +68,26 @@ pub struct Entry {
     pub properties: Map<String, Value>,
 }
 
+/// Where events go, as the log names it.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    host: String,
+    protocol: &'static str,
+}
+
+impl Destination {
+    /// The target's host and protocol.
+    pub fn of(target: &Target) -> Destination {
+        Destination {
+            host: host_of(&target.url()),
+            protocol: target.protocol.name(),
+        }
+    }
+}
+
 impl Entry {
-    /// The line for `event`, sent with `protocol` to `host`, stamped `time`.
-    pub fn new(event: &Event, outcome: Outcome, reason: Option<&str>, to: (&str, &str), time: &str) -> Entry {
+    /// The line for `event`, sent to `to`, stamped `time`.
+    pub fn new(event: &Event, outcome: Outcome, reason: Option<&str>, to: &Destination, time: &str) -> Entry {
         let mut properties = event.properties.clone();
         if let Some(Value::String(email)) = properties.get_mut("email") {
             *email = mask_email(email);
@@ -78,8 +96,8 @@ impl Entry {
             time: time.to_owned(),
             outcome,
             reason: reason.map(str::to_owned),
-            host: to.0.to_owned(),
-            protocol: to.1.to_owned(),
+            host: to.host.clone(),
+            protocol: to.protocol.to_owned(),
             event: event.event.clone(),
             installation_id: event.installation_id.clone(),
             message_id: event.message_id.clone(),
@@ -100,7 +118,7 @@ pub fn mask_email(address: &str) -> String {
 }
 
 /// The host of a URL, for the log (`https://api.segment.io/v1/batch` → `api.segment.io`).
-pub fn host_of(url: &str) -> String {
+fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     authority
@@ -254,7 +272,10 @@ mod tests {
             &event(name, None),
             outcome,
             None,
-            ("api.segment.io", "segment"),
+            &Destination {
+                host: "api.segment.io".into(),
+                protocol: "segment",
+            },
             "2026-11-24T07:00:01Z",
         )
     }
@@ -267,7 +288,10 @@ mod tests {
             &event("Installation Support", Some("ada@example.com")),
             Outcome::Delivered,
             None,
-            ("h", "json"),
+            &Destination {
+                host: "h".into(),
+                protocol: "json",
+            },
             "t",
         );
         assert_eq!(e.properties["email"], "a***@example.com");

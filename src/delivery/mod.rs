@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::event::{self, Event};
 use crate::wire::{Request, Target};
+use audit::{AuditLog, Destination, Entry};
 use outbox::Outbox;
 use transport::{Outcome, Transport};
 
@@ -39,6 +40,8 @@ pub struct Delivery<'a> {
     pub outbox: Option<&'a Outbox>,
     /// Called with every request as text before it is sent (`INSTALL_BEACON_DEBUG`).
     pub debug: Option<&'a dyn Fn(&str)>,
+    /// Where every event delivered, queued or dropped is recorded, when the state directory is usable.
+    pub audit: Option<&'a AuditLog>,
 }
 
 /// What one call achieved.
@@ -71,6 +74,8 @@ pub enum Problem {
     Rejected(String, usize),
     /// The outbox's caps pushed out old events.
     OutboxFull(usize),
+    /// The audit log could not be written.
+    AuditUnwritable(PathBuf, io::Error),
     /// Events did not go out: `what`, URL, reason, and where they are now.
     NotSent {
         /// `'Installation Started'` or `N event(s)`.
@@ -108,6 +113,7 @@ impl fmt::Display for Problem {
             ),
             Problem::TooLarge(n) => write!(f, "dropped {n} event(s) larger than the backend accepts"),
             Problem::Rejected(reason, n) => write!(f, "{reason}; dropped {n} event(s)"),
+            Problem::AuditUnwritable(path, e) => write!(f, "cannot record what was sent in {}: {e}", path.display()),
             Problem::OutboxFull(n) => write!(
                 f,
                 "outbox full: dropped the {n} oldest event(s) to stay under its limits"
@@ -236,6 +242,36 @@ fn backoff(attempt: u32) -> Duration {
     ceiling.mul_f64(fastrand::f64().max(0.1))
 }
 
+/// The audit lines of one call: every event delivered or dropped, and this call's own events that
+/// wait for a later call (queued). Events already queued by an earlier call and still waiting were
+/// logged then. Pure.
+fn audit_entries(target: &Target, plan: &Plan, sent: &Sent) -> Vec<Entry> {
+    let now = event::now_rfc3339();
+    let to = Destination::of(target);
+    let refused = sent
+        .rejected
+        .first()
+        .map_or("refused by the backend", |(r, _)| r.as_str());
+    let mut entries = Vec::new();
+    for e in &plan.too_large {
+        let reason = Some("larger than the backend accepts");
+        entries.push(Entry::new(e, audit::Outcome::Dropped, reason, &to, &now));
+    }
+    for e in plan.batches.iter().flatten() {
+        let (outcome, reason) = if sent.delivered.contains(&e.message_id) {
+            (audit::Outcome::Delivered, None)
+        } else if sent.done.contains(&e.message_id) {
+            (audit::Outcome::Dropped, Some(refused))
+        } else if plan.new_ids.contains(&e.message_id) {
+            (audit::Outcome::Queued, sent.pending.as_deref())
+        } else {
+            continue;
+        };
+        entries.push(Entry::new(e, outcome, reason, &to, &now));
+    }
+    entries
+}
+
 /// What the outbox must become after sending; pure.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Settlement {
@@ -306,7 +342,27 @@ impl Delivery<'_> {
                 .iter()
                 .map(|(reason, n)| Problem::Rejected(reason.clone(), *n)),
         );
+        let entries = self.audit.map(|_| audit_entries(self.target, &plan, &sent));
         self.settle(&plan, sent, skipped, &mut report);
+        if let (Some(log), Some(mut entries)) = (self.audit, entries) {
+            // New events that stayed behind were queued only if the outbox took them.
+            let lost = report.problems.iter().find_map(|p| match p {
+                Problem::NotSent {
+                    fate: Fate::QueueFailed(..) | Fate::NoStateDir,
+                    ..
+                } => Some("could not be queued"),
+                _ => None,
+            });
+            if let Some(reason) = lost {
+                for entry in entries.iter_mut().filter(|e| e.outcome == audit::Outcome::Queued) {
+                    entry.outcome = audit::Outcome::Dropped;
+                    entry.reason = Some(reason.to_owned());
+                }
+            }
+            if let Err(e) = log.append(&entries) {
+                report.problems.push(Problem::AuditUnwritable(log.path().to_owned(), e));
+            }
+        }
         report
     }
 

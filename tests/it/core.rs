@@ -496,10 +496,13 @@ fn usage_errors_exit_2_with_one_line() {
             "invalid value 'carrier-pigeon'",
         ),
         (
-            vec!["--protocol", "posthog", "--key", "k", "started"],
+            vec!["--strict", "--protocol", "posthog", "--key", "k", "started"],
             "missing --endpoint URL",
         ),
-        (vec!["--endpoint", "http://127.0.0.1:9", "started"], "missing --key KEY"),
+        (
+            vec!["--strict", "--endpoint", "http://127.0.0.1:9", "started"],
+            "missing --key KEY",
+        ),
         (vec!["track", "  "], "the event name is empty"),
         (
             vec!["track", "Signup", "--prop", "Email=a@b.co"],

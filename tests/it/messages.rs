@@ -22,14 +22,14 @@ fn usage_errors() {
     hint: pass --product NAME, or set INSTALL_BEACON_PRODUCT
     ");
 
-    let (code, text) = fails(&env, &["--endpoint", "http://127.0.0.1:9", "started"]);
+    let (code, text) = fails(&env, &["--endpoint", "http://127.0.0.1:9", "--strict", "started"]);
     assert_eq!(code, Some(2));
     assert_snapshot!(text, @r"
     error: missing --key KEY: the segment protocol needs the Segment write key
     hint: pass --key KEY, or set INSTALL_BEACON_KEY
     ");
 
-    let (code, text) = fails(&env, &["--protocol", "json", "success"]);
+    let (code, text) = fails(&env, &["--protocol", "json", "--strict", "success"]);
     assert_eq!(code, Some(2));
     assert_snapshot!(text, @r"
     error: missing --endpoint URL: the json protocol has no default endpoint
@@ -47,6 +47,41 @@ fn usage_errors() {
     let (code, text) = fails(&env, &["--dry-run", "track", "Signup", "--prop", "email=a@b.co"]);
     assert_eq!(code, Some(2));
     assert_snapshot!(text, @"error: --prop email=… is not sent with custom events; use `install-beacon support --email ADDRESS`");
+}
+
+/// A missing key or endpoint is the installer's configuration, not the user's input: an installer
+/// under `set -e` goes on, told what is missing (exit 2 only with `--strict`, above).
+#[test]
+fn a_missing_key_or_endpoint_sends_nothing_and_exits_0() {
+    let env = Env::new();
+    let (code, text) = fails(&env, &["--endpoint", "http://127.0.0.1:9", "started"]);
+    assert_eq!(code, Some(0));
+    assert_snapshot!(text, @r"
+    install-beacon: warning: missing --key KEY: the segment protocol needs the Segment write key; nothing was sent
+    hint: pass --key KEY, or set INSTALL_BEACON_KEY
+    ");
+
+    let (code, text) = fails(&env, &["--protocol", "json", "flush"]);
+    assert_eq!(code, Some(0));
+    assert_snapshot!(text, @r"
+    install-beacon: warning: missing --endpoint URL: the json protocol has no default endpoint; nothing was sent
+    hint: pass --endpoint URL, or set INSTALL_BEACON_ENDPOINT
+    ");
+
+    let out = env
+        .cmd()
+        .args(["--protocol", "json", "--quiet", "error", "--step", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), stderr(&out)),
+        (Some(0), String::new()),
+        "--quiet: silent"
+    );
+    assert!(
+        !env.state_dir("acme").join("outbox.jsonl").exists(),
+        "nothing queued: it could never go out"
+    );
 }
 
 #[test]

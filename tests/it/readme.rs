@@ -25,8 +25,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use crate::support::{Reply, Server, tools};
+use serde_json::Value;
 
 /// Every marked block, by name, with the test that runs it.
 const TESTED: &[&str] = &[

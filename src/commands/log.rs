@@ -1,0 +1,38 @@
+//! `log`: what was sent about this installation, from the audit log in the state directory.
+
+use crate::cli::LogArgs;
+use crate::exit::{Error, ExitStatus};
+use crate::session::Session;
+use crate::ui;
+
+use super::send::audit_log;
+use crate::delivery::audit;
+
+/// Prints the last `--limit` entries as a table, or as the JSON lines they are stored as.
+pub fn log(session: &Session, args: &LogArgs) -> Result<ExitStatus, Error> {
+    let log = audit_log(session)
+        .ok_or_else(|| Error::usage("no state directory to find the audit log in: set --state-dir DIR (or HOME)"))?;
+    let (entries, unreadable) = log
+        .read()
+        .map_err(|e| Error::io(format!("cannot read {}", log.path().display()), e))?;
+    if unreadable > 0 {
+        session.ui.warn(&format!(
+            "skipped {unreadable} unreadable line(s) in {}",
+            log.path().display()
+        ));
+    }
+    let shown = &entries[entries.len().saturating_sub(args.limit)..];
+    let text = if args.json {
+        shown
+            .iter()
+            .filter_map(|e| serde_json::to_string(e).ok())
+            .map(|line| line + "\n")
+            .collect()
+    } else if shown.is_empty() {
+        format!("nothing sent yet ({} is empty)\n", log.path().display())
+    } else {
+        audit::table(shown)
+    };
+    ui::stdout(&text);
+    Ok(ExitStatus::Success)
+}
