@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds fully static musl release binaries and checks each one: statically linked, at most 2.5 MiB,
 # and (where this machine can run it) working with an empty environment and inside an empty chroot,
-# which proves it needs no libc, loader or file from the host.
+# which proves it needs no libc, loader or file from the host. Then writes the man pages to target/man.
 #
 #   scripts/build-static.sh             x86_64, then aarch64 when its toolchain can be had
 #   scripts/build-static.sh x86_64      only x86_64 (what CI runs)
@@ -153,6 +153,15 @@ for t in "$@"; do
     *) echo "unknown target '$t'; use x86_64 and/or aarch64" >&2; exit 2 ;;
   esac
 done
+
+# The man pages ship beside the binaries; generated from the command-line definition by an example
+# (clap_mangen), so the generator stays out of the binary.
+echo "== man pages"
+if cargo run --quiet --locked --example manpage -- target/man >/dev/null; then
+  echo "  target/man/install-beacon.1 and install-beacon-<command>.1"
+else
+  fail "cannot generate the man pages (cargo run --example manpage -- target/man)"
+fi
 
 if [ "$failed" != 0 ]; then
   echo "build-static: FAILED" >&2

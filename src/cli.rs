@@ -208,6 +208,9 @@ pub struct SupportArgs {
     /// What the user needs help with (trimmed to 500 characters)
     #[arg(long)]
     pub message: Option<String>,
+    /// The step that failed [default: the step of the last `error` reported]
+    #[arg(long)]
+    pub step: Option<String>,
 }
 
 /// A custom event.

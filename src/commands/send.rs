@@ -14,9 +14,11 @@ use crate::event::facts::Facts;
 use crate::event::{self, Checkpoint, Event, Product};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
+use crate::store::identity;
 use crate::store::throttle::{self, Throttle, Verdict};
 use crate::ui;
 use crate::wire::Target;
+use uuid::Uuid;
 
 /// Builds the checkpoint's event and delivers it, honoring consent, `throttle`, dry run, debug and
 /// background. Delivery problems are warnings; only `--strict` turns them into exit 1.
@@ -42,9 +44,7 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
     );
 
     if s.dry_run {
-        for request in target.encode(std::slice::from_ref(&event), &event::now_rfc3339()) {
-            ui::stdout(&target.render(&request));
-        }
+        print_requests(&target, &event);
         return Ok(ExitStatus::Success);
     }
     show_notice_once(session);
@@ -67,6 +67,40 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
     } else {
         ExitStatus::Success
     })
+}
+
+/// Sends a request the user made while statistics are off (`support`): the checkpoint's own
+/// fields, the product, and the installation ID already on the machine (else a one-time ID); no
+/// machine facts. Nothing is written: no ID file, queue or audit log, as when telemetry is off.
+pub fn send_request_only(session: &Session, checkpoint: &Checkpoint) -> Result<ExitStatus, Error> {
+    let Some(target) = target_or_say_why(session)? else {
+        return Ok(ExitStatus::Success);
+    };
+    let s = session.settings;
+    let saved_id = s.id_file.as_ref().and_then(|path| std::fs::read(path).ok());
+    let id = saved_id.and_then(|c| identity::parse(&c)).unwrap_or_else(Uuid::new_v4);
+    let product = Product {
+        name: &s.product,
+        version: s.product_version.as_deref(),
+    };
+    let event = Event::request(checkpoint, id, &product);
+    if s.dry_run {
+        print_requests(&target, &event);
+        return Ok(ExitStatus::Success);
+    }
+    let report = deliver(session, &target, None, Instant::now() + s.timeout, vec![event]);
+    Ok(if report.failed && s.strict {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// `--dry-run`: prints the requests that would carry `event`.
+fn print_requests(target: &Target, event: &Event) {
+    for request in target.encode(std::slice::from_ref(event), &event::now_rfc3339()) {
+        ui::stdout(&target.render(&request));
+    }
 }
 
 /// How the `--background` hand-off went, for the caller that goes on.
@@ -130,7 +164,8 @@ pub fn deliver(
     let s = session.settings;
     let transport = Http::new(deadline);
     let show = |text: &str| ui::stderr(text);
-    let audit = audit_log(session);
+    // The log lives beside the outbox: a call that keeps no queue keeps no record either.
+    let audit = outbox.and(audit_log(session));
     let delivery = Delivery {
         target,
         transport: &transport,
@@ -146,7 +181,7 @@ pub fn deliver(
         &report.responses,
         &s.product,
         s.product_version.as_deref(),
-        s.state_dir.as_ref(),
+        outbox.and(s.state_dir.as_ref()),
         session.ui,
     );
     report
@@ -224,9 +259,11 @@ fn throttled(session: &Session, rules: Throttle, event: &str) -> bool {
     let id = session.installation_id().hyphenated().to_string();
     let verdict = throttle::check(&session.saved, rules, event, &id, throttle::now_secs());
     if verdict != Verdict::Due && (s.debug || s.dry_run) {
-        let why = match verdict {
-            Verdict::AlreadySent => "already sent for this installation (--once)",
-            _ => "sent less than --min-interval ago",
+        // The interval is named, not the flag: it comes from --min-interval or heartbeat --every.
+        let why = match (verdict, rules.min_interval) {
+            (Verdict::AlreadySent, _) => "already sent for this installation (--once)".to_owned(),
+            (_, Some(interval)) => format!("sent less than {} ago", humantime::format_duration(interval)),
+            (_, None) => "sent too recently".to_owned(),
         };
         ui::stderr(&format!("install-beacon: '{event}' {why}: nothing is sent\n"));
     }

@@ -67,7 +67,10 @@ pub fn script(s: &Settings, support_prompt: bool) -> String {
     let _ = writeln!(out, "__beacon_bin={}", quote(&s.exe_path));
     out.push_str(FUNCTIONS);
     if support_prompt {
-        out = out.replace(SUPPORT_HOOK, "    __beacon support --prompt\n");
+        out = out.replace(
+            SUPPORT_HOOK,
+            "    __beacon support --prompt --step \"${__beacon_step:-unknown}\"\n",
+        );
     } else {
         out = out.replace(SUPPORT_HOOK, "");
     }

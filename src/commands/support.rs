@@ -9,27 +9,48 @@ use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 use crate::tty::{Answer, Tty, yes_no};
 
-use super::send::send;
+use super::send::{send, send_request_only};
 
 /// Typos forgiven before the prompt gives up.
 const EMAIL_TRIES: usize = 3;
 
 /// Sends the event, asking for the address first with `--prompt`.
+///
+/// Asking for help is its own, explicit act: a "no" to statistics does not withdraw the offer.
+/// With statistics off, only what the user gave is sent (see [`send_request_only`]); only the
+/// opt-outs that rule out every connection (a `donottrack` name, the machine policy) stop it.
 pub fn support(session: &Session, args: SupportArgs) -> Result<ExitStatus, Error> {
-    if args.prompt {
-        return prompt(session, args.message);
+    let SupportArgs {
+        email,
+        prompt: ask,
+        message,
+        step,
+    } = args;
+    if session.decision.source.forbids_any_connection() {
+        return Ok(ExitStatus::Success);
     }
-    let email = validate_email(args.email.as_deref().unwrap_or_default())?;
-    report(session, email, args.message)
+    let step = step.or_else(|| session.saved.last_failed_step.clone());
+    if ask {
+        return prompt(session, Support { message, step });
+    }
+    let email = validate_email(email.as_deref().unwrap_or_default())?;
+    report(session, email, Support { message, step })
 }
 
-fn report(session: &Session, email: String, message: Option<String>) -> Result<ExitStatus, Error> {
-    let checkpoint = Checkpoint::Support {
-        email,
-        message,
-        step: session.saved.last_failed_step.clone(),
-    };
-    send(session, &checkpoint, session.settings.throttle)
+/// What the support event carries besides the address.
+struct Support {
+    message: Option<String>,
+    step: Option<String>,
+}
+
+fn report(session: &Session, email: String, support: Support) -> Result<ExitStatus, Error> {
+    let Support { message, step } = support;
+    let checkpoint = Checkpoint::Support { email, message, step };
+    if session.decision.enabled() {
+        send(session, &checkpoint, session.settings.throttle)
+    } else {
+        send_request_only(session, &checkpoint)
+    }
 }
 
 /// Checks an email address typed by the user: a plain address with a domain and a TLD.
@@ -51,15 +72,12 @@ pub fn validate_email(input: &str) -> Result<String, Error> {
 
 /// `support --prompt`: asks whether the user wants help, then for an email address (again on a
 /// typo, at most three times; an empty answer skips), and sends `Installation Support`.
-fn prompt(session: &Session, message: Option<String>) -> Result<ExitStatus, Error> {
-    if !session.decision.enabled() {
-        return Ok(ExitStatus::Success);
-    }
+fn prompt(session: &Session, support: Support) -> Result<ExitStatus, Error> {
     let Some(mut tty) = super::open_tty(session, "not asking for a support contact") else {
         return Ok(ExitStatus::Success);
     };
     let product = &session.settings.product;
-    let failed = match &session.saved.last_failed_step {
+    let failed = match &support.step {
         Some(step) => format!("The {product} installation failed at step '{step}'.\n"),
         None => format!("The {product} installation did not finish.\n"),
     };
@@ -69,7 +87,10 @@ fn prompt(session: &Session, message: Option<String>) -> Result<ExitStatus, Erro
         Answer::Line(a) if yes_no(&a) == Some(true) => {}
         _ => return Ok(ExitStatus::Success),
     }
-    ask_email(&mut tty, product).map_or(Ok(ExitStatus::Success), |email| report(session, email, message))
+    if !session.decision.enabled() {
+        tty.say("Only your address, the failed step and the installation ID are sent, nothing about this machine.\n");
+    }
+    ask_email(&mut tty, product).map_or(Ok(ExitStatus::Success), |email| report(session, email, support))
 }
 
 fn ask_email(tty: &mut Tty, product: &str) -> Option<String> {

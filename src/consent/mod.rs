@@ -112,6 +112,15 @@ pub enum Source {
     Default,
 }
 
+impl Source {
+    /// Whether this opt-out rules out every connection, even one the user asks for (`support`):
+    /// the packager's `donottrack` name and the administrator's policy do; the statistics
+    /// choices (flag, environment, saved answer, default) are about statistics only.
+    pub fn forbids_any_connection(&self) -> bool {
+        matches!(self, Source::ExecutableName(_) | Source::Policy(_))
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

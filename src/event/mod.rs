@@ -71,6 +71,24 @@ impl Event {
         }
     }
 
+    /// The event of a request the user made while statistics are off (`support`): the checkpoint's
+    /// own properties and the product, no machine facts.
+    pub fn request(checkpoint: &Checkpoint, installation_id: Uuid, product: &Product) -> Event {
+        let mut properties = Map::new();
+        properties.insert(prop::PRODUCT.into(), product.name.into());
+        if let Some(version) = product.version {
+            properties.insert(prop::PRODUCT_VERSION.into(), version.into());
+        }
+        properties.extend(checkpoint.properties());
+        Event {
+            event: checkpoint.name().to_owned(),
+            installation_id: installation_id.hyphenated().to_string(),
+            message_id: Uuid::new_v4().hyphenated().to_string(),
+            timestamp: now_rfc3339(),
+            properties,
+        }
+    }
+
     /// A bare event with message ID `m<n>`, for tests of what carries events.
     #[cfg(test)]
     pub fn numbered(n: usize) -> Event {

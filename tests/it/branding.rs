@@ -29,6 +29,7 @@ const BRANDING: &[(&str, &str)] = &[
         "{product} by Zeta Inc. counts installs, anonymously.",
     ),
     ("BEACON_BUILD_PRIVACY_URL", "https://zeta.example/privacy"),
+    ("BEACON_BUILD_OPT_OUT_HINT", "run `zeta telemetry off`"),
 ];
 
 /// Builds the branded binary once per test run and returns its path.
@@ -120,11 +121,11 @@ fn started_needs_no_flags_and_shows_the_branded_notice() {
 
     let stderr = stderr(&out);
     assert!(
-        stderr.contains("zeta by Zeta Inc. counts installs, anonymously. Opt out with DO_NOT_TRACK=1"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("Privacy policy: https://zeta.example/privacy"),
+        stderr.contains(
+            "zeta by Zeta Inc. counts installs, anonymously. Opt out with DO_NOT_TRACK=1 or \
+             ZETA_DISABLE_TELEMETRY=1 in the environment, or run `zeta telemetry off`. \
+             Privacy policy: https://zeta.example/privacy"
+        ),
         "{stderr}"
     );
 }

@@ -455,9 +455,10 @@ fn first_run_notice_is_shown_once_and_quiet_hides_it() {
     let env = Env::new();
     let first = env.segment(&server.url).arg("started").output().unwrap();
     let text = stderr(&first);
+    assert!(text.contains("anonymous installation statistics"), "{text}");
     assert!(
-        text.contains("anonymous installation statistics") && text.contains("DO_NOT_TRACK=1"),
-        "{text}"
+        text.ends_with(" Opt out with DO_NOT_TRACK=1 or ACME_DISABLE_TELEMETRY=1 in the environment.\n"),
+        "only what the user has after curl | sh: {text}"
     );
     let second = env.segment(&server.url).arg("success").output().unwrap();
     assert!(second.stderr.is_empty(), "{}", stderr(&second));
@@ -469,6 +470,38 @@ fn first_run_notice_is_shown_once_and_quiet_hides_it() {
         .output()
         .unwrap();
     assert!(out.stderr.is_empty());
+}
+
+/// The installer names the product's own opt-out and privacy policy (through shell-init, too).
+#[test]
+fn first_run_notice_names_the_products_opt_out_and_privacy_url() {
+    let server = Server::start();
+    let env = Env::new();
+    let out = env
+        .segment(&server.url)
+        .args(["--opt-out-hint", "run `acme telemetry off`"])
+        .env("INSTALL_BEACON_PRIVACY_URL", "https://acme.example/privacy")
+        .arg("started")
+        .output()
+        .unwrap();
+    let text = stderr(&out);
+    assert!(
+        text.ends_with(
+            " Opt out with DO_NOT_TRACK=1 or ACME_DISABLE_TELEMETRY=1 in the environment, or run `acme \
+             telemetry off`. Privacy policy: https://acme.example/privacy\n"
+        ),
+        "{text}"
+    );
+    let init = env
+        .cmd()
+        .args(["--opt-out-hint", "run `acme telemetry off`", "shell-init"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&init).contains("export INSTALL_BEACON_OPT_OUT_HINT='run `acme telemetry off`'"),
+        "{}",
+        stdout(&init)
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against real loopback servers. One test crate, so every
 //! helper in `support` is shared (and an unused one is a warning) and the suites link once.
 
+mod audit;
 mod branding;
 mod completions;
 mod consent_policy;

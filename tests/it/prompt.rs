@@ -145,3 +145,84 @@ fn consent_prompt_empty_answer_takes_the_default() {
     let saved: Value = serde_json::from_slice(&fs::read(env.state_dir("acme").join("state.json")).unwrap()).unwrap();
     assert_eq!(saved["consent"], true);
 }
+
+/// After a "no" to statistics, help is still offered on the terminal, and the request carries only
+/// what the user gave: address, failed step, product, and a one-time ID (no ID file is made).
+#[test]
+fn after_a_no_to_statistics_support_is_still_offered_and_sends_only_the_request() {
+    let server = Server::start();
+    let env = Env::new();
+    env.cmd().arg("disable").assert().success();
+    let line = command_line(&env, &server, "support --prompt --step unpack");
+    let Some(tmux) = Tmux::start(env.home.path(), &line) else {
+        return;
+    };
+    let screen = tmux.wait_for("[y/N]");
+    assert!(screen.contains("failed at step 'unpack'"), "{screen}");
+    tmux.type_line("y");
+    let screen = tmux.wait_for("Your email address");
+    assert!(
+        screen.contains("Only your address, the failed step and the installation ID are sent"),
+        "{screen}"
+    );
+    tmux.type_line("ada@example.com");
+    tmux.wait_for("EXIT=0");
+    let events = server.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event"], "Installation Support");
+    let keys: Vec<&String> = events[0]["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["email", "product", "step"], "no machine facts");
+    assert_eq!(events[0]["properties"]["email"], "ada@example.com");
+    assert!(!env.id_file("acme").exists(), "statistics off: no ID file");
+}
+
+/// The same without a terminal (`support --email`): sent as a request under every statistics
+/// opt-out, never when the machine rules out every connection (policy file, `donottrack` name).
+#[test]
+fn support_under_opt_outs_sends_the_request_unless_every_connection_is_ruled_out() {
+    let env = Env::new();
+    let policy = env.home.path().join("policy");
+    fs::write(&policy, "telemetry=off\n").unwrap();
+    let donottrack = env.home.path().join("acme-donottrack");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_install-beacon"), &donottrack).unwrap();
+    let support = ["support", "--email", "ada@example.com", "--step", "unpack"];
+    for (opt_out, sent) in [
+        ("DO_NOT_TRACK=1", true),
+        ("ACME_DISABLE_TELEMETRY=1", true),
+        ("--telemetry=off", true),
+        ("INSTALL_BEACON_POLICY_FILE", false),
+        ("acme-donottrack", false),
+    ] {
+        let server = Server::start();
+        let mut cmd = if opt_out == "acme-donottrack" {
+            env.bin(&donottrack)
+        } else {
+            env.cmd()
+        };
+        if opt_out == "acme-donottrack" {
+            cmd.args(["--product", "acme"]);
+        }
+        cmd.args(["--protocol", "json", "--endpoint", &server.url]);
+        match opt_out.split_once('=') {
+            Some(("--telemetry", value)) => cmd.args(["--telemetry", value]),
+            Some((name, value)) => cmd.env(name, value),
+            None if opt_out == "INSTALL_BEACON_POLICY_FILE" => cmd.env(opt_out, &policy),
+            None => &mut cmd,
+        };
+        let out = cmd.args(support).output().unwrap();
+        assert!(out.status.success(), "{opt_out}: {}", stderr(&out));
+        let events = server.events();
+        assert_eq!(events.len(), usize::from(sent), "{opt_out}");
+        if sent {
+            let props = events[0]["properties"].as_object().unwrap();
+            assert_eq!(
+                props.keys().collect::<Vec<_>>(),
+                ["email", "product", "step"],
+                "{opt_out}"
+            );
+        }
+        assert!(!env.state_dir("acme").join("outbox.jsonl").exists(), "{opt_out}");
+        assert!(!env.state_dir("acme").join("audit.jsonl").exists(), "{opt_out}");
+        assert!(!env.id_file("acme").exists(), "{opt_out}");
+    }
+}
