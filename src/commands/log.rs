@@ -23,11 +23,7 @@ pub fn log(session: &Session, args: &LogArgs) -> Result<ExitStatus, Error> {
     }
     let shown = &entries[entries.len().saturating_sub(args.limit)..];
     let text = if args.json {
-        shown
-            .iter()
-            .filter_map(|e| serde_json::to_string(e).ok())
-            .map(|line| line + "\n")
-            .collect()
+        shown.iter().map(|e| e.to_json() + "\n").collect()
     } else if shown.is_empty() {
         format!("nothing sent yet ({} is empty)\n", log.path().display())
     } else {

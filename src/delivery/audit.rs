@@ -11,7 +11,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::event::Event;
@@ -23,14 +22,13 @@ pub const FILE: &str = "audit.jsonl";
 pub const ROTATE_AT: u64 = 256 * 1024;
 
 /// What became of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The backend accepted it.
     Delivered,
     /// Not delivered yet; in the outbox for a later call.
     Queued,
-    /// Given up on: refused by the backend, too large, or pushed out of a full queue.
+    /// Given up on: refused by the backend, too large, or not queued.
     Dropped,
 }
 
@@ -42,30 +40,6 @@ impl Outcome {
             Outcome::Dropped => "dropped",
         }
     }
-}
-
-/// One line of the log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    /// When the outcome happened (RFC 3339, UTC).
-    pub time: String,
-    /// What became of the event.
-    pub outcome: Outcome,
-    /// Why it was queued or dropped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Host the event was (or is to be) sent to.
-    pub host: String,
-    /// `segment`, `posthog` or `json`.
-    pub protocol: String,
-    /// Event name.
-    pub event: String,
-    /// Installation ID sent with it.
-    pub installation_id: String,
-    /// Message ID, the same across retries.
-    pub message_id: String,
-    /// The properties as sent, the email masked.
-    pub properties: Map<String, Value>,
 }
 
 /// Where events go, as the log names it.
@@ -85,6 +59,12 @@ impl Destination {
     }
 }
 
+/// One line of the log, a JSON object: `time`, `outcome`, `reason` (queued or dropped), `host`,
+/// `protocol`, `event`, `installation_id`, `message_id` and `properties` as sent, the email
+/// masked. Built and read as a plain JSON map: serde's derived code would cost the binary more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry(Map<String, Value>);
+
 impl Entry {
     /// The line for `event`, sent to `to`, stamped `time`.
     pub fn new(event: &Event, outcome: Outcome, reason: Option<&str>, to: &Destination, time: &str) -> Entry {
@@ -92,17 +72,37 @@ impl Entry {
         if let Some(Value::String(email)) = properties.get_mut("email") {
             *email = mask_email(email);
         }
-        Entry {
-            time: time.to_owned(),
-            outcome,
-            reason: reason.map(str::to_owned),
-            host: to.host.clone(),
-            protocol: to.protocol.to_owned(),
-            event: event.event.clone(),
-            installation_id: event.installation_id.clone(),
-            message_id: event.message_id.clone(),
-            properties,
+        let mut line = Map::new();
+        line.insert("time".into(), time.into());
+        line.insert("outcome".into(), outcome.name().into());
+        if let Some(reason) = reason {
+            line.insert("reason".into(), reason.into());
         }
+        line.insert("host".into(), to.host.clone().into());
+        line.insert("protocol".into(), to.protocol.into());
+        line.insert("event".into(), event.event.clone().into());
+        line.insert("installation_id".into(), event.installation_id.clone().into());
+        line.insert("message_id".into(), event.message_id.clone().into());
+        line.insert("properties".into(), properties.into());
+        Entry(line)
+    }
+
+    /// A string field, empty when absent.
+    fn text(&self, key: &str) -> &str {
+        self.0.get(key).and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// Turns a `queued` line into a `dropped` one (the outbox did not take the event).
+    pub fn drop_if_queued(&mut self, reason: &str) {
+        if self.text("outcome") == Outcome::Queued.name() {
+            self.0.insert("outcome".into(), Outcome::Dropped.name().into());
+            self.0.insert("reason".into(), reason.into());
+        }
+    }
+
+    /// The line as stored.
+    pub fn to_json(&self) -> String {
+        Value::Object(self.0.clone()).to_string()
     }
 }
 
@@ -157,7 +157,7 @@ impl AuditLog {
         }
         let mut text = String::new();
         for entry in entries {
-            text.push_str(&serde_json::to_string(entry).map_err(io::Error::other)?);
+            text.push_str(&entry.to_json());
             text.push('\n');
         }
         let mut file = self.open()?;
@@ -189,8 +189,8 @@ impl AuditLog {
             };
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 match serde_json::from_str(line) {
-                    Ok(entry) => entries.push(entry),
-                    Err(_) => unreadable += 1,
+                    Ok(Value::Object(map)) => entries.push(Entry(map)),
+                    _ => unreadable += 1,
                 }
             }
         }
@@ -204,12 +204,13 @@ pub fn table(entries: &[Entry]) -> String {
     let rows: Vec<[String; 4]> = entries
         .iter()
         .map(|e| {
-            let outcome = match &e.reason {
-                Some(reason) => format!("{} ({reason})", e.outcome.name()),
-                None => e.outcome.name().to_owned(),
+            let outcome = match e.text("reason") {
+                "" => e.text("outcome").to_owned(),
+                reason => format!("{} ({reason})", e.text("outcome")),
             };
-            let time = e.time.replacen('T', " ", 1);
-            [time, outcome, e.event.clone(), format!("{} ({})", e.host, e.protocol)]
+            let time = e.text("time").replacen('T', " ", 1);
+            let to = format!("{} ({})", e.text("host"), e.text("protocol"));
+            [time, outcome, e.text("event").to_owned(), to]
         })
         .collect();
     let mut widths = header.map(str::len);
@@ -233,15 +234,18 @@ pub fn table(entries: &[Entry]) -> String {
     let mut out = line(header);
     for (row, entry) in rows.iter().zip(entries) {
         out.push_str(&line([&row[0], &row[1], &row[2], &row[3]]));
-        let props: Vec<String> = entry
-            .properties
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
-            })
-            .collect();
-        out.push_str(&format!("    id {}: {}\n", entry.installation_id, props.join(" ")));
+        let props: Vec<String> = match entry.0.get("properties") {
+            Some(Value::Object(props)) => props
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let id = entry.text("installation_id");
+        out.push_str(&format!("    id {id}: {}\n", props.join(" ")));
     }
     out
 }
@@ -294,7 +298,7 @@ mod tests {
             },
             "t",
         );
-        assert_eq!(e.properties["email"], "a***@example.com");
+        assert_eq!(e.0["properties"]["email"], "a***@example.com");
     }
 
     #[test]
@@ -321,7 +325,7 @@ mod tests {
         let mode = fs::metadata(log.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let (entries, unreadable) = log.read().unwrap();
-        let names: Vec<&str> = entries.iter().map(|e| e.event.as_str()).collect();
+        let names: Vec<&str> = entries.iter().map(|e| e.text("event")).collect();
         assert_eq!((names, unreadable), (vec!["A", "B", "C"], 1));
     }
 
@@ -329,7 +333,7 @@ mod tests {
     fn rotates_past_the_limit_keeping_one_older_file() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::new(dir.path());
-        let line_len = serde_json::to_string(&entry("X", Outcome::Delivered)).unwrap().len() as u64 + 1;
+        let line_len = entry("X", Outcome::Delivered).to_json().len() as u64 + 1;
         let per_file = ROTATE_AT.div_ceil(line_len);
         for _ in 0..per_file * 3 {
             log.append(&[entry("X", Outcome::Delivered)]).unwrap();
@@ -346,8 +350,16 @@ mod tests {
 
     #[test]
     fn table_shows_one_row_per_event_with_its_properties() {
-        let mut queued = entry("Installation Error", Outcome::Queued);
-        queued.reason = Some("connection refused".into());
+        let queued = Entry::new(
+            &event("Installation Error", None),
+            Outcome::Queued,
+            Some("connection refused"),
+            &Destination {
+                host: "api.segment.io".into(),
+                protocol: "segment",
+            },
+            "2026-11-24T07:00:01Z",
+        );
         let text = table(&[entry("Installation Started", Outcome::Delivered), queued]);
         let expected = "\
 TIME                  OUTCOME                      EVENT                 TO

@@ -354,10 +354,7 @@ impl Delivery<'_> {
                 _ => None,
             });
             if let Some(reason) = lost {
-                for entry in entries.iter_mut().filter(|e| e.outcome == audit::Outcome::Queued) {
-                    entry.outcome = audit::Outcome::Dropped;
-                    entry.reason = Some(reason.to_owned());
-                }
+                entries.iter_mut().for_each(|e| e.drop_if_queued(reason));
             }
             if let Err(e) = log.append(&entries) {
                 report.problems.push(Problem::AuditUnwritable(log.path().to_owned(), e));
