@@ -2,8 +2,9 @@
 //!
 //! A code block is marked by an HTML comment on the line before its fence, which GitHub does not
 //! show: `<!-- runnable: NAME -->` for a block this file runs (shell, or the Dockerfile whose `ENV`
-//! and `CMD` the entrypoint test applies), `<!-- output: NAME -->` for the output block NAME
-//! prints. Every marked block has a test here, and every test's block must be marked.
+//! and `CMD` the entrypoint test applies), `<!-- output: NAME -->` for what a run prints (of the
+//! runnable block NAME, or of the command its caption names). Every marked block has a test here,
+//! and every test's block must be marked.
 //!
 //! A block runs unchanged in a sandbox, with three kinds of places moved and nothing else:
 //! - remote hosts (`https://downloads.acme.example`, and `api.segment.io`, install-beacon's default
@@ -25,11 +26,15 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::tmux::{Tmux, sh_quote};
 use crate::support::{Reply, Server, tools};
 use serde_json::Value;
 
 /// Every marked block, by name, with the test that runs it.
 const TESTED: &[&str] = &[
+    "install-sh-terminal",
+    "install-sh-terminal-failure",
+    "install-sh-plain-failure",
     "installer-usage",
     "install-sh-hooks",
     "direct-commands",
@@ -110,11 +115,7 @@ fn runnable(name: &str) -> Block {
 #[test]
 fn every_marked_block_is_run_by_a_test() {
     let blocks = marked_blocks();
-    let marked: BTreeSet<&str> = blocks
-        .iter()
-        .filter(|b| b.kind == "runnable")
-        .map(|b| b.name.as_str())
-        .collect();
+    let marked: BTreeSet<&str> = blocks.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(
         marked,
         TESTED.iter().copied().collect(),
@@ -128,9 +129,6 @@ fn every_marked_block_is_run_by_a_test() {
             b.at,
             b.lang
         );
-        if b.kind == "output" {
-            block("runnable", &b.name);
-        }
     }
 }
 
@@ -695,6 +693,115 @@ fn collector_end_to_end_stores_the_batch_and_reports_it() {
         ["1", "1", "0", "0"],
         "{}",
         ran.stdout
+    );
+}
+
+/// A transcript as compared: durations as `0.0s`, random temp names as `XXXXXX`, the sandbox's
+/// root gone (so its `/tmp` reads `/tmp` again), trailing blanks and blank lines dropped.
+fn normalized(text: &str, root: &Path) -> Vec<String> {
+    let text = text.replace(&root.join("root").display().to_string(), "");
+    text.lines()
+        .map(|line| {
+            let mut line = line.trim_end().to_owned();
+            if let Some(i) = line.find("demo-install.") {
+                let start = i + "demo-install.".len();
+                line.replace_range(start..(start + 6).min(line.len()), "XXXXXX");
+            }
+            for (open, close) in [(" (", "s)"), (" after ", "s")] {
+                if let Some(i) = line.rfind(open)
+                    && line.ends_with(close)
+                    && line[i + open.len()..line.len() - close.len()]
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '.')
+                {
+                    line.replace_range(i + open.len()..line.len() - close.len(), "0.0");
+                }
+            }
+            line
+        })
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+/// README "What the person running the installer sees": `scripts/install.sh` in a terminal, with
+/// endpoint and key exported, answering the prompts as the captions say.
+fn install_sh_in_a_terminal(args: &str, answers: &[(&str, &str)]) -> Option<(Vec<String>, Sandbox)> {
+    let sandbox = Sandbox::new().host("api.segment.io", Server::start());
+    let root = sandbox.dir.path();
+    let line = format!(
+        "cd {root} && env -i HOME={home} PATH={path} TERM=xterm TMPDIR={tmp} INSTALL_BEACON_BIN={bin} \
+         INSTALL_BEACON_ENDPOINT={url} INSTALL_BEACON_KEY=demo sh scripts/install.sh {args}; \
+         echo \"[exit status $?]\"; sleep 600",
+        root = sh_quote(&root.display().to_string()),
+        home = sh_quote(&root.join("home").display().to_string()),
+        path = sh_quote(&std::env::var("PATH").unwrap_or_default()),
+        tmp = sh_quote(&root.join("root/tmp").display().to_string()),
+        bin = sh_quote(env!("CARGO_BIN_EXE_install-beacon")),
+        url = sandbox.server("api.segment.io").url,
+        args = sandbox.relocate(args),
+    );
+    let tmux = Tmux::start(root, &line)?;
+    for (prompt, answer) in answers {
+        tmux.wait_for(prompt);
+        tmux.type_line(answer);
+    }
+    let screen = tmux.wait_for("[exit status");
+    Some((normalized(&screen, root), sandbox))
+}
+
+fn expected(name: &str) -> Vec<String> {
+    normalized(&block("output", name).text, Path::new("/nonexistent"))
+}
+
+#[test]
+fn install_sh_in_a_terminal_shows_what_the_readme_shows() {
+    let Some((screen, sandbox)) = install_sh_in_a_terminal("--prefix /tmp/tx/demo-good", &[("[Y/n]", "")]) else {
+        return;
+    };
+    assert_eq!(screen, expected("install-sh-terminal"));
+    let events = sandbox.server("api.segment.io").events();
+    assert_eq!(names(&events), ["Installation Started", "Installation Success"]);
+}
+
+#[test]
+fn install_sh_failing_in_a_terminal_shows_what_the_readme_shows() {
+    let answers = [
+        ("[Y/n]", "y"),
+        ("[y/N]", "y"),
+        ("leave empty to skip", "ada@example"),
+        ("Try again", "ada@example.com"),
+    ];
+    let Some((screen, sandbox)) = install_sh_in_a_terminal("--prefix /tmp/tx/demo-fail --fail-at unpack", &answers)
+    else {
+        return;
+    };
+    assert_eq!(screen, expected("install-sh-terminal-failure"));
+    let events = sandbox.server("api.segment.io").events();
+    assert_eq!(
+        names(&events),
+        ["Installation Started", "Installation Error", "Installation Support"]
+    );
+    assert_eq!(events[2]["properties"]["email"], "ada@example.com");
+}
+
+#[test]
+fn install_sh_failing_without_a_terminal_prints_the_plain_lines_of_the_readme() {
+    let mut sandbox = Sandbox::new().host("api.segment.io", Server::start());
+    let script = Block {
+        kind: "runnable".into(),
+        name: "install-sh-plain-failure".into(),
+        lang: "sh".into(),
+        text: "sh scripts/install.sh --prefix /tmp/tx/demo-fail --fail-at unpack\n".into(),
+        at: "README.md, What the person running the installer sees".into(),
+    };
+    sandbox = sandbox.env("INSTALL_BEACON_KEY", "demo");
+    let ran = sandbox.run(&script, &[]);
+    ran.assert_code(3);
+    let stderr = normalized(&ran.stderr, sandbox.dir.path());
+    let want = expected("install-sh-plain-failure");
+    assert!(
+        stderr.windows(want.len()).any(|w| w == want.as_slice()),
+        "{want:#?}\nnot in\n{stderr:#?}"
     );
 }
 

@@ -48,11 +48,11 @@ impl Tmux {
         cmd
     }
 
-    /// The visible screen, as text.
+    /// The visible screen, as text, lines wrapped at the pane's width joined again.
     pub fn screen(&self) -> String {
         let out = self
             .cmd()
-            .args(["capture-pane", "-p", "-t", "t"])
+            .args(["capture-pane", "-p", "-J", "-t", "t"])
             .output()
             .expect("capture-pane");
         String::from_utf8_lossy(&out.stdout).into_owned()
