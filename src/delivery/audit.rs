@@ -6,14 +6,14 @@
 //! the outcome. A call appends all its lines in one write. Past [`ROTATE_AT`] the file becomes
 //! `audit.jsonl.1`, replacing the previous one, so the log never holds much more than twice that.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use crate::event::Event;
+use crate::store::files::open_private_append;
 use crate::wire::Target;
 
 /// The log's file name in the state directory.
@@ -160,20 +160,12 @@ impl AuditLog {
             text.push_str(&entry.to_json());
             text.push('\n');
         }
-        let mut file = self.open()?;
+        let mut file = open_private_append(&self.path)?;
         if file.metadata()?.len() >= ROTATE_AT {
             fs::rename(&self.path, self.rotated())?;
-            file = self.open()?;
+            file = open_private_append(&self.path)?;
         }
         file.write_all(text.as_bytes())
-    }
-
-    fn open(&self) -> io::Result<fs::File> {
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&self.path)
     }
 
     /// Every entry, oldest first (the rotated file, then the current one), and how many lines

@@ -87,6 +87,13 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens `path` for appending, creating it private (0600) if needed: for logs that one write at a
+/// time extends, never rewritten.
+pub fn open_private_append(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new().append(true).create(true).mode(0o600).open(path)
+}
+
 /// Creates `dir` and its parents. They stay world-readable (0755) because the installed product,
 /// possibly running as another user, reads the ID file inside; private files are 0600 themselves.
 pub fn create_dir(dir: &Path) -> io::Result<()> {
