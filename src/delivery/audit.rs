@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::event::Event;
-use crate::store::files::open_private_append;
+use crate::store::files::{create_dir, open_private_append};
 use crate::wire::Target;
 
 /// The log's file name in the state directory.
@@ -160,7 +160,13 @@ impl AuditLog {
             text.push_str(&entry.to_json());
             text.push('\n');
         }
-        let mut file = open_private_append(&self.path)?;
+        let mut file = match open_private_append(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+                open_private_append(&self.path)?
+            }
+            opened => opened?,
+        };
         if file.metadata()?.len() >= ROTATE_AT {
             fs::rename(&self.path, self.rotated())?;
             file = open_private_append(&self.path)?;
@@ -303,7 +309,7 @@ mod tests {
     #[test]
     fn appends_private_lines_and_reads_them_back_past_a_torn_one() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::new(dir.path());
+        let log = AuditLog::new(&dir.path().join("not-yet"));
         assert_eq!(log.read().unwrap(), (Vec::new(), 0));
         log.append(&[entry("A", Outcome::Delivered)]).unwrap();
         fs::OpenOptions::new()
