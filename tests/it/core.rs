@@ -376,7 +376,8 @@ fn donottrack_executable_cannot_be_turned_back_on() {
     let peer = RawPeer::start(Peer::Silent);
     let env = Env::new();
     let renamed = env.home.path().join("acme-DoNotTrack");
-    fs::copy(env!("CARGO_BIN_EXE_install-beacon"), &renamed).unwrap();
+    // A symlink, not a copy: exec of a freshly written copy races other tests' forks (ETXTBSY).
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_install-beacon"), &renamed).unwrap();
     env.bin(&renamed)
         .args([
             "--product",
