@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::event::{Checkpoint, EventNames};
 use crate::report::Since;
 
 /// Receives install-beacon events (Segment, PostHog or plain JSON) into SQLite and reports on them.
@@ -64,6 +65,11 @@ pub struct ServeArgs {
     /// File whose first line is the admin token (instead of --admin-token).
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// An event name a branded install-beacon build sends instead of a standard one, as
+    /// CHECKPOINT=NAME (CHECKPOINT: started, success, error, support or active); repeat for several.
+    /// Such events are stored and counted under the standard name.
+    #[arg(long = "event-name", value_name = "CHECKPOINT=NAME", value_parser = EventNames::parse_one)]
+    pub event_names: Vec<(Checkpoint, String)>,
     /// Latest released version, echoed in every accepted response as `latest_version`.
     #[arg(long, value_name = "VERSION")]
     pub latest_version: Option<String>,

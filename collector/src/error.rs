@@ -22,6 +22,8 @@ pub enum Error {
     SecretFile(&'static str, PathBuf, std::io::Error),
     /// A file named by a secret option holds no secret.
     EmptySecretFile(&'static str, PathBuf),
+    /// The `--event-name` mapping contradicts itself.
+    EventNames(String),
     /// Starting the runtime, serving, or writing the output failed.
     Io(std::io::Error),
 }
@@ -35,6 +37,7 @@ impl fmt::Display for Error {
             Error::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Error::SecretFile(flag, path, e) => write!(f, "cannot read {flag} {}: {e}", path.display()),
             Error::EmptySecretFile(flag, path) => write!(f, "{flag} {} holds no secret", path.display()),
+            Error::EventNames(message) => write!(f, "--event-name: {message}"),
             Error::Io(e) => write!(f, "{e}"),
         }
     }
@@ -65,6 +68,7 @@ impl Error {
             Error::EmptySecretFile(..) => {
                 Some("put the secret on a line of its own (lines starting with # are skipped)")
             }
+            Error::EventNames(_) => Some("give each branded name once, as CHECKPOINT=NAME"),
             Error::Store(StoreError::Busy) => Some("retry in a moment"),
             Error::Store(_) | Error::Io(_) => None,
         }
@@ -73,7 +77,7 @@ impl Error {
     /// The process exit code: 2 for a mistake in the options (as the parser's own refusals), else 1.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::SecretFile(..) | Error::EmptySecretFile(..) => ExitCode::from(2),
+            Error::SecretFile(..) | Error::EmptySecretFile(..) | Error::EventNames(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }

@@ -2,43 +2,125 @@
 
 use serde_json::{Map, Value};
 
-/// Which wire format an event arrived in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// Segment tracking API (`/v1/batch`, `/v1/track`).
-    Segment,
-    /// PostHog capture API (`/batch/`, `/capture/`, `/i/v0/e/`).
-    Posthog,
-    /// Plain JSON (`/events`).
-    Json,
-}
-
-impl Protocol {
-    /// The name stored in the `protocol` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Segment => "segment",
-            Protocol::Posthog => "posthog",
-            Protocol::Json => "json",
-        }
-    }
-}
+pub use beacon_wire::Protocol;
+/// The checkpoint event names install-beacon sends (an unbranded build; see [`EventNames`]).
+pub use beacon_wire::event as names;
+use beacon_wire::prop;
 
 /// Product name used for events that carry none.
 pub const NO_PRODUCT: &str = "(none)";
 
-/// Well-known event names sent by install-beacon.
-pub mod names {
-    /// An installer began.
-    pub const STARTED: &str = "Installation Started";
-    /// An installer finished without error.
-    pub const SUCCESS: &str = "Installation Success";
-    /// An installer failed at a step.
-    pub const ERROR: &str = "Installation Error";
-    /// The user asked for help (may carry an email).
-    pub const SUPPORT: &str = "Installation Support";
-    /// An installed instance is running.
-    pub const ACTIVE: &str = "Instance Active";
+/// A step of the install funnel that an event name stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// `started`
+    Started,
+    /// `success`
+    Success,
+    /// `error`
+    Error,
+    /// `support`
+    Support,
+    /// `heartbeat` (an installed instance is running)
+    Active,
+}
+
+impl Checkpoint {
+    /// Every checkpoint, with the word used for it on the command line.
+    const ALL: [(Checkpoint, &'static str); 5] = [
+        (Checkpoint::Started, "started"),
+        (Checkpoint::Success, "success"),
+        (Checkpoint::Error, "error"),
+        (Checkpoint::Support, "support"),
+        (Checkpoint::Active, "active"),
+    ];
+
+    /// The checkpoint whose standard name is `name`.
+    pub fn of_standard_name(name: &str) -> Option<Checkpoint> {
+        Checkpoint::ALL
+            .iter()
+            .map(|(c, _)| *c)
+            .find(|c| c.standard_name() == name)
+    }
+
+    /// The name an unbranded install-beacon sends.
+    pub fn standard_name(self) -> &'static str {
+        match self {
+            Checkpoint::Started => names::STARTED,
+            Checkpoint::Success => names::SUCCESS,
+            Checkpoint::Error => names::ERROR,
+            Checkpoint::Support => names::SUPPORT,
+            Checkpoint::Active => names::INSTANCE_ACTIVE,
+        }
+    }
+}
+
+/// Which event names stand for which checkpoint: the standard names, plus those a branded
+/// install-beacon build sends instead (its `BEACON_BUILD_EVENT_*`), given to `serve` as
+/// `--event-name CHECKPOINT=NAME`. Events are stored under the standard name.
+#[derive(Debug, Clone, Default)]
+pub struct EventNames {
+    renamed: Vec<(String, Checkpoint)>,
+}
+
+impl EventNames {
+    /// Parses one `CHECKPOINT=NAME` of the command line.
+    pub fn parse_one(text: &str) -> Result<(Checkpoint, String), String> {
+        let words = || Checkpoint::ALL.map(|(_, w)| w).join(", ");
+        let (word, name) = text
+            .split_once('=')
+            .ok_or_else(|| format!("expected CHECKPOINT=NAME, where CHECKPOINT is one of {}", words()))?;
+        let checkpoint = Checkpoint::ALL
+            .iter()
+            .find(|(_, w)| *w == word.trim())
+            .map(|(c, _)| *c)
+            .ok_or_else(|| format!("unknown checkpoint {word:?}; use one of {}", words()))?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!("the {word} event needs a name"));
+        }
+        Ok((checkpoint, name.to_string()))
+    }
+
+    /// The mapping for these branded names; refuses a name given for two checkpoints, or the
+    /// standard name of another checkpoint.
+    pub fn new(renamed: Vec<(Checkpoint, String)>) -> Result<EventNames, String> {
+        let mut names = EventNames::default();
+        for (checkpoint, name) in renamed {
+            if let Some((_, standard)) = Checkpoint::ALL
+                .iter()
+                .map(|(c, _)| (c, c.standard_name()))
+                .find(|(c, standard)| *standard == name && **c != checkpoint)
+            {
+                return Err(format!(
+                    "{name:?} is already the name of another checkpoint ({standard})"
+                ));
+            }
+            match names.renamed.iter().find(|(n, _)| *n == name) {
+                Some((_, other)) if *other != checkpoint => {
+                    return Err(format!("{name:?} is given for two checkpoints"));
+                }
+                Some(_) => {}
+                None if name != checkpoint.standard_name() => names.renamed.push((name, checkpoint)),
+                None => {}
+            }
+        }
+        Ok(names)
+    }
+
+    /// Each branded name with the standard name it stands for.
+    pub fn renamed(&self) -> impl Iterator<Item = (&str, &'static str)> {
+        self.renamed.iter().map(|(name, c)| (name.as_str(), c.standard_name()))
+    }
+
+    /// Gives events sent under a branded name their standard name.
+    pub fn standardise(&self, events: &mut [Event]) {
+        for e in events {
+            if let Some((_, c)) = self.renamed.iter().find(|(name, _)| *name == e.event) {
+                e.event = c.standard_name().to_string();
+            }
+        }
+    }
 }
 
 /// An event as stored: what was sent, plus the facts pulled out of it for reporting.
@@ -102,14 +184,14 @@ impl Event {
             event,
             installation_id,
             timestamp,
-            product: text("product"),
-            product_version: text("product_version"),
-            os: text("os").or(fallbacks.os),
-            os_version: text("os_version").or(fallbacks.os_version),
-            step: text("step"),
-            exit_code: int("exit_code"),
-            email: text("email"),
-            duration_ms: int("duration_ms").or_else(|| int("total_duration_ms")),
+            product: text(prop::PRODUCT),
+            product_version: text(prop::PRODUCT_VERSION),
+            os: text(prop::OS).or(fallbacks.os),
+            os_version: text(prop::OS_VERSION).or(fallbacks.os_version),
+            step: text(prop::STEP),
+            exit_code: int(prop::EXIT_CODE),
+            email: text(prop::EMAIL),
+            duration_ms: int(prop::DURATION_MS).or_else(|| int(prop::TOTAL_DURATION_MS)),
             properties,
         }
     }
@@ -164,6 +246,46 @@ mod tests {
         assert_eq!(e.exit_code, Some(3));
         assert_eq!(e.duration_ms, Some(13));
         assert_eq!(e.message_id, "m1");
+    }
+
+    #[test]
+    fn branded_names_map_to_the_standard_ones() {
+        let parsed =
+            ["error=Acme Setup Failed", " started = Acme Setup Began "].map(|t| EventNames::parse_one(t).unwrap());
+        assert_eq!(parsed[1], (Checkpoint::Started, "Acme Setup Began".to_string()));
+        let names = EventNames::new(parsed.to_vec()).unwrap();
+        let mut events = ["Acme Setup Failed", "Acme Setup Began", "Installation Success", "Other"].map(|n| {
+            Event::new(
+                Protocol::Json,
+                None,
+                n.into(),
+                "i".into(),
+                None,
+                Map::new(),
+                Fallbacks::default(),
+            )
+        });
+        names.standardise(&mut events);
+        let got: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(got, [names::ERROR, names::STARTED, names::SUCCESS, "Other"]);
+
+        assert!(
+            EventNames::parse_one("failed=X")
+                .unwrap_err()
+                .starts_with("unknown checkpoint \"failed\"")
+        );
+        assert!(EventNames::parse_one("error").is_err());
+        assert!(EventNames::parse_one("error= ").is_err());
+        let twice = vec![
+            (Checkpoint::Error, "X".to_string()),
+            (Checkpoint::Success, "X".to_string()),
+        ];
+        assert_eq!(
+            EventNames::new(twice).unwrap_err(),
+            "\"X\" is given for two checkpoints"
+        );
+        let taken = vec![(Checkpoint::Error, names::SUCCESS.to_string())];
+        assert!(EventNames::new(taken).is_err());
     }
 
     #[test]

@@ -50,6 +50,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         key_file,
         admin_token,
         admin_token_file,
+        event_names,
         latest_version,
         notices,
         busy_timeout,
@@ -75,6 +76,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         }
         None => admin_token.filter(|t| !t.is_empty()),
     };
+    let event_names = event::EventNames::new(event_names).map_err(Error::EventNames)?;
     let settings = http::Settings {
         listen,
         db,
@@ -84,6 +86,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         busy_timeout,
         header_timeout,
         admin_token,
+        event_names,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::admission;
 use super::auth::header_key;
 use super::{App, error};
-use crate::event::Protocol;
+use crate::event::{Checkpoint, Protocol};
 use crate::ingest::{self, IngestError};
 use crate::store::{self, StoreError};
 
@@ -56,24 +56,43 @@ pub async fn ingest(
         Ok(raw) => raw,
         Err(resp) => return resp,
     };
-    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
-    let bytes = match ingest::decode_body(encoding, &raw) {
-        Ok(bytes) => bytes,
-        Err(e) => return ingest_error(&e),
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let key = header_key(&headers);
+    // Decoding and parsing up to 500 KB is CPU work: off the threads that answer other requests.
+    let app2 = Arc::clone(&app);
+    let parsed = tokio::task::spawn_blocking(move || {
+        let bytes = ingest::decode_body(encoding.as_deref(), &raw)?;
+        drop(raw);
+        // `None`: the body was small on the wire but not after gzip, and the large lane is full.
+        let Some(ticket) = app2.admission.promote(ticket, bytes.len()) else {
+            return Ok(None);
+        };
+        let mut batch = ingest::parse(protocol, &bytes, key, default_type, &app2.keys)?;
+        app2.event_names.standardise(&mut batch.events);
+        Ok(Some((batch, ticket)))
+    })
+    .await;
+    let (batch, ticket) = match parsed {
+        Ok(Ok(Some(parsed))) => parsed,
+        Ok(Ok(None)) => return admission::busy(),
+        Ok(Err(e)) => return ingest_error(&e),
+        Err(e) => {
+            eprintln!("error: parsing a request: {e}");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reading the events failed",
+                "see the collector's log",
+            );
+        }
     };
-    drop(raw);
-    let Some(ticket) = app.admission.promote(ticket, bytes.len()) else {
-        return admission::busy();
-    };
-    let batch = match ingest::parse(protocol, &bytes, header_key(&headers), default_type, &app.keys) {
-        Ok(b) => b,
-        Err(e) => return ingest_error(&e),
-    };
-    drop(bytes);
+    note_unknown_names(&app, &batch.events);
     if !batch.events.is_empty() {
+        // A large request keeps its turn until stored, so a small one waits behind one at most.
         let turn = app.admission.store_turn(&ticket).await;
         let mut conn = Arc::clone(&app.conn).lock_owned().await;
-        drop(turn);
         let app2 = Arc::clone(&app);
         let result = tokio::task::spawn_blocking(move || {
             // Checked before and after: a deleted or replaced file would take the events with it.
@@ -83,6 +102,7 @@ pub async fn ingest(
             Ok(inserted)
         })
         .await;
+        drop(turn);
         match result {
             Ok(Ok(_)) => {}
             Ok(Err(StoreError::Busy)) => {
@@ -130,6 +150,26 @@ pub async fn ingest(
         m.extend(app.extra.clone());
     }
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// At most this many event names outside the funnel are noted on stderr.
+const NOTED_NAMES: usize = 20;
+
+/// Notes on stderr, once per name, events whose name is no checkpoint: custom events, or a branded
+/// install-beacon's renamed checkpoints, which count nowhere until `--event-name` maps them.
+fn note_unknown_names(app: &App, events: &[crate::event::Event]) {
+    let mut noted = app.noted_names.lock().unwrap_or_else(|e| e.into_inner());
+    for e in events {
+        if noted.len() >= NOTED_NAMES || Checkpoint::of_standard_name(&e.event).is_some() || noted.contains(&e.event) {
+            continue;
+        }
+        eprintln!(
+            "note: events named {:?} are stored but are not a step of the install funnel; if a branded \
+             install-beacon sends them for a checkpoint, restart serve with --event-name CHECKPOINT={:?}",
+            e.event, e.event
+        );
+        noted.insert(e.event.clone());
+    }
 }
 
 /// Reads and discards a refused request's body (within the usual limits), so that the client

@@ -20,7 +20,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
 use crate::error::Error;
-use crate::event::Protocol;
+use crate::event::{EventNames, Protocol};
 use crate::ingest::Keys;
 use crate::store;
 
@@ -43,6 +43,8 @@ pub struct Settings {
     pub header_timeout: Duration,
     /// The token read routes require, if any.
     pub admin_token: Option<String>,
+    /// Branded event names and the checkpoints they stand for.
+    pub event_names: EventNames,
 }
 
 /// State shared by all routes.
@@ -53,6 +55,9 @@ pub struct App {
     /// The one writing connection; tokio's mutex hands it out in arrival order.
     conn: Arc<tokio::sync::Mutex<Connection>>,
     keys: Keys,
+    event_names: EventNames,
+    /// Event names outside the funnel already noted on stderr.
+    noted_names: std::sync::Mutex<std::collections::HashSet<String>>,
     read_access: auth::ReadAccess,
     admission: admission::Admission,
     /// Permits for report builds (see [`read::REPORT_BUILDS`]).
@@ -63,28 +68,35 @@ pub struct App {
 /// Opens the database, binds, prints `listening on http://ADDR`, and serves until Ctrl-C or SIGTERM.
 pub async fn serve(settings: Settings) -> Result<(), Error> {
     let open_error = |e| Error::OpenDatabase(settings.db.clone(), e);
-    let conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
+    let mut conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
+    let adopted = store::adopt_renamed(&mut conn, &settings.event_names).map_err(open_error)?;
     let db_file = store::DbFile::of(&settings.db).map_err(open_error)?;
     store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(open_error)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::Bind(settings.listen, e))?;
     let addr = listener.local_addr()?;
+    // Said before the address line, so that whoever waits for that line has seen these.
+    let read_access = auth::ReadAccess::new(settings.admin_token.clone(), settings.listen);
+    if let Some(notice) = read_access.notice() {
+        eprintln!("{notice}");
+    }
+    if adopted > 0 {
+        eprintln!("note: {adopted} stored events sent under a branded name now count under the standard name");
+    }
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
-    let read_access = auth::ReadAccess::new(settings.admin_token.clone(), addr);
-    if let Some(notice) = read_access.notice() {
-        eprintln!("{notice}");
-    }
     let app = Arc::new(App {
         db: settings.db.clone(),
         db_file,
         conn: Arc::new(tokio::sync::Mutex::new(conn)),
         keys: settings.keys.clone(),
+        event_names: settings.event_names.clone(),
+        noted_names: std::sync::Mutex::default(),
         read_access,
         admission: admission::Admission::default(),
         report_builds: Arc::new(tokio::sync::Semaphore::new(read::REPORT_BUILDS)),

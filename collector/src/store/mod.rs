@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Statement, params};
 
-use crate::event::{Event, NO_PRODUCT, names};
+use crate::event::{Event, EventNames, NO_PRODUCT, names};
 
 pub use file::DbFile;
 
@@ -105,6 +105,19 @@ INSERT OR IGNORE INTO events (
     ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
 ) RETURNING ts_ms";
 
+/// SQL with the event names of `beacon_wire` (and [`NO_PRODUCT`]) put in for `{STARTED}`,
+/// `{SUCCESS}`, `{ERROR}`, `{SUPPORT}`, `{INSTANCE_ACTIVE}` and `{NO_PRODUCT}`, so that no name is
+/// written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
+pub fn sql(template: &str) -> String {
+    template
+        .replace("{STARTED}", names::STARTED)
+        .replace("{SUCCESS}", names::SUCCESS)
+        .replace("{ERROR}", names::ERROR)
+        .replace("{SUPPORT}", names::SUPPORT)
+        .replace("{INSTANCE_ACTIVE}", names::INSTANCE_ACTIVE)
+        .replace("{NO_PRODUCT}", NO_PRODUCT)
+}
+
 /// Folds one Started/Success/Error event (?6 = its time, ?7 = its name) into its installation.
 const UPSERT_INSTALLATION: &str = "
 INSERT INTO installations (
@@ -112,10 +125,10 @@ INSERT INTO installations (
     first_at, started_at, success_at, error_at, success_duration
 ) VALUES (
     ?1, ?2, COALESCE(?3, 'unknown'), COALESCE(?4, ''), COALESCE(?5, 'unknown'), ?6,
-    CASE WHEN ?7 = 'Installation Started' THEN ?6 END,
-    CASE WHEN ?7 = 'Installation Success' THEN ?6 END,
-    CASE WHEN ?7 = 'Installation Error' THEN ?6 END,
-    CASE WHEN ?7 = 'Installation Success' THEN ?8 END
+    CASE WHEN ?7 = '{STARTED}' THEN ?6 END,
+    CASE WHEN ?7 = '{SUCCESS}' THEN ?6 END,
+    CASE WHEN ?7 = '{ERROR}' THEN ?6 END,
+    CASE WHEN ?7 = '{SUCCESS}' THEN ?8 END
 ) ON CONFLICT (product, installation_id) DO UPDATE SET
     os = COALESCE(?3, os),
     os_version = COALESCE(?4, os_version),
@@ -201,7 +214,7 @@ pub fn insert(conn: &mut Connection, events: &[Event], received_at_ms: i64) -> R
     let mut inserted = Inserted::default();
     {
         let mut insert = tx.prepare_cached(INSERT)?;
-        let mut installation = tx.prepare_cached(UPSERT_INSTALLATION)?;
+        let mut installation = tx.prepare_cached(&sql(UPSERT_INSTALLATION))?;
         let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
         for e in events {
             let props = serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into());
@@ -209,7 +222,7 @@ pub fn insert(conn: &mut Connection, events: &[Event], received_at_ms: i64) -> R
                 .query_row(
                     params![
                         e.message_id,
-                        e.protocol.as_str(),
+                        e.protocol.name(),
                         e.event,
                         e.installation_id,
                         e.timestamp,
@@ -232,29 +245,98 @@ pub fn insert(conn: &mut Connection, events: &[Event], received_at_ms: i64) -> R
                 continue;
             };
             inserted.stored += 1;
-            let product = e.product.as_deref().unwrap_or(NO_PRODUCT);
-            match e.event.as_str() {
-                names::STARTED | names::SUCCESS | names::ERROR => {
-                    installation.execute(params![
-                        product,
-                        e.installation_id,
-                        e.os,
-                        e.os_version,
-                        e.product_version,
-                        ts,
-                        e.event,
-                        e.duration_ms,
-                    ])?;
-                }
-                names::ACTIVE => {
-                    instance.execute(params![product, e.installation_id, ts])?;
-                }
-                _ => {}
+            Fold {
+                event: &e.event,
+                product: e.product.as_deref(),
+                installation_id: &e.installation_id,
+                os: e.os.as_deref(),
+                os_version: e.os_version.as_deref(),
+                product_version: e.product_version.as_deref(),
+                ts,
+                duration_ms: e.duration_ms,
             }
+            .into(&mut installation, &mut instance)?;
         }
     }
     tx.commit()?;
     Ok(inserted)
+}
+
+/// What of a stored event goes into `installations` (Started, Success, Error) or `instances`
+/// (Instance Active).
+struct Fold<'a> {
+    event: &'a str,
+    product: Option<&'a str>,
+    installation_id: &'a str,
+    os: Option<&'a str>,
+    os_version: Option<&'a str>,
+    product_version: Option<&'a str>,
+    ts: i64,
+    duration_ms: Option<i64>,
+}
+
+impl Fold<'_> {
+    /// Runs the upsert that fits the event, if any.
+    fn into(self, installation: &mut Statement<'_>, instance: &mut Statement<'_>) -> rusqlite::Result<()> {
+        let product = self.product.unwrap_or(NO_PRODUCT);
+        match self.event {
+            names::STARTED | names::SUCCESS | names::ERROR => {
+                installation.execute(params![
+                    product,
+                    self.installation_id,
+                    self.os,
+                    self.os_version,
+                    self.product_version,
+                    self.ts,
+                    self.event,
+                    self.duration_ms,
+                ])?;
+            }
+            names::INSTANCE_ACTIVE => {
+                instance.execute(params![product, self.installation_id, self.ts])?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Gives stored events sent under a branded name (see [`EventNames`]) their standard name, and
+/// folds them into `installations` and `instances` as if they had arrived under it: events stored
+/// before the mapping was configured join the funnel. Returns how many events were renamed.
+pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut renamed = 0;
+    {
+        let mut rename = tx.prepare(
+            "UPDATE events SET event = ?1 WHERE event = ?2
+             RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms",
+        )?;
+        let mut installation = tx.prepare_cached(&sql(UPSERT_INSTALLATION))?;
+        let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
+        for (branded, standard) in names.renamed() {
+            let mut rows = rename.query(params![standard, branded])?;
+            while let Some(r) = rows.next()? {
+                renamed += 1;
+                let (product, id): (Option<String>, String) = (r.get(0)?, r.get(1)?);
+                let (os, os_version, version): (Option<String>, Option<String>, Option<String>) =
+                    (r.get(2)?, r.get(3)?, r.get(4)?);
+                Fold {
+                    event: standard,
+                    product: product.as_deref(),
+                    installation_id: &id,
+                    os: os.as_deref(),
+                    os_version: os_version.as_deref(),
+                    product_version: version.as_deref(),
+                    ts: r.get(5)?,
+                    duration_ms: r.get(6)?,
+                }
+                .into(&mut installation, &mut instance)?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(renamed)
 }
 
 #[cfg(test)]
@@ -272,6 +354,21 @@ mod tests {
             serde_json::Map::new(),
             Fallbacks::default(),
         )
+    }
+
+    #[test]
+    fn event_names_fit_in_sql_quotes() {
+        for name in [
+            names::STARTED,
+            names::SUCCESS,
+            names::ERROR,
+            names::SUPPORT,
+            names::INSTANCE_ACTIVE,
+            NO_PRODUCT,
+        ] {
+            assert!(!name.contains('\'') && !name.contains('{'), "{name}");
+        }
+        assert_eq!(sql("'{ERROR}' '{NO_PRODUCT}'"), "'Installation Error' '(none)'");
     }
 
     #[test]

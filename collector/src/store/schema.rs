@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-use super::StoreError;
+use super::{StoreError, sql};
 
 /// The schema. `events` keeps everything that was sent; `installations` and `instances` are
 /// maintained in the same transaction so that reports aggregate one row per installation (through
@@ -28,9 +28,9 @@ CREATE TABLE IF NOT EXISTS events (
     properties      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS errors_by_step
-    ON events (product, step, exit_code, ts_ms, installation_id) WHERE event = 'Installation Error';
+    ON events (product, step, exit_code, ts_ms, installation_id) WHERE event = '{ERROR}';
 CREATE INDEX IF NOT EXISTS support_requests
-    ON events (product, ts_ms, email) WHERE event = 'Installation Support';
+    ON events (product, ts_ms, email) WHERE event = '{SUPPORT}';
 
 CREATE TABLE IF NOT EXISTS installations (
     product          TEXT NOT NULL,
@@ -77,19 +77,19 @@ const BACKFILL: &str = "
 INSERT OR IGNORE INTO installations (
     product, installation_id, os, os_version, product_version,
     first_at, started_at, success_at, error_at, success_duration)
-SELECT COALESCE(product, '(none)'), installation_id,
+SELECT COALESCE(product, '{NO_PRODUCT}'), installation_id,
        COALESCE(MAX(os), 'unknown'), COALESCE(MAX(os_version), ''), COALESCE(MAX(product_version), 'unknown'),
        MIN(ts_ms),
-       MIN(CASE WHEN event = 'Installation Started' THEN ts_ms END),
-       MAX(CASE WHEN event = 'Installation Success' THEN ts_ms END),
-       MAX(CASE WHEN event = 'Installation Error' THEN ts_ms END),
-       MAX(CASE WHEN event = 'Installation Success' THEN duration_ms END)
+       MIN(CASE WHEN event = '{STARTED}' THEN ts_ms END),
+       MAX(CASE WHEN event = '{SUCCESS}' THEN ts_ms END),
+       MAX(CASE WHEN event = '{ERROR}' THEN ts_ms END),
+       MAX(CASE WHEN event = '{SUCCESS}' THEN duration_ms END)
 FROM events
-WHERE event IN ('Installation Started', 'Installation Success', 'Installation Error')
+WHERE event IN ('{STARTED}', '{SUCCESS}', '{ERROR}')
 GROUP BY 1, 2;
 INSERT OR IGNORE INTO instances (product, installation_id, last_active_at)
-SELECT COALESCE(product, '(none)'), installation_id, MAX(ts_ms)
-FROM events WHERE event = 'Instance Active' GROUP BY 1, 2;
+SELECT COALESCE(product, '{NO_PRODUCT}'), installation_id, MAX(ts_ms)
+FROM events WHERE event = '{INSTANCE_ACTIVE}' GROUP BY 1, 2;
 ";
 
 /// Creates missing tables and indexes, and backfills derived tables, once per schema version.
@@ -97,8 +97,9 @@ FROM events WHERE event = 'Instance Active' GROUP BY 1, 2;
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < SCHEMA_VERSION {
+        let (schema, backfill) = (sql(SCHEMA), sql(BACKFILL));
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} {BACKFILL} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN IMMEDIATE; {schema} {backfill} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         ))?;
     }
     Ok(())

@@ -147,7 +147,7 @@ fn installation(rng: &mut Rng, now: i64, span: i64, out: &mut Vec<Event>) {
         );
         if rng.chance(0.6) {
             let at = now - rng.below(86_000_000) as i64;
-            push(rng, names::ACTIVE, at, json!({}));
+            push(rng, names::INSTANCE_ACTIVE, at, json!({}));
         }
     }
 }

@@ -6,6 +6,7 @@ mod common;
 mod tools;
 
 mod bad_input;
+mod branded;
 mod browser;
 mod clients;
 mod end_to_end;
