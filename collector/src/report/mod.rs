@@ -6,13 +6,13 @@
 
 mod model;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, params};
 
 use crate::clock;
 use crate::event::{NO_PRODUCT, names};
-use crate::store::{Status, StoreError};
+use crate::store::{Status, StoreError, sql};
 
 pub use model::{Day, FailingStep, Funnel, OsRow, OtherProducts, ProductReport, Report, Support, VersionRow};
 
@@ -317,27 +317,61 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     })
 }
 
-/// The products the report lists, most installations first: those with installations, active
-/// instances or support requests in the window, at most [`MAX_PRODUCTS`].
+/// The products the report lists: those with installations, active instances or support
+/// requests. When there are more than [`MAX_PRODUCTS`], the ones with the most installations in
+/// the window.
 fn listed_products(conn: &Connection, q: &Query) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT product FROM (
-            SELECT product, COUNT(*) AS n FROM installations
-            WHERE first_at >= ?1 AND (?2 IS NULL OR product = ?2) GROUP BY product
+    if let Some(product) = &q.product {
+        return Ok(vec![product.clone()]);
+    }
+    // Usually there are few products: finding them takes one index seek each.
+    let support = sql("event = '{SUPPORT}'");
+    let mut all = BTreeSet::new();
+    for (from, filter) in [
+        ("installations", "1"),
+        ("instances", "1"),
+        ("events INDEXED BY support_requests", support.as_str()),
+    ] {
+        all.extend(distinct_products(conn, from, filter)?);
+    }
+    let unnamed_support: bool = conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM events INDEXED BY support_requests WHERE {support} AND product IS NULL)"
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    if unnamed_support {
+        all.insert(NO_PRODUCT.to_string());
+    }
+    if all.len() <= MAX_PRODUCTS {
+        return Ok(all.into_iter().collect());
+    }
+    let mut stmt = conn.prepare(&sql("SELECT product FROM (
+            SELECT product, COUNT(*) AS n FROM installations WHERE first_at >= ?1 GROUP BY product
             UNION ALL
-            SELECT product, 0 FROM instances
-            WHERE last_active_at >= ?3 AND (?2 IS NULL OR product = ?2) GROUP BY product
+            SELECT product, 0 FROM instances WHERE last_active_at >= ?2 GROUP BY product
             UNION ALL
             SELECT COALESCE(product, '{NO_PRODUCT}'), 0 FROM events INDEXED BY support_requests
-            WHERE event = '{}' AND ts_ms >= ?1 AND (?2 IS NULL OR COALESCE(product, '{NO_PRODUCT}') = ?2)
-            GROUP BY 1)
-         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?4",
-        names::SUPPORT
-    ))?;
+            WHERE event = '{SUPPORT}' AND ts_ms >= ?1 GROUP BY 1)
+         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?3"))?;
     let limit = i64::try_from(MAX_PRODUCTS).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![q.since_ms(), q.product, q.active_cutoff_ms(), limit], |r| {
-        r.get(0)
-    })?;
+    let rows = stmt.query_map(params![q.since_ms(), q.active_cutoff_ms(), limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Up to [`MAX_PRODUCTS`] + 1 distinct non-null `product`s of `from` where `filter` holds, by
+/// seeking from one to the next along an index that starts with `product`.
+fn distinct_products(conn: &Connection, from: &str, filter: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "WITH RECURSIVE p(v) AS (
+            SELECT (SELECT MIN(product) FROM {from} WHERE {filter})
+            UNION ALL
+            SELECT (SELECT MIN(product) FROM {from} WHERE {filter} AND product > p.v) FROM p WHERE p.v IS NOT NULL)
+         SELECT v FROM p WHERE v IS NOT NULL LIMIT ?1"
+    ))?;
+    let limit = i64::try_from(MAX_PRODUCTS + 1).unwrap_or(i64::MAX);
+    let rows = stmt.query_map([limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
