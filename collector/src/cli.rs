@@ -36,7 +36,7 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed first).
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created 0600 if missing).
     #[arg(long)]
     pub db: PathBuf,
     /// Accepted write/API key; repeat for several. Without any key (here, in the environment or
@@ -58,11 +58,11 @@ pub struct ServeArgs {
         long,
         value_name = "TOKEN",
         env = "BEACON_COLLECTOR_ADMIN_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "admin_token_file"
+        hide_env_values = true
     )]
     pub admin_token: Option<String>,
-    /// File whose first line is the admin token (instead of --admin-token).
+    /// File whose first line (after lines starting with #) is the admin token; wins over
+    /// --admin-token and BEACON_COLLECTOR_ADMIN_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// An event name a branded install-beacon build sends instead of a standard one, as

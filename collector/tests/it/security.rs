@@ -48,7 +48,15 @@ fn read_routes_need_the_admin_token_from_any_source() {
             "t0ken-env",
             Collector::start_with("127.0.0.1:0", &[], &[("BEACON_COLLECTOR_ADMIN_TOKEN", "t0ken-env")]),
         ),
-        ("t0ken-from-file", Collector::start(&["--admin-token-file", file_arg])),
+        // The file wins over the variable.
+        (
+            "t0ken-from-file",
+            Collector::start_with(
+                "127.0.0.1:0",
+                &["--admin-token-file", file_arg],
+                &[("BEACON_COLLECTOR_ADMIN_TOKEN", "t0ken-env")],
+            ),
+        ),
     ];
     for (token, c) in &collectors {
         // Ingest and /healthz stay open.
