@@ -172,32 +172,53 @@ fn note_unknown_names(app: &App, events: &[crate::event::Event]) {
     }
 }
 
-/// Reads and discards a refused request's body (within the usual limits), so that the client
-/// gets the answer instead of a reset connection while it is still sending.
-async fn drain(body: Body) {
-    let mut body = http_body_util::Limited::new(body, ingest::MAX_REQUEST_BYTES);
-    let _ = tokio::time::timeout(BODY_TIMEOUT, async { while let Some(Ok(_)) = body.frame().await {} }).await;
-}
+/// How much of a body is read, and thrown away, past the point where it is refused: a client still
+/// sending then reads the answer instead of a reset connection. A longer body is cut off.
+const DRAIN_LIMIT: usize = 4 * ingest::MAX_REQUEST_BYTES;
 
-/// Reads the body within the size and time limits.
-async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
-    let limited = http_body_util::Limited::new(body, ingest::MAX_REQUEST_BYTES);
-    match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+/// Reads a body within [`BODY_TIMEOUT`], keeping up to `keep` bytes; `Ok(None)` when it was
+/// longer (then read on and discarded up to [`DRAIN_LIMIT`]).
+async fn read_up_to(mut body: Body, keep: usize) -> Result<Option<Vec<u8>>, Response> {
+    let read = async move {
+        let (mut kept, mut seen) = (Vec::new(), 0usize);
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else { continue };
+            seen = seen.saturating_add(data.len());
+            if seen <= keep {
+                kept.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            } else if !kept.is_empty() {
+                kept = Vec::new();
+            }
+        }
+        Ok::<_, axum::Error>((seen <= keep).then_some(kept))
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
         Err(_) => Err(error(
             StatusCode::REQUEST_TIMEOUT,
             "request body took too long",
             "send the body at once",
         )),
-        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ingest_error(&ingest::too_large(ingest::MAX_REQUEST_BYTES + 1)))
-        }
+        Ok(Ok(kept)) => Ok(kept),
         Ok(Err(e)) => Err(error(
             StatusCode::BAD_REQUEST,
             &format!("could not read request body: {e}"),
             "resend",
         )),
     }
+}
+
+/// Reads and discards a refused request's body.
+async fn drain(body: Body) {
+    let _ = read_up_to(body, 0).await;
+}
+
+/// Reads the body within the size and time limits.
+async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
+    read_up_to(body, ingest::MAX_REQUEST_BYTES)
+        .await?
+        .ok_or_else(|| ingest_error(&ingest::too_large(ingest::MAX_REQUEST_BYTES + 1)))
 }
 
 fn ingest_error(e: &IngestError) -> Response {

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{self, Collector};
+use crate::common::{self, Collector, Run};
 
-fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
+fn chromium(profile: &Path, args: &[&str]) -> Run {
     Command::new("chromium")
         .args([
             "--headless",
@@ -25,6 +25,7 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run chromium")
+        .into()
 }
 
 #[test]
@@ -43,7 +44,7 @@ fn the_page_renders_its_charts_in_chromium() {
     let url = format!("{}/", collector.base);
 
     let dom = chromium(&dir.path().join("p1"), &["--dump-dom", &url]);
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = dom.stdout;
     let report = collector.report(&[]);
     for product in report["products"].as_array().unwrap() {
         let name = product["product"].as_str().unwrap();
@@ -68,8 +69,7 @@ fn the_page_renders_its_charts_in_chromium() {
             &url,
         ],
     );
-    let bytes = std::fs::read(&png)
-        .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&shot.stderr)));
+    let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", shot.stderr));
     assert!(
         bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 20_000,
         "{} bytes",

@@ -173,7 +173,7 @@ impl Drop for Collector {
     }
 }
 
-/// What a finished `beacon-collector` command printed, and its exit code.
+/// What a finished command (`beacon-collector`, or another program) printed, and its exit code.
 #[derive(Debug)]
 pub struct Run {
     /// Exit code (`None` if killed by a signal).
@@ -192,6 +192,16 @@ impl Run {
     }
 }
 
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// Runs `beacon-collector ARGS` to completion.
 pub fn run<I, S>(args: I) -> Run
 where
@@ -202,12 +212,7 @@ where
     for name in OWN_ENV {
         command.env_remove(name);
     }
-    let out = command.args(args).output().expect("run beacon-collector");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    command.args(args).output().expect("run beacon-collector").into()
 }
 
 /// Runs `report --db DB ARGS`.

@@ -3,11 +3,11 @@
 //! exactly what happened. Needs the workspace built (`cargo test --workspace` does that).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{self, Collector, product};
+use crate::common::{self, Collector, Run, product};
 
 /// The install-beacon binary built next to beacon-collector.
 fn beacon_bin() -> PathBuf {
@@ -41,24 +41,21 @@ impl Machine {
     }
 
     /// `install-beacon --product acme <target args> <args>`; the call must succeed.
-    fn beacon(&self, target: &[&str], args: &[&str]) -> Output {
-        let out = self
+    fn beacon(&self, target: &[&str], args: &[&str]) -> Run {
+        let out: Run = self
             .command(&beacon_bin())
             .args(["--product", "acme"])
             .args(target)
             .args(args)
             .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .unwrap()
+            .into();
+        assert_eq!(out.code, Some(0), "{args:?}: {}", out.stderr);
         out
     }
 
     /// `sh scripts/install.sh --prefix <home>/demo <args>` against the collector.
-    fn install_sh(&self, base: &str, args: &[&str]) -> (Output, PathBuf) {
+    fn install_sh(&self, base: &str, args: &[&str]) -> (Run, PathBuf) {
         let prefix = self.home.path().join("demo");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install.sh");
         let out = self
@@ -71,7 +68,8 @@ impl Machine {
             .env("INSTALL_BEACON_ENDPOINT", base)
             .env("INSTALL_BEACON_KEY", "e2e-key")
             .output()
-            .unwrap();
+            .unwrap()
+            .into();
         (out, prefix)
     }
 }
@@ -158,13 +156,13 @@ fn install_beacon_and_the_demo_installer_fill_the_report_exactly() {
     e.beacon(&plain, &["support", "--email", "ada@example.com"]);
 
     // The collector's answers reach the person running the installer, once per version.
-    let first = String::from_utf8_lossy(&first.stderr).into_owned();
+    let first = first.stderr;
     assert!(
         first.contains("A newer version of acme is available: 1.5.0 (you have 1.4.0)")
             && first.contains("acme: 1.4.1 fixes a security issue"),
         "{first}"
     );
-    let later = String::from_utf8_lossy(&later.stderr).into_owned();
+    let later = later.stderr;
     assert!(
         !later.contains("A newer version") && !later.contains("security"),
         "shown again: {later}"
@@ -173,16 +171,12 @@ fn install_beacon_and_the_demo_installer_fill_the_report_exactly() {
     // The demo installer: one good run, one that fails at `unpack`.
     let good = Machine::new();
     let (out, prefix) = good.install_sh(&base, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let installed = Command::new(prefix.join("bin/demo")).output().unwrap();
-    let product_says = String::from_utf8_lossy(&installed.stdout).into_owned();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let installed: Run = Command::new(prefix.join("bin/demo")).output().unwrap().into();
+    let product_says = installed.stdout;
     let bad = Machine::new();
     let (out, _) = bad.install_sh(&base, &["--fail-at", "unpack"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "the installer fails with the step's exit code"
-    );
+    assert_eq!(out.code, Some(3), "the installer fails with the step's exit code");
 
     let report = collector.report(&[]);
     let acme = product(&report, "acme");
