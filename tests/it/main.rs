@@ -12,6 +12,7 @@ mod prompt;
 mod readme;
 mod reliability;
 mod runner;
+mod security;
 mod services;
 mod shell;
 mod support;

@@ -321,6 +321,14 @@ impl Env {
     }
 }
 
+/// A URL on 127.0.0.1 where nothing listens: connections are refused at once.
+pub fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
 /// What a run printed to stdout, as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
