@@ -150,32 +150,41 @@ impl Decision {
     }
 }
 
-/// Decides, strongest source first: executable name, the machine's policy file (an administrator's
-/// opt-out beats the user's `--telemetry=on`), `--telemetry`, opt-out variables, saved choice, and
-/// last `--default-consent`.
+/// Decides, opt-outs first so that the user's opt-out always wins: executable name, the machine's
+/// policy file, `--telemetry` off, opt-out variables, a saved `disable`; then the opt-ins:
+/// `--telemetry` on, a saved `enable`; and last `--default-consent`.
 pub fn decide(inputs: &Inputs) -> Decision {
     let decision = |on: bool, source| Decision {
         state: if on { State::Enabled } else { State::Disabled },
         source,
     };
+    let flag = inputs.telemetry.map(|(on, origin)| {
+        let source = match origin {
+            Origin::Flag => Source::Flag,
+            Origin::Env => Source::Env("INSTALL_BEACON_TELEMETRY".into()),
+        };
+        (on, source)
+    });
     if inputs.exe_name.to_ascii_lowercase().contains("donottrack") {
         return decision(false, Source::ExecutableName(inputs.exe_name.clone()));
     }
     if let Some(policy) = inputs.policy.as_ref().filter(|p| p.disables) {
         return decision(false, Source::Policy(policy.path.clone()));
     }
-    if let Some((on, origin)) = inputs.telemetry {
-        let source = match origin {
-            Origin::Flag => Source::Flag,
-            Origin::Env => Source::Env("INSTALL_BEACON_TELEMETRY".into()),
-        };
-        return decision(on, source);
+    if let Some((false, source)) = &flag {
+        return decision(false, source.clone());
     }
     if let Some((name, _)) = inputs.env.iter().find(|(_, value)| env_opts_out(value)) {
         return decision(false, Source::Env(name.clone()));
     }
-    if let Some(on) = inputs.saved {
-        return decision(on, Source::Saved);
+    if inputs.saved == Some(false) {
+        return decision(false, Source::Saved);
+    }
+    if let Some((true, source)) = flag {
+        return decision(true, source);
+    }
+    if inputs.saved == Some(true) {
+        return decision(true, Source::Saved);
     }
     Decision {
         state: inputs.default,
@@ -261,11 +270,38 @@ mod tests {
     }
 
     #[test]
-    fn flag_beats_env_and_saved() {
+    fn every_opt_out_beats_the_flag_opt_in() {
+        let on = Some((true, Origin::Flag));
         let d = decide(&Inputs {
-            telemetry: Some((true, Origin::Flag)),
+            telemetry: on,
             env: vec![("DO_NOT_TRACK".into(), "1".into())],
+            ..inputs()
+        });
+        assert_eq!(
+            d,
+            Decision {
+                state: State::Disabled,
+                source: Source::Env("DO_NOT_TRACK".into())
+            }
+        );
+        let d = decide(&Inputs {
+            telemetry: Some((true, Origin::Env)),
             saved: Some(false),
+            ..inputs()
+        });
+        assert_eq!(d.source, Source::Saved);
+        assert_eq!(d.state, State::Disabled);
+        let d = decide(&Inputs {
+            telemetry: on,
+            saved: Some(false),
+            ..inputs()
+        });
+        assert_eq!(d.state, State::Disabled);
+        // An opt-in still beats a saved `enable`, a default and nothing at all.
+        let d = decide(&Inputs {
+            telemetry: on,
+            saved: Some(true),
+            default: State::Disabled,
             ..inputs()
         });
         assert_eq!(
@@ -413,7 +449,7 @@ mod tests {
     }
 
     /// Every combination of every input, against the precedence written out as a table: the first
-    /// row whose input is present decides.
+    /// row whose input is present decides, and no opt-in row comes before an opt-out row.
     #[test]
     fn every_combination() {
         let exes = ["install-beacon", "x-donottrack"];
@@ -456,13 +492,19 @@ mod tests {
                                     };
                                     (state, source)
                                 });
+                                // Every opt-out, then every opt-in, then the default.
+                                let is = |state| move |row: &(State, Source)| row.0 == state;
+                                let saved_row =
+                                    saved.map(|on| (if on { State::Enabled } else { State::Disabled }, Source::Saved));
                                 let expected = [
                                     (exe != "install-beacon").then(|| off(Source::ExecutableName(exe.into()))),
                                     (policy == Some(true)).then(|| off(Source::Policy("P".into()))),
-                                    flag_row,
+                                    flag_row.clone().filter(is(State::Disabled)),
                                     (env.first().is_some_and(|(_, v)| *v == "1"))
                                         .then(|| off(Source::Env("DO_NOT_TRACK".into()))),
-                                    saved.map(|on| (if on { State::Enabled } else { State::Disabled }, Source::Saved)),
+                                    saved_row.clone().filter(is(State::Disabled)),
+                                    flag_row.filter(is(State::Enabled)),
+                                    saved_row.filter(is(State::Enabled)),
                                     Some((default, Source::Default)),
                                 ]
                                 .into_iter()

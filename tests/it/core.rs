@@ -360,15 +360,21 @@ fn saved_choice_and_flag_override() {
     assert!(server.requests().is_empty());
     let status = env.cmd().arg("status").output().unwrap().stdout;
     assert!(String::from_utf8_lossy(&status).contains("decided by: saved choice"));
-    // An explicit flag for this call wins over the saved choice.
+    // The user's saved `disable` wins over an installer's flag...
     env.segment(&server.url)
         .args(["started", "--telemetry", "yes"])
         .assert()
         .success();
-    assert_eq!(server.requests().len(), 1);
+    assert!(server.requests().is_empty());
     env.cmd().arg("enable").assert().success();
     env.segment(&server.url).arg("success").assert().success();
-    assert_eq!(server.requests().len(), 2);
+    assert_eq!(server.requests().len(), 1);
+    // ...but an explicit `--telemetry off` wins over a saved `enable`.
+    env.segment(&server.url)
+        .args(["started", "--telemetry", "no"])
+        .assert()
+        .success();
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[test]
