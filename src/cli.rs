@@ -348,14 +348,21 @@ pub fn parse_endpoint(s: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_owned())
 }
 
-/// Durations like `500ms`, `3s`, `12h`; a bare number means seconds.
+/// Longest duration accepted: any deadline or interval up to it can be computed without overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Durations like `500ms`, `3s`, `12h`; a bare number means seconds; at most `MAX_DURATION`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let parsed = match s.parse::<u64>() {
         Ok(secs) => Ok(Duration::from_secs(secs)),
         Err(_) => humantime::parse_duration(s).map_err(|e| e.to_string()),
     };
-    parsed.map_err(|e| format!("{e}; use e.g. 500ms, 3s, 2m, 12h"))
+    match parsed {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        Ok(_) => Err("too long: at most 100 years; use e.g. 500ms, 3s, 2m, 12h".into()),
+        Err(e) => Err(format!("{e}; use e.g. 500ms, 3s, 2m, 12h")),
+    }
 }
 
 /// `key=value`, where the value becomes a JSON integer, float or bool when it reads as one.
@@ -424,6 +431,11 @@ mod tests {
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(12 * 3600));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("36500d").unwrap(), MAX_DURATION);
+        assert!(parse_duration("36501d").unwrap_err().starts_with("too long"));
+        for huge in ["18446744073709551615", "18446744073709551615ms", "600000000y"] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
     }
 
     #[test]

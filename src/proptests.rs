@@ -1,22 +1,57 @@
 //! Property tests: every parser that reads files or user input takes arbitrary bytes without
 //! panicking, and the ones with an inverse round-trip.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use proptest::prelude::*;
 
 use crate::commands::support::validate_email;
 use crate::delivery::{notices, outbox};
 use crate::event::facts as system;
 use crate::store::{identity, state};
-use crate::{cli, consent};
+use crate::{cli, consent, settings};
+
+/// Every global option and subcommand option that takes a value or changes parsing.
+const OPTIONS: &[&str] = &[
+    "--product",
+    "--product-version",
+    "--endpoint",
+    "--key",
+    "--protocol",
+    "--id-file",
+    "--state-dir",
+    "--telemetry",
+    "--timeout",
+    "--default-consent",
+    "--min-interval",
+    "--every",
+    "--once",
+    "--dry-run",
+    "--strict",
+    "--quiet",
+    "--background",
+    "--",
+];
+
+/// Environment variables the settings read.
+const VARIABLES: &[&str] = &[
+    "HOME",
+    "DO_NOT_TRACK",
+    "ACME_DISABLE_TELEMETRY",
+    "INSTALL_BEACON_DEBUG",
+    "INSTALL_BEACON_CONTEXT",
+    "INSTALL_BEACON_POLICY_FILE",
+    "INSTALL_BEACON_PROMPT_TIMEOUT",
+    "KUBERNETES_SERVICE_HOST",
+    "container",
+];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn file_parsers_take_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let contents = outbox::parse(&bytes);
-        prop_assert!(contents.events.len() + contents.skipped <= bytes.len());
+        let (entries, skipped) = outbox::parse(&bytes);
+        prop_assert!(entries.len() + skipped <= bytes.len());
         let _ = identity::parse(&bytes);
         let _ = serde_json::from_slice::<state::Saved>(&bytes);
         let text = String::from_utf8_lossy(&bytes);
@@ -39,6 +74,49 @@ proptest! {
     #[test]
     fn command_lines_never_panic(args in proptest::collection::vec("[-a-z=0-9 .:/@]{0,16}", 0..6)) {
         let _ = cli::Cli::try_parse_from(std::iter::once("install-beacon".to_owned()).chain(args));
+    }
+
+    /// Options and environment variables with arbitrary values, durations far past anything
+    /// representable included, end in settings whose every duration can be added to a clock, or
+    /// in an error; never a panic.
+    #[test]
+    fn arguments_and_environment_resolve_to_settings_or_an_error(
+        args in proptest::collection::vec(
+            prop_oneof![
+                proptest::sample::select(OPTIONS).prop_map(str::to_owned),
+                "\\PC{0,24}",
+                "[0-9]{1,26}(ns|ms|s|m|h|d|w|y)?",
+            ],
+            0..8,
+        ),
+        vars in proptest::collection::vec(
+            (
+                proptest::sample::select(VARIABLES).prop_map(str::to_owned),
+                prop_oneof!["\\PC{0,24}", "[0-9]{1,26}(ms|s|h|d|y)?"],
+            ),
+            0..6,
+        ),
+        command in proptest::sample::select(&["started", "status", "heartbeat", "flush", "id"][..]),
+    ) {
+        let argv = ["install-beacon", command].into_iter().map(str::to_owned).chain(args);
+        if let Ok(matches) = cli::Cli::command().try_get_matches_from(argv)
+            && let Ok(parsed) = cli::Cli::from_arg_matches(&matches)
+        {
+            let every = match &parsed.command {
+                cli::Command::Heartbeat(h) => h.every,
+                _ => None,
+            };
+            let env = settings::Environment::with_vars(&vars);
+            if let Ok(s) = settings::Settings::resolve(parsed.global, &env) {
+                // Every deadline computed from these stays representable.
+                let durations = [Some(s.timeout), s.throttle.min_interval, every, Some(s.prompt_timeout)];
+                for d in durations.into_iter().flatten() {
+                    prop_assert!(d <= cli::MAX_DURATION, "{d:?}");
+                    prop_assert!(std::time::Instant::now().checked_add(d).is_some());
+                }
+                let _ = consent::decide(&s.consent);
+            }
+        }
     }
 
     #[test]

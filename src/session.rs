@@ -3,13 +3,14 @@
 //! once, on first use).
 
 use std::cell::OnceCell;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
 use crate::consent::{self, Decision};
 use crate::settings::Settings;
-use crate::store::identity;
 use crate::store::state::Saved;
+use crate::store::{files, identity};
 use crate::ui::Ui;
 
 /// What every command works with.
@@ -45,13 +46,27 @@ impl<'a> Session<'a> {
             saved: saved.consent,
             ..settings.consent.clone()
         });
-        Session {
+        let session = Session {
             settings,
             ui,
             saved,
             decision,
             id: OnceCell::new(),
-        }
+        };
+        session.arm_deadline();
+        session
+    }
+
+    /// Starts this call's time budget: from now on, waits on locks end by `--timeout` from now.
+    /// Returns when the network must be done: a tenth of the budget (at most 100 ms) earlier, so
+    /// that what could not be sent is still queued in time.
+    pub fn arm_deadline(&self) -> Instant {
+        let now = Instant::now();
+        let timeout = self.settings.timeout;
+        let deadline = now.checked_add(timeout).unwrap_or(now);
+        files::set_deadline(deadline);
+        let reserve = (timeout / 10).min(Duration::from_millis(100));
+        deadline.checked_sub(reserve).unwrap_or(deadline)
     }
 
     /// The same session, printing nothing (the detached background process: nobody reads its stderr).
@@ -75,13 +90,29 @@ impl<'a> Session<'a> {
     fn resolve_id(&self) -> Uuid {
         let s = self.settings;
         let Some(path) = &s.id_file else {
-            self.ui
-                .warn("no place to keep the installation ID (set --state-dir or HOME); using a one-time ID");
+            // A refused state directory was already warned about.
+            if s.state_dir_refused.is_none() {
+                self.ui
+                    .warn("no place to keep the installation ID (set --state-dir or HOME); using a one-time ID");
+            }
             return Uuid::new_v4();
         };
         // The common case, an existing valid ID, needs no lock: the file is only ever replaced whole.
-        if let Some(id) = std::fs::read(path).ok().and_then(|c| identity::parse(&c)) {
-            return id;
+        match files::read(path) {
+            Ok(content) => {
+                if let Some(id) = identity::parse(&content) {
+                    return id;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A symlink, a FIFO, a directory: not ours to read or replace.
+            Err(e) => {
+                self.ui.warn(&format!(
+                    "cannot keep the installation ID in {}: {e}; using a one-time ID",
+                    path.display()
+                ));
+                return Uuid::new_v4();
+            }
         }
         if s.dry_run {
             return Uuid::new_v4();

@@ -13,6 +13,7 @@ use crate::consent::{self, Origin, policy};
 use crate::event::branding;
 use crate::event::facts::FactsEnv;
 use crate::exit::Error;
+use crate::store::files;
 use crate::store::state::{self, StateDir};
 use crate::store::throttle::Throttle;
 use crate::wire::Target;
@@ -49,6 +50,15 @@ impl Environment {
         }
     }
 
+    /// An environment of just these variables, for tests.
+    #[cfg(test)]
+    pub fn with_vars(vars: &[(String, String)]) -> Environment {
+        Environment {
+            vars: vars.iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            ..Environment::default()
+        }
+    }
+
     /// A variable's value, when it is set and valid UTF-8.
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(std::ffi::OsStr::new(name)).and_then(|v| v.to_str())
@@ -79,8 +89,10 @@ pub struct Settings {
     pub endpoint: Option<String>,
     /// API key.
     pub key: Option<String>,
-    /// State directory, if one could be determined.
+    /// State directory, if one could be determined and is safe to use.
     pub state_dir: Option<StateDir>,
+    /// The state directory that was found but not used, and why (for `status`).
+    pub state_dir_refused: Option<String>,
     /// Installation ID file, if one could be determined.
     pub id_file: Option<PathBuf>,
     /// Bound for the whole call.
@@ -159,9 +171,23 @@ impl Settings {
             (None, None) => (protocol == Protocol::Segment).then(|| SEGMENT_ENDPOINT.to_owned()),
         };
 
-        let home_set = env.non_empty("HOME").is_some();
+        // A relative HOME would put the state under whatever the current directory is.
+        let home_set = env.non_empty("HOME").is_some_and(|h| Path::new(h).is_absolute());
+        let mut warnings = Vec::new();
+        let mut state_dir_refused = None;
         let state_dir = state_dir
             .or_else(|| state::default_dir(&product, home_set, env.is_root))
+            .filter(|dir| match files::untrusted_dir(dir) {
+                None => true,
+                Some(why) => {
+                    warnings.push(format!(
+                        "not using the state directory {}: {why}; nothing is saved and the installation ID is a one-time one\nhint: use a directory only you can write: --state-dir DIR, or fix its owner and mode",
+                        dir.display()
+                    ));
+                    state_dir_refused = Some(format!("{} (not used: {why})", dir.display()));
+                    false
+                }
+            })
             .map(StateDir::new);
         let id_file = id_file.or_else(|| state_dir.as_ref().map(StateDir::id_file));
 
@@ -171,15 +197,15 @@ impl Settings {
             .filter_map(|name| env.var(&name).map(|value| (name, value.to_owned())))
             .collect();
 
-        let mut warnings = Vec::new();
         let policy_path = env
             .non_empty("INSTALL_BEACON_POLICY_FILE")
             .map_or_else(|| PathBuf::from(POLICY_FILE), PathBuf::from);
         let policy = policy::read(&policy_path, &mut warnings);
-        let prompt_timeout = env
-            .var("INSTALL_BEACON_PROMPT_TIMEOUT")
-            .and_then(|v| parse_duration(v).ok())
-            .unwrap_or(PROMPT_TIMEOUT);
+        let prompt_timeout = match env.var("INSTALL_BEACON_PROMPT_TIMEOUT") {
+            Some(v) => parse_duration(v)
+                .map_err(|e| Error::usage(format!("invalid INSTALL_BEACON_PROMPT_TIMEOUT '{v}': {e}")))?,
+            None => PROMPT_TIMEOUT,
+        };
 
         Ok(Settings {
             product,
@@ -190,6 +216,7 @@ impl Settings {
                 .filter(|k| !k.is_empty())
                 .or_else(|| branding::KEY.map(str::to_owned)),
             state_dir,
+            state_dir_refused,
             id_file,
             timeout,
             strict,

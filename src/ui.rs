@@ -45,6 +45,25 @@ impl Ui {
     }
 }
 
+/// Text that came over the network, made safe to print: control characters (escape sequences,
+/// carriage returns, newlines) and bidirectional overrides removed, runs of whitespace collapsed,
+/// and cut to `max_chars` characters with `…`.
+pub fn plain(text: &str, max_chars: usize) -> String {
+    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let kept: String = text
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .filter(|&c| !c.is_control() && !bidi(c))
+        .collect();
+    let words = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    if words.chars().count() <= max_chars {
+        return words;
+    }
+    let mut cut: String = words.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// Writes to stdout, ignoring a closed pipe.
 pub fn stdout(text: &str) {
     let mut out = io::stdout().lock();
@@ -54,4 +73,19 @@ pub fn stdout(text: &str) {
 /// Writes to stderr, ignoring errors.
 pub fn stderr(text: &str) {
     let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_text_is_plain_and_bounded() {
+        assert_eq!(
+            plain("\u{1b}[2K\r\u{1b}[32m✓ ok\u{1b}[0m\u{7}\u{9b}1m\u{202e}x\n\tnext", 100),
+            "[2K [32m✓ ok[0m1mx next"
+        );
+        assert_eq!(plain("abcdef", 4), "abc…");
+        assert_eq!(plain("  a  ", 4), "a");
+    }
 }

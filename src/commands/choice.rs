@@ -6,6 +6,8 @@ use crate::session::Session;
 
 /// Saves the choice and warns when a stronger source overrides it.
 pub fn save(session: &Session, on: bool) -> Result<ExitStatus, Error> {
+    // After a prompt, the lock gets a budget of its own.
+    session.arm_deadline();
     let s = session.settings;
     let state = s
         .state_dir

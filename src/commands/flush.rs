@@ -1,7 +1,5 @@
 //! `flush`: delivers the queue on its own and says what happened.
 
-use std::time::Instant;
-
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 use crate::ui;
@@ -17,16 +15,20 @@ pub fn flush(session: &Session) -> Result<ExitStatus, Error> {
     let Some(target) = target_or_say_why(session)? else {
         return Ok(ExitStatus::Success);
     };
-    let outbox = outbox(session)
+    let outbox = outbox(session, &target)
         .ok_or_else(|| Error::usage("no state directory to find the queue in: set --state-dir DIR (or HOME)"))?;
-    let report = deliver(session, &target, Some(&outbox), Instant::now() + s.timeout, Vec::new());
+    let report = deliver(session, &target, Some(&outbox), session.arm_deadline(), Vec::new());
     if report.busy {
         session
             .ui
             .info("another install-beacon is delivering the queue right now");
     } else if !session.ui.quiet() {
+        let foreign = match report.foreign {
+            0 => String::new(),
+            n => format!(" ({n} more for another destination)"),
+        };
         ui::stdout(&format!(
-            "sent {} event(s), {} left in the queue\n",
+            "sent {} event(s), {} left in the queue{foreign}\n",
             report.sent, report.queued
         ));
     }

@@ -50,6 +50,8 @@ pub fn run(session: &Session, args: RunArgs) -> exit::ExitStatus {
     let elapsed = started.elapsed();
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     progress.finish(&label, code, elapsed);
+    // The step took as long as it took; the report gets its own --timeout.
+    session.arm_deadline();
 
     if code == 0 {
         session.remember("step times", |saved| steps::record(saved, &args.step, duration_ms));

@@ -14,8 +14,8 @@ use crate::event::facts::Facts;
 use crate::event::{self, Checkpoint, Event, Product};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
-use crate::store::identity;
 use crate::store::throttle::{self, Throttle, Verdict};
+use crate::store::{files, identity};
 use crate::ui;
 use crate::wire::Target;
 use uuid::Uuid;
@@ -23,6 +23,7 @@ use uuid::Uuid;
 /// Builds the checkpoint's event and delivers it, honoring consent, `throttle`, dry run, debug and
 /// background. Delivery problems are warnings; only `--strict` turns them into exit 1.
 pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> Result<ExitStatus, Error> {
+    let deadline = session.arm_deadline();
     let name = checkpoint.name();
     if throttled(session, throttle, name) || !enabled_or_say_why(session) {
         return Ok(ExitStatus::Success);
@@ -31,7 +32,6 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
     let Some(target) = target_or_say_why(session)? else {
         return Ok(ExitStatus::Success);
     };
-    let deadline = Instant::now() + s.timeout;
     let product = Product {
         name: &s.product,
         version: s.product_version.as_deref(),
@@ -48,7 +48,7 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
         return Ok(ExitStatus::Success);
     }
     show_notice_once(session);
-    let outbox = outbox(session);
+    let outbox = outbox(session, &target);
     let mut events = vec![event];
     if let Some(outbox) = outbox.as_ref().filter(|_| s.background) {
         match hand_off(session, &target, outbox, &events) {
@@ -77,7 +77,7 @@ pub fn send_request_only(session: &Session, checkpoint: &Checkpoint) -> Result<E
         return Ok(ExitStatus::Success);
     };
     let s = session.settings;
-    let saved_id = s.id_file.as_ref().and_then(|path| std::fs::read(path).ok());
+    let saved_id = s.id_file.as_ref().and_then(|path| files::read(path).ok());
     let id = saved_id.and_then(|c| identity::parse(&c)).unwrap_or_else(Uuid::new_v4);
     let product = Product {
         name: &s.product,
@@ -88,7 +88,7 @@ pub fn send_request_only(session: &Session, checkpoint: &Checkpoint) -> Result<E
         print_requests(&target, &event);
         return Ok(ExitStatus::Success);
     }
-    let report = deliver(session, &target, None, Instant::now() + s.timeout, vec![event]);
+    let report = deliver(session, &target, None, session.arm_deadline(), vec![event]);
     Ok(if report.failed && s.strict {
         ExitStatus::Failure
     } else {
@@ -139,7 +139,7 @@ fn hand_off(session: &Session, target: &Target, outbox: &Outbox, events: &[Event
         Ok(Side::Child) => {
             // Nobody reads this process's stderr: keep version notices for a call that shows them.
             let quiet = session.silenced();
-            let deadline = Instant::now() + session.settings.timeout;
+            let deadline = quiet.arm_deadline();
             deliver(&quiet, target, Some(outbox), deadline, Vec::new());
             std::process::exit(0);
         }
@@ -211,9 +211,10 @@ pub fn audit_log(session: &Session) -> Option<AuditLog> {
     session.settings.state_dir.as_ref().map(|d| AuditLog::new(d.path()))
 }
 
-/// The outbox, when there is a state directory.
-pub fn outbox(session: &Session) -> Option<Outbox> {
-    session.settings.state_dir.clone().map(Outbox::new)
+/// The outbox as `target` sees it, when there is a state directory.
+pub fn outbox(session: &Session, target: &Target) -> Option<Outbox> {
+    let state = session.settings.state_dir.clone()?;
+    Some(Outbox::new(state, target.destination()))
 }
 
 /// True when telemetry is on; otherwise says so on a dry run or in debug mode.
@@ -251,9 +252,12 @@ fn throttled(session: &Session, rules: Throttle, event: &str) -> bool {
     }
     let s = session.settings;
     if s.state_dir.is_none() {
-        session
-            .ui
-            .warn("no state directory to remember sent events (set --state-dir or HOME); sending anyway");
+        // A refused state directory was already warned about.
+        if s.state_dir_refused.is_none() {
+            session
+                .ui
+                .warn("no state directory to remember sent events (set --state-dir or HOME); sending anyway");
+        }
         return false;
     }
     let id = session.installation_id().hyphenated().to_string();

@@ -14,20 +14,20 @@ pub fn status(session: &Session) {
         Some(p) => format!("{} (not created yet)", p.display()),
         None => none(),
     };
-    let endpoint = s.endpoint.as_ref().map_or_else(none, |endpoint| {
-        Target {
-            protocol: s.protocol,
-            endpoint: endpoint.clone(),
-            key: None,
-        }
-        .url()
+    let target = s.endpoint.as_ref().map(|endpoint| Target {
+        protocol: s.protocol,
+        endpoint: endpoint.clone(),
+        key: s.key.clone(),
     });
-    let queued = match s
-        .state_dir
-        .clone()
-        .map(|d| Outbox::new(d).load().map(|c| c.events.len()))
-    {
-        Some(Ok(n)) => format!("{n} event(s)"),
+    let endpoint = target.as_ref().map_or_else(none, Target::shown_url);
+    let outbox = target.and_then(|t| Some(Outbox::new(s.state_dir.clone()?, t.destination())));
+    let queued = match outbox.map(|o| o.load()) {
+        Some(Ok(c)) if c.foreign + c.expired > 0 => format!(
+            "{} event(s), {} for another destination",
+            c.events.len(),
+            c.foreign + c.expired
+        ),
+        Some(Ok(c)) => format!("{} event(s)", c.events.len()),
         Some(Err(e)) => format!("unreadable: {e}"),
         None => none(),
     };
@@ -45,9 +45,11 @@ pub fn status(session: &Session) {
         ("key", s.key.as_deref().map_or_else(none, mask)),
         (
             "state dir",
-            s.state_dir
-                .as_ref()
-                .map_or_else(none, |d| d.path().display().to_string()),
+            match (&s.state_dir, &s.state_dir_refused) {
+                (Some(d), _) => d.path().display().to_string(),
+                (None, Some(refused)) => refused.clone(),
+                (None, None) => none(),
+            },
         ),
         ("id file", id_file),
         ("queued", queued),

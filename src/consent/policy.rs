@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::parse_telemetry;
+use crate::store::files;
 
 /// The machine-wide policy file an administrator writes to turn every product's beacon off.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +42,7 @@ pub fn parse(text: &str) -> (bool, Vec<String>) {
 /// and an unreadable one disables too (it is an administrator's opt-out).
 pub fn read(path: &Path, warnings: &mut Vec<String>) -> Option<Policy> {
     let shown = path.display().to_string();
-    let disables = match std::fs::read(path) {
+    let disables = match files::read_config(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
             warnings.push(format!(

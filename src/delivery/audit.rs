@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::event::Event;
-use crate::store::files::{create_dir, open_private_append};
+use crate::store::files::{self, create_dir, open_private_append};
 use crate::wire::Target;
 
 /// The log's file name in the state directory.
@@ -180,8 +180,8 @@ impl AuditLog {
         let mut entries = Vec::new();
         let mut unreadable = 0;
         for path in [self.rotated(), self.path.clone()] {
-            let text = match fs::read_to_string(&path) {
-                Ok(text) => text,
+            let text = match files::read(&path) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };

@@ -59,6 +59,8 @@ pub struct Report {
     pub busy: bool,
     /// What went wrong on the way, in order, for the caller to show.
     pub problems: Vec<Problem>,
+    /// Events left in the outbox for other destinations.
+    pub foreign: usize,
 }
 
 /// Something the person running the installer may want to know about a delivery.
@@ -76,6 +78,8 @@ pub enum Problem {
     OutboxFull(usize),
     /// The audit log could not be written.
     AuditUnwritable(PathBuf, io::Error),
+    /// Events queued for another destination were older than `outbox::MAX_AGE` and dropped.
+    Expired(usize),
     /// Events did not go out: `what`, URL, reason, and where they are now.
     NotSent {
         /// `'Installation Started'` or `N event(s)`.
@@ -117,6 +121,11 @@ impl fmt::Display for Problem {
             Problem::OutboxFull(n) => write!(
                 f,
                 "outbox full: dropped the {n} oldest event(s) to stay under its limits"
+            ),
+            Problem::Expired(n) => write!(
+                f,
+                "dropped {n} event(s) queued more than {} days ago for another destination",
+                outbox::MAX_AGE.as_secs() / 86_400
             ),
             Problem::NotSent {
                 what,
@@ -285,9 +294,9 @@ pub struct Settlement {
     pub left: usize,
 }
 
-/// Decides the settlement from the plan and what was sent; `skipped` unreadable lines force a
-/// rewrite so they are cleaned up.
-pub fn settlement(plan: &Plan, sent: &Sent, skipped: usize) -> Settlement {
+/// Decides the settlement from the plan and what was sent; `stale` lines (unreadable, or queued
+/// too long ago for another destination) force a rewrite so they are cleaned up.
+pub fn settlement(plan: &Plan, sent: &Sent, stale: usize) -> Settlement {
     let left: Vec<&Event> = plan
         .batches
         .iter()
@@ -301,7 +310,7 @@ pub fn settlement(plan: &Plan, sent: &Sent, skipped: usize) -> Settlement {
         .collect();
     let queued_done = sent.done.iter().any(|id| !plan.new_ids.contains(id));
     Settlement {
-        needs_write: queued_done || !unsent_new.is_empty() || skipped > 0,
+        needs_write: queued_done || !unsent_new.is_empty() || stale > 0,
         failed: plan.new_ids.iter().any(|id| !sent.delivered.contains(id)),
         left: left.len(),
         unsent_new,
@@ -312,17 +321,21 @@ impl Delivery<'_> {
     /// Delivers queued events (when this process gets the delivery lock) and then `new`.
     pub fn run(&self, new: Vec<Event>) -> Report {
         let mut report = Report::default();
-        // An empty queue (no file) needs no lock: the common call opens nothing here.
-        let queue = self.outbox.filter(|o| o.path().exists());
+        // An empty queue (no file) needs no lock: the common call opens nothing here. A symlink
+        // counts as a queue, so that reading it is refused with a warning.
+        let queue = self.outbox.filter(|o| std::fs::symlink_metadata(o.path()).is_ok());
         let lock = queue.and_then(|o| o.try_lock_delivery().ok().flatten());
         report.busy = queue.is_some() && lock.is_none();
         let mut queued = Vec::new();
         let mut skipped = 0;
+        let mut expired = 0;
         if let (Some(outbox), Some(_)) = (queue, &lock) {
             match outbox.load() {
                 Ok(contents) => {
                     queued = contents.events;
                     skipped = contents.skipped;
+                    expired = contents.expired;
+                    report.foreign = contents.foreign;
                 }
                 Err(e) => report.problems.push(Problem::QueueUnreadable(outbox.path(), e)),
             }
@@ -343,7 +356,7 @@ impl Delivery<'_> {
                 .map(|(reason, n)| Problem::Rejected(reason.clone(), *n)),
         );
         let entries = self.audit.map(|_| audit_entries(self.target, &plan, &sent));
-        self.settle(&plan, sent, skipped, &mut report);
+        self.settle(&plan, sent, skipped + expired, &mut report);
         if let (Some(log), Some(mut entries)) = (self.audit, entries) {
             // New events that stayed behind were queued only if the outbox took them.
             let lost = report.problems.iter().find_map(|p| match p {
@@ -364,14 +377,14 @@ impl Delivery<'_> {
     }
 
     /// Brings the outbox up to date and adds what became of unsent events to the report.
-    fn settle(&self, plan: &Plan, sent: Sent, skipped: usize, report: &mut Report) {
-        let settlement = settlement(plan, &sent, skipped);
+    fn settle(&self, plan: &Plan, sent: Sent, stale: usize, report: &mut Report) {
+        let settlement = settlement(plan, &sent, stale);
         report.failed = settlement.failed;
         report.queued = settlement.left;
         report.responses = sent.responses;
         let not_sent = |reason: String, fate| Problem::NotSent {
             what: plan.what.clone(),
-            url: self.target.url(),
+            url: self.target.shown_url(),
             reason,
             fate,
         };
@@ -396,6 +409,10 @@ impl Delivery<'_> {
         match outbox.update(&sent.done, &add) {
             Ok(change) => {
                 report.queued = change.queued;
+                report.foreign = change.foreign;
+                if change.expired > 0 {
+                    report.problems.push(Problem::Expired(change.expired));
+                }
                 if change.dropped > 0 {
                     report.problems.push(Problem::OutboxFull(change.dropped));
                 }

@@ -4,10 +4,14 @@
 use serde::Deserialize;
 
 use crate::store::state::StateDir;
-use crate::ui::Ui;
+use crate::ui::{self, Ui};
 
 /// Notices remembered, so an old one is not shown again; the oldest are forgotten past this.
 const REMEMBERED: usize = 50;
+/// Longest notice shown, in characters.
+const MAX_NOTICE: usize = 300;
+/// Longest `latest_version` announced, in bytes.
+const MAX_VERSION: usize = 40;
 
 #[derive(Debug, Default, Deserialize)]
 struct Fields {
@@ -26,10 +30,14 @@ pub fn show(responses: &[Vec<u8>], product: &str, current: Option<&str>, state: 
         .iter()
         .filter_map(|body| serde_json::from_slice(body).ok())
         .collect();
-    let latest = fields.iter().filter_map(|f| f.latest_version.as_deref()).next_back();
-    let notices: Vec<&str> = fields
+    let latest = fields
         .iter()
-        .flat_map(|f| f.notices.iter().map(String::as_str))
+        .filter_map(|f| f.latest_version.as_deref())
+        .rfind(|v| is_version(v));
+    // Server text, shown on the user's terminal: plain and bounded, compared and saved as shown.
+    let notices: Vec<String> = fields
+        .iter()
+        .flat_map(|f| f.notices.iter().map(|n| ui::plain(n, MAX_NOTICE)))
         .collect();
     if latest.is_none() && notices.is_empty() {
         return;
@@ -47,10 +55,11 @@ pub fn show(responses: &[Vec<u8>], product: &str, current: Option<&str>, state: 
         ));
     }
     let fresh: Vec<&str> = notices
-        .into_iter()
-        .filter(|n| !n.trim().is_empty() && !saved.notices_shown.iter().any(|s| s == n))
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.is_empty() && !saved.notices_shown.iter().any(|s| s == n))
         .collect();
-    lines.extend(fresh.iter().map(|n| format!("{product}: {}", n.trim())));
+    lines.extend(fresh.iter().map(|n| format!("{product}: {n}")));
     if lines.is_empty() {
         return;
     }
@@ -67,6 +76,14 @@ pub fn show(responses: &[Vec<u8>], product: &str, current: Option<&str>, state: 
             saved.notices_shown.drain(..excess);
         });
     }
+}
+
+/// Whether a `latest_version` from the server looks like a version (`1.4.2`, `v2.0.0-rc.1+b5`):
+/// anything else is not announced.
+fn is_version(v: &str) -> bool {
+    (1..=MAX_VERSION).contains(&v.len())
+        && v.bytes().any(|b| b.is_ascii_digit())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
 }
 
 /// Compares dotted versions part by part, numbers as numbers (`1.10.0` > `1.9.2`, `v2` = `2`).
@@ -97,5 +114,15 @@ mod tests {
         assert!(is_newer("v2.0", "1.99"));
         assert!(!is_newer("1.3.0", "1.3.0"));
         assert!(!is_newer("1.2", "1.3.0"));
+    }
+
+    #[test]
+    fn only_versions_are_announced() {
+        for v in ["1.4.2", "v2.0.0-rc.1+b5", "2026.11"] {
+            assert!(is_version(v), "{v}");
+        }
+        for v in ["", "latest", "9.9.9\u{1b}[32m", "1.0 run: curl", &"1".repeat(41)] {
+            assert!(!is_version(v), "{v}");
+        }
     }
 }

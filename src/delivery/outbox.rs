@@ -1,64 +1,94 @@
 //! The outbox: events not yet delivered, one JSON line each in `<state dir>/outbox.jsonl` (0600),
-//! oldest first. Every change is a read-modify-atomic-rewrite under the state directory's lock, so a
-//! crash leaves either the old queue or the new one; unreadable lines are skipped, never fatal.
+//! oldest first, each with the destination it is meant for. Every change is a
+//! read-modify-atomic-rewrite under the state directory's lock, so a crash leaves either the old
+//! queue or the new one; unreadable lines are skipped, never fatal.
 
 use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
 use crate::store::files::{self, Lock};
 use crate::store::state::StateDir;
+use crate::wire::Destination;
 
 /// Most events kept; the oldest are dropped past this.
 pub const MAX_EVENTS: usize = 1000;
 /// Most bytes kept; the oldest events are dropped past this.
 pub const MAX_BYTES: usize = 1024 * 1024;
+/// Events queued for another destination are dropped once they are older than this.
+pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// What reading the outbox found.
-#[derive(Debug, Default)]
-pub struct Contents {
-    /// Queued events, oldest first.
-    pub events: Vec<Event>,
-    /// Lines that were not events (a torn write, a foreign edit).
-    pub skipped: usize,
+/// One line of the outbox: the event and where it is to go. Lines written before destinations
+/// were recorded have none and match no call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    /// Where the event is to be delivered.
+    #[serde(default)]
+    pub destination: Option<Destination>,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
 }
 
-/// Parses outbox text: one event per line, blank lines ignored, bad lines counted.
-pub fn parse(bytes: &[u8]) -> Contents {
-    let mut contents = Contents::default();
+/// Parses outbox text: one entry per line, blank lines ignored. Returns the entries and how many
+/// lines were not entries (a torn write, a foreign edit).
+pub fn parse(bytes: &[u8]) -> (Vec<Entry>, usize) {
+    let mut entries = Vec::new();
+    let mut skipped = 0;
     for line in bytes.split(|&b| b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Event>(line) {
-            Ok(event) => contents.events.push(event),
-            Err(_) => contents.skipped += 1,
+        match serde_json::from_slice::<Entry>(line) {
+            Ok(entry) => entries.push(entry),
+            Err(_) => skipped += 1,
         }
     }
-    contents
+    (entries, skipped)
 }
 
-/// The outbox of one state directory.
+/// What reading the outbox found, from the point of view of one destination.
+#[derive(Debug, Default)]
+pub struct Contents {
+    /// Events queued for this destination, oldest first.
+    pub events: Vec<Event>,
+    /// Events kept for other destinations.
+    pub foreign: usize,
+    /// Events for other destinations older than `MAX_AGE`: dropped at the next rewrite.
+    pub expired: usize,
+    /// Lines that were not events.
+    pub skipped: usize,
+}
+
+/// The outbox of one state directory, as seen by one destination.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     state: StateDir,
+    destination: Destination,
 }
 
-/// Result of a change: how many old events the caps pushed out.
+/// Result of a change.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Change {
     /// Events dropped to stay under `MAX_EVENTS` / `MAX_BYTES`.
     pub dropped: usize,
-    /// Events left queued.
+    /// Events for other destinations dropped for being older than `MAX_AGE`.
+    pub expired: usize,
+    /// Events left queued for this destination.
     pub queued: usize,
+    /// Events left queued for other destinations.
+    pub foreign: usize,
 }
 
 impl Outbox {
-    /// The outbox in `state`.
-    pub fn new(state: StateDir) -> Outbox {
-        Outbox { state }
+    /// The outbox in `state`, delivering to `destination`.
+    pub fn new(state: StateDir, destination: Destination) -> Outbox {
+        Outbox { state, destination }
     }
 
     /// Path of the queue file.
@@ -73,36 +103,74 @@ impl Outbox {
         Lock::try_acquire(&self.state.path().join(".delivery.lock"))
     }
 
-    /// Reads the queue.
-    pub fn load(&self) -> io::Result<Contents> {
-        match fs::read(self.path()) {
+    fn read(&self) -> io::Result<(Vec<Entry>, usize)> {
+        match files::read(&self.path()) {
             Ok(bytes) => Ok(parse(&bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Contents::default()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Vec::new(), 0)),
             Err(e) => Err(e),
         }
     }
 
-    /// Removes the events whose message IDs are in `done` and appends `add` (skipping any already
-    /// queued), then applies the caps, dropping the oldest.
+    fn mine(&self, entry: &Entry) -> bool {
+        entry.destination.as_ref() == Some(&self.destination)
+    }
+
+    /// Reads the queue.
+    pub fn load(&self) -> io::Result<Contents> {
+        let (entries, skipped) = self.read()?;
+        let now = SystemTime::now();
+        let mut contents = Contents {
+            skipped,
+            ..Contents::default()
+        };
+        for entry in entries {
+            if self.mine(&entry) {
+                contents.events.push(entry.event);
+            } else if expired(&entry.event, now) {
+                contents.expired += 1;
+            } else {
+                contents.foreign += 1;
+            }
+        }
+        Ok(contents)
+    }
+
+    /// Removes this destination's events whose message IDs are in `done`, and other destinations'
+    /// events older than `MAX_AGE`; appends `add` (skipping any already queued); then applies the
+    /// caps, dropping the oldest.
     pub fn update(&self, done: &HashSet<String>, add: &[Event]) -> io::Result<Change> {
         let _lock = self.state.lock()?;
-        let current = self.load()?;
+        let (current, _) = self.read()?;
+        let now = SystemTime::now();
         let mut seen = HashSet::new();
-        let mut events: Vec<Event> = current
-            .events
-            .into_iter()
-            .chain(add.iter().cloned())
-            .filter(|e| !done.contains(&e.message_id) && seen.insert(e.message_id.clone()))
-            .collect();
-        let mut lines: Vec<Vec<u8>> = events.iter().map(line).collect::<io::Result<_>>()?;
+        let mut change = Change::default();
+        let added = add.iter().map(|event| Entry {
+            destination: Some(self.destination.clone()),
+            event: event.clone(),
+        });
+        let mut entries: Vec<Entry> = Vec::new();
+        for entry in current.into_iter().chain(added) {
+            let mine = self.mine(&entry);
+            if mine && done.contains(&entry.event.message_id) {
+                continue;
+            }
+            if !mine && expired(&entry.event, now) {
+                change.expired += 1;
+                continue;
+            }
+            if seen.insert(entry.event.message_id.clone()) {
+                entries.push(entry);
+            }
+        }
+        let mut lines: Vec<Vec<u8>> = entries.iter().map(line).collect::<io::Result<_>>()?;
 
-        let mut dropped = events.len().saturating_sub(MAX_EVENTS);
+        let mut dropped = entries.len().saturating_sub(MAX_EVENTS);
         let mut total: usize = lines.iter().skip(dropped).map(Vec::len).sum();
         while total > MAX_BYTES && dropped < lines.len() {
             total -= lines[dropped].len();
             dropped += 1;
         }
-        events.drain(..dropped);
+        entries.drain(..dropped);
         lines.drain(..dropped);
 
         if lines.is_empty() {
@@ -113,15 +181,23 @@ impl Outbox {
         } else {
             files::atomic_write(&self.path(), &lines.concat(), 0o600)?;
         }
-        Ok(Change {
-            dropped,
-            queued: events.len(),
-        })
+        change.dropped = dropped;
+        change.queued = entries.iter().filter(|e| self.mine(e)).count();
+        change.foreign = entries.len() - change.queued;
+        Ok(change)
     }
 }
 
-fn line(event: &Event) -> io::Result<Vec<u8>> {
-    let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
+/// Whether an event was made more than `MAX_AGE` before `now` (or has no readable time).
+fn expired(event: &Event, now: SystemTime) -> bool {
+    humantime::parse_rfc3339_weak(&event.timestamp)
+        .ok()
+        .and_then(|at| now.duration_since(at).ok().or(Some(Duration::ZERO)))
+        .is_none_or(|age| age > MAX_AGE)
+}
+
+fn line(entry: &Entry) -> io::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
     line.push(b'\n');
     Ok(line)
 }
@@ -131,6 +207,26 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
+    /// `Event::numbered`, made now: events for other destinations age out.
+    fn event(n: usize) -> Event {
+        Event {
+            timestamp: crate::event::now_rfc3339(),
+            ..Event::numbered(n)
+        }
+    }
+
+    fn to(endpoint: &str) -> Destination {
+        Destination {
+            protocol: "json".into(),
+            endpoint: endpoint.into(),
+            credentials_sha256: None,
+        }
+    }
+
+    fn outbox(dir: &tempfile::TempDir, endpoint: &str) -> Outbox {
+        Outbox::new(StateDir::new(dir.path().to_owned()), to(endpoint))
+    }
+
     fn ids(events: &[Event]) -> Vec<&str> {
         events.iter().map(|e| e.message_id.as_str()).collect()
     }
@@ -138,17 +234,19 @@ mod tests {
     #[test]
     fn append_remove_and_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::new(StateDir::new(dir.path().to_owned()));
-        outbox
-            .update(&HashSet::new(), &[Event::numbered(1), Event::numbered(2)])
-            .unwrap();
-        outbox
-            .update(&HashSet::new(), &[Event::numbered(2), Event::numbered(3)])
-            .unwrap();
+        let outbox = outbox(&dir, "http://a");
+        outbox.update(&HashSet::new(), &[event(1), event(2)]).unwrap();
+        outbox.update(&HashSet::new(), &[event(2), event(3)]).unwrap();
         assert_eq!(ids(&outbox.load().unwrap().events), ["m1", "m2", "m3"]);
         assert_eq!(fs::metadata(outbox.path()).unwrap().mode() & 0o777, 0o600);
         let done: HashSet<String> = ["m1".to_owned(), "m3".to_owned()].into();
-        assert_eq!(outbox.update(&done, &[]).unwrap(), Change { dropped: 0, queued: 1 });
+        assert_eq!(
+            outbox.update(&done, &[]).unwrap(),
+            Change {
+                queued: 1,
+                ..Change::default()
+            }
+        );
         assert_eq!(ids(&outbox.load().unwrap().events), ["m2"]);
         outbox.update(&["m2".to_owned()].into(), &[]).unwrap();
         assert!(!outbox.path().exists(), "an empty outbox is removed");
@@ -156,31 +254,58 @@ mod tests {
 
     #[test]
     fn torn_and_foreign_lines_are_skipped() {
-        let good = String::from_utf8(line(&Event::numbered(1)).unwrap()).unwrap();
+        let entry = Entry {
+            destination: Some(to("http://a")),
+            event: event(1),
+        };
+        let good = String::from_utf8(line(&entry).unwrap()).unwrap();
         let text = format!("{good}\n  \nnot json\n{good}{}", &good[..good.len() / 2]);
-        let contents = parse(text.as_bytes());
-        assert_eq!(ids(&contents.events), ["m1", "m1"]);
-        assert_eq!(contents.skipped, 2);
+        let (entries, skipped) = parse(text.as_bytes());
+        assert_eq!(entries.len(), 2);
+        assert_eq!(skipped, 2);
+    }
+
+    #[test]
+    fn each_destination_sees_only_its_own_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (outbox(&dir, "http://a"), outbox(&dir, "http://b"));
+        a.update(&HashSet::new(), &[event(1)]).unwrap();
+        b.update(&HashSet::new(), &[event(2)]).unwrap();
+        assert_eq!(ids(&a.load().unwrap().events), ["m1"]);
+        assert_eq!(a.load().unwrap().foreign, 1);
+        // `done` only ever removes the caller's own events.
+        let change = b.update(&["m1".to_owned(), "m2".to_owned()].into(), &[]).unwrap();
+        assert_eq!((change.queued, change.foreign), (0, 1));
+        assert_eq!(ids(&a.load().unwrap().events), ["m1"]);
+
+        let mut old = event(3);
+        old.timestamp = "2020-01-01T00:00:00.000Z".into();
+        a.update(&HashSet::new(), &[old]).unwrap();
+        assert_eq!(b.load().unwrap().expired, 1);
+        let change = b.update(&HashSet::new(), &[]).unwrap();
+        assert_eq!((change.expired, change.foreign), (1, 1));
+        assert_eq!(ids(&a.load().unwrap().events), ["m1"]);
     }
 
     #[test]
     fn caps_drop_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::new(StateDir::new(dir.path().to_owned()));
-        let many: Vec<Event> = (0..MAX_EVENTS + 5).map(Event::numbered).collect();
+        let outbox = outbox(&dir, "http://a");
+        let many: Vec<Event> = (0..MAX_EVENTS + 5).map(event).collect();
         let change = outbox.update(&HashSet::new(), &many).unwrap();
         assert_eq!(
             change,
             Change {
                 dropped: 5,
-                queued: MAX_EVENTS
+                queued: MAX_EVENTS,
+                ..Change::default()
             }
         );
         assert_eq!(outbox.load().unwrap().events[0].message_id, "m5");
 
         let big: Vec<Event> = (0..3)
             .map(|n| {
-                let mut e = Event::numbered(10_000 + n);
+                let mut e = event(10_000 + n);
                 e.properties.insert("blob".into(), "x".repeat(MAX_BYTES / 3).into());
                 e
             })

@@ -13,6 +13,8 @@ use crate::wire::{self, Request};
 
 /// Most bytes of a response body read (for version notices); the rest is ignored.
 const MAX_RESPONSE: u64 = 64 * 1024;
+/// Most characters of a rejecting server's answer quoted in the warning.
+const MAX_DETAIL: usize = 200;
 
 /// What happened to one request.
 #[derive(Debug)]
@@ -124,8 +126,7 @@ fn classify(status: u16, body: Vec<u8>, retry_after: Option<Duration>) -> Outcom
             retry_now: true,
         },
         _ => {
-            let detail: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-            let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+            let detail = crate::ui::plain(&String::from_utf8_lossy(&body), MAX_DETAIL);
             if detail.is_empty() {
                 Outcome::Rejected(format!("server rejected the event: HTTP {status}"))
             } else {
@@ -172,7 +173,8 @@ fn describe(error: &ureq::Error, budget: Duration) -> String {
         ureq::Error::Tls(e) => format!("TLS error: {e}"),
         ureq::Error::Rustls(e) => format!("TLS error: {e}"),
         ureq::Error::InvalidProxyUrl => "invalid proxy URL in HTTPS_PROXY/HTTP_PROXY/ALL_PROXY".into(),
-        other => other.to_string(),
+        // May quote what the server sent.
+        other => crate::ui::plain(&other.to_string(), MAX_DETAIL),
     }
 }
 

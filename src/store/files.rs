@@ -1,9 +1,126 @@
-//! File primitives every persistent piece shares: atomic replacement and advisory locks.
+//! File primitives every persistent piece shares: atomic replacement, advisory locks taken with
+//! a deadline, reads that neither block nor follow symlinks, and the check that a state directory
+//! belongs to this user.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Largest state file read; anything bigger is not ours.
+const MAX_READ: u64 = 8 * 1024 * 1024;
+
+/// Flags for every state file opened: never through a symlink, never waiting on a FIFO or device.
+const SAFE_OPEN: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+
+/// When the current call must be done: waits on a lock end there. Unset means "do not wait".
+static DEADLINE: Mutex<Option<Instant>> = Mutex::new(None);
+/// Set once a lock was not free in time: its holder is stuck (or hostile), so later locks in this
+/// process are tried once instead of eating the time left for sending.
+static GAVE_UP: AtomicBool = AtomicBool::new(false);
+/// Longest wait for a lock. Holders keep one for the few milliseconds of a file rewrite, so a lock
+/// busy for longer is not worth the network's time.
+const LOCK_PATIENCE: Duration = Duration::from_millis(250);
+
+/// Sets the deadline every later lock wait of this process ends by.
+pub fn set_deadline(deadline: Instant) {
+    if let Ok(mut slot) = DEADLINE.lock() {
+        *slot = Some(deadline);
+    }
+}
+
+fn deadline() -> Instant {
+    DEADLINE.lock().ok().and_then(|d| *d).unwrap_or_else(Instant::now)
+}
+
+/// Reads a state file without following a symlink or blocking on a FIFO: only a regular file of
+/// sane size is read; anything else is an error that says what it is.
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    read_with(path, SAFE_OPEN)
+}
+
+/// Reads an administrator's file (the policy file) the same way, except that a symlink is
+/// followed: it lives where only root writes.
+pub fn read_config(path: &Path) -> io::Result<Vec<u8>> {
+    read_with(path, SAFE_OPEN & !libc::O_NOFOLLOW)
+}
+
+fn read_with(path: &Path, flags: i32) -> io::Result<Vec<u8>> {
+    let file = open_safely(OpenOptions::new().read(true).custom_flags(flags), path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_READ + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_READ {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "larger than any state file"));
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` with the caller's options (`SAFE_OPEN` among them, so it never blocks) and checks
+/// that it is a regular file.
+fn open_safely(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    let file = options.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link, not followed")
+        } else {
+            e
+        }
+    })?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_dir() {
+            "a directory"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({what})"),
+        ));
+    }
+    Ok(file)
+}
+
+/// Why `dir` must not hold this user's state, or `None` when it may. Like OpenSSH's StrictModes:
+/// the directory (if it exists) must be a real directory, not a symlink, owned by this user or
+/// root and not writable by group or others; every existing ancestor must be owned by this user or
+/// root and not writable by others unless sticky (`/tmp`), so nobody else can swap it.
+pub fn untrusted_dir(dir: &Path) -> Option<String> {
+    let dir = std::path::absolute(dir).ok()?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let why = |meta: &fs::Metadata, sticky_ok: bool| {
+        let mode = meta.mode() & 0o7777;
+        if meta.uid() != me && meta.uid() != 0 {
+            Some(format!("owned by uid {}, not by you (uid {me}) or root", meta.uid()))
+        } else if mode & 0o022 != 0 && !(sticky_ok && mode & 0o1000 != 0) {
+            Some(format!("writable by group or others (mode {mode:04o})"))
+        } else {
+            None
+        }
+    };
+    match fs::symlink_metadata(&dir) {
+        Ok(meta) if meta.file_type().is_symlink() => return Some("it is a symbolic link".into()),
+        Ok(meta) if meta.is_dir() => {
+            if let Some(why) = why(&meta, false) {
+                return Some(format!("it is {why}"));
+            }
+        }
+        // Not there yet (created later, inside a checked parent), or not a directory (fails later).
+        _ => {}
+    }
+    dir.ancestors().skip(1).find_map(|ancestor| {
+        let meta = fs::metadata(ancestor).ok()?;
+        why(&meta, true).map(|why| format!("its parent {} is {why}", ancestor.display()))
+    })
+}
 
 /// Replaces `path` with `data` atomically (temp file in the same directory, then rename), so a
 /// reader or a killed process sees either the old content or the new, never a torn file. No fsync:
@@ -58,11 +175,33 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Blocks until the lock on `path` is held, creating the file (mode 0600) if needed.
+    /// Takes the lock on `path`, creating the file (mode 0600) if needed. Another holder is waited
+    /// for at most `LOCK_PATIENCE` and half the time left before the call's deadline
+    /// (`set_deadline`), and not at all once a wait has failed in this process.
     pub fn acquire(path: &Path) -> io::Result<Lock> {
-        let file = open_lock_file(path)?;
-        file.lock()?;
-        Ok(Lock { _file: file })
+        let now = Instant::now();
+        let patience = if GAVE_UP.load(Ordering::Relaxed) {
+            Duration::ZERO
+        } else {
+            LOCK_PATIENCE.min(deadline().saturating_duration_since(now) / 2)
+        };
+        let deadline = now + patience;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Some(lock) = Lock::try_acquire(path)? {
+                return Ok(lock);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                GAVE_UP.store(true, Ordering::Relaxed);
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} is held by another process", path.display()),
+                ));
+            }
+            thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
     }
 
     /// Takes the lock on `path` if nobody holds it; `Ok(None)` when another process does.
@@ -77,21 +216,29 @@ impl Lock {
 }
 
 fn open_lock_file(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
+    open_safely(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(SAFE_OPEN),
+        path,
+    )
 }
 
 /// Opens `path` for appending, creating it private (0600) if needed: for logs that one write at a
 /// time extends, never rewritten.
 pub fn open_private_append(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new().append(true).create(true).mode(0o600).open(path)
+    open_safely(
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(SAFE_OPEN),
+        path,
+    )
 }
 
 /// Creates `dir` and its parents. They stay world-readable (0755) because the installed product,
@@ -133,7 +280,44 @@ mod tests {
         let path = dir.path().join("lock");
         let held = Lock::acquire(&path).unwrap();
         assert!(Lock::try_acquire(&path).unwrap().is_none());
+        let err = Lock::acquire(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "no deadline set: no wait");
         drop(held);
         assert!(Lock::try_acquire(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn reads_only_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        assert_eq!(read(&file).unwrap(), b"x");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(read(&link).unwrap_err().to_string().contains("symbolic link"));
+        assert_eq!(read_config(&link).unwrap(), b"x");
+        assert!(Lock::try_acquire(&link).is_err(), "a lock is not taken through a link");
+        assert!(read(dir.path()).unwrap_err().to_string().contains("a directory"));
+        assert_eq!(
+            read(&dir.path().join("none")).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn trusted_and_untrusted_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("own");
+        fs::create_dir(&own).unwrap();
+        assert_eq!(untrusted_dir(&own), None);
+        assert_eq!(untrusted_dir(&own.join("not/yet")), None);
+        fs::set_permissions(&own, fs::Permissions::from_mode(0o777)).unwrap();
+        let why = untrusted_dir(&own).unwrap();
+        assert_eq!(why, "it is writable by group or others (mode 0777)");
+        let why = untrusted_dir(&own.join("not/yet")).unwrap();
+        assert!(why.starts_with("its parent ") && why.contains("mode 0777"), "{why}");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&own, &link).unwrap();
+        assert_eq!(untrusted_dir(&link).unwrap(), "it is a symbolic link");
     }
 }

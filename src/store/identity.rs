@@ -2,7 +2,6 @@
 //! product can read (mode 0644), reused by every later call, replaced only on request or when the
 //! file does not hold a UUID.
 
-use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -31,26 +30,32 @@ pub fn parse(content: &[u8]) -> Option<Uuid> {
 }
 
 /// Returns the ID in `path`, creating it if missing. Concurrent callers all get the same ID: a new
-/// file is linked into place only if none exists yet. An invalid file is replaced.
+/// file is linked into place only if none exists yet. An invalid file is replaced; anything but a
+/// regular file (a symlink, a FIFO) is an error and left alone.
 pub fn load_or_create(path: &Path) -> io::Result<(Uuid, Origin)> {
-    match fs::read(path) {
-        Ok(content) => match parse(&content) {
-            Some(id) => Ok((id, Origin::Existing)),
-            None => write_new(path).map(|id| (id, Origin::Replaced)),
-        },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                files::create_dir(dir)?;
+    // A link fails only when something is at `path`, and then the next read sees it; a few rounds
+    // cover a file that another process creates and removes again in between.
+    for _ in 0..3 {
+        match files::read(path) {
+            Ok(content) => {
+                return match parse(&content) {
+                    Some(id) => Ok((id, Origin::Existing)),
+                    None => write_new(path).map(|id| (id, Origin::Replaced)),
+                };
             }
-            let id = Uuid::new_v4();
-            if files::create_new(path, line(id).as_bytes(), MODE)? {
-                return Ok((id, Origin::Created));
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    files::create_dir(dir)?;
+                }
+                let id = Uuid::new_v4();
+                if files::create_new(path, line(id).as_bytes(), MODE)? {
+                    return Ok((id, Origin::Created));
+                }
             }
-            // Another process created it between our read and our link: use theirs.
-            load_or_create(path)
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
+    Err(io::Error::other("it keeps appearing and disappearing"))
 }
 
 /// Replaces the ID with a new random one.
@@ -74,6 +79,7 @@ fn line(id: Uuid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
 
     #[test]
@@ -112,6 +118,16 @@ mod tests {
         let new = reset(&path).unwrap();
         assert_ne!(old, new);
         assert_eq!(load_or_create(&path).unwrap(), (new, Origin::Existing));
+    }
+
+    #[test]
+    fn links_and_fifos_are_errors_not_loops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("installation_id");
+        std::os::unix::fs::symlink("/nonexistent/x", &path).unwrap();
+        let err = load_or_create(&path).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! saved choices (consent, first-run notice). A corrupt file is replaced, never fatal.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -76,27 +75,32 @@ impl StateDir {
     /// Reads the saved choices. A missing file is the default; an unreadable or corrupt one is the
     /// default plus a warning to print.
     pub fn load(&self) -> (Saved, Option<String>) {
-        let path = self.state_file();
-        match fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(saved) => (saved, None),
-                Err(e) => (
-                    Saved::default(),
-                    Some(format!(
-                        "ignoring corrupt {} ({e}); it will be rewritten",
-                        path.display()
-                    )),
-                ),
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (Saved::default(), None),
-            Err(e) => (Saved::default(), Some(format!("cannot read {}: {e}", path.display()))),
+        match self.read() {
+            Ok(saved) => (saved, None),
+            Err(warning) => (Saved::default(), Some(warning)),
         }
     }
 
-    /// Changes the saved choices under the lock: read, modify, atomic rewrite.
+    /// The saved choices, or a warning saying why they cannot be read.
+    fn read(&self) -> Result<Saved, String> {
+        let path = self.state_file();
+        match files::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("ignoring corrupt {} ({e}); it will be rewritten", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Saved::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// Changes the saved choices under the lock: read, modify, atomic rewrite. A corrupt file is
+    /// replaced; one that cannot be read (a FIFO, a symlink, no permission) is left alone.
     pub fn update(&self, change: impl FnOnce(&mut Saved)) -> io::Result<Saved> {
         let _lock = self.lock()?;
-        let (mut saved, _) = self.load();
+        let mut saved = match files::read(&self.state_file()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Saved::default(),
+            Err(e) => return Err(e),
+        };
         change(&mut saved);
         let mut bytes = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
         bytes.push(b'\n');
@@ -106,19 +110,23 @@ impl StateDir {
 }
 
 /// Where the state directory is: `--state-dir`, else the per-user state directory for the product,
-/// else `/var/lib/<product>` for root without HOME. `None` when nothing fits.
+/// else `/var/lib/<product>` for root without HOME (an empty or relative HOME counts as none).
+/// `None` when nothing fits.
 pub fn default_dir(product: &str, home_set: bool, is_root: bool) -> Option<PathBuf> {
     if !home_set && is_root {
         return Some(Path::new("/var/lib").join(product));
     }
+    // A relative HOME would put the state under whatever the current directory is.
     dirs::state_dir()
         .or_else(dirs::data_local_dir)
+        .filter(|base| base.is_absolute())
         .map(|base| base.join(product))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
 
     #[test]

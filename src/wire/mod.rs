@@ -2,6 +2,7 @@
 //! accept, with the field names and types their official client libraries send.
 
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use beacon_wire::{Protocol, prop};
@@ -172,11 +173,31 @@ impl Target {
         }
     }
 
+    /// The URL for messages: credentials in it masked.
+    pub fn shown_url(&self) -> String {
+        mask_url(&self.url())
+    }
+
+    /// Where this target sends, as the outbox records it.
+    pub fn destination(&self) -> Destination {
+        let (endpoint, userinfo) = split_userinfo(&self.endpoint);
+        let credentials = (self.key.is_some() || userinfo.is_some()).then(|| {
+            let both = format!("{}\n{}", self.key.as_deref().unwrap_or(""), userinfo.unwrap_or(""));
+            let digest = ring::digest::digest(&ring::digest::SHA256, both.as_bytes());
+            digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        });
+        Destination {
+            protocol: self.protocol.name().to_owned(),
+            endpoint,
+            credentials_sha256: credentials,
+        }
+    }
+
     /// The request as text, for `--dry-run` and `INSTALL_BEACON_DEBUG`: method, URL, headers and
-    /// pretty JSON body, with the key masked wherever it appears.
+    /// pretty JSON body, with the key and any credentials in the URL masked wherever they appear.
     pub fn render(&self, request: &Request) -> String {
         let masked = self.key.as_deref().map(mask);
-        let mut out = format!("POST {}\n", request.url);
+        let mut out = format!("POST {}\n", mask_url(&request.url));
         for (name, value) in &request.headers {
             let value = match (*name, &masked) {
                 ("Authorization", Some(m)) if self.protocol == Protocol::Segment => format!("Basic base64(\"{m}:\")"),
@@ -194,6 +215,46 @@ impl Target {
         out.push('\n');
         out
     }
+}
+
+/// Where queued events are to be delivered: the protocol, the endpoint without credentials, and a
+/// SHA-256 of the key and of any `user:password@` in the endpoint (never the credentials
+/// themselves). A call delivers only the queued events whose destination equals its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    /// `segment`, `posthog` or `json`.
+    pub protocol: String,
+    /// Base URL, credentials removed.
+    pub endpoint: String,
+    /// Hex SHA-256 of `key \n user:password`; absent when there is neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_sha256: Option<String>,
+}
+
+/// Splits `scheme://user:password@host/...` into the URL without `user:password@` and the
+/// credentials.
+fn split_userinfo(url: &str) -> (String, Option<&str>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) => (format!("{scheme}://{}", &rest[userinfo.len() + 1..]), Some(userinfo)),
+        None => (url.to_owned(), None),
+    }
+}
+
+/// A URL for display: a password in it is replaced by `****`, a user name alone (often a token)
+/// masked as keys are.
+pub fn mask_url(url: &str) -> String {
+    let (bare, Some(userinfo)) = split_userinfo(url) else {
+        return url.to_owned();
+    };
+    let shown = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:****"),
+        None => mask(userinfo),
+    };
+    bare.replacen("://", &format!("://{shown}@"), 1)
 }
 
 /// `install-beacon/<version>`.
@@ -348,5 +409,26 @@ mod tests {
             assert!(text.starts_with("POST http://127.0.0.1:9/"));
         }
         assert_eq!(mask("short"), "****");
+    }
+
+    #[test]
+    fn credentials_in_urls_are_masked_and_hashed() {
+        assert_eq!(
+            mask_url("https://ada:secret@h.example/x@y"),
+            "https://ada:****@h.example/x@y"
+        );
+        assert_eq!(mask_url("https://tok_abcdefgh@h.example"), "https://tok_****@h.example");
+        assert_eq!(mask_url("https://h.example/p?u=a@b"), "https://h.example/p?u=a@b");
+        let with = |endpoint: &str, key: Option<&str>| Target {
+            protocol: Protocol::Json,
+            endpoint: endpoint.into(),
+            key: key.map(str::to_owned),
+        };
+        let d = with("http://ada:secret@h", Some("k")).destination();
+        assert_eq!(d.endpoint, "http://h");
+        assert_eq!(d.credentials_sha256.as_ref().map(String::len), Some(64));
+        assert_ne!(d, with("http://ada:other@h", Some("k")).destination());
+        assert_ne!(d, with("http://h", Some("k")).destination());
+        assert_eq!(with("http://h", None).destination().credentials_sha256, None);
     }
 }

@@ -109,3 +109,33 @@ fn a_file_the_command_must_write_fails_with_exit_1() {
     error: cannot save the choice in [HOME]/not-a-dir: File exists (os error 17)
     ");
 }
+
+#[test]
+fn a_hostile_state_dir_and_unrepresentable_durations() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let env = Env::new();
+    let (code, text) = fails(&env, &["--timeout", "18446744073709551615", "--dry-run", "started"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @r"
+    error: invalid value '18446744073709551615' for '--timeout <DURATION>': too long: at most 100 years; use e.g. 500ms, 3s, 2m, 12h
+
+    For more information, try '--help'.
+    ");
+
+    let shared = env.home.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let (code, text) = fails(&env, &["--state-dir", shared.to_str().unwrap(), "--dry-run", "started"]);
+    assert_eq!(code, Some(0));
+    assert_snapshot!(text, @r"
+    install-beacon: warning: not using the state directory [HOME]/shared: it is writable by group or others (mode 1777); nothing is saved and the installation ID is a one-time one
+    hint: use a directory only you can write: --state-dir DIR, or fix its owner and mode
+    ");
+
+    let dir = env.state_dir("acme");
+    std::fs::create_dir_all(&dir).unwrap();
+    symlink("/nonexistent", dir.join("installation_id")).unwrap();
+    let (code, text) = fails(&env, &["id"]);
+    assert_eq!(code, Some(1));
+    assert_snapshot!(text, @"error: cannot write the installation ID to [HOME]/.local/state/acme/installation_id: a symbolic link, not followed");
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use crate::support::{Env, Peer, RawPeer, Reply, Server, stderr, stdout, tools};
+use crate::support::{Env, Peer, RawPeer, Reply, Server, refused_url, stderr, stdout, tools};
 use serde_json::Value;
 
 fn message_ids(events: &[Value]) -> Vec<String> {
@@ -27,11 +27,18 @@ fn outbox_lines(env: &Env) -> Vec<Value> {
         .collect()
 }
 
-fn refused_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    url
+/// Points every queued event at `url`. Queued events go only to the destination they were queued
+/// for, and the tests' server that "was down" is a refused port while the one that comes back
+/// listens on another.
+fn requeue_for(env: &Env, url: &str) {
+    let text: String = outbox_lines(env)
+        .into_iter()
+        .map(|mut e| {
+            e["destination"]["endpoint"] = url.into();
+            format!("{e}\n")
+        })
+        .collect();
+    fs::write(env.state_dir("acme").join("outbox.jsonl"), text).unwrap();
 }
 
 /// Queues `n` events against a refused port and returns their message IDs, oldest first.
@@ -116,6 +123,7 @@ fn queued_events_go_first_in_one_batch_and_keep_their_ids_and_timestamps() {
     assert_eq!(queued.len(), 3);
     let stored = outbox_lines(&env);
     let server = Server::start();
+    requeue_for(&env, &server.url);
     env.segment(&server.url).arg("success").assert().success();
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1, "queue and new event share one batch");
@@ -155,6 +163,7 @@ fn rejected_events_are_dropped_not_retried() {
     let env = Env::new();
     queue_events(&env, 2);
     let server = Server::with_plan(vec![Reply::Body(400, "{\"error\":\"invalid event\"}".into())]);
+    requeue_for(&env, &server.url);
     let out = env.segment(&server.url).arg("started").output().unwrap();
     assert!(out.status.success());
     assert!(
@@ -177,15 +186,17 @@ fn flush_reports_and_strict_fails_while_events_are_left() {
     let env = Env::new();
     let queued = queue_events(&env, 4);
     let url = refused_url();
+    requeue_for(&env, &url);
     env.segment(&url)
         .arg("flush")
         .assert()
         .success()
         .stdout("sent 0 event(s), 4 left in the queue\n");
     env.segment(&url).args(["flush", "--strict"]).assert().code(1);
-    let status = env.cmd().arg("status").output().unwrap();
-    assert!(stdout(&status).contains("queued:     4 event(s)"));
+    let status = env.segment(&url).arg("status").output().unwrap();
+    assert!(stdout(&status).contains("queued:     4 event(s)\n"));
     let server = Server::start();
+    requeue_for(&env, &server.url);
     env.segment(&server.url)
         .arg("flush")
         .assert()
@@ -252,12 +263,13 @@ fn an_endless_response_body_is_read_only_so_far() {
 fn a_torn_outbox_line_is_skipped_and_the_rest_delivered() {
     let env = Env::new();
     let queued = queue_events(&env, 2);
+    let server = Server::start();
+    requeue_for(&env, &server.url);
     let path = env.state_dir("acme").join("outbox.jsonl");
     let mut text = fs::read_to_string(&path).unwrap();
     let first = text.lines().next().unwrap().to_owned();
     text.push_str(&first[..first.len() / 2]);
     fs::write(&path, text).unwrap();
-    let server = Server::start();
     let out = env.segment(&server.url).arg("flush").output().unwrap();
     assert!(
         stderr(&out).contains("skipped 1 unreadable line(s)"),
@@ -489,6 +501,9 @@ fn thirty_two_parallel_calls_yield_one_id_and_every_event_once() {
         for h in handles {
             h.join().unwrap();
         }
+        if !server_up {
+            requeue_for(&env, &server.url);
+        }
         env.segment(&server.url).arg("flush").assert().success();
         let accepted = server.accepted();
         let ids: HashSet<&str> = accepted.iter().map(|e| e["anonymousId"].as_str().unwrap()).collect();
@@ -526,7 +541,7 @@ fn kill_9_at_any_moment_leaves_readable_files() {
                 "--endpoint",
                 &url,
                 "--key",
-                "k",
+                "wk_test_123456",
                 "--quiet",
                 "started",
             ])
@@ -551,6 +566,7 @@ fn kill_9_at_any_moment_leaves_readable_files() {
         .map(|e| e["message_id"].as_str().unwrap().to_owned())
         .collect();
     let server = Server::start();
+    requeue_for(&env, &server.url);
     env.segment(&server.url).arg("flush").assert().success();
     assert_eq!(message_ids(&server.accepted()), queued);
 }

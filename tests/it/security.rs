@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, Peer, RawPeer, Reply, Server, refused_url, stderr, stdout};
+use crate::support::{Env, Peer, RawPeer, Reply, Server, refused_url, stderr, stdout, tools};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -33,24 +33,6 @@ fn assert_within(elapsed: Duration, timeout: Duration, what: &str, out: &Output)
         out.status,
         stderr(out)
     );
-}
-
-fn is_root() -> bool {
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// True when the test may go on as root; otherwise says loudly that it is skipped, and fails under
-/// CI=true, where every test must run.
-fn root_or_skip(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test} needs root (chown to another user) and CI=true: failing instead of skipping"
-    );
-    eprintln!("SKIPPED {test}: needs root to give files to another user");
-    false
 }
 
 fn mkfifo(path: &Path) {
@@ -317,7 +299,8 @@ fn a_state_dir_others_can_write_is_not_used() {
 
 #[test]
 fn root_does_not_use_a_state_dir_owned_by_another_user() {
-    if !root_or_skip("root_does_not_use_a_state_dir_owned_by_another_user") {
+    if !fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        tools::cannot_run("needs root to give a directory to another user");
         return;
     }
     let server = Server::start();
