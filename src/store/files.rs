@@ -176,22 +176,25 @@ pub struct Lock {
 
 impl Lock {
     /// Takes the lock on `path`, creating the file (mode 0600) if needed. Another holder is waited
-    /// for at most `LOCK_PATIENCE` and half the time left before the call's deadline
-    /// (`set_deadline`), and not at all once a wait has failed in this process.
+    /// for at most `LOCK_PATIENCE` and never past the call's deadline (`set_deadline`), and not
+    /// at all once a wait has failed in this process.
     pub fn acquire(path: &Path) -> io::Result<Lock> {
         let now = Instant::now();
         let patience = if GAVE_UP.load(Ordering::Relaxed) {
             Duration::ZERO
         } else {
-            LOCK_PATIENCE.min(deadline().saturating_duration_since(now) / 2)
+            LOCK_PATIENCE.min(deadline().saturating_duration_since(now))
         };
-        let deadline = now + patience;
+        let until = now + patience;
+        let file = open_lock_file(path)?;
         let mut pause = Duration::from_millis(1);
         loop {
-            if let Some(lock) = Lock::try_acquire(path)? {
-                return Ok(lock);
+            match file.try_lock() {
+                Ok(()) => return Ok(Lock { _file: file }),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(e)) => return Err(e),
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 GAVE_UP.store(true, Ordering::Relaxed);
                 return Err(io::Error::new(
@@ -199,8 +202,9 @@ impl Lock {
                     format!("{} is held by another process", path.display()),
                 ));
             }
+            // Short sleeps: holders keep the lock for a file rewrite, so it is free again soon.
             thread::sleep(pause.min(left));
-            pause = (pause * 2).min(Duration::from_millis(20));
+            pause = (pause * 2).min(Duration::from_millis(5));
         }
     }
 

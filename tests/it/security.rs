@@ -146,14 +146,14 @@ fn calls_that_time_out_together_still_queue_in_time() {
     let peer = RawPeer::start(Peer::Silent);
     let env = std::sync::Arc::new(Env::new());
     env.json(&refused_url()).arg("id").assert().success();
-    let timeout = Duration::from_millis(500);
-    let calls: Vec<_> = (0..8)
+    let timeout = Duration::from_secs(1);
+    let calls: Vec<_> = (0..6)
         .map(|i| {
             let (env, url) = (env.clone(), peer.url.clone());
             std::thread::spawn(move || {
                 timed(
                     env.json(&url)
-                        .args(["--timeout=500ms", "track", "T", "--prop", &format!("n={i}")]),
+                        .args(["--timeout=1s", "track", "T", "--prop", &format!("n={i}")]),
                 )
             })
         })
@@ -164,7 +164,7 @@ fn calls_that_time_out_together_still_queue_in_time() {
         assert!(out.status.success());
     }
     let queued = fs::read_to_string(env.state_dir("acme").join("outbox.jsonl")).unwrap();
-    assert_eq!(queued.lines().count(), 8, "every event queued: {queued}");
+    assert_eq!(queued.lines().count(), 6, "every event queued: {queued}");
 }
 
 // 2. A dangling symlink at the ID path.
