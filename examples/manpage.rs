@@ -15,8 +15,13 @@ mod branding;
 mod cli;
 #[path = "../src/consent/mod.rs"]
 mod consent;
+#[path = "../src/store/files.rs"]
+mod files;
 mod event {
     pub(crate) use super::branding;
+}
+mod store {
+    pub(crate) use super::files;
 }
 
 use std::path::PathBuf;

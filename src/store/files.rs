@@ -63,10 +63,11 @@ fn read_with(path: &Path, flags: i32) -> io::Result<Vec<u8>> {
 /// that it is a regular file.
 fn open_safely(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
     let file = options.open(path).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link, not followed")
-        } else {
-            e
+        match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link, not followed"),
+            // Opening a FIFO without a reader for writing, without blocking.
+            Some(libc::ENXIO) => io::Error::new(io::ErrorKind::InvalidInput, "not a regular file (a FIFO)"),
+            _ => e,
         }
     })?;
     let kind = file.metadata()?.file_type();

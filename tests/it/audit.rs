@@ -91,6 +91,7 @@ fn a_queued_event_is_logged_again_when_delivered() {
     let env = Env::new();
     env.json("http://127.0.0.1:1").arg("started").assert().success();
     let server = Server::start();
+    env.requeue_for(&server.url);
     env.json(&server.url).arg("flush").assert().success();
     let entries = log_json(&env, &[]);
     let outcomes: Vec<&str> = entries.iter().map(|e| e["outcome"].as_str().unwrap()).collect();

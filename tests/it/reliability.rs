@@ -27,20 +27,6 @@ fn outbox_lines(env: &Env) -> Vec<Value> {
         .collect()
 }
 
-/// Points every queued event at `url`. Queued events go only to the destination they were queued
-/// for, and the tests' server that "was down" is a refused port while the one that comes back
-/// listens on another.
-fn requeue_for(env: &Env, url: &str) {
-    let text: String = outbox_lines(env)
-        .into_iter()
-        .map(|mut e| {
-            e["destination"]["endpoint"] = url.into();
-            format!("{e}\n")
-        })
-        .collect();
-    fs::write(env.state_dir("acme").join("outbox.jsonl"), text).unwrap();
-}
-
 /// Queues `n` events against a refused port and returns their message IDs, oldest first.
 fn queue_events(env: &Env, n: usize) -> Vec<String> {
     let url = refused_url();
@@ -123,7 +109,7 @@ fn queued_events_go_first_in_one_batch_and_keep_their_ids_and_timestamps() {
     assert_eq!(queued.len(), 3);
     let stored = outbox_lines(&env);
     let server = Server::start();
-    requeue_for(&env, &server.url);
+    env.requeue_for(&server.url);
     env.segment(&server.url).arg("success").assert().success();
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1, "queue and new event share one batch");
@@ -163,7 +149,7 @@ fn rejected_events_are_dropped_not_retried() {
     let env = Env::new();
     queue_events(&env, 2);
     let server = Server::with_plan(vec![Reply::Body(400, "{\"error\":\"invalid event\"}".into())]);
-    requeue_for(&env, &server.url);
+    env.requeue_for(&server.url);
     let out = env.segment(&server.url).arg("started").output().unwrap();
     assert!(out.status.success());
     assert!(
@@ -186,7 +172,7 @@ fn flush_reports_and_strict_fails_while_events_are_left() {
     let env = Env::new();
     let queued = queue_events(&env, 4);
     let url = refused_url();
-    requeue_for(&env, &url);
+    env.requeue_for(&url);
     env.segment(&url)
         .arg("flush")
         .assert()
@@ -196,7 +182,7 @@ fn flush_reports_and_strict_fails_while_events_are_left() {
     let status = env.segment(&url).arg("status").output().unwrap();
     assert!(stdout(&status).contains("queued:     4 event(s)\n"));
     let server = Server::start();
-    requeue_for(&env, &server.url);
+    env.requeue_for(&server.url);
     env.segment(&server.url)
         .arg("flush")
         .assert()
@@ -264,7 +250,7 @@ fn a_torn_outbox_line_is_skipped_and_the_rest_delivered() {
     let env = Env::new();
     let queued = queue_events(&env, 2);
     let server = Server::start();
-    requeue_for(&env, &server.url);
+    env.requeue_for(&server.url);
     let path = env.state_dir("acme").join("outbox.jsonl");
     let mut text = fs::read_to_string(&path).unwrap();
     let first = text.lines().next().unwrap().to_owned();
@@ -502,7 +488,7 @@ fn thirty_two_parallel_calls_yield_one_id_and_every_event_once() {
             h.join().unwrap();
         }
         if !server_up {
-            requeue_for(&env, &server.url);
+            env.requeue_for(&server.url);
         }
         env.segment(&server.url).arg("flush").assert().success();
         let accepted = server.accepted();
@@ -566,7 +552,7 @@ fn kill_9_at_any_moment_leaves_readable_files() {
         .map(|e| e["message_id"].as_str().unwrap().to_owned())
         .collect();
     let server = Server::start();
-    requeue_for(&env, &server.url);
+    env.requeue_for(&server.url);
     env.segment(&server.url).arg("flush").assert().success();
     assert_eq!(message_ids(&server.accepted()), queued);
 }

@@ -107,6 +107,7 @@ fn fifos_in_the_state_dir_are_warned_about_and_skipped() {
         "installation_id",
         "state.json",
         "outbox.jsonl",
+        "audit.jsonl",
         ".lock",
         ".delivery.lock",
     ] {
@@ -208,7 +209,7 @@ fn symlinked_lock_and_state_files_are_not_followed() {
     let (server, env, dir) = setup();
     let victim = env.home.path().join("victim");
     fs::create_dir(&victim).unwrap();
-    for name in [".lock", ".delivery.lock", "state.json", "outbox.jsonl"] {
+    for name in [".lock", ".delivery.lock", "state.json", "outbox.jsonl", "audit.jsonl"] {
         symlink(victim.join(name), dir.join(name)).unwrap();
     }
     env.json(&server.url).arg("started").assert().success();

@@ -313,6 +313,23 @@ impl Env {
         cmd
     }
 
+    /// Points every event queued for `acme` at `url`. Queued events go only to the destination
+    /// they were queued for, and a test's server that "was down" is a refused port while the one
+    /// that comes back listens on another.
+    pub fn requeue_for(&self, url: &str) {
+        let path = self.state_dir("acme").join("outbox.jsonl");
+        let text: String = std::fs::read_to_string(&path)
+            .expect("an outbox")
+            .lines()
+            .map(|line| {
+                let mut entry: Value = serde_json::from_str(line).expect("outbox line is JSON");
+                entry["destination"]["endpoint"] = url.into();
+                format!("{entry}\n")
+            })
+            .collect();
+        std::fs::write(path, text).unwrap();
+    }
+
     /// `cmd()` pointed at `server` with the Segment protocol and a key.
     pub fn segment(&self, server_url: &str) -> Command {
         let mut cmd = self.cmd();
