@@ -50,18 +50,33 @@ impl Ui {
 /// and cut to `max_chars` characters with `…`.
 pub fn plain(text: &str, max_chars: usize) -> String {
     let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    let kept: String = text
-        .chars()
-        .map(|c| if c.is_whitespace() { ' ' } else { c })
-        .filter(|&c| !c.is_control() && !bidi(c))
-        .collect();
-    let words = kept.split_whitespace().collect::<Vec<_>>().join(" ");
-    if words.chars().count() <= max_chars {
-        return words;
+    let mut out = String::new();
+    let mut count = 0;
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = count > 0;
+            continue;
+        }
+        if c.is_control() || bidi(c) {
+            continue;
+        }
+        if count + usize::from(space) >= max_chars {
+            // No room for this character: end with an ellipsis instead of the last one kept.
+            if out.pop().is_some() {
+                out.push('…');
+            }
+            return out;
+        }
+        if space {
+            out.push(' ');
+            count += 1;
+            space = false;
+        }
+        out.push(c);
+        count += 1;
     }
-    let mut cut: String = words.chars().take(max_chars.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
+    out
 }
 
 /// Writes to stdout, ignoring a closed pipe.

@@ -9,7 +9,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::event::Event;
 use crate::store::files::{self, Lock};
@@ -23,16 +23,60 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 /// Events queued for another destination are dropped once they are older than this.
 pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// One line of the outbox: the event and where it is to go. Lines written before destinations
-/// were recorded have none and match no call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One line of the outbox: the event's fields and a `destination` object. Lines
+/// written before destinations were recorded have none and match no call.
+#[derive(Debug, Clone)]
 pub struct Entry {
     /// Where the event is to be delivered.
-    #[serde(default)]
     pub destination: Option<Destination>,
     /// The event.
-    #[serde(flatten)]
     pub event: Event,
+}
+
+impl Entry {
+    /// Reads one line: the event's fields, all required, and the destination when there is one.
+    /// By hand from a JSON map, as serde's derived code would cost the binary more.
+    fn parse(line: &[u8]) -> Option<Entry> {
+        let Ok(Value::Object(mut map)) = serde_json::from_slice(line) else {
+            return None;
+        };
+        let mut text = |key| match map.remove(key) {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        };
+        let (event, installation_id) = (text("event")?, text("installation_id")?);
+        let (message_id, timestamp) = (text("message_id")?, text("timestamp")?);
+        let Some(Value::Object(properties)) = map.remove("properties") else {
+            return None;
+        };
+        Some(Entry {
+            destination: map.get("destination").and_then(Destination::from_json),
+            event: Event {
+                event,
+                installation_id,
+                message_id,
+                timestamp,
+                properties,
+            },
+        })
+    }
+
+    /// The line, newline included.
+    fn line(&self) -> io::Result<Vec<u8>> {
+        let e = &self.event;
+        let mut map = Map::new();
+        if let Some(destination) = &self.destination {
+            map.insert("destination".into(), destination.to_json());
+        }
+        map.insert("event".into(), e.event.clone().into());
+        map.insert("installation_id".into(), e.installation_id.clone().into());
+        map.insert("message_id".into(), e.message_id.clone().into());
+        map.insert("timestamp".into(), e.timestamp.clone().into());
+        map.insert("properties".into(), Value::Object(e.properties.clone()));
+        let mut line = serde_json::to_vec(&map).map_err(io::Error::other)?;
+        line.push(b'\n');
+        Ok(line)
+    }
 }
 
 /// Parses outbox text: one entry per line, blank lines ignored. Returns the entries and how many
@@ -44,9 +88,9 @@ pub fn parse(bytes: &[u8]) -> (Vec<Entry>, usize) {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Entry>(line) {
-            Ok(entry) => entries.push(entry),
-            Err(_) => skipped += 1,
+        match Entry::parse(line) {
+            Some(entry) => entries.push(entry),
+            None => skipped += 1,
         }
     }
     (entries, skipped)
@@ -118,7 +162,7 @@ impl Outbox {
     /// Reads the queue.
     pub fn load(&self) -> io::Result<Contents> {
         let (entries, skipped) = self.read()?;
-        let now = SystemTime::now();
+        let cutoff = cutoff();
         let mut contents = Contents {
             skipped,
             ..Contents::default()
@@ -126,7 +170,7 @@ impl Outbox {
         for entry in entries {
             if self.mine(&entry) {
                 contents.events.push(entry.event);
-            } else if expired(&entry.event, now) {
+            } else if expired(&entry.event, &cutoff) {
                 contents.expired += 1;
             } else {
                 contents.foreign += 1;
@@ -141,7 +185,7 @@ impl Outbox {
     pub fn update(&self, done: &HashSet<String>, add: &[Event]) -> io::Result<Change> {
         let _lock = self.state.lock()?;
         let (current, _) = self.read()?;
-        let now = SystemTime::now();
+        let cutoff = cutoff();
         let mut seen = HashSet::new();
         let mut change = Change::default();
         let added = add.iter().map(|event| Entry {
@@ -154,7 +198,7 @@ impl Outbox {
             if mine && done.contains(&entry.event.message_id) {
                 continue;
             }
-            if !mine && expired(&entry.event, now) {
+            if !mine && expired(&entry.event, &cutoff) {
                 change.expired += 1;
                 continue;
             }
@@ -162,7 +206,7 @@ impl Outbox {
                 entries.push(entry);
             }
         }
-        let mut lines: Vec<Vec<u8>> = entries.iter().map(line).collect::<io::Result<_>>()?;
+        let mut lines: Vec<Vec<u8>> = entries.iter().map(Entry::line).collect::<io::Result<_>>()?;
 
         let mut dropped = entries.len().saturating_sub(MAX_EVENTS);
         let mut total: usize = lines.iter().skip(dropped).map(Vec::len).sum();
@@ -188,18 +232,16 @@ impl Outbox {
     }
 }
 
-/// Whether an event was made more than `MAX_AGE` before `now` (or has no readable time).
-fn expired(event: &Event, now: SystemTime) -> bool {
-    humantime::parse_rfc3339_weak(&event.timestamp)
-        .ok()
-        .and_then(|at| now.duration_since(at).ok().or(Some(Duration::ZERO)))
-        .is_none_or(|age| age > MAX_AGE)
+/// The timestamp before which events are older than `MAX_AGE`, in the events' own format.
+fn cutoff() -> String {
+    let then = SystemTime::now().checked_sub(MAX_AGE).unwrap_or(SystemTime::UNIX_EPOCH);
+    crate::event::rfc3339(then)
 }
 
-fn line(entry: &Entry) -> io::Result<Vec<u8>> {
-    let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
-    line.push(b'\n');
-    Ok(line)
+/// Whether an event was made before `cutoff`. Timestamps are all written by `event::rfc3339`, so
+/// they compare as text, without a parser in the binary.
+fn expired(event: &Event, cutoff: &str) -> bool {
+    event.timestamp.as_str() < cutoff
 }
 
 #[cfg(test)]
@@ -258,7 +300,7 @@ mod tests {
             destination: Some(to("http://a")),
             event: event(1),
         };
-        let good = String::from_utf8(line(&entry).unwrap()).unwrap();
+        let good = String::from_utf8(entry.line().unwrap()).unwrap();
         let text = format!("{good}\n  \nnot json\n{good}{}", &good[..good.len() / 2]);
         let (entries, skipped) = parse(text.as_bytes());
         assert_eq!(entries.len(), 2);

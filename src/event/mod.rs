@@ -8,7 +8,6 @@ pub mod facts;
 use std::time::SystemTime;
 
 use beacon_wire::prop;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -16,7 +15,7 @@ pub use checkpoint::Checkpoint;
 use facts::Facts;
 
 /// One event, ready to be encoded for any protocol.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Event name, e.g. `Installation Started`.
     pub event: String,
@@ -109,7 +108,12 @@ impl Event {
 
 /// The current time as RFC 3339 UTC with milliseconds, e.g. `2026-11-23T18:58:36.123Z`.
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    rfc3339(SystemTime::now())
+}
+
+/// A time as RFC 3339 UTC with milliseconds: fixed width, so these strings sort as the times do.
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
 }
 
 #[cfg(test)]

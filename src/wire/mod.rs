@@ -2,7 +2,6 @@
 //! accept, with the field names and types their official client libraries send.
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use beacon_wire::{Protocol, prop};
@@ -220,15 +219,36 @@ impl Target {
 /// Where queued events are to be delivered: the protocol, the endpoint without credentials, and a
 /// SHA-256 of the key and of any `user:password@` in the endpoint (never the credentials
 /// themselves). A call delivers only the queued events whose destination equals its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     /// `segment`, `posthog` or `json`.
     pub protocol: String,
     /// Base URL, credentials removed.
     pub endpoint: String,
     /// Hex SHA-256 of `key \n user:password`; absent when there is neither.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_sha256: Option<String>,
+}
+
+impl Destination {
+    /// As stored: `{"protocol": …, "endpoint": …, "credentials_sha256": …}`, the last only when
+    /// there are credentials. Built by hand, as serde's derived code would cost the binary more.
+    pub fn to_json(&self) -> Value {
+        let mut object = json!({"protocol": self.protocol, "endpoint": self.endpoint});
+        if let Some(hash) = &self.credentials_sha256 {
+            object["credentials_sha256"] = hash.clone().into();
+        }
+        object
+    }
+
+    /// Reads what `to_json` wrote; `None` for anything else.
+    pub fn from_json(value: &Value) -> Option<Destination> {
+        let text = |key| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        Some(Destination {
+            protocol: text("protocol")?,
+            endpoint: text("endpoint")?,
+            credentials_sha256: text("credentials_sha256"),
+        })
+    }
 }
 
 /// Splits `scheme://user:password@host/...` into the URL without `user:password@` and the
