@@ -10,6 +10,7 @@ use beacon_wire::Protocol;
 
 use crate::cli::{GlobalArgs, parse_duration, parse_endpoint};
 use crate::consent::{self, Origin, policy};
+use crate::delivery::roots;
 use crate::event::branding;
 use crate::event::facts::FactsEnv;
 use crate::exit::Error;
@@ -111,6 +112,8 @@ pub struct Settings {
     pub consent: consent::Inputs,
     /// Environment the machine facts depend on.
     pub facts_env: FactsEnv,
+    /// CA sources added to the bundled and system roots (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    pub roots: roots::Sources,
     /// `--once` and `--min-interval`.
     pub throttle: Throttle,
     /// How long a terminal prompt waits for an answer.
@@ -237,6 +240,13 @@ impl Settings {
                 context: env.var("INSTALL_BEACON_CONTEXT").map(str::to_owned),
                 kubernetes: env.is_set("KUBERNETES_SERVICE_HOST"),
                 container: env.var("container").map(str::to_owned),
+            },
+            roots: roots::Sources {
+                cert_file: env.non_empty("SSL_CERT_FILE").map(PathBuf::from),
+                cert_dirs: env
+                    .non_empty("SSL_CERT_DIR")
+                    .map(|dirs| std::env::split_paths(dirs).collect())
+                    .unwrap_or_default(),
             },
             throttle: Throttle { once, min_interval },
             prompt_timeout,

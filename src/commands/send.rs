@@ -162,7 +162,7 @@ pub fn deliver(
     events: Vec<Event>,
 ) -> Report {
     let s = session.settings;
-    let transport = Http::new(deadline);
+    let transport = Http::new(deadline, s.roots.clone());
     let show = |text: &str| ui::stderr(text);
     // The log lives beside the outbox: a call that keeps no queue keeps no record either.
     let audit = outbox.and(audit_log(session));

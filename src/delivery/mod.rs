@@ -9,6 +9,9 @@ pub mod audit;
 pub mod background;
 pub mod notices;
 pub mod outbox;
+pub mod resolver;
+pub mod roots;
+pub mod tls;
 pub mod transport;
 
 use std::collections::HashSet;

@@ -8,7 +8,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
+use super::resolver::RoutedResolver;
+use super::roots::Sources;
+use super::tls::TlsConnector;
 use crate::wire::{self, Request};
 
 /// Most bytes of a response body read (for version notices); the rest is ignored.
@@ -56,14 +60,19 @@ pub struct Http {
 }
 
 impl Http {
-    /// A transport whose requests all end by `deadline`.
-    pub fn new(deadline: Instant) -> Http {
-        let agent = Agent::config_builder()
+    /// A transport whose requests all end by `deadline`, trusting the bundled roots, the system's
+    /// and those of `roots`.
+    pub fn new(deadline: Instant, roots: Sources) -> Http {
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(wire::user_agent())
-            .build()
-            .new_agent();
+            .build();
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(TlsConnector::new(roots));
+        let agent = Agent::with_parts(config, connector, RoutedResolver::default());
         Http { agent, deadline }
     }
 }
@@ -158,6 +167,8 @@ fn describe(error: &ureq::Error, budget: Duration) -> String {
         ureq::Error::HostNotFound => "DNS lookup failed: host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        ureq::Error::Io(e) if unreachable(e) && e.raw_os_error().is_some() => "no route to the host".into(),
+        ureq::Error::Io(e) if unreachable(e) => format!("network unreachable: {e}"),
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => {
             format!("no answer within {}", humantime::format_duration(round_ms(budget)))
         }
@@ -176,6 +187,14 @@ fn describe(error: &ureq::Error, budget: Duration) -> String {
         // May quote what the server sent.
         other => crate::ui::plain(&other.to_string(), MAX_DETAIL),
     }
+}
+
+/// No route to the host or to any name server: the machine is offline or firewalled.
+fn unreachable(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkDown
+    )
 }
 
 fn round_ms(d: Duration) -> Duration {

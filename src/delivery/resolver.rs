@@ -1,0 +1,131 @@
+//! Name resolution that fails at once on a machine with no network. The system resolver is used as
+//! usual, but first, for a name that `/etc/hosts` does not hold, a UDP `connect` to each name server
+//! of `/etc/resolv.conf` asks the kernel for a route (no packet is sent). When none has one, the
+//! lookup fails in microseconds instead of musl's resolver polling an unreachable server until the
+//! call's deadline.
+
+use std::fs;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::NextTimeout;
+
+/// The system resolver behind a no-route check.
+#[derive(Debug, Default)]
+pub struct RoutedResolver {
+    system: DefaultResolver,
+}
+
+impl Resolver for RoutedResolver {
+    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if let Some(host) = uri.host()
+            && needs_dns(host, &read("/etc/hosts"))
+        {
+            let servers = name_servers(&read("/etc/resolv.conf"));
+            if !servers.iter().any(|ip| has_route(*ip)) {
+                return Err(ureq::Error::Io(io::Error::new(
+                    io::ErrorKind::NetworkUnreachable,
+                    "no route to a name server",
+                )));
+            }
+        }
+        self.system.resolve(uri, config, timeout)
+    }
+}
+
+fn read(path: &str) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// True when `host` is a name the name servers must answer: not an IP literal, not in `hosts`.
+fn needs_dns(host: &str, hosts: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() {
+        return false;
+    }
+    let name = bare.trim_end_matches('.');
+    !hosts.lines().any(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        line.split_whitespace()
+            .skip(1)
+            .any(|alias| alias.trim_end_matches('.').eq_ignore_ascii_case(name))
+    })
+}
+
+/// The `nameserver` addresses of a resolv.conf; the resolvers' default, 127.0.0.1, when none.
+fn name_servers(resolv_conf: &str) -> Vec<IpAddr> {
+    let servers: Vec<IpAddr> = resolv_conf
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("nameserver")).then(|| words.next()).flatten()
+        })
+        // A scoped IPv6 address (fe80::1%eth0) keeps its route check on the bare address.
+        .filter_map(|addr| addr.split('%').next()?.parse().ok())
+        .collect();
+    if servers.is_empty() {
+        vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+    } else {
+        servers
+    }
+}
+
+/// Whether the kernel has a route to `ip`: connecting a UDP socket picks one and sends nothing.
+fn has_route(ip: IpAddr) -> bool {
+    let local: SocketAddr = match ip {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    match UdpSocket::bind(local).and_then(|socket| socket.connect((ip, 53))) {
+        Ok(()) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::NetworkUnreachable
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NetworkDown
+                | io::ErrorKind::AddrNotAvailable
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_hosts_and_ip_literals_need_no_dns() {
+        let hosts = "127.0.0.1 localhost\n# 10.0.0.1 commented.example\n10.0.0.2 mirror.corp Mirror.Local # x\n";
+        for host in [
+            "127.0.0.1",
+            "[::1]",
+            "localhost",
+            "mirror.corp",
+            "mirror.local",
+            "MIRROR.CORP.",
+        ] {
+            assert!(!needs_dns(host, hosts), "{host}");
+        }
+        for host in ["api.segment.io", "commented.example", "10.0.0.2.example"] {
+            assert!(needs_dns(host, hosts), "{host}");
+        }
+    }
+
+    #[test]
+    fn name_servers_of_resolv_conf() {
+        let conf =
+            "# x\nsearch corp\nnameserver 10.0.0.53\nnameserver fe80::1%eth0\nnameserver bogus\noptions ndots:2\n";
+        assert_eq!(
+            name_servers(conf),
+            ["10.0.0.53".parse::<IpAddr>().unwrap(), "fe80::1".parse().unwrap()]
+        );
+        assert_eq!(name_servers(""), [IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+    }
+
+    #[test]
+    fn loopback_has_a_route() {
+        assert!(has_route(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+}

@@ -1,0 +1,92 @@
+//! The certificate authorities HTTPS trusts: the Mozilla roots built into the binary, plus the
+//! system's CA bundle (where corporate TLS-inspection roots are installed), plus `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` when set, plus the keychain on macOS. Every source adds; none replaces another,
+//! and a source that cannot be read is skipped. There is no way to turn verification off.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+/// Where distributions keep their PEM bundle of trusted CAs (the same list as Go's and
+/// openssl-probe's). The first that exists is read: the others are usually links to it.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch, Gentoo
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // Fedora, RHEL 7+
+    "/etc/pki/tls/certs/ca-bundle.crt",   // older Fedora and RHEL
+    "/etc/ssl/ca-bundle.pem",             // openSUSE
+    "/etc/pki/tls/cacert.pem",            // OpenELEC
+    "/etc/ssl/cert.pem",                  // macOS, Alpine, BSDs
+    "/usr/local/share/certs/ca-root-nss.crt", // FreeBSD
+];
+
+/// The extra sources, resolved once from the environment (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// `SSL_CERT_FILE`: a PEM bundle.
+    pub cert_file: Option<PathBuf>,
+    /// `SSL_CERT_DIR`: directories (colon-separated) of PEM files, as OpenSSL reads them.
+    pub cert_dirs: Vec<PathBuf>,
+}
+
+/// The trusted roots: bundled, system, then the environment's.
+pub fn store(sources: &Sources) -> RootCertStore {
+    let mut store = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(bundle) = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
+        add_pem_file(&mut store, bundle);
+    }
+    add_keychain(&mut store);
+    if let Some(file) = &sources.cert_file {
+        add_pem_file(&mut store, file);
+    }
+    for dir in &sources.cert_dirs {
+        let Ok(entries) = fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            add_pem_file(&mut store, &entry.path());
+        }
+    }
+    store
+}
+
+/// Adds every certificate of a PEM file; other sections, bad certificates and unreadable files
+/// are skipped (a broken bundle must not cost the roots already trusted).
+fn add_pem_file(store: &mut RootCertStore, path: &Path) {
+    let Ok(bytes) = fs::read(path) else { return };
+    let certs = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok);
+    store.add_parsable_certificates(certs);
+}
+
+/// The roots an administrator or MDM profile added to the macOS keychains.
+#[cfg(target_os = "macos")]
+fn add_keychain(store: &mut RootCertStore) {
+    store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+}
+
+#[cfg(not(target_os = "macos"))]
+fn add_keychain(_: &mut RootCertStore) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_roots_stay_when_extra_sources_are_missing_or_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let bundled = webpki_roots::TLS_SERVER_ROOTS.len();
+        let store = store(&Sources {
+            cert_file: Some(garbage),
+            cert_dirs: vec![dir.path().join("missing"), dir.path().to_owned()],
+        });
+        assert!(store.len() >= bundled, "{} < {bundled}", store.len());
+    }
+}
