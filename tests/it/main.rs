@@ -8,6 +8,7 @@ mod consent_policy;
 mod core;
 mod installers;
 mod messages;
+mod network;
 mod prompt;
 mod readme;
 mod reliability;

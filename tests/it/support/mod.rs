@@ -1,8 +1,10 @@
 //! Test support, the one API every suite uses: a programmable HTTP server on 127.0.0.1 that records
 //! every request (`Server`), raw TCP listeners for misbehaving peers (`RawPeer`), command builders
 //! that run the real binary in a clean environment (`Env`: no proxies, no CI variables, no opt-outs,
-//! HOME in a temp dir), and `stdout` / `stderr` for what a run printed.
+//! HOME in a temp dir), `stdout` / `stderr` for what a run printed, and in `net` the real-network
+//! fixtures (CA, HTTPS front, proxy, black hole, the builds to test).
 
+pub mod net;
 pub mod tmux;
 pub mod tools;
 
@@ -92,7 +94,12 @@ impl Server {
 
     /// A server that answers with `plan`, in order, then 200.
     pub fn with_plan(plan: Vec<Reply>) -> Server {
-        let http = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
+        Server::at("127.0.0.1:0", plan)
+    }
+
+    /// A server on `addr` (`[::1]:0`, or a port a test freed) that answers with `plan`, then 200.
+    pub fn at(addr: &str, plan: Vec<Reply>) -> Server {
+        let http = tiny_http::Server::http(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let url = format!("http://{}", http.server_addr().to_ip().expect("ip address"));
         let received = Arc::new(Mutex::new(Vec::new()));
         let plan = Arc::new(Mutex::new(plan.into_iter().collect::<VecDeque<_>>()));

@@ -1,0 +1,265 @@
+//! Real networks, against the debug build and the shipped static binary: no network at all (a
+//! fresh network namespace), a black-holed endpoint, HTTPS trusted through `SSL_CERT_FILE`,
+//! `SSL_CERT_DIR` or the system bundle, an untrusted certificate, a forward proxy with credentials
+//! and `NO_PROXY`, and an IPv6 endpoint. Each case asserts on what the receiver got.
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::net::{self, BlackHole, Ca, Proxy, TlsFront};
+use crate::support::{Env, Server, stderr as stderr_of};
+
+fn outbox(env: &Env) -> Vec<Value> {
+    fs::read_to_string(env.state_dir("acme").join("outbox.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("outbox line is JSON"))
+        .collect()
+}
+
+/// `bin` in `env`'s clean environment, sending to `url` with the Segment protocol.
+fn beacon(env: &Env, bin: &Path, url: &str) -> assert_cmd::Command {
+    let mut cmd = env.bin(bin);
+    cmd.args(["--product", "acme", "--endpoint", url, "--key", "wk_test_123456"]);
+    cmd
+}
+
+/// Runs `bin` with `args` inside `unshare FLAGS sh -c 'SETUP && exec bin "$@"'` (root only).
+fn in_namespace(env: &Env, flags: &str, setup: &str, bin: &Path, args: &[&str]) -> Output {
+    let script = format!("{setup} exec \"$0\" \"$@\"");
+    env.bin(Path::new("unshare"))
+        .args([flags, "sh", "-c", &script])
+        .arg(bin)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A delivered Segment batch carries exactly the one `Installation Started` event the call made.
+fn assert_delivered_once(server: &Server, env: &Env, label: &str, stderr: &str) {
+    let accepted = server.accepted();
+    assert_eq!(accepted.len(), 1, "{label}: {stderr}");
+    assert_eq!(accepted[0]["event"], "Installation Started", "{label}");
+    let id = fs::read_to_string(env.id_file("acme")).unwrap();
+    assert_eq!(accepted[0]["anonymousId"], id.trim(), "{label}");
+    let request = &server.requests()[0];
+    assert_eq!(request.url, "/v1/batch", "{label}");
+    assert_eq!(
+        request.header("authorization"),
+        Some("Basic d2tfdGVzdF8xMjM0NTY6"),
+        "{label}"
+    );
+    assert!(outbox(env).is_empty(), "{label}: nothing left queued");
+}
+
+#[test]
+fn offline_machine_returns_at_once_and_queues() {
+    if !net::require("unshare", &["-n", "true"]) {
+        return;
+    }
+    for bin in net::binaries() {
+        let env = Env::new();
+        let args = [
+            "--product",
+            "acme",
+            "--endpoint",
+            "https://beacon-test.example.com",
+            "--key",
+            "k",
+            "--timeout",
+            "20s",
+            "started",
+        ];
+        let start = Instant::now();
+        let out = in_namespace(&env, "-n", "", &bin, &args);
+        let took = start.elapsed();
+        let stderr = stderr_of(&out);
+        assert!(out.status.success(), "{}: {stderr}", bin.display());
+        // musl's resolver used to poll the unreachable name server for the whole --timeout.
+        assert!(took < Duration::from_secs(3), "{}: {took:?}", bin.display());
+        assert!(
+            stderr.contains("network unreachable: no route to a name server; queued for the next call (1 in queue)"),
+            "{}: {stderr}",
+            bin.display()
+        );
+        assert_eq!(outbox(&env).len(), 1);
+    }
+}
+
+#[test]
+fn https_trusted_through_ssl_cert_file_or_dir_is_delivered() {
+    let ca = Ca::new("beacon test CA");
+    for bin in net::binaries() {
+        for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+            let server = Server::start();
+            let front = TlsFront::start(&ca, &server);
+            let env = Env::new();
+            let value = if var == "SSL_CERT_FILE" {
+                ca.pem.as_path()
+            } else {
+                ca.dir.path()
+            };
+            let out = beacon(&env, &bin, &front.url)
+                .env(var, value)
+                .args(["--strict", "started"])
+                .output()
+                .unwrap();
+            let label = format!("{} {var}", bin.display());
+            assert!(out.status.success(), "{label}: {}", stderr_of(&out));
+            assert_delivered_once(&server, &env, &label, &stderr_of(&out));
+        }
+    }
+}
+
+#[test]
+fn https_trusted_through_the_system_bundle_is_delivered() {
+    if !net::require("unshare", &["-m", "true"]) {
+        return;
+    }
+    let ca = Ca::new("corporate inspection CA");
+    let certs = tempfile::tempdir().unwrap();
+    fs::copy(&ca.pem, certs.path().join("ca-certificates.crt")).unwrap();
+    // The system path gets a bundle holding only the test CA, in a private mount namespace.
+    let setup = format!(
+        "mkdir -p /etc/ssl/certs && mount --bind '{}' /etc/ssl/certs &&",
+        certs.path().display()
+    );
+    for bin in net::binaries() {
+        let server = Server::start();
+        let front = TlsFront::start(&ca, &server);
+        let env = Env::new();
+        let args = [
+            "--product",
+            "acme",
+            "--endpoint",
+            &front.url,
+            "--key",
+            "wk_test_123456",
+            "--strict",
+            "started",
+        ];
+        let out = in_namespace(&env, "-m", &setup, &bin, &args);
+        let label = bin.display().to_string();
+        assert!(out.status.success(), "{label}: {}", stderr_of(&out));
+        assert_delivered_once(&server, &env, &label, &stderr_of(&out));
+    }
+}
+
+#[test]
+fn https_with_an_untrusted_certificate_is_refused_and_queued() {
+    let ca = Ca::new("unknown CA");
+    for bin in net::binaries() {
+        let server = Server::start();
+        let front = TlsFront::start(&ca, &server);
+        let env = Env::new();
+        let out = beacon(&env, &bin, &front.url)
+            .args(["--timeout", "5s", "started"])
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("TLS error") && stderr.contains("UnknownIssuer") && stderr.contains("queued"),
+            "{}: {stderr}",
+            bin.display()
+        );
+        assert!(server.requests().is_empty(), "nothing may pass an untrusted handshake");
+        assert_eq!(outbox(&env).len(), 1);
+    }
+}
+
+#[test]
+fn https_through_a_proxy_with_credentials_and_no_proxy() {
+    let Some(proxy) = Proxy::start("beacon", "s3cret") else {
+        return;
+    };
+    let ca = Ca::new("beacon test CA");
+    for bin in net::binaries() {
+        let server = Server::start();
+        let front = TlsFront::start(&ca, &server);
+        let port = front.url.rsplit(':').next().unwrap().to_owned();
+
+        // Wrong credentials: the proxy refuses the CONNECT, the event is queued.
+        let env = Env::new();
+        let out = beacon(&env, &bin, &front.url)
+            .env("SSL_CERT_FILE", &ca.pem)
+            .env("HTTPS_PROXY", proxy.url("beacon", "wrong"))
+            .arg("started")
+            .output()
+            .unwrap();
+        assert!(stderr_of(&out).contains("queued"), "{}", stderr_of(&out));
+        assert!(server.requests().is_empty());
+
+        // Right credentials: a CONNECT tunnel, TLS end to end, and the queued event goes first.
+        let out = beacon(&env, &bin, &front.url)
+            .env("SSL_CERT_FILE", &ca.pem)
+            .env("HTTPS_PROXY", proxy.url("beacon", "s3cret"))
+            .args(["--strict", "success"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: {}", bin.display(), stderr_of(&out));
+        let events: Vec<Value> = server.accepted();
+        let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Installation Started", "Installation Success"]);
+        let log = proxy.log();
+        assert!(
+            log.contains(&format!("CONNECT 127.0.0.1:{port}")) || log.contains(&format!("127.0.0.1:{port}")),
+            "the proxy saw no CONNECT to the receiver: {log}"
+        );
+
+        // NO_PROXY bypasses a proxy that would refuse.
+        let out = beacon(&env, &bin, &front.url)
+            .env("SSL_CERT_FILE", &ca.pem)
+            .env("HTTPS_PROXY", proxy.url("beacon", "wrong"))
+            .env("NO_PROXY", "localhost,127.0.0.1")
+            .args(["--strict", "started"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        assert_eq!(server.accepted().len(), 3);
+    }
+}
+
+#[test]
+fn https_to_an_ipv6_endpoint_is_delivered() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have IPv6 on loopback"
+        );
+        eprintln!("SKIPPED: no IPv6 on loopback here");
+        return;
+    }
+    let ca = Ca::new("beacon test CA");
+    for bin in net::binaries() {
+        let server = Server::at("[::1]:0", Vec::new());
+        let front = TlsFront::start(&ca, &server);
+        assert!(front.url.starts_with("https://[::1]:"), "{}", front.url);
+        let env = Env::new();
+        let out = beacon(&env, &bin, &front.url)
+            .env("SSL_CERT_FILE", &ca.pem)
+            .args(["--strict", "started"])
+            .output()
+            .unwrap();
+        let label = bin.display().to_string();
+        assert!(out.status.success(), "{label}: {}", stderr_of(&out));
+        assert_delivered_once(&server, &env, &label, &stderr_of(&out));
+    }
+}
+
+#[test]
+fn black_hole_fixture_drops_syns() {
+    let hole = BlackHole::start();
+    let start = Instant::now();
+    let env = Env::new();
+    let out = beacon(&env, Path::new(env!("CARGO_BIN_EXE_install-beacon")), &hole.url())
+        .args(["--timeout", "500ms", "started"])
+        .output()
+        .unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(450));
+    assert!(stderr_of(&out).contains("no answer within"), "{}", stderr_of(&out));
+}
