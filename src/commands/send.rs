@@ -14,6 +14,7 @@ use crate::event::facts::Facts;
 use crate::event::{self, Checkpoint, Event, Product};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
+use crate::store::outage::Outage;
 use crate::store::throttle::{self, Throttle, Verdict};
 use crate::store::{files, identity};
 use crate::ui;
@@ -50,11 +51,30 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
     show_notice_once(session);
     let outbox = outbox(session, &target);
     let mut events = vec![event];
-    if let Some(outbox) = outbox.as_ref().filter(|_| s.background) {
+    // Within an outage window the endpoint is not tried: the event is queued as with --background.
+    let outage = session
+        .saved
+        .outage
+        .as_ref()
+        .filter(|o| o.holds(&target.url(), throttle::now_secs()));
+    if let Some(outbox) = outbox.as_ref().filter(|_| s.background || outage.is_some()) {
         match hand_off(session, &target, outbox, &events) {
             HandOff::Parent => {
                 mark_sent(session, throttle, name);
-                return Ok(ExitStatus::Success);
+                let Some(outage) = outage.filter(|_| !s.background) else {
+                    return Ok(ExitStatus::Success);
+                };
+                session.ui.warn(&format!(
+                    "queued '{name}': {} unreachable for {} ({}); a background delivery retries",
+                    outage.url,
+                    elapsed_since(outage.since),
+                    outage.reason
+                ));
+                return Ok(if s.strict {
+                    ExitStatus::Failure
+                } else {
+                    ExitStatus::Success
+                });
             }
             HandOff::Queued => events.clear(),
             HandOff::NotQueued => {}
@@ -140,7 +160,13 @@ fn hand_off(session: &Session, target: &Target, outbox: &Outbox, events: &[Event
             // Nobody reads this process's stderr: keep version notices for a call that shows them.
             let quiet = session.silenced();
             let deadline = quiet.arm_deadline();
-            deliver(&quiet, target, Some(outbox), deadline, Vec::new());
+            // Events queued by other calls while this one was sending go out too, while time is left.
+            loop {
+                let report = deliver(&quiet, target, Some(outbox), deadline, Vec::new());
+                if report.sent == 0 || report.queued == 0 || Instant::now() >= deadline {
+                    break;
+                }
+            }
             std::process::exit(0);
         }
         Err(e) => {
@@ -177,6 +203,9 @@ pub fn deliver(
     for problem in &report.problems {
         session.ui.warn(&problem.to_string());
     }
+    if outbox.is_some() {
+        record_outage(session, target, &report);
+    }
     notices::show(
         &report.responses,
         &s.product,
@@ -209,6 +238,32 @@ pub fn target_or_say_why(session: &Session) -> Result<Option<Target>, Error> {
 /// The audit log, when there is a state directory.
 pub fn audit_log(session: &Session) -> Option<AuditLog> {
     session.settings.state_dir.as_ref().map(|d| AuditLog::new(d.path()))
+}
+
+/// Saves an outage when the endpoint could not be reached, and ends the one this call started
+/// with once something got through (`store::outage`).
+fn record_outage(session: &Session, target: &Target, report: &Report) {
+    let Some(state) = &session.settings.state_dir else {
+        return;
+    };
+    if let Some(reason) = &report.unreachable {
+        let (url, now) = (target.url(), throttle::now_secs());
+        let _ = state.update(|saved| {
+            saved.outage = Some(Outage::after_failure(saved.outage.as_ref(), &url, reason, now));
+        });
+    } else if report.sent > 0 && session.saved.outage.is_some() {
+        let _ = state.update(|saved| saved.outage = None);
+    }
+}
+
+/// "3 s", "2 min": the time since a Unix time.
+fn elapsed_since(when: u64) -> String {
+    let secs = throttle::now_secs().saturating_sub(when);
+    if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min", secs / 60)
+    }
 }
 
 /// The outbox as `target` sees it, when there is a state directory.

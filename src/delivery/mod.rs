@@ -64,6 +64,8 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Events left in the outbox for other destinations.
     pub foreign: usize,
+    /// The endpoint could not be reached (timeout or no route): the reason.
+    pub unreachable: Option<String>,
 }
 
 /// Something the person running the installer may want to know about a delivery.
@@ -190,6 +192,8 @@ pub struct Sent {
     pub responses: Vec<Vec<u8>>,
     /// Refusals: reason and number of events.
     pub rejected: Vec<(String, usize)>,
+    /// Sending stopped because the endpoint could not be reached at all.
+    pub unreachable: bool,
 }
 
 /// Makes the plan's requests in order, retrying busy servers while time allows, and stops at the
@@ -214,8 +218,11 @@ pub fn send(plan: &Plan, target: &Target, transport: &dyn Transport, debug: Opti
                     sent.rejected.push((reason, request.message_ids.len()));
                     sent.done.extend(request.message_ids);
                 }
-                Outcome::Transient { reason, .. } => {
+                Outcome::Transient {
+                    reason, unreachable, ..
+                } => {
                     sent.pending = Some(reason);
+                    sent.unreachable = unreachable;
                     return sent;
                 }
             }
@@ -383,6 +390,7 @@ impl Delivery<'_> {
     fn settle(&self, plan: &Plan, sent: Sent, stale: usize, report: &mut Report) {
         let settlement = settlement(plan, &sent, stale);
         report.failed = settlement.failed;
+        report.unreachable = sent.pending.clone().filter(|_| sent.unreachable);
         report.queued = settlement.left;
         report.responses = sent.responses;
         let not_sent = |reason: String, fate| Problem::NotSent {
@@ -484,6 +492,7 @@ mod tests {
             reason: "server answered HTTP 503".into(),
             retry_after: retry_after.map(Duration::from_secs),
             retry_now: true,
+            unreachable: false,
         }
     }
 
@@ -492,6 +501,7 @@ mod tests {
             reason: "connection refused".into(),
             retry_after: None,
             retry_now: false,
+            unreachable: false,
         }
     }
 

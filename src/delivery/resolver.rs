@@ -28,7 +28,7 @@ impl Resolver for RoutedResolver {
             if !servers.iter().any(|ip| has_route(*ip)) {
                 return Err(ureq::Error::Io(io::Error::new(
                     io::ErrorKind::NetworkUnreachable,
-                    "no route to a name server",
+                    "no route to any name server",
                 )));
             }
         }

@@ -34,6 +34,9 @@ pub enum Outcome {
         /// Whether retrying within this call may help: the server answered but was busy, or the
         /// connection broke. A refused connection or failed DNS lookup goes straight to the outbox.
         retry_now: bool,
+        /// The endpoint could not be reached at all: no answer before the deadline, or no route to
+        /// it or to a name server. Later calls then queue without trying (`store::outage`).
+        unreachable: bool,
     },
     /// Any other status: sending the same events again will not help.
     Rejected(String),
@@ -89,6 +92,7 @@ impl Transport for Http {
                 reason: "no time left before --timeout".into(),
                 retry_after: None,
                 retry_now: false,
+                unreachable: false,
             };
         }
         let mut builder = self
@@ -121,6 +125,7 @@ impl Transport for Http {
                 reason: describe(&e, remaining),
                 retry_after: None,
                 retry_now: broken_connection(&e),
+                unreachable: unreachable(&e),
             },
         }
     }
@@ -133,6 +138,7 @@ fn classify(status: u16, body: Vec<u8>, retry_after: Option<Duration>) -> Outcom
             reason: format!("server answered HTTP {status}"),
             retry_after,
             retry_now: true,
+            unreachable: false,
         },
         _ => {
             let detail = crate::ui::plain(&String::from_utf8_lossy(&body), MAX_DETAIL);
@@ -167,8 +173,9 @@ fn describe(error: &ureq::Error, budget: Duration) -> String {
         ureq::Error::HostNotFound => "DNS lookup failed: host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        ureq::Error::Io(e) if unreachable(e) && e.raw_os_error().is_some() => "no route to the host".into(),
-        ureq::Error::Io(e) if unreachable(e) => format!("network unreachable: {e}"),
+        // The resolver's own no-route error carries no OS error code.
+        ureq::Error::Io(e) if no_route(e) && e.raw_os_error().is_none() => format!("DNS lookup failed: {e}"),
+        ureq::Error::Io(e) if no_route(e) => "no route to the host".into(),
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => {
             format!("no answer within {}", humantime::format_duration(round_ms(budget)))
         }
@@ -190,11 +197,20 @@ fn describe(error: &ureq::Error, budget: Duration) -> String {
 }
 
 /// No route to the host or to any name server: the machine is offline or firewalled.
-fn unreachable(error: &io::Error) -> bool {
+fn no_route(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkDown
     )
+}
+
+/// A failure that says the network does not reach the endpoint: a timeout or no route.
+fn unreachable(error: &ureq::Error) -> bool {
+    match error {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(e) => e.kind() == io::ErrorKind::TimedOut || no_route(e),
+        _ => false,
+    }
 }
 
 fn round_ms(d: Duration) -> Duration {

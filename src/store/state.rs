@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::store::files::{self, Lock};
+use crate::store::outage::Outage;
 
 /// Saved choices, `state.json` in the state directory (mode 0600).
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,8 @@ pub struct Saved {
     pub sent_once: BTreeMap<String, u64>,
     /// When each event was last sent with `--min-interval` or `heartbeat --every` (Unix seconds).
     pub last_sent: BTreeMap<String, u64>,
+    /// The endpoint found unreachable, while calls queue without trying.
+    pub outage: Option<Outage>,
 }
 
 /// How long one step took.

@@ -82,7 +82,7 @@ fn offline_machine_returns_at_once_and_queues() {
         // musl's resolver used to poll the unreachable name server for the whole --timeout.
         assert!(took < Duration::from_secs(3), "{}: {took:?}", bin.display());
         assert!(
-            stderr.contains("network unreachable: no route to a name server; queued for the next call (1 in queue)"),
+            stderr.contains("DNS lookup failed: no route to any name server; queued for the next call (1 in queue)"),
             "{}: {stderr}",
             bin.display()
         );
@@ -207,7 +207,7 @@ fn https_through_a_proxy_with_credentials_and_no_proxy() {
         assert_eq!(names, ["Installation Started", "Installation Success"]);
         let log = proxy.log();
         assert!(
-            log.contains(&format!("CONNECT 127.0.0.1:{port}")) || log.contains(&format!("127.0.0.1:{port}")),
+            log.contains(&format!("CONNECT 127.0.0.1:{port} HTTP/1.1")),
             "the proxy saw no CONNECT to the receiver: {log}"
         );
 
@@ -251,15 +251,104 @@ fn https_to_an_ipv6_endpoint_is_delivered() {
     }
 }
 
+/// A name that resolves to loopback (a DNS sinkhole, as ad blockers answer) where nothing listens:
+/// refused at once, queued, and no outage, so the next call tries again.
 #[test]
-fn black_hole_fixture_drops_syns() {
-    let hole = BlackHole::start();
-    let start = Instant::now();
-    let env = Env::new();
-    let out = beacon(&env, Path::new(env!("CARGO_BIN_EXE_install-beacon")), &hole.url())
-        .args(["--timeout", "500ms", "started"])
-        .output()
-        .unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(450));
-    assert!(stderr_of(&out).contains("no answer within"), "{}", stderr_of(&out));
+fn a_dns_sinkhole_to_loopback_is_refused_at_once_and_retried_by_the_next_call() {
+    for bin in net::binaries() {
+        let env = Env::new();
+        let url = format!("http://localhost:{}", net::free_port());
+        let out = beacon(&env, &bin, &url)
+            .args(["--timeout", "20s", "started"])
+            .output()
+            .unwrap();
+        assert!(
+            stderr_of(&out).contains("connection refused; queued"),
+            "{}",
+            stderr_of(&out)
+        );
+        let out = beacon(&env, &bin, &url)
+            .args(["--timeout", "20s", "success"])
+            .output()
+            .unwrap();
+        assert!(
+            stderr_of(&out).contains("could not send 'Installation Success'")
+                && stderr_of(&out).contains("connection refused"),
+            "{}",
+            stderr_of(&out)
+        );
+        assert_eq!(outbox(&env).len(), 2);
+    }
+}
+
+/// Ten calls against an endpoint that drops every SYN cost one --timeout, not ten; when the
+/// endpoint comes back, every event arrives exactly once and calls go straight out again.
+#[test]
+fn a_black_hole_costs_one_timeout_per_install_and_no_event() {
+    for bin in net::binaries() {
+        let hole = BlackHole::start();
+        let url = hole.url();
+        let env = Env::new();
+        let start = Instant::now();
+        for n in 0..10 {
+            let out = beacon(&env, &bin, &url)
+                .args(["--timeout", "1s", "track", "Step", "--prop", &format!("n={n}")])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr_of(&out));
+            let expect = if n == 0 {
+                "no answer within"
+            } else {
+                "a background delivery retries"
+            };
+            assert!(stderr_of(&out).contains(expect), "call {n}: {}", stderr_of(&out));
+        }
+        let took = start.elapsed();
+        // One timeout (1 s) and nine calls that queue at once; ten timeouts would be 10 s.
+        assert!(
+            took < Duration::from_secs(4),
+            "{}: ten calls took {took:?}",
+            bin.display()
+        );
+        assert_eq!(outbox(&env).len(), 10);
+        let state: Value =
+            serde_json::from_slice(&fs::read(env.state_dir("acme").join("state.json")).unwrap()).unwrap();
+        assert_eq!(state["outage"]["url"], format!("{url}/v1/batch"));
+
+        // The endpoint comes back on the same port once the background attempt has given up.
+        std::thread::sleep(Duration::from_millis(1500));
+        let addr = hole.addr;
+        drop(hole);
+        let server = Server::at(&addr.to_string(), Vec::new());
+        beacon(&env, &bin, &url)
+            .args(["--timeout", "5s", "track", "Step", "--prop", "n=10"])
+            .assert()
+            .success();
+        for _ in 0..100 {
+            if server.accepted().len() >= 11 && outbox(&env).is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut ns: Vec<i64> = server
+            .accepted()
+            .iter()
+            .map(|e| e["properties"]["n"].as_i64().unwrap())
+            .collect();
+        ns.sort_unstable();
+        assert_eq!(
+            ns,
+            (0..11).collect::<Vec<_>>(),
+            "{}: every event exactly once",
+            bin.display()
+        );
+        assert!(outbox(&env).is_empty());
+        let state: Value =
+            serde_json::from_slice(&fs::read(env.state_dir("acme").join("state.json")).unwrap()).unwrap();
+        assert!(state["outage"].is_null(), "the first success ends the outage: {state}");
+
+        // Back to normal: the next call delivers before it returns.
+        beacon(&env, &bin, &url).args(["track", "After"]).assert().success();
+        assert_eq!(server.accepted().len(), 12);
+    }
 }

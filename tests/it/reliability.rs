@@ -582,38 +582,6 @@ fn background_returns_at_once_and_a_detached_process_delivers() {
     assert!(outbox_lines(&env).is_empty());
 }
 
-/// DNS failure, made hermetic: the call runs in a fresh network namespace where no name server is
-/// reachable (needs root), so it must fail fast, queue, and exit 0.
-#[test]
-fn dns_failure_queues_and_exits_0() {
-    if !namespace("-n", "network") {
-        return;
-    }
-    let env = Env::new();
-    let out = StdCommand::new("unshare")
-        .args(["-n", env!("CARGO_BIN_EXE_install-beacon")])
-        .args([
-            "--product",
-            "acme",
-            "--endpoint",
-            "https://beacon-test.invalid",
-            "--key",
-            "k",
-            "started",
-        ])
-        .env_clear()
-        .env("HOME", env.home.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let stderr = stderr(&out);
-    assert!(
-        stderr.contains("DNS lookup failed: ") && stderr.contains("queued for the next call (1 in queue)"),
-        "{stderr}"
-    );
-    assert_eq!(outbox_lines(&env).len(), 1);
-}
-
 /// A real TLS server with a self-signed certificate (openssl s_server): the handshake must fail,
 /// the event is queued, and nothing goes out in plain text.
 #[test]
