@@ -12,12 +12,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${BENCH_RUNS:-50}
+# Certificates come from the bench's own CA only; a machine-wide SSL_CERT_DIR would add its cost to
+# every HTTPS row (the row "SSL_CERT_DIR=/etc/ssl/certs" measures that case on its own).
+unset SSL_CERT_DIR SSL_CERT_FILE
 
 # --- tools -------------------------------------------------------------------------------------
 need=()
 command -v hyperfine >/dev/null || need+=(hyperfine)
 command -v strace >/dev/null || need+=(strace)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}" >&2
@@ -47,13 +51,30 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-python3 scripts/bench-sink.py "$work/ports.json" &
+# A local CA and a certificate for 127.0.0.1 it signed, for the HTTPS sink; curl trusts the system
+# bundle plus that CA, as a machine behind TLS inspection does.
+tls=$work/tls
+mkdir -p "$tls/certs"
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=bench CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+openssl req "${ec[@]}" -subj "/CN=127.0.0.1" -keyout "$tls/key.pem" -out "$tls/req.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+openssl x509 -req -in "$tls/req.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
+  -extfile "$tls/ext" -out "$tls/cert.pem" 2>/dev/null
+cat /etc/ssl/certs/ca-certificates.crt "$tls/ca.pem" >"$tls/bundle.pem" 2>/dev/null || cp "$tls/ca.pem" "$tls/bundle.pem"
+cp "$tls/ca.pem" "$tls/certs/ca-certificates.crt"
+export SSL_CERT_FILE=$tls/ca.pem # install-beacon adds it to the bundled and system roots
+
+python3 scripts/bench-sink.py "$work/ports.json" "$tls/cert.pem" "$tls/key.pem" &
 sink_pid=$!
 for _ in $(seq 100); do [ -s "$work/ports.json" ] && break; sleep 0.05; done
 port() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/ports.json" "$1"; }
 URL=http://127.0.0.1:$(port http)
 HOLE=http://127.0.0.1:$(port blackhole)
 REFUSED=http://127.0.0.1:$(port refused)
+HTTPS=https://127.0.0.1:$(port https)
+SYNDROP=http://127.0.0.1:$(port syndrop)
 posts() { curl -s "$URL/count"; }
 
 state=$work/state
@@ -63,6 +84,10 @@ send=("$BIN" "${common[@]}" --endpoint "$URL" started)
 "${send[@]}"
 curl -s "$URL/last" >"$work/event.json"
 q() { printf '%q ' "$@"; } # a command line for hyperfine -N, which splits it like a shell
+before=$(posts)
+"$BIN" "${common[@]}" --endpoint "$HTTPS" started
+curl -sf --cacert "$tls/bundle.pem" -X POST --data "@$work/event.json" "$HTTPS" >/dev/null
+[ "$(posts)" = $((before + 2)) ] || { echo "bench: the HTTPS sink did not get both test posts" >&2; exit 1; }
 
 has_background=false
 "$BIN" --help | grep -q -- '--background' && has_background=true
@@ -73,6 +98,10 @@ has_flush=false
 cmds=(
   -n send "$(q "${send[@]}")"
   -n curl "$(q curl -s -X POST -H 'Content-Type: application/json' --data "@$work/event.json" "$URL")"
+  -n send-https "$(q "$BIN" "${common[@]}" --endpoint "$HTTPS" started)"
+  -n send-https-certdir "$(q env SSL_CERT_DIR=/etc/ssl/certs "$BIN" "${common[@]}" --endpoint "$HTTPS" started)"
+  -n curl-https "$(q curl -s --cacert "$tls/bundle.pem" -X POST -H 'Content-Type: application/json' \
+    --data "@$work/event.json" "$HTTPS")"
   -n refused "$(q "$BIN" "${common[@]}" --endpoint "$REFUSED" started)"
   -n dry-run "$(q "$BIN" "${common[@]}" --endpoint "$URL" --dry-run started)"
   -n opted-out "$(q env DO_NOT_TRACK=1 "${send[@]}")"
@@ -85,8 +114,36 @@ fi
 echo "== hyperfine: $RUNS runs each" >&2
 hyperfine -N --warmup 5 --runs "$RUNS" --style basic --export-json "$work/fast.json" "${cmds[@]}" >&2
 echo "== hyperfine: black-holed endpoint, --timeout 300ms" >&2
-hyperfine -N --runs 5 --style basic --export-json "$work/hole.json" \
-  -n blackhole "$(q "$BIN" "${common[@]}" --endpoint "$HOLE" --timeout 300ms started)" >&2
+# Its own state directory, cleared before each run: within an outage a call would not try at all.
+bstate=$work/blackhole-state
+hyperfine -N --runs 5 --style basic --export-json "$work/hole.json" --prepare "rm -rf $(q "$bstate")" \
+  -n blackhole "$(q "$BIN" --product demo --key k --state-dir "$bstate" --quiet --endpoint "$HOLE" \
+    --timeout 300ms started)" >&2
+
+echo "== hyperfine: ten calls in a row to a port that drops SYNs, --timeout 1s" >&2
+hstate=$work/hole-state
+ten=$(printf '%q --product demo --key k --state-dir %q --quiet --endpoint %q --timeout 1s started; ' \
+  "$BIN" "$hstate" "$SYNDROP")
+# The pause lets the previous run's detached retry end before its state is removed.
+hyperfine --runs 3 --style basic --export-json "$work/ten.json" --prepare "sleep 1.2; rm -rf $(q "$hstate")" \
+  -n ten-blackholed "for i in 1 2 3 4 5 6 7 8 9 10; do $ten done" >&2
+
+# Offline (a network namespace with no network) and the system store's cost need root and unshare.
+has_ns=false
+[ "$(id -u)" = 0 ] && unshare -n -m true 2>/dev/null && has_ns=true
+if $has_ns; then
+  ostate=$work/offline-state
+  echo "== hyperfine: offline (unshare -n), endpoint by name" >&2
+  hyperfine -N --warmup 3 --runs "$RUNS" --style basic --export-json "$work/offline.json" \
+    --prepare "rm -rf $(q "$ostate")" \
+    -n offline "$(q unshare -n "$BIN" --product demo --key k --state-dir "$ostate" --quiet \
+      --endpoint https://beacon.example.com started)" \
+    -n unshare-alone "$(q unshare -n true)" >&2
+  echo "== hyperfine: HTTPS call with the system bundle replaced by the test CA alone (unshare -m)" >&2
+  unshare -m sh -c "mount --bind $(q "$tls/certs") /etc/ssl/certs && exec hyperfine -N --warmup 5 \
+    --runs $RUNS --style basic --export-json $(q "$work/nostore.json") -n send-https-no-system-store \
+    $(q "$(q "$BIN" "${common[@]}" --endpoint "$HTTPS" started)")" >&2
+fi
 
 flush_ms="" flush_requests=""
 if $has_flush; then
@@ -143,8 +200,10 @@ rss_kib=$(/usr/bin/time -f '%M' "${send[@]}" 2>&1 >/dev/null | tail -1)
 
 # --- table --------------------------------------------------------------------------------------
 export exec_started exec_dry exec_optout exec_refused opens opened rss_kib flush_ms flush_requests \
-  has_background has_flush
-python3 - "$work/fast.json" "$work/hole.json" <<'EOF'
+  has_background has_flush has_ns
+extra=()
+$has_ns && extra=("$work/offline.json" "$work/nostore.json")
+python3 - "$work/fast.json" "$work/hole.json" "$work/ten.json" "${extra[@]}" <<'EOF'
 import json, os, sys
 
 res = {}
@@ -159,15 +218,30 @@ def row(name, ours, ref, target, ok):
     global failed
     if ok is False:
         failed = True
-    rows.append((name, ours, ref, target, {True: "PASS", False: "FAIL", None: "n/a"}[ok]))
+    rows.append((name, ours, ref, target, {True: "PASS", False: "FAIL", None: "n/a", "info": ""}[ok]))
 
 ms = lambda v: f"{v:.2f} ms"
+env_only = res["env-only"]
 send, curl = res["send"], res["curl"]
 row("sending call (median)", ms(send), f"curl {ms(curl)}", f"ratio {send / curl:.2f} <= 0.5", send <= 0.5 * curl)
+https, curl_https = res["send-https"], res["curl-https"]
+row("sending call over HTTPS", ms(https), f"curl {ms(curl_https)}", f"ratio {https / curl_https:.2f} <= 0.5",
+    https <= 0.5 * curl_https)
+row("  with SSL_CERT_DIR=/etc/ssl/certs", ms(res["send-https-certdir"]), f"env alone {ms(env_only)}", "", "info")
+if env["has_ns"] == "true":
+    nostore = res["send-https-no-system-store"]
+    row("  of which the system CA bundle", ms(https - nostore), f"without it {ms(nostore)}", "", "info")
+    off = res["offline"] - res["unshare-alone"]
+    row("offline (unshare -n), less unshare", ms(off), f"unshare alone {ms(res['unshare-alone'])}", "<= 100 ms",
+        off <= 100)
+else:
+    row("offline (unshare -n)", "n/a (needs root and unshare)", "", "<= 100 ms", None)
+row("ten calls, SYNs dropped, --timeout 1s", ms(res["ten-blackholed"]), "", "<= 1.5 s",
+    res["ten-blackholed"] <= 1500)
 row("refused port", ms(res["refused"]), "", "< 10 ms", res["refused"] < 10)
 row("black-holed, --timeout 300ms", ms(res["blackhole"]), "", "< 400 ms", res["blackhole"] < 400)
 row("--dry-run", ms(res["dry-run"]), f"/bin/true {ms(res['true'])}", "< 2 ms", res["dry-run"] < 2)
-opt, env_only = res["opted-out"], res["env-only"]
+opt = res["opted-out"]
 row("DO_NOT_TRACK=1 (via env)", ms(opt), f"env alone {ms(env_only)}",
     "< 2 ms (less env alone)", opt - env_only < 2)
 if env["has_background"] == "true":

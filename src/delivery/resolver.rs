@@ -21,7 +21,7 @@ pub struct RoutedResolver {
 
 impl Resolver for RoutedResolver {
     fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        if let Some(host) = uri.host()
+        if let Some(host) = uri.host().filter(|h| !is_ip(h))
             && needs_dns(host, &read("/etc/hosts"))
         {
             let servers = name_servers(&read("/etc/resolv.conf"));
@@ -40,13 +40,17 @@ fn read(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
 
-/// True when `host` is a name the name servers must answer: not an IP literal, not in `hosts`.
+/// An IP address, bracketed or not: nothing to resolve.
+fn is_ip(host: &str) -> bool {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok()
+}
+
+/// True when `host` (a name, not an address) is one the name servers must answer: not in `hosts`.
 fn needs_dns(host: &str, hosts: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<IpAddr>().is_ok() {
-        return false;
-    }
-    let name = bare.trim_end_matches('.');
+    let name = host.trim_end_matches('.');
     !hosts.lines().any(|line| {
         let line = line.split('#').next().unwrap_or_default();
         line.split_whitespace()
@@ -98,14 +102,8 @@ mod tests {
     #[test]
     fn names_in_hosts_and_ip_literals_need_no_dns() {
         let hosts = "127.0.0.1 localhost\n# 10.0.0.1 commented.example\n10.0.0.2 mirror.corp Mirror.Local # x\n";
-        for host in [
-            "127.0.0.1",
-            "[::1]",
-            "localhost",
-            "mirror.corp",
-            "mirror.local",
-            "MIRROR.CORP.",
-        ] {
+        assert!(is_ip("127.0.0.1") && is_ip("[::1]") && !is_ip("localhost"));
+        for host in ["localhost", "mirror.corp", "mirror.local", "MIRROR.CORP."] {
             assert!(!needs_dns(host, hosts), "{host}");
         }
         for host in ["api.segment.io", "commented.example", "10.0.0.2.example"] {

@@ -3,7 +3,9 @@
 //! `SSL_CERT_DIR` when set, plus the keychain on macOS. Every source adds; none replaces another,
 //! and a source that cannot be read is skipped. There is no way to turn verification off.
 
+use std::collections::HashSet;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rustls::RootCertStore;
@@ -33,31 +35,48 @@ pub struct Sources {
 
 /// The trusted roots: bundled, system, then the environment's.
 pub fn store(sources: &Sources) -> RootCertStore {
-    let mut store = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    let mut files = PemFiles {
+        store: RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+        read: HashSet::new(),
     };
     if let Some(bundle) = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
-        add_pem_file(&mut store, bundle);
+        files.add(bundle);
     }
-    add_keychain(&mut store);
+    add_keychain(&mut files.store);
     if let Some(file) = &sources.cert_file {
-        add_pem_file(&mut store, file);
+        files.add(file);
     }
     for dir in &sources.cert_dirs {
         let Ok(entries) = fs::read_dir(dir) else { continue };
         for entry in entries.flatten() {
-            add_pem_file(&mut store, &entry.path());
+            files.add(&entry.path());
         }
     }
-    store
+    files.store
 }
 
-/// Adds every certificate of a PEM file; other sections, bad certificates and unreadable files
-/// are skipped (a broken bundle must not cost the roots already trusted).
-fn add_pem_file(store: &mut RootCertStore, path: &Path) {
-    let Ok(bytes) = fs::read(path) else { return };
-    let certs = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok);
-    store.add_parsable_certificates(certs);
+/// The store being filled, and the files already read.
+struct PemFiles {
+    store: RootCertStore,
+    /// Device and inode of every file read: a certificate directory is mostly links to the same
+    /// files (hashed names, the system bundle itself), each read once.
+    read: HashSet<(u64, u64)>,
+}
+
+impl PemFiles {
+    /// Adds every certificate of a PEM file; other sections, bad certificates and unreadable
+    /// files are skipped (a broken bundle must not cost the roots already trusted).
+    fn add(&mut self, path: &Path) {
+        let Ok(meta) = fs::metadata(path) else { return };
+        if !meta.is_file() || !self.read.insert((meta.dev(), meta.ino())) {
+            return;
+        }
+        let Ok(bytes) = fs::read(path) else { return };
+        let certs = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok);
+        self.store.add_parsable_certificates(certs);
+    }
 }
 
 /// The roots an administrator or MDM profile added to the macOS keychains.
