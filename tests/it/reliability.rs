@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use crate::support::{Env, Peer, RawPeer, Reply, Server, refused_url, stderr, stdout, tools};
+use crate::support::{Env, Peer, RawPeer, Reply, Server, net, refused_url, stderr, stdout, tools};
 use serde_json::Value;
 
 fn message_ids(events: &[Value]) -> Vec<String> {
@@ -325,27 +325,13 @@ fn unwritable_state_dir_sends_anyway() {
     assert!(stderr.contains("one-time ID"), "{stderr}");
 }
 
-/// Whether `unshare FLAG` can make a private namespace of that `kind` here (root only); if not,
-/// the test cannot run (see [`tools::cannot_run`]).
-fn namespace(flag: &str, kind: &str) -> bool {
-    if !tools::have("unshare", &["--version"], "util-linux") {
-        return false;
-    }
-    let made = StdCommand::new("unshare").args([flag, "true"]).output();
-    let ok = made.is_ok_and(|o| o.status.success());
-    if !ok {
-        tools::cannot_run(&format!("cannot create a {kind} namespace here (needs root)"));
-    }
-    ok
-}
-
 /// A read-only file system, made for real in a private mount namespace (needs root).
 #[test]
 fn read_only_file_system_sends_anyway_and_says_why() {
     let env = Env::new();
     let ro = env.home.path().join("ro");
     fs::create_dir_all(&ro).unwrap();
-    if !namespace("-m", "mount") {
+    if !net::namespace("-m", "mount") {
         return;
     }
     let server = Server::start();

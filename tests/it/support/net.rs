@@ -15,28 +15,18 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use super::Server;
+use super::{Server, tools};
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// True when `tool` can run. Under CI=true a missing tool fails the test; elsewhere the test says
-/// loudly that it is skipped.
-pub fn require(tool: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(tool)
-        .args(probe)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+/// Whether this machine can make a `kind` namespace (`unshare FLAG`, root only); when not, the
+/// test reports it through `tools::cannot_run` and returns early.
+pub fn namespace(flag: &str, kind: &str) -> bool {
+    if !tools::have("unshare", &["--version"], "util-linux") {
+        return false;
+    }
+    let made = Command::new("unshare").args([flag, "true"]).output();
+    let ok = made.is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(
-            !ci(),
-            "`{tool} {}` fails: CI must provide it (.ci/run)",
-            probe.join(" ")
-        );
-        eprintln!("SKIPPED: `{tool} {}` fails on this machine", probe.join(" "));
+        tools::cannot_run(&format!("cannot create a {kind} namespace here (needs root)"));
     }
     ok
 }
@@ -52,15 +42,10 @@ pub fn binaries() -> Vec<PathBuf> {
     if shipped.is_file() {
         bins.push(shipped);
     } else {
-        assert!(
-            !ci(),
-            "{} is missing: run scripts/build-static.sh x86_64",
+        tools::cannot_run(&format!(
+            "{} is missing (scripts/build-static.sh x86_64): testing the debug build only",
             shipped.display()
-        );
-        eprintln!(
-            "NOTE: {} is missing (scripts/build-static.sh x86_64): testing the debug build only",
-            shipped.display()
-        );
+        ));
     }
     bins
 }
@@ -184,7 +169,7 @@ pub struct Proxy {
 impl Proxy {
     /// None (after `require` said why) when tinyproxy is not installed.
     pub fn start(user: &str, password: &str) -> Option<Proxy> {
-        if !require("tinyproxy", &["-v"]) {
+        if !tools::have("tinyproxy", &["-v"], "tinyproxy") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
