@@ -65,10 +65,9 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
                     return Ok(ExitStatus::Success);
                 };
                 session.ui.warn(&format!(
-                    "queued '{name}': {} unreachable for {} ({}); a background delivery retries",
+                    "queued '{name}': {} {}; a background delivery retries",
                     outage.url,
-                    elapsed_since(outage.since),
-                    outage.reason
+                    outage.summary(throttle::now_secs())
                 ));
                 return Ok(if s.strict {
                     ExitStatus::Failure
@@ -253,16 +252,6 @@ fn record_outage(session: &Session, target: &Target, report: &Report) {
         });
     } else if report.sent > 0 && session.saved.outage.is_some() {
         let _ = state.update(|saved| saved.outage = None);
-    }
-}
-
-/// "3 s", "2 min": the time since a Unix time.
-fn elapsed_since(when: u64) -> String {
-    let secs = throttle::now_secs().saturating_sub(when);
-    if secs < 60 {
-        format!("{secs} s")
-    } else {
-        format!("{} min", secs / 60)
     }
 }
 

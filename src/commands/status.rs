@@ -2,6 +2,7 @@
 
 use crate::delivery::outbox::Outbox;
 use crate::session::Session;
+use crate::store::throttle;
 use crate::ui;
 use crate::wire::{Target, mask};
 
@@ -31,7 +32,11 @@ pub fn status(session: &Session) {
         Some(Err(e)) => format!("unreadable: {e}"),
         None => none(),
     };
-    let rows = [
+    let now = throttle::now_secs();
+    let network = (session.saved.outage.as_ref())
+        .filter(|o| o.holds(&endpoint, now))
+        .map(|o| format!("{}; calls queue without trying until it answers", o.summary(now)));
+    let mut rows = vec![
         ("telemetry", session.decision.state.name().to_owned()),
         ("decided by", session.decision.source.to_string()),
         (
@@ -54,6 +59,9 @@ pub fn status(session: &Session) {
         ("id file", id_file),
         ("queued", queued),
     ];
+    if let Some(network) = network {
+        rows.push(("network", network));
+    }
     let text: String = rows
         .iter()
         .map(|(k, v)| format!("{:<11} {v}\n", format!("{k}:")))

@@ -31,6 +31,17 @@ impl Outage {
         self.url == url && now >= self.last && now - self.last < WINDOW.as_secs()
     }
 
+    /// "unreachable for 3 min (no answer within 1s)", as of `now`.
+    pub fn summary(&self, now: u64) -> String {
+        let secs = now.saturating_sub(self.since);
+        let span = if secs < 60 {
+            format!("{secs} s")
+        } else {
+            format!("{} min", secs / 60)
+        };
+        format!("unreachable for {span} ({})", self.reason)
+    }
+
     /// The outage after another failure at `now`: a continuing one keeps its start.
     pub fn after_failure(previous: Option<&Outage>, url: &str, reason: &str, now: u64) -> Outage {
         let since = previous.filter(|o| o.holds(url, now)).map_or(now, |o| o.since.min(now));
@@ -69,5 +80,7 @@ mod tests {
         assert_eq!((again.since, again.last, again.reason.as_str()), (1000, 1100, "b"));
         let later = 1100 + WINDOW.as_secs() + 1;
         assert_eq!(Outage::after_failure(Some(&again), URL, "c", later).since, later);
+        assert_eq!(again.summary(1130), "unreachable for 2 min (b)");
+        assert_eq!(again.summary(1030), "unreachable for 30 s (b)");
     }
 }

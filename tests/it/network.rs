@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::net::{self, BlackHole, Ca, Proxy, TlsFront};
-use crate::support::{Env, Server, stderr as stderr_of, tools};
+use crate::support::{Env, Server, stderr as stderr_of, stdout, tools};
 
 fn outbox(env: &Env) -> Vec<Value> {
     fs::read_to_string(env.state_dir("acme").join("outbox.jsonl"))
@@ -311,6 +311,14 @@ fn a_black_hole_costs_one_timeout_per_install_and_no_event() {
         );
         assert_eq!(outbox(&env).len(), 10);
         assert_eq!(outage(&env)["url"], format!("{url}/v1/batch"));
+        let status = stdout(&beacon(&env, &bin, &url).arg("status").output().unwrap());
+        assert!(
+            status.contains("\nnetwork:    unreachable for ")
+                && status.contains(" s (no answer within ")
+                && status.ends_with("); calls queue without trying until it answers\n"),
+            "{}: {status}",
+            bin.display()
+        );
 
         // The endpoint comes back on the same port once the background attempt has given up.
         std::thread::sleep(Duration::from_millis(1500));
