@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::net::{self, BlackHole, Ca, Proxy, TlsFront};
-use crate::support::{Env, Server, stderr as stderr_of, stdout, tools};
+use crate::support::{Env, Server, refused_url, stderr as stderr_of, stdout, tools};
 
 fn outbox(env: &Env) -> Vec<Value> {
     fs::read_to_string(env.state_dir("acme").join("outbox.jsonl"))
@@ -259,7 +259,7 @@ fn https_to_an_ipv6_endpoint_is_delivered() {
 fn a_dns_sinkhole_to_loopback_is_refused_at_once_and_retried_by_the_next_call() {
     for bin in net::binaries() {
         let env = Env::new();
-        let url = format!("http://localhost:{}", net::free_port());
+        let url = refused_url().replace("127.0.0.1", "localhost");
         let out = beacon(&env, &bin, &url)
             .args(["--timeout", "20s", "started"])
             .output()

@@ -347,10 +347,12 @@ impl Env {
 
 /// A URL on 127.0.0.1 where nothing listens: connections are refused at once.
 pub fn refused_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    url
+    format!("http://127.0.0.1:{}", free_port())
+}
+
+/// A port on 127.0.0.1 nothing listens on (free a moment ago).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// What a run printed to stdout, as text.

@@ -15,7 +15,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use super::{Server, tools};
+use super::{Server, free_port, tools};
 
 /// Whether this machine can make a `kind` namespace (`unshare FLAG`, root only); when not, the
 /// test reports it through `tools::cannot_run` and returns early.
@@ -218,11 +218,6 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port nothing listens on (free a moment ago).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A TCP port that silently drops every SYN, as a firewall does: a listener with a backlog of 0
