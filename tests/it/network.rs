@@ -27,6 +27,20 @@ fn outage(env: &Env) -> Value {
     serde_json::from_slice::<Value>(&state).map_or(Value::Null, |s| s["outage"].clone())
 }
 
+/// Waits until no detached delivery holds the state directory's delivery lock (the forks of the
+/// last calls have had time to take it or give up).
+fn wait_for_background_delivery(env: &Env) {
+    std::thread::sleep(Duration::from_millis(200));
+    let lock = env.state_dir("acme").join(".delivery.lock");
+    for _ in 0..200 {
+        if fs::File::open(&lock).is_ok_and(|f| f.try_lock().is_ok()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("a background delivery still holds {} after 10 s", lock.display());
+}
+
 /// `bin` in `env`'s clean environment, sending to `url` with the Segment protocol.
 fn beacon(env: &Env, bin: &Path, url: &str) -> assert_cmd::Command {
     let mut cmd = env.bin(bin);
@@ -324,7 +338,7 @@ fn a_black_hole_costs_one_timeout_per_install_and_no_event() {
         );
 
         // The endpoint comes back on the same port once the background attempt has given up.
-        std::thread::sleep(Duration::from_millis(1500));
+        wait_for_background_delivery(&env);
         let addr = hole.addr;
         drop(hole);
         let server = Server::at(&addr.to_string(), Vec::new());
