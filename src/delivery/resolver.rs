@@ -1,8 +1,9 @@
-//! Name resolution that fails at once on a machine with no network. The system resolver is used as
-//! usual, but first, for a name that `/etc/hosts` does not hold, a UDP `connect` to each name server
-//! of `/etc/resolv.conf` asks the kernel for a route (no packet is sent). When none has one, the
-//! lookup fails in microseconds instead of musl's resolver polling an unreachable server until the
-//! call's deadline.
+//! Name resolution that fails at once when no name server can be reached. The system resolver is
+//! used as usual, but first, for a name that `/etc/hosts` does not hold, each name server of
+//! `/etc/resolv.conf` is checked: a UDP `connect` asks the kernel for a route (no packet is sent),
+//! and a server on this machine gets a small query whose "port unreachable" answer the kernel
+//! reports as soon as it is sent. When no server passes, the lookup fails in microseconds instead of
+//! musl's resolver polling an unreachable server until the call's deadline.
 
 use std::fs;
 use std::io;
@@ -25,10 +26,10 @@ impl Resolver for RoutedResolver {
             && needs_dns(host, &read("/etc/hosts"))
         {
             let servers = name_servers(&read("/etc/resolv.conf"));
-            if !servers.iter().any(|ip| has_route(*ip)) {
+            if !servers.iter().any(|ip| reachable((*ip, 53).into())) {
                 return Err(ureq::Error::Io(io::Error::new(
                     io::ErrorKind::NetworkUnreachable,
-                    "no route to any name server",
+                    "no reachable name server",
                 )));
             }
         }
@@ -77,22 +78,41 @@ fn name_servers(resolv_conf: &str) -> Vec<IpAddr> {
     }
 }
 
-/// Whether the kernel has a route to `ip`: connecting a UDP socket picks one and sends nothing.
-fn has_route(ip: IpAddr) -> bool {
+/// A query for the root zone's name servers: any DNS server answers it, in a few hundred bytes.
+const ROOT_NS_QUERY: [u8; 17] = [0x62, 0x65, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1];
+
+/// Whether a name server at `server` may answer: the kernel has a route to it (connecting a UDP
+/// socket picks one and sends nothing), and, on this machine, something listens on its port. A local
+/// "port unreachable" is reported before `send` returns, so that check waits for nothing; a server
+/// elsewhere is not probed (its answer would take a round trip).
+fn reachable(server: SocketAddr) -> bool {
+    let ip = server.ip();
     let local: SocketAddr = match ip {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    match UdpSocket::bind(local).and_then(|socket| socket.connect((ip, 53))) {
-        Ok(()) => true,
-        Err(e) => !matches!(
-            e.kind(),
-            io::ErrorKind::NetworkUnreachable
-                | io::ErrorKind::HostUnreachable
-                | io::ErrorKind::NetworkDown
-                | io::ErrorKind::AddrNotAvailable
-        ),
+    let socket = match UdpSocket::bind(local).and_then(|socket| socket.connect(server).map(|()| socket)) {
+        Ok(socket) => socket,
+        Err(e) => return !no_route(&e),
+    };
+    if !ip.is_loopback() || socket.set_nonblocking(true).is_err() {
+        return true;
     }
+    let refused = |e: io::Error| e.kind() == io::ErrorKind::ConnectionRefused;
+    match socket.send(&ROOT_NS_QUERY) {
+        Err(e) => !refused(e),
+        Ok(_) => !socket.recv(&mut [0; 512]).is_err_and(refused),
+    }
+}
+
+fn no_route(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkDown
+            | io::ErrorKind::AddrNotAvailable
+    )
 }
 
 #[cfg(test)]
@@ -123,7 +143,15 @@ mod tests {
     }
 
     #[test]
-    fn loopback_has_a_route() {
-        assert!(has_route(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    fn a_local_server_must_listen_and_a_remote_one_needs_a_route() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let listening = server.local_addr().unwrap();
+        assert!(reachable(listening));
+        drop(server);
+        assert!(!reachable(listening), "nothing listens there any more");
+        // Documentation range (TEST-NET-3): routed by a default route, never probed.
+        let remote: SocketAddr = "203.0.113.53:53".parse().unwrap();
+        let has_default_route = UdpSocket::bind("0.0.0.0:0").and_then(|s| s.connect(remote)).is_ok();
+        assert_eq!(reachable(remote), has_default_route);
     }
 }
