@@ -46,7 +46,22 @@ fn usage_errors() {
 
     let (code, text) = fails(&env, &["--dry-run", "track", "Signup", "--prop", "email=a@b.co"]);
     assert_eq!(code, Some(2));
-    assert_snapshot!(text, @"error: --prop email=… is not sent with custom events; use `install-beacon support --email ADDRESS`");
+    assert_snapshot!(text, @"error: --prop email=… is an email address, which is not sent with custom events; use `install-beacon support --email ADDRESS`");
+
+    let (code, text) = fails(
+        &env,
+        &[
+            "--dry-run",
+            "track",
+            "Signup",
+            "--prop",
+            "plan=pro",
+            "--prop",
+            "contact=ada@example.com",
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @"error: --prop contact=… is an email address, which is not sent with custom events; use `install-beacon support --email ADDRESS`");
 }
 
 /// A missing key or endpoint is the installer's configuration, not the user's input: an installer
