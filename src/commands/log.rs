@@ -24,7 +24,7 @@ pub fn log(session: &Session, args: &LogArgs) -> Result<ExitStatus, Error> {
     let shown = &entries[entries.len().saturating_sub(args.limit)..];
     let text = if args.json {
         shown.iter().map(|e| e.to_json() + "\n").collect()
-    } else if shown.is_empty() {
+    } else if entries.is_empty() {
         format!("nothing sent yet ({} is empty)\n", log.path().display())
     } else {
         audit::table(shown)

@@ -74,6 +74,8 @@ fn log_records_what_was_delivered_dropped_and_queued() {
     );
 
     assert_eq!(log_json(&env, &["--limit", "1"]).len(), 1);
+    let none = stdout(&env.cmd().args(["log", "--limit", "0"]).output().unwrap());
+    assert!(!none.contains("nothing sent yet"), "the log is not empty:\n{none}");
     let table = stdout(&env.cmd().arg("log").output().unwrap());
     let rows: Vec<&str> = table.lines().filter(|l| !l.starts_with("    ")).collect();
     assert_eq!(rows.len(), 4, "header and three events:\n{table}");
