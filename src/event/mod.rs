@@ -55,25 +55,23 @@ impl Event {
         if let Some(context) = &facts.context {
             properties.insert(prop::CONTEXT.into(), context.clone().into());
         }
-        properties.insert(prop::PRODUCT.into(), product.name.into());
-        if let Some(version) = product.version {
-            properties.insert(prop::PRODUCT_VERSION.into(), version.into());
-        }
         properties.insert(prop::BEACON_VERSION.into(), env!("CARGO_PKG_VERSION").into());
-        properties.extend(checkpoint.properties());
-        Event {
-            event: checkpoint.name().to_owned(),
-            installation_id: installation_id.hyphenated().to_string(),
-            message_id: Uuid::new_v4().hyphenated().to_string(),
-            timestamp: now_rfc3339(),
-            properties,
-        }
+        Event::stamped(checkpoint, installation_id, product, properties)
     }
 
     /// The event of a request the user made while statistics are off (`support`): the checkpoint's
     /// own properties and the product, no machine facts.
     pub fn request(checkpoint: &Checkpoint, installation_id: Uuid, product: &Product) -> Event {
-        let mut properties = Map::new();
+        Event::stamped(checkpoint, installation_id, product, Map::new())
+    }
+
+    /// `properties` plus the product and the checkpoint's own, stamped now with a fresh message ID.
+    fn stamped(
+        checkpoint: &Checkpoint,
+        installation_id: Uuid,
+        product: &Product,
+        mut properties: Map<String, Value>,
+    ) -> Event {
         properties.insert(prop::PRODUCT.into(), product.name.into());
         if let Some(version) = product.version {
             properties.insert(prop::PRODUCT_VERSION.into(), version.into());
