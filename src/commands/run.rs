@@ -25,6 +25,8 @@ use crate::ui;
 
 /// Lines of the log shown when a step with `--log` fails.
 const TAIL_LINES: usize = 10;
+/// How much of the end of the log is read to find them: a step may have logged gigabytes.
+const TAIL_BYTES: u64 = 64 * 1024;
 /// How long to wait for the output relays once the child exited (a daemon it started may hold
 /// the pipes open forever).
 const RELAY_GRACE: Duration = Duration::from_secs(1);
@@ -163,8 +165,10 @@ fn spawn_relay(stream: impl Read + Send + 'static, bar: ProgressBar, to_stderr: 
 /// Prints the last lines the failed step wrote to its log.
 fn show_tail(path: &Path, start: u64) {
     let Ok(mut file) = File::open(path) else { return };
+    let end = file.metadata().map_or(start, |m| m.len());
     let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+    let from = start.max(end.saturating_sub(TAIL_BYTES));
+    if file.seek(SeekFrom::Start(from)).is_err() || file.take(TAIL_BYTES).read_to_end(&mut bytes).is_err() {
         return;
     }
     let text = String::from_utf8_lossy(&bytes);
