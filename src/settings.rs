@@ -65,6 +65,13 @@ impl Environment {
         self.vars.get(std::ffi::OsStr::new(name)).and_then(|v| v.to_str())
     }
 
+    /// A variable's value, invalid UTF-8 replaced, when it is set: an opt-out counts whatever its bytes.
+    fn lossy(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(std::ffi::OsStr::new(name))
+            .map(|v| v.to_string_lossy().into_owned())
+    }
+
     fn is_set(&self, name: &str) -> bool {
         self.vars.contains_key(std::ffi::OsStr::new(name))
     }
@@ -197,13 +204,16 @@ impl Settings {
         let telemetry = telemetry.map(|on| (on, if telemetry_from_env { Origin::Env } else { Origin::Flag }));
         let opt_outs = consent::opt_out_vars(&product)
             .into_iter()
-            .filter_map(|name| env.var(&name).map(|value| (name, value.to_owned())))
+            .filter_map(|name| env.lossy(&name).map(|value| (name, value)))
             .collect();
 
-        let policy_path = env
+        // The administrator's file always counts: INSTALL_BEACON_POLICY_FILE, which an installer
+        // could export, only adds another.
+        let machine = policy::read(Path::new(POLICY_FILE), &mut warnings);
+        let added = env
             .non_empty("INSTALL_BEACON_POLICY_FILE")
-            .map_or_else(|| PathBuf::from(POLICY_FILE), PathBuf::from);
-        let policy = policy::read(&policy_path, &mut warnings);
+            .and_then(|path| policy::read(Path::new(path), &mut warnings));
+        let policy = policy::strongest(machine, added);
         let prompt_timeout = match env.var("INSTALL_BEACON_PROMPT_TIMEOUT") {
             Some(v) => parse_duration(v)
                 .map_err(|e| Error::usage(format!("invalid INSTALL_BEACON_PROMPT_TIMEOUT '{v}': {e}")))?,

@@ -63,3 +63,11 @@ pub fn read(path: &Path, warnings: &mut Vec<String>) -> Option<Policy> {
     };
     Some(Policy { path: shown, disables })
 }
+
+/// Of two policy files, the one that disables, else whichever exists.
+pub fn strongest(first: Option<Policy>, second: Option<Policy>) -> Option<Policy> {
+    match (first, second) {
+        (Some(first), _) if first.disables => Some(first),
+        (first, second) => second.or(first),
+    }
+}

@@ -438,6 +438,65 @@ fn every_opt_out_beats_every_opt_in() {
     assert_eq!(names(&server.events()), ["Installation Started"]);
 }
 
+/// An opt-out variable whose value is not valid UTF-8 is set all the same.
+#[test]
+fn an_opt_out_variable_that_is_not_utf8_still_opts_out() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = Server::start();
+    let env = Env::new();
+    let value = std::ffi::OsStr::from_bytes(b"\xff");
+    env.json(&server.url)
+        .env("DO_NOT_TRACK", value)
+        .arg("started")
+        .assert()
+        .success();
+    let status = stdout(
+        &env.json(&server.url)
+            .env("DO_NOT_TRACK", value)
+            .arg("status")
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        status.starts_with("telemetry:  disabled\ndecided by: environment variable DO_NOT_TRACK"),
+        "{status}"
+    );
+    assert_eq!(server.events(), Vec::<Value>::new());
+}
+
+/// INSTALL_BEACON_POLICY_FILE, which an installer can export, cannot hide the administrator's
+/// /etc/install-beacon/policy (made in a private mount namespace over a copy of /etc; needs root).
+#[test]
+fn the_machine_policy_file_counts_whatever_installer_policy_file_is_set() {
+    if !crate::support::net::namespace("-m", "mount") {
+        return;
+    }
+    let server = Server::start();
+    let env = Env::new();
+    let etc = env.home.path().join("etc");
+    let lenient = env.home.path().join("lenient");
+    fs::write(&lenient, "telemetry=on\n").unwrap();
+    let script = format!(
+        "cp -a /etc/. '{etc}' && mkdir -p '{etc}/install-beacon' && echo telemetry=off > '{etc}/install-beacon/policy' \
+         && mount --bind '{etc}' /etc && exec '{bin}' --product acme --protocol json --endpoint {url} started",
+        etc = etc.display(),
+        bin = env!("CARGO_BIN_EXE_install-beacon"),
+        url = server.url
+    );
+    for added in ["/nonexistent/policy", &lenient.to_string_lossy()] {
+        let out = StdCommand::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .env_clear()
+            .env("HOME", env.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("INSTALL_BEACON_POLICY_FILE", added)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(server.events(), Vec::<Value>::new(), "the machine policy was bypassed");
+}
+
 // 5. Queued events keep their destination.
 
 #[test]
