@@ -15,8 +15,14 @@ pub fn flush(session: &Session) -> Result<ExitStatus, Error> {
     let Some(target) = target_or_say_why(session)? else {
         return Ok(ExitStatus::Success);
     };
-    let outbox = outbox(session, &target)
-        .ok_or_else(|| Error::usage("no state directory to find the queue in: set --state-dir DIR (or HOME)"))?;
+    // No state directory (none given, or one refused with a warning) holds no queue: nothing to do,
+    // and like every delivery problem it must not stop an installer.
+    let Some(outbox) = outbox(session, &target) else {
+        session
+            .ui
+            .info("nothing to deliver: without a state directory there is no queue");
+        return Ok(ExitStatus::Success);
+    };
     let report = deliver(session, &target, Some(&outbox), session.arm_deadline(), Vec::new());
     if report.busy {
         session

@@ -147,6 +147,27 @@ fn a_hostile_state_dir_and_unrepresentable_durations() {
     hint: use a directory only you can write: --state-dir DIR, or fix its owner and mode
     ");
 
+    // flush, at the end of an installer, must not fail it either.
+    let shared_dir = shared.to_str().unwrap();
+    let (code, text) = fails(
+        &env,
+        &[
+            "--state-dir",
+            shared_dir,
+            "--protocol",
+            "json",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "flush",
+        ],
+    );
+    assert_eq!(code, Some(0));
+    assert_snapshot!(text, @r"
+    install-beacon: warning: not using the state directory [HOME]/shared: it is writable by group or others (mode 1777); nothing is saved and the installation ID is a one-time one
+    hint: use a directory only you can write: --state-dir DIR, or fix its owner and mode
+    install-beacon: nothing to deliver: without a state directory there is no queue
+    ");
+
     let dir = env.state_dir("acme");
     std::fs::create_dir_all(&dir).unwrap();
     symlink("/nonexistent", dir.join("installation_id")).unwrap();
