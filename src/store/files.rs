@@ -118,6 +118,15 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
         _ => {}
     }
     dir.ancestors().skip(1).find_map(|ancestor| {
+        // A link someone else planted (in /tmp, say) would choose where the state goes.
+        let link = fs::symlink_metadata(ancestor).ok()?;
+        if link.file_type().is_symlink() && link.uid() != me && link.uid() != 0 {
+            return Some(format!(
+                "its parent {} is a symbolic link owned by uid {}, not by you (uid {me}) or root",
+                ancestor.display(),
+                link.uid()
+            ));
+        }
         let meta = fs::metadata(ancestor).ok()?;
         why(&meta, true).map(|why| format!("its parent {} is {why}", ancestor.display()))
     })

@@ -298,6 +298,31 @@ fn a_state_dir_others_can_write_is_not_used() {
     assert_eq!(server.events().len(), 4);
 }
 
+/// `--state-dir /tmp/shared/acme` where another user made `/tmp/shared` a link to a directory of
+/// root's: root must not create its state there (needs root to give the link to another user).
+#[test]
+fn a_parent_link_planted_by_another_user_is_not_followed() {
+    if !fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        tools::cannot_run("needs root to give a symbolic link to another user");
+        return;
+    }
+    let server = Server::start();
+    let env = Env::new();
+    let victim = env.home.path().join("victim");
+    fs::create_dir(&victim).unwrap();
+    let sticky = env.home.path().join("tmp");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = sticky.join("shared");
+    symlink(&victim, &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
+
+    let err = started_in(&env, &server.url, planted.join("acme").to_str().unwrap());
+    assert!(err.contains("is a symbolic link owned by uid 65534"), "{err}");
+    assert!(listing(&victim).is_empty(), "{:?}", listing(&victim));
+    assert_eq!(server.events().len(), 1, "the event is still sent");
+}
+
 #[test]
 fn root_does_not_use_a_state_dir_owned_by_another_user() {
     if !fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
