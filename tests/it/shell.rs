@@ -118,10 +118,13 @@ fn a_missing_install_beacon_never_fails_the_script() {
             .env("HOME", env.home.path())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("BIN", env!("CARGO_BIN_EXE_install-beacon"))
+            .env("INSTALL_BEACON_PROTOCOL", "json")
+            .env("INSTALL_BEACON_ENDPOINT", &server.url)
             .output()
             .unwrap();
         assert!(out.status.success(), "{shell}: {}", stderr(&out));
         assert_eq!(stdout(&out), "ran\ndone\n", "{shell}");
+        // The hooks were set up for this server; with the binary gone, nothing reaches it.
         assert!(server.events().is_empty());
     }
 }
