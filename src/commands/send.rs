@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use crate::delivery::audit::{AuditLog, Destination, Entry, Outcome};
-use crate::delivery::background::{self, Side};
+use crate::delivery::background;
 use crate::delivery::outbox::Outbox;
 use crate::delivery::transport::Http;
 use crate::delivery::{Delivery, Report, notices};
@@ -153,21 +153,20 @@ fn hand_off(session: &Session, target: &Target, outbox: &Outbox, events: &[Event
             session.ui.warn(&format!("cannot record what was sent in {path}: {e}"));
         }
     }
-    match background::fork_detached() {
-        Ok(Side::Parent) => HandOff::Parent,
-        Ok(Side::Child) => {
-            // Nobody reads this process's stderr: keep version notices for a call that shows them.
-            let quiet = session.silenced();
-            let deadline = quiet.arm_deadline();
-            // Events queued by other calls while this one was sending go out too, while time is left.
-            loop {
-                let report = deliver(&quiet, target, Some(outbox), deadline, Vec::new());
-                if report.sent == 0 || report.queued == 0 || Instant::now() >= deadline {
-                    break;
-                }
+    let delivered = background::run_detached(|| {
+        // Nobody reads this process's stderr: keep version notices for a call that shows them.
+        let quiet = session.silenced();
+        let deadline = quiet.arm_deadline();
+        // Events queued by other calls while this one was sending go out too, while time is left.
+        loop {
+            let report = deliver(&quiet, target, Some(outbox), deadline, Vec::new());
+            if report.sent == 0 || report.queued == 0 || Instant::now() >= deadline {
+                break;
             }
-            std::process::exit(0);
         }
+    });
+    match delivered {
+        Ok(()) => HandOff::Parent,
         Err(e) => {
             session
                 .ui

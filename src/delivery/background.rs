@@ -7,20 +7,12 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::AsRawFd;
 
-/// Which process continues after `fork_detached`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Side {
-    /// The caller: return to the installer.
-    Parent,
-    /// The detached copy: deliver, then exit.
-    Child,
-}
-
-/// Forks; the child leaves the caller's session and points its stdio at /dev/null.
+/// Forks; the child leaves the caller's session, points its stdio at /dev/null, runs `work` and
+/// exits 0, so only the caller returns (`Ok`).
 ///
 /// Refuses while another thread runs (an output relay of `run` kept alive by a daemon that holds
 /// its pipes): the child could inherit a lock that thread holds and hang.
-pub fn fork_detached() -> io::Result<Side> {
+pub fn run_detached(work: impl FnOnce()) -> io::Result<()> {
     if other_threads() {
         return Err(io::Error::other("other threads are running"));
     }
@@ -36,9 +28,10 @@ pub fn fork_detached() -> io::Result<Side> {
                     libc::dup2(null.as_raw_fd(), fd);
                 }
             }
-            Ok(Side::Child)
+            work();
+            std::process::exit(0)
         }
-        _ => Ok(Side::Parent),
+        _ => Ok(()),
     }
 }
 
