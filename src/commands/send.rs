@@ -56,7 +56,7 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
         .saved
         .outage
         .as_ref()
-        .filter(|o| o.holds(&target.url(), throttle::now_secs()));
+        .filter(|o| o.holds(&target.shown_url(), throttle::now_secs()));
     if let Some(outbox) = outbox.as_ref().filter(|_| s.background || outage.is_some()) {
         match hand_off(session, &target, outbox, &events) {
             HandOff::Parent => {
@@ -245,7 +245,8 @@ fn record_outage(session: &Session, target: &Target, report: &Report) {
         return;
     };
     if let Some(reason) = &report.unreachable {
-        let (url, now) = (target.url(), throttle::now_secs());
+        // Masked as `status` shows it: state.json keeps no credentials from the URL.
+        let (url, now) = (target.shown_url(), throttle::now_secs());
         let _ = state.update(|saved| {
             saved.outage = Some(Outage::after_failure(saved.outage.as_ref(), &url, reason, now));
         });

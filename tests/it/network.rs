@@ -309,6 +309,27 @@ fn a_dns_sinkhole_to_loopback_is_refused_at_once_and_retried_by_the_next_call() 
     }
 }
 
+/// Credentials in the endpoint URL are not saved with an outage, and `status` still names it.
+#[test]
+fn an_outage_keeps_no_credentials_from_the_url() {
+    let hole = BlackHole::start();
+    let url = hole.url().replacen("://", "://ada:s3cret@", 1);
+    let env = Env::new();
+    let bin = Path::new(env!("CARGO_BIN_EXE_install-beacon"));
+    beacon(&env, bin, &url)
+        .args(["--timeout", "300ms", "started"])
+        .assert()
+        .success();
+    let saved = fs::read_to_string(env.state_dir("acme").join("state.json")).unwrap();
+    assert!(!saved.contains("s3cret"), "{saved}");
+    assert_eq!(
+        outage(&env)["url"],
+        format!("{}/v1/batch", hole.url().replacen("://", "://ada:****@", 1))
+    );
+    let status = stdout(&beacon(&env, bin, &url).arg("status").output().unwrap());
+    assert!(status.contains("\nnetwork:    unreachable for "), "{status}");
+}
+
 /// Ten calls against an endpoint that drops every SYN cost one --timeout, not ten; when the
 /// endpoint comes back, every event arrives exactly once and calls go straight out again.
 #[test]
