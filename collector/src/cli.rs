@@ -76,6 +76,19 @@ pub struct ServeArgs {
     /// Notice echoed in every accepted response under `notices`; repeat for several.
     #[arg(long = "notice", value_name = "TEXT")]
     pub notices: Vec<String>,
+    /// Also forward every stored event to this backend, as BACKEND=URL (posthog=https://eu.i.posthog.com,
+    /// segment=https://api.segment.io); repeat for both.
+    #[arg(long = "forward", value_name = "BACKEND=URL")]
+    pub forward: Vec<crate::relay::Destination>,
+    /// Key for each --forward, in the same order: PostHog project API key or Segment write key.
+    #[arg(
+        long = "forward-key",
+        value_name = "KEY",
+        env = "BEACON_COLLECTOR_FORWARD_KEY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub forward_keys: Vec<String>,
     /// How long a write waits for a locked database before answering 503.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, hide = true)]
     pub busy_timeout: Duration,

@@ -7,13 +7,14 @@ mod event;
 mod http;
 mod ingest;
 mod present;
+mod relay;
 mod report;
 mod secret;
 mod store;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, Format, ReportArgs, ServeArgs};
 use error::Error;
@@ -53,9 +54,13 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         event_names,
         latest_version,
         notices,
+        forward,
+        forward_keys,
         busy_timeout,
         header_timeout,
     } = args;
+    let forward = relay::targets(forward, forward_keys)
+        .unwrap_or_else(|e| Cli::command().error(clap::error::ErrorKind::ArgumentConflict, e).exit());
     if let Some(path) = key_file {
         let from_file = secret::read_lines(&path).map_err(|e| Error::SecretFile("--key-file", path.clone(), e))?;
         if from_file.is_empty() {
@@ -83,6 +88,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         keys: ingest::Keys::new(keys),
         latest_version,
         notices,
+        forward,
         busy_timeout,
         header_timeout,
         admin_token,

@@ -104,7 +104,11 @@ pub async fn ingest(
         .await;
         drop(turn);
         match result {
-            Ok(Ok(_)) => {}
+            Ok(Ok(inserted)) => {
+                if inserted.stored > 0 {
+                    app.forwarder.notify();
+                }
+            }
             Ok(Err(StoreError::Busy)) => {
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 use crate::error::Error;
 use crate::event::{EventNames, Protocol};
 use crate::ingest::Keys;
+use crate::relay;
 use crate::store;
 
 /// Everything `serve` needs, resolved from the command line.
@@ -37,6 +38,8 @@ pub struct Settings {
     pub latest_version: Option<String>,
     /// Echoed as `notices` in accepted responses.
     pub notices: Vec<String>,
+    /// Backends every stored event is forwarded to.
+    pub forward: Vec<relay::Target>,
     /// How long a write waits for a locked database.
     pub busy_timeout: Duration,
     /// How long a client may take to send its request headers.
@@ -63,6 +66,7 @@ pub struct App {
     /// Permits for report builds (see [`read::REPORT_BUILDS`]).
     report_builds: Arc<tokio::sync::Semaphore>,
     extra: Map<String, Value>,
+    forwarder: relay::worker::Forwarder,
 }
 
 /// Opens the database, binds, prints `listening on http://ADDR`, and serves until Ctrl-C or SIGTERM.
@@ -71,6 +75,8 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
     let mut conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
     let adopted = store::adopt_renamed(&mut conn, &settings.event_names).map_err(open_error)?;
     let db_file = store::DbFile::of(&settings.db).map_err(open_error)?;
+    relay::queue::install(&conn, &settings.forward).map_err(open_error)?;
+    let forwarder = relay::worker::start(&settings.db, &settings.forward).map_err(open_error)?;
     store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(open_error)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -101,6 +107,7 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
         admission: admission::Admission::default(),
         report_builds: Arc::new(tokio::sync::Semaphore::new(read::REPORT_BUILDS)),
         extra: version_fields(&settings),
+        forwarder,
     });
     accept::accept_loop(listener, router(app), settings.header_timeout).await;
     Ok(())

@@ -26,6 +26,7 @@ h2{margin:0 0 14px;font-size:18px}h3{font-size:14px;margin:18px 0 6px;color:#495
 .chart .axis{fill:#868e96;font-size:11px}.chart .grid{stroke:#e9ecef}.chart .muted{fill:#adb5bd}
 table{border-collapse:collapse;font-size:13px;margin-bottom:4px}th,td{padding:3px 10px 3px 0;text-align:right;white-space:nowrap}
 th:first-child,td:first-child,th.l,td.l{text-align:left}th{color:#6c757d;font-weight:500;border-bottom:1px solid #dee2e6}
+.relay{background:#fff;border-radius:10px;padding:10px 24px;margin:20px 0 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 .tables{display:grid;grid-template-columns:1fr 1fr;gap:28px}.empty{color:#868e96}
 ";
 
@@ -44,6 +45,7 @@ pub fn render(report: &Report) -> String {
         escape(&window),
         escape(&report.generated_at.replace('T', " ").replace('Z', ""))
     );
+    forwarding(&mut s, report);
     if report.products.is_empty() {
         s.push_str("<section class=\"product\"><p class=\"empty\">No events yet. Point install-beacon at this collector.</p></section>");
     }
@@ -70,6 +72,33 @@ pub fn render(report: &Report) -> String {
     }
     s.push_str("</main></body></html>\n");
     s
+}
+
+/// One status line per relay backend: forwarded, queued, and since when it fails.
+fn forwarding(s: &mut String, report: &Report) {
+    for f in &report.forwarding {
+        let state = match (&f.failing_since, &f.last_error) {
+            (Some(since), error) => format!(
+                "<b style=\"color:{RED}\">failing since {} UTC</b>{}",
+                escape(&since.replace('T', " ").replace('Z', "")),
+                error.as_deref().map_or(String::new(), |e| format!(": {}", escape(e)))
+            ),
+            (None, _) => format!("<b style=\"color:{GREEN}\">ok</b>"),
+        };
+        let _ = write!(
+            s,
+            "<p class=\"relay\">Forwarding to {} ({}): {state} · {} forwarded · {} queued{}</p>",
+            escape(&f.backend),
+            escape(&f.url),
+            f.forwarded,
+            f.queued,
+            if f.rejected > 0 {
+                format!(" · {} refused by the backend", f.rejected)
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 fn product(s: &mut String, p: &ProductReport) {

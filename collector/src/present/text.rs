@@ -39,6 +39,17 @@ pub fn render(report: &Report) -> String {
         "beacon-collector report ({window}, generated {})",
         report.generated_at
     );
+    for f in &report.forwarding {
+        let state = match &f.failing_since {
+            Some(since) => format!("FAILING since {since}: {}", f.last_error.as_deref().unwrap_or("-")),
+            None => "ok".into(),
+        };
+        let _ = writeln!(
+            out,
+            "forwarding to {} ({}): {state}; {} forwarded, {} queued, {} refused",
+            f.backend, f.url, f.forwarded, f.queued, f.rejected
+        );
+    }
     if report.products.is_empty() {
         let _ = writeln!(out, "\nno events yet");
     }

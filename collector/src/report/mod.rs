@@ -314,6 +314,7 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
         } else {
             other_products(conn, q, &scope)?
         },
+        forwarding: crate::relay::queue::status(conn)?,
     })
 }
 

@@ -14,6 +14,9 @@ pub struct Report {
     /// The products not listed, summed; absent when every product is listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_products: Option<OtherProducts>,
+    /// Forwarding to PostHog or Segment, per backend (empty when never configured).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwarding: Vec<crate::relay::queue::Status>,
 }
 
 /// Installations of the products a report does not list.

@@ -11,7 +11,18 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_beacon-collector");
 
 /// Variables of the collector's own that tests set explicitly, never inherited.
-const OWN_ENV: [&str; 2] = ["BEACON_COLLECTOR_KEY", "BEACON_COLLECTOR_ADMIN_TOKEN"];
+/// The collector's own variables, and the proxy variables the relay's HTTP client honours.
+const OWN_ENV: [&str; 9] = [
+    "BEACON_COLLECTOR_KEY",
+    "BEACON_COLLECTOR_ADMIN_TOKEN",
+    "BEACON_COLLECTOR_FORWARD_KEY",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
 
 /// A running collector; killed when dropped.
 pub struct Collector {

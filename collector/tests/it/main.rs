@@ -13,3 +13,4 @@ mod end_to_end;
 mod limits;
 mod page;
 mod security;
+mod relay;

@@ -1,0 +1,170 @@
+//! Relay: every stored event is also forwarded to PostHog or Segment, so a vendor's own domain can
+//! stand in front of them (DNS blockers and firewalls stop their public hosts).
+//!
+//! Accepted events are queued in the same transaction that stores them (`queue`), a worker thread
+//! per backend sends the queue in that backend's batch format (`batch`) with the original message
+//! IDs, so a resent batch is deduplicated by the backend, and retries with backoff (`worker`).
+
+pub mod batch;
+pub mod queue;
+pub mod worker;
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Which analytics backend events are forwarded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostHog's `/batch/` capture endpoint; the project key goes in the body.
+    Posthog,
+    /// Segment's `/v1/batch` tracking endpoint; the write key goes in HTTP Basic auth.
+    Segment,
+}
+
+impl Backend {
+    /// Its name on the command line and in the queue table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Posthog => "posthog",
+            Backend::Segment => "segment",
+        }
+    }
+}
+
+/// `--forward BACKEND=URL`, before its key is paired with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The backend's wire format.
+    pub backend: Backend,
+    /// Base URL without a trailing slash, e.g. `https://eu.i.posthog.com`.
+    pub url: String,
+}
+
+impl FromStr for Destination {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Destination, String> {
+        let (name, url) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} is not BACKEND=URL (e.g. posthog=https://eu.i.posthog.com)"))?;
+        let backend = match name.trim() {
+            "posthog" => Backend::Posthog,
+            "segment" => Backend::Segment,
+            other => return Err(format!("unknown backend {other:?}: use posthog=URL or segment=URL")),
+        };
+        let url = url.trim().trim_end_matches('/');
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+        if host.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        Ok(Destination {
+            backend,
+            url: url.to_string(),
+        })
+    }
+}
+
+/// A backend events are forwarded to, with its key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The backend's wire format.
+    pub backend: Backend,
+    /// Base URL without a trailing slash.
+    pub url: String,
+    /// PostHog project API key or Segment write key.
+    pub key: String,
+}
+
+impl fmt::Debug for Target {
+    // The key stays out of logs and panics.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Target({}={})", self.backend.as_str(), self.url)
+    }
+}
+
+/// Pairs each `--forward` with its `--forward-key`, in order; one backend at most once.
+pub fn targets(destinations: Vec<Destination>, keys: Vec<String>) -> Result<Vec<Target>, String> {
+    if destinations.len() != keys.len() {
+        return Err(format!(
+            "{} --forward but {} --forward-key: give one --forward-key per --forward, in the same order",
+            destinations.len(),
+            keys.len()
+        ));
+    }
+    let mut targets: Vec<Target> = Vec::new();
+    for (d, key) in destinations.into_iter().zip(keys) {
+        if targets.iter().any(|t| t.backend == d.backend) {
+            return Err(format!("--forward {} is given twice", d.backend.as_str()));
+        }
+        if key.trim().is_empty() {
+            return Err(format!("--forward-key for {} is empty", d.backend.as_str()));
+        }
+        targets.push(Target {
+            backend: d.backend,
+            url: d.url,
+            key,
+        });
+    }
+    Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_parse_and_name_the_fix() {
+        assert_eq!(
+            "posthog=https://eu.i.posthog.com/".parse(),
+            Ok(Destination {
+                backend: Backend::Posthog,
+                url: "https://eu.i.posthog.com".into()
+            })
+        );
+        assert_eq!(
+            "segment=http://127.0.0.1:9/".parse::<Destination>().map(|d| d.backend),
+            Ok(Backend::Segment)
+        );
+        assert!(
+            "amplitude=https://x"
+                .parse::<Destination>()
+                .unwrap_err()
+                .contains("unknown backend")
+        );
+        assert!("posthog".parse::<Destination>().unwrap_err().contains("BACKEND=URL"));
+        assert!(
+            "posthog=eu.i.posthog.com"
+                .parse::<Destination>()
+                .unwrap_err()
+                .contains("https://")
+        );
+    }
+
+    #[test]
+    fn keys_pair_with_destinations() {
+        let d = |s: &str| s.parse::<Destination>().unwrap();
+        let t = targets(
+            vec![d("posthog=https://a"), d("segment=https://b")],
+            vec!["phc".into(), "wk".into()],
+        )
+        .unwrap();
+        assert_eq!((t[0].key.as_str(), t[1].key.as_str()), ("phc", "wk"));
+        assert!(
+            targets(vec![d("posthog=https://a")], vec![])
+                .unwrap_err()
+                .contains("one --forward-key")
+        );
+        assert!(
+            targets(
+                vec![d("posthog=https://a"), d("posthog=https://b")],
+                vec!["a".into(), "b".into()]
+            )
+            .unwrap_err()
+            .contains("twice")
+        );
+        assert_eq!(format!("{:?}", t[0]), "Target(posthog=https://a)");
+    }
+}

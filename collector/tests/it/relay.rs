@@ -1,0 +1,235 @@
+//! The relay for real: a collector started with `--forward` sends what it stores to a local
+//! receiver standing in for PostHog or Segment, which checks the batch format and the key. The
+//! queue lives in the database, so events wait through a backend outage and a restart.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::{self, Collector, basic, facts};
+use serde_json::{Value, json};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    authorization: Option<String>,
+    body: Value,
+    answered: u16,
+}
+
+/// A stand-in backend on 127.0.0.1: answers each request with the next scripted status (200 once
+/// the script is used up) and records it.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start(addr: &str, script: &[u16]) -> Receiver {
+        let server = Arc::new(tiny_http::Server::http(addr).expect("bind receiver"));
+        let url = format!("http://{}", server.server_addr().to_ip().expect("ip address"));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (server2, got2) = (Arc::clone(&server), Arc::clone(&got));
+        let mut script: Vec<u16> = script.iter().rev().copied().collect();
+        let thread = std::thread::spawn(move || {
+            for mut request in server2.incoming_requests() {
+                let mut text = String::new();
+                let _ = request.as_reader().read_to_string(&mut text);
+                let status = script.pop().unwrap_or(200);
+                got2.lock().unwrap().push(Received {
+                    path: request.url().to_string(),
+                    authorization: request
+                        .headers()
+                        .iter()
+                        .find(|h| h.field.equiv("Authorization"))
+                        .map(|h| h.value.to_string()),
+                    body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                    answered: status,
+                });
+                let _ = request.respond(tiny_http::Response::from_string("{\"status\":1}").with_status_code(status));
+            }
+        });
+        Receiver {
+            url,
+            got,
+            server,
+            thread: Some(thread),
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until the receiver has accepted `n` events in total (generous bound; fails after it).
+    fn wait_for_accepted(&self, n: usize, events: fn(&Value) -> &Vec<Value>) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.received();
+            let accepted: usize = got
+                .iter()
+                .filter(|r| r.answered == 200)
+                .map(|r| events(&r.body).len())
+                .sum();
+            if accepted >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {accepted} of {n} events forwarded: {got:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn batch(body: &Value) -> &Vec<Value> {
+    body["batch"].as_array().expect("batch array")
+}
+
+const IDS: [&str; 3] = [
+    "0b7f3f4e-8f43-4c4e-9a57-3f1d7b6f0a01",
+    "0b7f3f4e-8f43-4c4e-9a57-3f1d7b6f0a02",
+    "0b7f3f4e-8f43-4c4e-9a57-3f1d7b6f0a03",
+];
+
+/// Three install-beacon events of one installation, in Segment format.
+fn segment_events() -> Value {
+    let p = facts("acme", "2.4.0", "ubuntu", "22.04");
+    json!({"batch": [
+        {"type": "track", "event": "Installation Started", "anonymousId": "inst-1", "messageId": IDS[0],
+         "timestamp": "2026-11-23T10:00:00.000Z", "properties": p},
+        {"type": "track", "event": "Installation Error", "anonymousId": "inst-1", "messageId": IDS[1],
+         "timestamp": "2026-11-23T10:00:05.000Z",
+         "properties": common::with(p.clone(), json!({"step": "db", "exit_code": 3, "message": "no space"}))},
+        {"type": "track", "event": "Installation Success", "anonymousId": "inst-1", "messageId": IDS[2],
+         "timestamp": "2026-11-23T10:01:00.000Z", "properties": common::with(p.clone(), json!({"duration_ms": 60000}))},
+    ]})
+}
+
+#[test]
+fn posthog_gets_every_stored_event_once_accepted_with_original_ids_and_key() {
+    let receiver = Receiver::start("127.0.0.1:0", &[503]);
+    let forward = format!("posthog={}", receiver.url);
+    let collector = Collector::start(&["--forward", &forward, "--forward-key", "phc_test_key"]);
+    let (status, _) = collector.post_json("/v1/batch", &[("Authorization", &basic("wk"))], &segment_events());
+    assert_eq!(status, 200);
+    // A client retry of the same batch is stored once, so forwarded once.
+    collector.post_json("/v1/batch", &[("Authorization", &basic("wk"))], &segment_events());
+
+    let got = receiver.wait_for_accepted(3, batch);
+    assert_eq!(got.len(), 2, "one refused (503) then one accepted: {got:#?}");
+    assert_eq!(
+        got[0].body["batch"], got[1].body["batch"],
+        "the retry resends the same batch"
+    );
+    let accepted = &got[1];
+    assert_eq!(accepted.path, "/batch/");
+    assert_eq!(accepted.body["api_key"], "phc_test_key");
+    let events = batch(&accepted.body);
+    let uuids: Vec<&str> = events.iter().map(|e| e["uuid"].as_str().unwrap()).collect();
+    assert_eq!(uuids, IDS);
+    assert_eq!(events[1]["event"], "Installation Error");
+    assert_eq!(events[1]["distinct_id"], "inst-1");
+    assert_eq!(events[1]["timestamp"], "2026-11-23T10:00:05.000Z");
+    assert_eq!(events[1]["properties"]["message"], "no space");
+    assert_eq!(events[1]["properties"]["product_version"], "2.4.0");
+    assert_eq!(events[1]["properties"]["$process_person_profile"], false);
+
+    let (_, page) = collector.get("/");
+    assert!(
+        page.contains("Forwarding to posthog") && page.contains("3 forwarded · 0 queued"),
+        "{page}"
+    );
+    let forwarding = &collector.report(&[])["forwarding"][0];
+    assert_eq!(
+        (forwarding["forwarded"].as_u64(), forwarding["queued"].as_u64()),
+        (Some(3), Some(0))
+    );
+    assert_eq!(forwarding["failing_since"], Value::Null);
+}
+
+#[test]
+fn segment_events_wait_in_the_queue_through_an_outage_and_a_restart() {
+    // A port with nothing listening: the backend is down.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let forward = format!("segment=http://{addr}");
+    let args = ["--forward", forward.as_str(), "--forward-key", "seg_write_key"];
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.sqlite");
+    let collector = Collector::start_with_db(&db, &args);
+    let (status, _) = collector.post_json("/v1/batch", &[], &segment_events());
+    assert_eq!(status, 200, "storing never waits for the backend");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let forwarding = loop {
+        let r = collector.report(&[]);
+        if r["forwarding"][0]["failing_since"].is_string() {
+            break r["forwarding"][0].clone();
+        }
+        assert!(Instant::now() < deadline, "never reported failing: {r:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(forwarding["queued"], 3);
+    assert_eq!(forwarding["forwarded"], 0);
+    let (_, page) = collector.get("/");
+    assert!(page.contains("failing since") && page.contains("3 queued"), "{page}");
+
+    drop(collector);
+
+    let receiver = Receiver::start(&addr.to_string(), &[]);
+    let restarted = Collector::start_with_db(&db, &args);
+    let got = receiver.wait_for_accepted(3, batch);
+    let r = &got[0];
+    assert_eq!(r.path, "/v1/batch");
+    assert_eq!(r.authorization.as_deref(), Some(basic("seg_write_key").as_str()));
+    let events = batch(&r.body);
+    let ids: Vec<&str> = events.iter().map(|e| e["messageId"].as_str().unwrap()).collect();
+    assert_eq!(ids, IDS);
+    assert_eq!(events[0]["type"], "track");
+    assert_eq!(events[0]["anonymousId"], "inst-1");
+    assert_eq!(events[0]["properties"], facts("acme", "2.4.0", "ubuntu", "22.04"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while restarted.report(&[])["forwarding"][0]["queued"] != 0 {
+        assert!(Instant::now() < deadline, "queue not emptied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn forward_without_its_key_is_a_usage_error() {
+    let run = common::run([
+        "serve",
+        "--db",
+        "/nonexistent/x.sqlite",
+        "--forward",
+        "posthog=https://eu.i.posthog.com",
+    ]);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("1 --forward but 0 --forward-key"), "{}", run.stderr);
+    let run = common::run([
+        "serve",
+        "--db",
+        "x",
+        "--forward",
+        "amplitude=https://x",
+        "--forward-key",
+        "k",
+    ]);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("unknown backend \"amplitude\""), "{}", run.stderr);
+}
