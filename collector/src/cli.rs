@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::event::{Checkpoint, EventNames};
-use crate::report::Since;
+use crate::window::{Day, Since};
 
 /// Receives install-beacon events (Segment, PostHog or plain JSON) into SQLite and reports on them.
 #[derive(Debug, Parser)]
@@ -103,9 +103,21 @@ pub struct ReportArgs {
     /// SQLite database file written by `serve`.
     #[arg(long)]
     pub db: PathBuf,
-    /// Only count events newer than this (e.g. 30d, 12h); default: all.
-    #[arg(long, value_name = "DURATION", value_parser = Since::parse)]
+    /// Only installations first seen (and events sent) within this long (e.g. 30d, 12h); default: all.
+    #[arg(long, value_name = "DURATION", value_parser = Since::parse, conflicts_with_all = ["from", "to"])]
     pub since: Option<Since>,
+    /// ... or from this day on (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE", value_parser = Day::parse)]
+    pub from: Option<Day>,
+    /// ... up to and including this day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE", value_parser = Day::parse)]
+    pub to: Option<Day>,
+    /// Count installations that ran in CI in the funnels and success rates (always shown apart).
+    #[arg(long)]
+    pub include_ci: bool,
+    /// An installation without an outcome is "running" for this long after it started, then "abandoned".
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub running_window: Duration,
     /// Only report this product.
     #[arg(long)]
     pub product: Option<String>,

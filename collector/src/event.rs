@@ -152,6 +152,12 @@ pub struct Event {
     pub email: Option<String>,
     /// `properties.duration_ms`, else `properties.total_duration_ms`.
     pub duration_ms: Option<i64>,
+    /// CPU architecture (`properties.arch`).
+    pub arch: Option<String>,
+    /// Container runtime, or `none` (`properties.container`).
+    pub container: Option<String>,
+    /// Whether it ran in CI (`properties.ci`).
+    pub ci: Option<bool>,
     /// The full properties object, as sent.
     pub properties: Map<String, Value>,
 }
@@ -192,6 +198,9 @@ impl Event {
             exit_code: int(prop::EXIT_CODE),
             email: text(prop::EMAIL),
             duration_ms: int(prop::DURATION_MS).or_else(|| int(prop::TOTAL_DURATION_MS)),
+            arch: text(prop::ARCH),
+            container: text(prop::CONTAINER),
+            ci: properties.get(prop::CI).and_then(as_bool),
             properties,
         }
     }
@@ -202,6 +211,20 @@ pub fn as_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A boolean, also from `1`/`0` and `"true"`/`"false"`.
+pub fn as_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        Value::String(s) => match s.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -235,7 +258,10 @@ mod tests {
             names::ERROR.into(),
             "i1".into(),
             None,
-            props(json!({"product": "acme", "step": "db", "exit_code": "3", "total_duration_ms": 12.6})),
+            props(
+                json!({"product": "acme", "step": "db", "exit_code": "3", "total_duration_ms": 12.6,
+                         "arch": "arm64", "ci": "true"}),
+            ),
             Fallbacks {
                 os: Some("debian".into()),
                 os_version: Some("12".into()),
@@ -245,6 +271,10 @@ mod tests {
         assert_eq!(e.os.as_deref(), Some("debian"));
         assert_eq!(e.exit_code, Some(3));
         assert_eq!(e.duration_ms, Some(13));
+        assert_eq!(
+            (e.arch.as_deref(), e.container.as_deref(), e.ci),
+            (Some("arm64"), None, Some(true))
+        );
         assert_eq!(e.message_id, "m1");
     }
 

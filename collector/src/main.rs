@@ -11,6 +11,7 @@ mod relay;
 mod report;
 mod secret;
 mod store;
+mod window;
 
 use std::process::ExitCode;
 
@@ -102,15 +103,20 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
 }
 
 fn report(args: ReportArgs) -> Result<(), Error> {
+    let now = clock::now_ms();
+    let window = window::resolve(args.since.as_ref(), args.from.as_ref(), args.to.as_ref(), now)
+        .unwrap_or_else(|e| Cli::command().error(clap::error::ErrorKind::ValueValidation, e).exit());
+    let query = report::Query {
+        window,
+        product: args.product,
+        show_emails: args.show_emails,
+        include_ci: args.include_ci,
+        running_ms: i64::try_from(args.running_window.as_millis()).unwrap_or(i64::MAX),
+        now_ms: now,
+    };
     if !args.db.exists() {
         return Err(Error::DatabaseMissing(args.db));
     }
-    let query = report::Query {
-        since: args.since,
-        product: args.product,
-        show_emails: args.show_emails,
-        now_ms: clock::now_ms(),
-    };
     let conn = store::open_existing(&args.db).map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
     let report = report::run(&conn, &query)?;
     let text = match args.format {

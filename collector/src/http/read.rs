@@ -8,14 +8,53 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{App, error};
+use crate::present::page::Picker;
 use crate::report;
 use crate::store::{self, StoreError};
+use crate::window::{self, Day, Since};
 
-/// Query parameters of `/` and `/report.json`.
-#[derive(Debug, serde::Deserialize)]
+/// Query parameters of `/` and `/report.json`: the same choices as `report`'s flags.
+#[derive(Debug, Default, serde::Deserialize)]
 pub struct ReportParams {
     since: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     product: Option<String>,
+    /// Count CI installations in the funnels (`1`, `true` or `on`).
+    include_ci: Option<String>,
+}
+
+impl ReportParams {
+    /// The query these parameters ask for; the error names the bad value.
+    fn query(&self, now_ms: i64) -> Result<report::Query, String> {
+        let since = given(&self.since).map(Since::parse).transpose()?;
+        let from = given(&self.from).map(Day::parse).transpose()?;
+        let to = given(&self.to).map(Day::parse).transpose()?;
+        Ok(report::Query {
+            window: window::resolve(since.as_ref(), from.as_ref(), to.as_ref(), now_ms)?,
+            product: given(&self.product).map(String::from),
+            show_emails: false,
+            include_ci: given(&self.include_ci).is_some_and(|v| matches!(v, "1" | "true" | "on")),
+            running_ms: i64::try_from(report::RUNNING_WINDOW.as_millis()).unwrap_or(i64::MAX),
+            now_ms,
+        })
+    }
+
+    /// The page's picker: every product, and the current choice.
+    fn picker(self, products: Vec<String>) -> Picker {
+        Picker {
+            products,
+            since: self.since.unwrap_or_default(),
+            from: self.from.unwrap_or_default(),
+            to: self.to.unwrap_or_default(),
+            product: self.product.unwrap_or_default(),
+        }
+    }
+}
+
+/// A parameter, unless absent or empty (as an unfilled form field sends it).
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// Report builds at once; each holds the aggregation and the rendered answer in memory.
@@ -28,25 +67,20 @@ async fn serve_report(
     app: Arc<App>,
     headers: &HeaderMap,
     params: ReportParams,
-    render: fn(&report::Report) -> Response,
+    render: fn(&report::Report, ReportParams, Vec<String>) -> Response,
 ) -> Response {
     if let Some(refused) = app.read_access.refusal(headers) {
         return refused;
     }
-    let since = match params
-        .since
-        .filter(|s| !s.is_empty())
-        .map(|text| report::Since::parse(&text))
-    {
-        None => None,
-        Some(Ok(since)) => Some(since),
-        Some(Err(message)) => return error(StatusCode::BAD_REQUEST, &message, "use e.g. ?since=30d"),
-    };
-    let query = report::Query {
-        since,
-        product: params.product.filter(|p| !p.is_empty()),
-        show_emails: false,
-        now_ms: crate::clock::now_ms(),
+    let query = match params.query(crate::clock::now_ms()) {
+        Ok(query) => query,
+        Err(message) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &message,
+                "use e.g. ?since=30d or ?from=2026-11-01&to=2026-11-30",
+            );
+        }
     };
     let Ok(Ok(permit)) = tokio::time::timeout(BUILD_WAIT, Arc::clone(&app.report_builds).acquire_owned()).await else {
         let mut busy = error(
@@ -63,7 +97,8 @@ async fn serve_report(
         let _permit = permit;
         app2.db_file.check()?;
         let conn = store::open_reader(&app2.db)?;
-        report::run(&conn, &query).map(|r| render(&r))
+        let products = report::product_names(&conn)?;
+        report::run(&conn, &query).map(|r| render(&r, params, products))
     })
     .await;
     match result {
@@ -99,7 +134,7 @@ pub async fn report_json(
     headers: HeaderMap,
     UrlQuery(params): UrlQuery<ReportParams>,
 ) -> Response {
-    serve_report(app, &headers, params, |r| axum::Json(r).into_response()).await
+    serve_report(app, &headers, params, |r, _, _| axum::Json(r).into_response()).await
 }
 
 /// `GET /`: the report as one HTML page.
@@ -108,10 +143,10 @@ pub async fn page(
     headers: HeaderMap,
     UrlQuery(params): UrlQuery<ReportParams>,
 ) -> Response {
-    serve_report(app, &headers, params, |r| {
+    serve_report(app, &headers, params, |r, params, products| {
         (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            crate::present::page::render(r),
+            crate::present::page::render(r, &params.picker(products)),
         )
             .into_response()
     })

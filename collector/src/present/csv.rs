@@ -29,11 +29,15 @@ struct Row<'a> {
     succeeded: Option<u64>,
     failed: Option<u64>,
     abandoned: Option<u64>,
+    running: Option<u64>,
     /// Written as Rust prints the rate (`1`, `0.8616`), not as a float serialiser would (`1.0`).
     success_rate: Option<String>,
     median_duration_ms: Option<i64>,
     p90_duration_ms: Option<i64>,
     count: Option<u64>,
+    time: Option<&'a str>,
+    installation_id: Option<String>,
+    email: Option<String>,
 }
 
 impl<'a> Row<'a> {
@@ -51,6 +55,7 @@ impl<'a> Row<'a> {
             succeeded: Some(f.succeeded),
             failed: Some(f.failed),
             abandoned: Some(f.abandoned),
+            running: Some(f.running),
             success_rate: Some(f.success_rate.to_string()),
             median_duration_ms: f.median_duration_ms,
             p90_duration_ms: f.p90_duration_ms,
@@ -69,6 +74,7 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
     for p in &report.products {
         let prod = p.product.as_str();
         rows.push(Row::new("installations", prod).funnel(&p.installations));
+        rows.push(Row::new("ci", prod).funnel(&p.ci));
         for r in &p.by_os {
             rows.push(
                 Row {
@@ -79,14 +85,20 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
                 .funnel(&r.funnel),
             );
         }
-        for r in &p.by_version {
-            rows.push(
-                Row {
-                    key: Some(text(&r.product_version)),
-                    ..Row::new("version", prod)
-                }
-                .funnel(&r.funnel),
-            );
+        for (section, list) in [
+            ("version", &p.by_version),
+            ("arch", &p.by_arch),
+            ("container", &p.by_container),
+        ] {
+            for r in list {
+                rows.push(
+                    Row {
+                        key: Some(text(&r.value)),
+                        ..Row::new(section, prod)
+                    }
+                    .funnel(&r.funnel),
+                );
+            }
         }
         for s in &p.failing_steps {
             rows.push(
@@ -97,6 +109,16 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
                 }
                 .count(s.count),
             );
+            for m in &s.messages {
+                rows.push(
+                    Row {
+                        key: Some(text(&s.step)),
+                        subkey: Some(text(&m.message)),
+                        ..Row::new("error_message", prod)
+                    }
+                    .count(m.count),
+                );
+            }
         }
         rows.push(Row::new("support", prod).count(p.support.count));
         for e in p.support.emails.iter().flatten() {
@@ -104,6 +126,19 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
                 Row {
                     key: Some(text(e)),
                     ..Row::new("support_email", prod)
+                }
+                .count(1),
+            );
+        }
+        for r in &p.support.requests {
+            rows.push(
+                Row {
+                    key: r.product_version.as_deref().map(text),
+                    subkey: r.step.as_deref().map(text),
+                    time: Some(&r.time),
+                    installation_id: Some(text(&r.installation_id)),
+                    email: r.email.as_deref().map(text),
+                    ..Row::new("support_request", prod)
                 }
                 .count(1),
             );

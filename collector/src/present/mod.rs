@@ -7,7 +7,7 @@ pub mod text;
 
 use std::borrow::Cow;
 
-use crate::report::Report;
+use crate::report::{ProductReport, Report, Row};
 
 /// Milliseconds as `850 ms`, `42.1 s` or `3m 05s`; `-` when unknown.
 pub fn duration(ms: Option<i64>) -> String {
@@ -40,6 +40,20 @@ pub fn clean(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// How the report names its window.
+pub fn window(report: &Report) -> &str {
+    report.since.as_deref().unwrap_or("all time")
+}
+
+/// The single-fact breakdowns of a product: title, column name, rows.
+pub fn breakdowns(p: &ProductReport) -> [(&'static str, &'static str, &[Row]); 3] {
+    [
+        ("product version", "version", &p.by_version),
+        ("architecture", "arch", &p.by_arch),
+        ("container", "container", &p.by_container),
+    ]
 }
 
 /// Pretty JSON.

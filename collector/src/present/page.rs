@@ -27,24 +27,87 @@ h2{margin:0 0 14px;font-size:18px}h3{font-size:14px;margin:18px 0 6px;color:#495
 table{border-collapse:collapse;font-size:13px;margin-bottom:4px}th,td{padding:3px 10px 3px 0;text-align:right;white-space:nowrap}
 th:first-child,td:first-child,th.l,td.l{text-align:left}th{color:#6c757d;font-weight:500;border-bottom:1px solid #dee2e6}
 .relay{background:#fff;border-radius:10px;padding:10px 24px;margin:20px 0 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-.tables{display:grid;grid-template-columns:1fr 1fr;gap:28px}.empty{color:#868e96}
+.tables{display:grid;grid-template-columns:1fr 1fr;gap:0 28px}td.msg{white-space:normal;max-width:560px}.n{color:#868e96}
+form.picker{background:#fff;border-radius:10px;padding:10px 24px;margin:20px 0 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+form.picker label{margin-right:10px}.empty{color:#868e96}
 ";
 
+/// What the picker shows: every product, and the current choice (as in the URL).
+#[derive(Debug, Default)]
+pub struct Picker {
+    /// Every product with installations.
+    pub products: Vec<String>,
+    /// `since`, `from`, `to` and `product` as given.
+    pub since: String,
+    /// First day.
+    pub from: String,
+    /// Last day.
+    pub to: String,
+    /// The product shown, empty for all.
+    pub product: String,
+}
+
+const SINCE_CHOICES: [(&str, &str); 6] = [
+    ("", "all time"),
+    ("24h", "last 24 hours"),
+    ("7d", "last 7 days"),
+    ("30d", "last 30 days"),
+    ("90d", "last 90 days"),
+    ("365d", "last year"),
+];
+
+/// A plain GET form: product, period or dates, CI; the choice lands in the URL.
+fn picker(s: &mut String, picker: &Picker, ci_included: bool) {
+    s.push_str("<form class=\"picker\" method=\"get\" action=\"/\"><label>product <select name=\"product\">");
+    let option = |s: &mut String, value: &str, label: &str, selected: bool| {
+        let _ = write!(
+            s,
+            "<option value=\"{}\"{}>{}</option>",
+            escape(value),
+            if selected { " selected" } else { "" },
+            escape(label)
+        );
+    };
+    option(s, "", "all products", picker.product.is_empty());
+    for p in &picker.products {
+        option(s, p, p, *p == picker.product);
+    }
+    if !picker.product.is_empty() && !picker.products.contains(&picker.product) {
+        option(s, &picker.product, &picker.product, true);
+    }
+    s.push_str("</select></label> <label>period <select name=\"since\">");
+    let known = SINCE_CHOICES.iter().any(|(v, _)| *v == picker.since);
+    for (value, label) in SINCE_CHOICES {
+        option(s, value, label, value == picker.since);
+    }
+    if !known {
+        option(s, &picker.since, &picker.since, true);
+    }
+    let _ = write!(
+        s,
+        "</select></label> <label>or from <input type=\"date\" name=\"from\" value=\"{}\"></label> \
+         <label>to <input type=\"date\" name=\"to\" value=\"{}\"></label> \
+         <label><input type=\"checkbox\" name=\"include_ci\" value=\"1\"{}> count CI installs</label> \
+         <button type=\"submit\">show</button></form>",
+        escape(&picker.from),
+        escape(&picker.to),
+        if ci_included { " checked" } else { "" }
+    );
+}
+
 /// Renders the whole page.
-pub fn render(report: &Report) -> String {
+pub fn render(report: &Report, choice: &Picker) -> String {
     let mut s = String::with_capacity(32 * 1024);
-    let window = report
-        .since
-        .as_deref()
-        .map_or("all time".to_string(), |w| format!("last {w}"));
+    let window = super::window(report);
     let _ = write!(
         s,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Installations — beacon-collector</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head><body>\
          <header><h1>Installations</h1><p>{} · generated {} UTC · <a style=\"color:#74c0fc\" href=\"/report.json\">JSON</a></p></header><main>",
-        escape(&window),
+        escape(window),
         escape(&report.generated_at.replace('T', " ").replace('Z', ""))
     );
+    picker(&mut s, choice, report.ci_included);
     forwarding(&mut s, report);
     if report.products.is_empty() {
         s.push_str("<section class=\"product\"><p class=\"empty\">No events yet. Point install-beacon at this collector.</p></section>");
@@ -111,6 +174,8 @@ fn product(s: &mut String, p: &ProductReport) {
     for (value, label) in [
         (f.started.to_string(), "installations"),
         (percent(f.success_rate), "success rate"),
+        (f.running.to_string(), "running now"),
+        (p.ci.started.to_string(), "CI installs (apart)"),
         (duration(f.median_duration_ms), "median install"),
         (duration(f.p90_duration_ms), "p90 install"),
         (p.active_24h.to_string(), "active (24 h)"),
@@ -171,14 +236,72 @@ fn product(s: &mut String, p: &ProductReport) {
         .map(|r| (vec![r.os.clone(), r.os_version.clone()], &r.funnel))
         .collect();
     funnel_table(s, &["OS", "version"], &os_rows);
-    s.push_str("</div><div><h3>By product version</h3>");
-    let version_rows: Vec<(Vec<String>, &Funnel)> = p
-        .by_version
-        .iter()
-        .map(|r| (vec![r.product_version.clone()], &r.funnel))
-        .collect();
-    funnel_table(s, &["version"], &version_rows);
-    s.push_str("</div></div></section>");
+    s.push_str("</div>");
+    for (title, column, list) in super::breakdowns(p) {
+        let _ = write!(s, "<div><h3>By {}</h3>", escape(title));
+        let rows: Vec<(Vec<String>, &Funnel)> = list.iter().map(|r| (vec![r.value.clone()], &r.funnel)).collect();
+        funnel_table(s, &[column], &rows);
+        s.push_str("</div>");
+    }
+    s.push_str("</div>");
+    failing_steps(s, p);
+    support_requests(s, p);
+    s.push_str("</section>");
+}
+
+/// Each failing step with its exit code and most frequent messages.
+fn failing_steps(s: &mut String, p: &ProductReport) {
+    s.push_str("<h3>Why installations fail</h3>");
+    if p.failing_steps.is_empty() {
+        s.push_str("<p class=\"empty\">no errors</p>");
+        return;
+    }
+    s.push_str("<table class=\"wide\"><tr><th class=\"l\">step</th><th>exit code</th><th>errors</th><th>installations</th><th class=\"l\">most frequent messages</th></tr>");
+    for st in &p.failing_steps {
+        let messages: Vec<String> = st
+            .messages
+            .iter()
+            .map(|m| {
+                let text = if m.message.is_empty() {
+                    "(no message)"
+                } else {
+                    &m.message
+                };
+                format!("{} <span class=\"n\">×{}</span>", escape(text), m.count)
+            })
+            .collect();
+        let _ = write!(
+            s,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l msg\">{}</td></tr>",
+            escape(&st.step),
+            st.exit_code.map_or("-".into(), |c| c.to_string()),
+            st.count,
+            st.installations,
+            messages.join("<br>")
+        );
+    }
+    s.push_str("</table>");
+}
+
+/// The latest support requests, without emails (those are for `report --show-emails`).
+fn support_requests(s: &mut String, p: &ProductReport) {
+    let _ = write!(s, "<h3>Support requests ({})</h3>", p.support.count);
+    if p.support.requests.is_empty() {
+        s.push_str("<p class=\"empty\">none</p>");
+        return;
+    }
+    s.push_str("<table><tr><th class=\"l\">time (UTC)</th><th class=\"l\">version</th><th class=\"l\">failed step</th><th class=\"l\">installation ID</th></tr>");
+    for r in &p.support.requests {
+        let _ = write!(
+            s,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\"><code>{}</code></td></tr>",
+            escape(&r.time.replace('T', " ").replace('Z', "")),
+            escape(r.product_version.as_deref().unwrap_or("-")),
+            escape(r.step.as_deref().unwrap_or("-")),
+            escape(&r.installation_id)
+        );
+    }
+    s.push_str("</table>");
 }
 
 fn funnel_bars(f: &Funnel) -> Vec<Bar> {
@@ -226,7 +349,7 @@ fn funnel_table(s: &mut String, keys: &[&str], rows: &[(Vec<String>, &Funnel)]) 
     for k in keys {
         let _ = write!(s, "<th class=\"l\">{}</th>", escape(k));
     }
-    s.push_str("<th>started</th><th>succeeded</th><th>failed</th><th>abandoned</th><th>success</th><th>median</th><th>p90</th></tr>");
+    s.push_str("<th>started</th><th>succeeded</th><th>failed</th><th>abandoned</th><th>running</th><th>success</th><th>median</th><th>p90</th></tr>");
     for (cells, f) in rows {
         s.push_str("<tr>");
         for c in cells {
@@ -241,11 +364,12 @@ fn funnel_table(s: &mut String, keys: &[&str], rows: &[(Vec<String>, &Funnel)]) 
         };
         let _ = write!(
             s,
-            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"color:{rate_color}\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"color:{rate_color}\">{}</td><td>{}</td><td>{}</td></tr>",
             f.started,
             f.succeeded,
             f.failed,
             f.abandoned,
+            f.running,
             percent(f.success_rate),
             duration(f.median_duration_ms),
             duration(f.p90_duration_ms)

@@ -5,23 +5,25 @@ use std::fmt::Write;
 use super::{clean, duration, percent};
 use crate::report::{Funnel, Report};
 
-fn funnel_cells(f: &Funnel) -> [String; 7] {
+fn funnel_cells(f: &Funnel) -> [String; 8] {
     [
         f.started.to_string(),
         f.succeeded.to_string(),
         f.failed.to_string(),
         f.abandoned.to_string(),
+        f.running.to_string(),
         percent(f.success_rate),
         duration(f.median_duration_ms),
         duration(f.p90_duration_ms),
     ]
 }
 
-const FUNNEL_HEAD: [&str; 7] = [
+const FUNNEL_HEAD: [&str; 8] = [
     "started",
     "succeeded",
     "failed",
     "abandoned",
+    "running",
     "success",
     "median",
     "p90",
@@ -30,14 +32,12 @@ const FUNNEL_HEAD: [&str; 7] = [
 /// Aligned text tables, one block per product.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let window = report
-        .since
-        .as_deref()
-        .map_or("all time".to_string(), |s| format!("last {s}"));
     let _ = writeln!(
         out,
-        "beacon-collector report ({window}, generated {})",
-        report.generated_at
+        "beacon-collector report ({}, generated {}; CI installations {})",
+        super::window(report),
+        report.generated_at,
+        if report.ci_included { "included" } else { "shown apart" }
     );
     for f in &report.forwarding {
         let state = match &f.failing_since {
@@ -62,6 +62,9 @@ pub fn render(report: &Report) -> String {
         row.push(p.active_24h.to_string());
         row.push(p.support.count.to_string());
         rows.push(row);
+        let mut row = vec!["CI".to_string()];
+        row.extend(funnel_cells(&p.ci));
+        rows.push(row);
         out.push_str(&grid(&rows));
         if let Some(emails) = &p.support.emails {
             let _ = writeln!(
@@ -83,15 +86,16 @@ pub fn render(report: &Report) -> String {
             rows.push(row);
         }
         out.push_str(&grid(&rows));
-
-        let _ = writeln!(out, "\nby product version");
-        let mut rows = vec![head(&["version"], &FUNNEL_HEAD)];
-        for r in &p.by_version {
-            let mut row = vec![r.product_version.clone()];
-            row.extend(funnel_cells(&r.funnel));
-            rows.push(row);
+        for (title, column, list) in super::breakdowns(p) {
+            let _ = writeln!(out, "\nby {title}");
+            let mut rows = vec![head(&[column], &FUNNEL_HEAD)];
+            for r in list {
+                let mut row = vec![r.value.clone()];
+                row.extend(funnel_cells(&r.funnel));
+                rows.push(row);
+            }
+            out.push_str(&grid(&rows));
         }
-        out.push_str(&grid(&rows));
 
         let _ = writeln!(out, "\ntop failing steps");
         let mut rows = vec![vec![
@@ -99,13 +103,39 @@ pub fn render(report: &Report) -> String {
             "exit code".into(),
             "errors".into(),
             "installations".into(),
+            "top messages".into(),
         ]];
         for s in &p.failing_steps {
+            let messages: Vec<String> = s
+                .messages
+                .iter()
+                .map(|m| format!("{} ({})", if m.message.is_empty() { "-" } else { &m.message }, m.count))
+                .collect();
             rows.push(vec![
                 s.step.clone(),
                 s.exit_code.map_or("-".into(), |c| c.to_string()),
                 s.count.to_string(),
                 s.installations.to_string(),
+                messages.join("; "),
+            ]);
+        }
+        out.push_str(&grid(&rows));
+
+        let _ = writeln!(out, "\nlatest support requests");
+        let mut rows = vec![vec![
+            "time".into(),
+            "version".into(),
+            "step".into(),
+            "installation".into(),
+            "email".into(),
+        ]];
+        for r in &p.support.requests {
+            rows.push(vec![
+                r.time.clone(),
+                r.product_version.clone().unwrap_or_else(|| "-".into()),
+                r.step.clone().unwrap_or_else(|| "-".into()),
+                r.installation_id.clone(),
+                r.email.clone().unwrap_or_else(|| "-".into()),
             ]);
         }
         out.push_str(&grid(&rows));

@@ -2,30 +2,39 @@
 //!
 //! An installation is one installation ID (per product). It *started* if it sent any of
 //! Started/Success/Error; it *failed* if its last Error is later than its last Success (or it has no
-//! Success); it *succeeded* if it has a Success and did not fail; otherwise it is *abandoned*.
+//! Success); it *succeeded* if it has a Success and did not fail; otherwise it is *running* while
+//! it started within the running window, and *abandoned* after.
 
 mod model;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::{Connection, params};
 
 use crate::clock;
 use crate::event::{NO_PRODUCT, names};
 use crate::store::{Status, StoreError, sql};
+use crate::window::Window;
 
-pub use model::{Day, FailingStep, Funnel, OsRow, OtherProducts, ProductReport, Report, Support, VersionRow};
+pub use model::{
+    Day, FailingStep, Funnel, Message, OsRow, OtherProducts, ProductReport, Report, Row, Support, SupportRequest,
+};
 
 /// What to report on; resolved once from flags or query parameters.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
-    /// Only events within this window before `now_ms`.
-    pub since: Option<Since>,
+    /// Installations first seen, and events sent, in this window.
+    pub window: Window,
     /// Only this product.
     pub product: Option<String>,
     /// Include support emails.
     pub show_emails: bool,
-    /// The time "now" for the 24 h active window (ms since epoch).
+    /// Count CI installations in the funnel and success rates (they are always shown apart).
+    pub include_ci: bool,
+    /// An installation with no outcome that started less than this long ago is *running*, not
+    /// abandoned (ms).
+    pub running_ms: i64,
+    /// The time "now" for the 24 h active and the running windows (ms since epoch).
     pub now_ms: i64,
 }
 
@@ -35,87 +44,101 @@ impl Query {
         self.now_ms.saturating_sub(clock::DAY_MS)
     }
 
-    /// The earliest event time counted (ms since epoch); `i64::MIN` for all time.
-    fn since_ms(&self) -> i64 {
-        self.since
-            .as_ref()
-            .map_or(i64::MIN, |s| self.now_ms.saturating_sub(s.ms))
+    /// The window as `[since, until)` in ms, unbounded ends as `i64::MIN`/`i64::MAX`.
+    fn bounds(&self) -> (i64, i64) {
+        (
+            self.window.since_ms.unwrap_or(i64::MIN),
+            self.window.until_ms.unwrap_or(i64::MAX),
+        )
     }
 }
 
-/// A report window such as `30d`: its length in milliseconds, and how the report names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Since {
-    label: String,
-    ms: i64,
-}
-
-impl Since {
-    /// Parses a humantime duration (`30d`, `12h`), refusing lengths that do not fit in
-    /// milliseconds since the epoch (which would wrap around and empty the report).
-    pub fn parse(text: &str) -> Result<Since, String> {
-        let d = humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))?;
-        let ms = i64::try_from(d.as_millis())
-            .map_err(|_| format!("{text} is too long a window; leave it out to report all time"))?;
-        Ok(Since {
-            label: humantime::format_duration(d).to_string(),
-            ms,
-        })
-    }
-}
+/// The default of `running_ms`: installers rarely take longer.
+pub const RUNNING_WINDOW: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 const TOP_FAILING_STEPS: i64 = 10;
 /// Products listed by name; the installations of the rest are summed in `other_products`.
 pub const MAX_PRODUCTS: usize = 25;
-/// Rows by OS and by product version per product; the rest are summed in one [`OTHER`] row.
+/// Rows by OS, version, architecture and container per product; the rest are summed in one
+/// [`OTHER`] row.
 pub const MAX_ROWS: usize = 25;
 /// Days in the per-day series: the most recent ones.
 pub const MAX_DAYS: usize = 400;
 /// The name of a row that sums the ones not listed.
 pub const OTHER: &str = "(other)";
+const TOP_MESSAGES: i64 = 3;
+const LATEST_SUPPORT_REQUESTS: i64 = 50;
 
-/// Outcome counts of one group, before durations are added.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
+/// Outcome counts and durations of one group.
+#[derive(Debug, Default)]
+struct Group {
     started: u64,
     succeeded: u64,
     failed: u64,
     abandoned: u64,
+    running: u64,
+    durations: Vec<i64>,
 }
 
-impl Counts {
-    fn merge(&mut self, other: Counts) {
+impl Group {
+    fn merge(&mut self, other: Group) {
         self.started += other.started;
         self.succeeded += other.succeeded;
         self.failed += other.failed;
         self.abandoned += other.abandoned;
+        self.running += other.running;
+        self.durations.extend(other.durations);
     }
 
-    fn add(&mut self, status: Status, n: u64) {
+    fn add(&mut self, outcome: Outcome, n: u64) {
         self.started += n;
-        match status {
-            Status::Succeeded => self.succeeded += n,
-            Status::Failed => self.failed += n,
-            Status::Abandoned => self.abandoned += n,
+        match outcome {
+            Outcome::Succeeded => self.succeeded += n,
+            Outcome::Failed => self.failed += n,
+            Outcome::Abandoned => self.abandoned += n,
+            Outcome::Running => self.running += n,
         }
     }
 
-    fn funnel(self, durations: Option<&mut Vec<i64>>) -> Funnel {
-        let (median, p90) = match durations {
-            Some(d) if !d.is_empty() => {
-                d.sort_unstable();
-                (Some(nearest_rank(d, 50)), Some(nearest_rank(d, 90)))
-            }
-            _ => (None, None),
+    fn funnel(mut self) -> Funnel {
+        let (median, p90) = if self.durations.is_empty() {
+            (None, None)
+        } else {
+            self.durations.sort_unstable();
+            (
+                Some(nearest_rank(&self.durations, 50)),
+                Some(nearest_rank(&self.durations, 90)),
+            )
         };
         Funnel {
             started: self.started,
             succeeded: self.succeeded,
             failed: self.failed,
             abandoned: self.abandoned,
-            success_rate: rate(self.succeeded, self.started),
+            running: self.running,
+            success_rate: rate(self.succeeded, self.started - self.running),
             median_duration_ms: median,
             p90_duration_ms: p90,
+        }
+    }
+}
+
+/// Where an installation stands in the report: its stored [`Status`], with the abandoned ones
+/// that started within the running window set apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Failed,
+    Abandoned,
+    Running,
+}
+
+impl From<Status> for Outcome {
+    fn from(s: Status) -> Outcome {
+        match s {
+            Status::Succeeded => Outcome::Succeeded,
+            Status::Failed => Outcome::Failed,
+            Status::Abandoned => Outcome::Abandoned,
         }
     }
 }
@@ -126,29 +149,48 @@ fn nearest_rank(sorted: &[i64], pct: usize) -> i64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-/// Installations started, succeeded and failed on one day.
-#[derive(Debug, Default, Clone, Copy)]
-struct DayCounts {
-    started: u64,
-    succeeded: u64,
-    failed: u64,
+/// The facts an installation is grouped by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Facts {
+    product: String,
+    ci: bool,
+    os: String,
+    os_version: String,
+    version: String,
+    arch: String,
+    container: String,
+}
+
+impl Facts {
+    /// Reads columns 0..7: product, ci, os, os_version, product_version, arch, container.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Facts> {
+        Ok(Facts {
+            product: r.get(0)?,
+            ci: r.get(1)?,
+            os: r.get(2)?,
+            os_version: r.get(3)?,
+            version: r.get(4)?,
+            arch: r.get(5)?,
+            container: r.get(6)?,
+        })
+    }
 }
 
 /// Everything gathered for one product before it becomes a [`ProductReport`].
 #[derive(Debug, Default)]
 struct Acc {
-    total: Counts,
-    by_os: BTreeMap<(String, String), Counts>,
-    by_version: BTreeMap<String, Counts>,
-    daily: BTreeMap<i64, DayCounts>,
-    durations: Vec<i64>,
-    os_durations: BTreeMap<(String, String), Vec<i64>>,
-    version_durations: BTreeMap<String, Vec<i64>>,
+    total: Group,
+    ci: Group,
+    by_os: BTreeMap<(String, String), Group>,
+    by_version: BTreeMap<String, Group>,
+    by_arch: BTreeMap<String, Group>,
+    by_container: BTreeMap<String, Group>,
+    daily: BTreeMap<i64, Day>,
 }
 
 impl Acc {
     /// The counts of `day`, unless the series already holds [`MAX_DAYS`] later days.
-    fn day(&mut self, day: i64) -> Option<&mut DayCounts> {
+    fn day(&mut self, day: i64) -> Option<&mut Day> {
         if self.daily.len() >= MAX_DAYS && !self.daily.contains_key(&day) {
             if self.daily.first_key_value().is_some_and(|(&first, _)| day < first) {
                 return None;
@@ -157,130 +199,164 @@ impl Acc {
         }
         Some(self.daily.entry(day).or_default())
     }
+
+    /// The groups an installation with these facts counts in.
+    fn groups(&mut self, f: &Facts, include_ci: bool) -> Vec<&mut Group> {
+        let mut out = Vec::with_capacity(6);
+        if f.ci {
+            out.push(&mut self.ci);
+            if !include_ci {
+                return out;
+            }
+        }
+        out.push(&mut self.total);
+        out.push(self.by_os.entry((f.os.clone(), f.os_version.clone())).or_default());
+        out.push(self.by_version.entry(f.version.clone()).or_default());
+        out.push(self.by_arch.entry(f.arch.clone()).or_default());
+        out.push(self.by_container.entry(f.container.clone()).or_default());
+        out
+    }
 }
 
 /// Rows of one breakdown, most installations first: at most [`MAX_ROWS`] by key, then (`None`)
 /// one row summing the rest.
-fn bounded<K: Ord>(groups: BTreeMap<K, Counts>, durations: &mut BTreeMap<K, Vec<i64>>) -> Vec<(Option<K>, Funnel)> {
-    let mut rows: Vec<(K, Counts)> = groups.into_iter().collect();
-    rows.sort_by_key(|(_, c)| std::cmp::Reverse(c.started));
+fn bounded<K: Ord>(groups: BTreeMap<K, Group>) -> Vec<(Option<K>, Funnel)> {
+    let mut rows: Vec<(K, Group)> = groups.into_iter().collect();
+    rows.sort_by_key(|(_, g)| std::cmp::Reverse(g.started));
     let rest = rows.split_off(rows.len().min(MAX_ROWS));
-    let mut out: Vec<(Option<K>, Funnel)> = rows
-        .into_iter()
-        .map(|(k, c)| {
-            let funnel = c.funnel(durations.get_mut(&k));
-            (Some(k), funnel)
-        })
-        .collect();
+    let mut out: Vec<(Option<K>, Funnel)> = rows.into_iter().map(|(k, g)| (Some(k), g.funnel())).collect();
     if !rest.is_empty() {
-        let (mut total, mut all) = (Counts::default(), Vec::new());
-        for (k, c) in rest {
-            total.merge(c);
-            all.extend(durations.remove(&k).unwrap_or_default());
+        let mut total = Group::default();
+        for (_, g) in rest {
+            total.merge(g);
         }
-        out.push((None, total.funnel(Some(&mut all))));
+        out.push((None, total.funnel()));
     }
     out
 }
 
+/// The installations of a report: first seen in the window (?1, ?2), of the listed products (?3,
+/// a JSON array).
+const IN_WINDOW: &str = "first_at >= ?1 AND first_at < ?2 AND product IN (SELECT value FROM json_each(?3))";
+
+/// Columns of the report cube, in the order of the `installations_cube` index.
+const FACTS: &str = "product, ci, os, os_version, product_version, arch, container";
+
 /// Runs the report.
 ///
 /// Installations are read from the `installations` table (one row per installation ID, kept up to
-/// date at ingest): SQL groups them into a small cube of (product, OS, version, day, status)
-/// counts along a covering index, and streams the durations of succeeded installations from the
-/// same index for the percentiles. Failing steps, support requests and active instances come from
-/// partial indexes.
+/// date at ingest): SQL groups them into a small cube of (product, CI, OS, version, architecture,
+/// container, day, status) counts in the order of a covering index, so without sorting, and
+/// streams the durations of succeeded installations from the same index for the percentiles.
+/// Failing steps, their messages, support requests and active instances come from partial
+/// indexes.
 ///
 /// Whatever is stored, the report stays small: [`MAX_PRODUCTS`] products (chosen first, in SQL,
 /// so the others are never loaded), [`MAX_ROWS`] rows per breakdown and [`MAX_DAYS`] days.
 pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
-    let since = q.since_ms();
+    let (since, until) = q.bounds();
     let listed = listed_products(conn, q)?;
     let scope = serde_json::Value::from(listed.clone()).to_string();
+    let running_since = q.now_ms.saturating_sub(q.running_ms);
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
 
-    let mut cube = conn.prepare(
-        "SELECT product, os, os_version, product_version, start_day, status, outcome_day, COUNT(*)
-         FROM installations
-         WHERE first_at >= ?1 AND product IN (SELECT value FROM json_each(?2))
-         GROUP BY product, os, os_version, product_version, start_day, status, outcome_day",
-    )?;
-    let mut rows = cube.query(params![since, scope])?;
+    // Recent installations without an outcome are still running: few, counted first, then taken
+    // out of the abandoned count of the same cube cell.
+    let mut running: HashMap<(Facts, i64), u64> = HashMap::new();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {FACTS}, start_day, COUNT(*) FROM installations INDEXED BY installations_cube
+         WHERE {IN_WINDOW} AND status = '{}' AND first_at >= ?4
+         GROUP BY {FACTS}, start_day",
+        Status::Abandoned.as_sql()
+    ))?;
+    let mut rows = stmt.query(params![since, until, scope, running_since])?;
     while let Some(r) = rows.next()? {
-        let product: String = r.get(0)?;
-        let (os, os_version, version): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
-        let (start_day, status, outcome_day): (i64, Status, Option<i64>) = (r.get(4)?, r.get(5)?, r.get(6)?);
-        let n: u64 = r.get(7)?;
-        let acc = accs.entry(product).or_default();
-        acc.total.add(status, n);
-        acc.by_os.entry((os, os_version)).or_default().add(status, n);
-        acc.by_version.entry(version).or_default().add(status, n);
-        if let Some(counts) = acc.day(start_day) {
-            counts.started += n;
+        running.insert((Facts::read(r)?, r.get(7)?), r.get(8)?);
+    }
+
+    let mut cube = conn.prepare(&format!(
+        "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*)
+         FROM installations INDEXED BY installations_cube
+         WHERE {IN_WINDOW}
+         GROUP BY {FACTS}, start_day, status, outcome_day"
+    ))?;
+    let mut rows = cube.query(params![since, until, scope])?;
+    while let Some(r) = rows.next()? {
+        let facts = Facts::read(r)?;
+        let (start_day, status, outcome_day): (i64, Status, Option<i64>) = (r.get(7)?, r.get(8)?, r.get(9)?);
+        let n: u64 = r.get(10)?;
+        let acc = accs.entry(facts.product.clone()).or_default();
+        let mut parts = vec![(Outcome::from(status), n)];
+        if status == Status::Abandoned
+            && let Some(r) = running.get(&(facts.clone(), start_day))
+        {
+            parts = vec![
+                (Outcome::Abandoned, n.saturating_sub(*r)),
+                (Outcome::Running, (*r).min(n)),
+            ];
         }
-        if let Some(counts) = outcome_day.and_then(|day| acc.day(day)) {
+        for group in acc.groups(&facts, q.include_ci) {
+            for (outcome, n) in &parts {
+                group.add(*outcome, *n);
+            }
+        }
+        if facts.ci && !q.include_ci {
+            continue;
+        }
+        if let Some(day) = acc.day(start_day) {
+            day.started += n;
+        }
+        if let Some(day) = outcome_day.and_then(|d| acc.day(d)) {
             match status {
-                Status::Succeeded => counts.succeeded += n,
-                Status::Failed => counts.failed += n,
+                Status::Succeeded => day.succeeded += n,
+                Status::Failed => day.failed += n,
                 Status::Abandoned => {}
             }
         }
     }
 
     let mut durations = conn.prepare(&format!(
-        "SELECT product, os, os_version, product_version, duration
-         FROM installations INDEXED BY installations_cube
-         WHERE status = '{}' AND duration IS NOT NULL AND first_at >= ?1
-           AND product IN (SELECT value FROM json_each(?2))",
+        "SELECT {FACTS}, duration FROM installations INDEXED BY installations_cube
+         WHERE {IN_WINDOW} AND status = '{}' AND duration IS NOT NULL",
         Status::Succeeded.as_sql()
     ))?;
-    let mut rows = durations.query(params![since, scope])?;
+    let mut rows = durations.query(params![since, until, scope])?;
     while let Some(r) = rows.next()? {
-        let product: String = r.get(0)?;
-        let duration: i64 = r.get(4)?;
-        let acc = accs.entry(product).or_default();
-        acc.durations.push(duration);
-        acc.os_durations
-            .entry((r.get(1)?, r.get(2)?))
-            .or_default()
-            .push(duration);
-        acc.version_durations.entry(r.get(3)?).or_default().push(duration);
+        let facts = Facts::read(r)?;
+        let duration: i64 = r.get(7)?;
+        let acc = accs.entry(facts.product.clone()).or_default();
+        for group in acc.groups(&facts, q.include_ci) {
+            group.durations.push(duration);
+        }
     }
 
     let mut products: BTreeMap<String, ProductReport> = BTreeMap::new();
-    for (product, mut acc) in accs {
-        let by_os = bounded(acc.by_os, &mut acc.os_durations)
+    for (product, acc) in accs {
+        let by_os = bounded(acc.by_os)
             .into_iter()
             .map(|(key, funnel)| {
                 let (os, os_version) = key.unwrap_or_else(|| (OTHER.into(), String::new()));
                 OsRow { os, os_version, funnel }
             })
             .collect();
-        let by_version = bounded(acc.by_version, &mut acc.version_durations)
-            .into_iter()
-            .map(|(key, funnel)| VersionRow {
-                product_version: key.unwrap_or_else(|| OTHER.into()),
-                funnel,
-            })
-            .collect();
         let daily = acc
             .daily
             .into_iter()
-            .map(|(day, c)| Day {
+            .map(|(day, d)| Day {
                 date: clock::date(day),
-                started: c.started,
-                succeeded: c.succeeded,
-                failed: c.failed,
+                ..d
             })
             .collect();
-        let installations = acc.total.funnel(Some(&mut acc.durations));
         products.insert(
             product.clone(),
             ProductReport {
                 product,
-                installations,
+                installations: acc.total.funnel(),
+                ci: acc.ci.funnel(),
                 by_os,
-                by_version,
+                by_version: rows_of(acc.by_version),
+                by_arch: rows_of(acc.by_arch),
+                by_container: rows_of(acc.by_container),
                 daily,
                 ..Default::default()
             },
@@ -307,7 +383,8 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     });
     Ok(Report {
         generated_at: clock::iso_seconds(q.now_ms),
-        since: q.since.as_ref().map(|s| s.label.clone()),
+        since: q.window.label.clone(),
+        ci_included: q.include_ci,
         products,
         other_products: if listed.len() < MAX_PRODUCTS {
             None
@@ -316,6 +393,16 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
         },
         forwarding: crate::relay::queue::status(conn)?,
     })
+}
+
+fn rows_of(groups: BTreeMap<String, Group>) -> Vec<Row> {
+    bounded(groups)
+        .into_iter()
+        .map(|(key, funnel)| Row {
+            value: key.unwrap_or_else(|| OTHER.into()),
+            funnel,
+        })
+        .collect()
 }
 
 /// The products the report lists: those with installations, active instances or support
@@ -333,7 +420,7 @@ fn listed_products(conn: &Connection, q: &Query) -> Result<Vec<String>, StoreErr
         ("instances", "1"),
         ("events INDEXED BY support_requests", support.as_str()),
     ] {
-        all.extend(distinct_products(conn, from, filter)?);
+        all.extend(distinct_products(conn, from, filter, MAX_PRODUCTS + 1)?);
     }
     let unnamed_support: bool = conn.query_row(
         &format!(
@@ -349,21 +436,22 @@ fn listed_products(conn: &Connection, q: &Query) -> Result<Vec<String>, StoreErr
         return Ok(all.into_iter().collect());
     }
     let mut stmt = conn.prepare(&sql("SELECT product FROM (
-            SELECT product, COUNT(*) AS n FROM installations WHERE first_at >= ?1 GROUP BY product
+            SELECT product, COUNT(*) AS n FROM installations WHERE first_at >= ?1 AND first_at < ?2 GROUP BY product
             UNION ALL
-            SELECT product, 0 FROM instances WHERE last_active_at >= ?2 GROUP BY product
+            SELECT product, 0 FROM instances WHERE last_active_at >= ?3 GROUP BY product
             UNION ALL
             SELECT COALESCE(product, '{NO_PRODUCT}'), 0 FROM events INDEXED BY support_requests
-            WHERE event = '{SUPPORT}' AND ts_ms >= ?1 GROUP BY 1)
-         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?3"))?;
+            WHERE event = '{SUPPORT}' AND ts_ms >= ?1 AND ts_ms < ?2 GROUP BY 1)
+         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?4"))?;
     let limit = i64::try_from(MAX_PRODUCTS).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![q.since_ms(), q.active_cutoff_ms(), limit], |r| r.get(0))?;
+    let (since, until) = q.bounds();
+    let rows = stmt.query_map(params![since, until, q.active_cutoff_ms(), limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Up to [`MAX_PRODUCTS`] + 1 distinct non-null `product`s of `from` where `filter` holds, by
-/// seeking from one to the next along an index that starts with `product`.
-fn distinct_products(conn: &Connection, from: &str, filter: &str) -> Result<Vec<String>, StoreError> {
+/// Up to `limit` distinct non-null `product`s of `from` where `filter` holds, by seeking from one
+/// to the next along an index that starts with `product`.
+fn distinct_products(conn: &Connection, from: &str, filter: &str, limit: usize) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "WITH RECURSIVE p(v) AS (
             SELECT (SELECT MIN(product) FROM {from} WHERE {filter})
@@ -371,16 +459,17 @@ fn distinct_products(conn: &Connection, from: &str, filter: &str) -> Result<Vec<
             SELECT (SELECT MIN(product) FROM {from} WHERE {filter} AND product > p.v) FROM p WHERE p.v IS NOT NULL)
          SELECT v FROM p WHERE v IS NOT NULL LIMIT ?1"
     ))?;
-    let limit = i64::try_from(MAX_PRODUCTS + 1).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map([limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The installations of the products past [`MAX_PRODUCTS`], summed; `None` if there are none.
 fn other_products(conn: &Connection, q: &Query, scope: &str) -> Result<Option<OtherProducts>, StoreError> {
-    let filter = "first_at >= ?1 AND (?2 IS NULL OR product = ?2)
-                  AND product NOT IN (SELECT value FROM json_each(?3))";
-    let args = params![q.since_ms(), q.product, scope];
+    let (since, until) = q.bounds();
+    let filter = "first_at >= ?1 AND first_at < ?2 AND (?3 IS NULL OR product = ?3)
+                  AND product NOT IN (SELECT value FROM json_each(?4))";
+    let args = params![since, until, q.product, scope];
     let products: u64 = conn.query_row(
         &format!("SELECT COUNT(DISTINCT product) FROM installations WHERE {filter}"),
         args,
@@ -389,17 +478,17 @@ fn other_products(conn: &Connection, q: &Query, scope: &str) -> Result<Option<Ot
     if products == 0 {
         return Ok(None);
     }
-    let mut counts = Counts::default();
+    let mut group = Group::default();
     let mut stmt = conn.prepare(&format!(
         "SELECT status, COUNT(*) FROM installations WHERE {filter} GROUP BY status"
     ))?;
     let mut rows = stmt.query(args)?;
     while let Some(r) = rows.next()? {
-        counts.add(r.get(0)?, r.get(1)?);
+        group.add(Outcome::from(r.get::<_, Status>(0)?), r.get(1)?);
     }
     Ok(Some(OtherProducts {
         products,
-        installations: counts.funnel(None),
+        installations: group.funnel(),
     }))
 }
 
@@ -412,7 +501,16 @@ pub fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// The event filter of a report: its name, the time window (?1, ?2) and the listed products (?3).
+fn event_filter(name: &str) -> String {
+    format!(
+        "event = '{name}' AND ts_ms >= ?1 AND ts_ms < ?2
+         AND COALESCE(product, '{NO_PRODUCT}') IN (SELECT value FROM json_each(?3))"
+    )
+}
+
 fn failing_steps(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, FailingStep)>, StoreError> {
+    let filter = event_filter(names::ERROR);
     let mut stmt = conn.prepare(&format!(
         "SELECT product, step, exit_code, count, installations FROM (
             SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
@@ -420,14 +518,12 @@ fn failing_steps(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(Strin
                    ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
                                       ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code) AS rank
             FROM events INDEXED BY errors_by_step
-            WHERE event = '{}' AND ts_ms >= ?1
-              AND COALESCE(product, '{NO_PRODUCT}') IN (SELECT value FROM json_each(?2))
+            WHERE {filter}
             GROUP BY 1, 2, 3)
-         WHERE rank <= ?3 ORDER BY product, rank",
-        names::ERROR
+         WHERE rank <= ?4 ORDER BY product, rank"
     ))?;
-    let since = q.since_ms();
-    let rows = stmt.query_map(params![since, scope, TOP_FAILING_STEPS], |r| {
+    let (since, until) = q.bounds();
+    let rows = stmt.query_map(params![since, until, scope, TOP_FAILING_STEPS], |r| {
         Ok((
             r.get(0)?,
             FailingStep {
@@ -435,40 +531,93 @@ fn failing_steps(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(Strin
                 exit_code: r.get(2)?,
                 count: r.get(3)?,
                 installations: r.get(4)?,
+                messages: Vec::new(),
             },
         ))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut steps: Vec<(String, FailingStep)> = rows.collect::<Result<_, _>>()?;
+
+    let mut stmt = conn.prepare(&format!(
+        "SELECT product, step, exit_code, message, count FROM (
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                   exit_code, COALESCE(message, '') AS message, COUNT(*) AS count,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}'), COALESCE(step, 'unknown'), exit_code
+                                      ORDER BY COUNT(*) DESC, COALESCE(message, '')) AS rank
+            FROM events INDEXED BY errors_by_message
+            WHERE {filter}
+            GROUP BY 1, 2, 3, 4)
+         WHERE rank <= ?4"
+    ))?;
+    let mut rows = stmt.query(params![since, until, scope, TOP_MESSAGES])?;
+    while let Some(r) = rows.next()? {
+        let (product, step, exit_code): (String, String, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        if let Some((_, s)) = steps
+            .iter_mut()
+            .find(|(p, s)| *p == product && s.step == step && s.exit_code == exit_code)
+        {
+            s.messages.push(Message {
+                message: r.get(3)?,
+                count: r.get(4)?,
+            });
+        }
+    }
+    for (_, s) in &mut steps {
+        s.messages
+            .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.message.cmp(&b.message)));
+    }
+    Ok(steps)
 }
 
 fn support(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, Support)>, StoreError> {
-    let filter = format!(
-        "event = '{}' AND ts_ms >= ?1 AND COALESCE(product, '{NO_PRODUCT}') IN (SELECT value FROM json_each(?2))",
-        names::SUPPORT
-    );
-    let since = q.since_ms();
+    let filter = event_filter(names::SUPPORT);
+    let (since, until) = q.bounds();
     let mut stmt = conn.prepare(&format!(
         "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY support_requests
          WHERE {filter}
          GROUP BY 1 ORDER BY 1"
     ))?;
     let mut out: Vec<(String, Support)> = stmt
-        .query_map(params![since, scope], |r| {
+        .query_map(params![since, until, scope], |r| {
             Ok((
                 r.get(0)?,
                 Support {
                     count: r.get(1)?,
                     emails: q.show_emails.then(Vec::new),
+                    requests: Vec::new(),
                 },
             ))
         })?
         .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT product, ts_ms, product_version, step, installation_id, email FROM (
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms, product_version, step, installation_id, email,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}') ORDER BY ts_ms DESC, id DESC) AS rank
+            FROM events INDEXED BY support_requests WHERE {filter})
+         WHERE rank <= ?4 ORDER BY product, rank"
+    ))?;
+    let mut rows = stmt.query(params![since, until, scope, LATEST_SUPPORT_REQUESTS])?;
+    while let Some(r) = rows.next()? {
+        let product: String = r.get(0)?;
+        let email: Option<String> = r.get(5)?;
+        let request = SupportRequest {
+            time: clock::iso_seconds(r.get(1)?),
+            product_version: r.get(2)?,
+            step: r.get(3)?,
+            installation_id: r.get(4)?,
+            email: email.filter(|_| q.show_emails),
+        };
+        if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == product) {
+            s.requests.push(request);
+        }
+    }
     if q.show_emails {
         let mut stmt = conn.prepare(&format!(
             "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
              FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
         ))?;
-        let rows = stmt.query_map(params![since, scope], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![since, until, scope], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?))
+        })?;
         for row in rows {
             let (product, email) = row?;
             if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == product) {
@@ -487,6 +636,14 @@ fn active(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, u64)
     )?;
     let rows = stmt.query_map(params![q.active_cutoff_ms(), scope], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Products offered by the page's picker, at most.
+pub const MAX_PICKER: usize = 100;
+
+/// The first [`MAX_PICKER`] products with installations, by name (for the page's picker).
+pub fn product_names(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    distinct_products(conn, "installations", "1", MAX_PICKER)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub struct Report {
     pub generated_at: String,
     /// The window, if one was asked for.
     pub since: Option<String>,
+    /// Whether CI installations are counted in the funnels.
+    pub ci_included: bool,
     /// One section per product, most installations first (at most `MAX_PRODUCTS`).
     pub products: Vec<ProductReport>,
     /// The products not listed, summed; absent when every product is listed.
@@ -31,15 +33,17 @@ pub struct OtherProducts {
 /// Installation outcomes and durations of one group of installations.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Funnel {
-    /// Installations that reported anything (started = succeeded + failed + abandoned).
+    /// Installations that reported anything (started = succeeded + failed + abandoned + running).
     pub started: u64,
     /// Installations whose last outcome is a Success.
     pub succeeded: u64,
     /// Installations with an Error and no later Success.
     pub failed: u64,
-    /// Installations that started and reported neither outcome.
+    /// Installations that reported neither outcome and started before the running window.
     pub abandoned: u64,
-    /// succeeded / started, 0 to 1, rounded to 4 decimals.
+    /// Installations with no outcome yet that started within the running window.
+    pub running: u64,
+    /// succeeded / (started − running), 0 to 1, rounded to 4 decimals.
     pub success_rate: f64,
     /// Median install duration of succeeded installations (nearest rank).
     pub median_duration_ms: Option<i64>,
@@ -59,14 +63,23 @@ pub struct OsRow {
     pub funnel: Funnel,
 }
 
-/// Outcomes of one product version.
+/// Outcomes of one value of a single-valued fact (product version, architecture, container).
 #[derive(Debug, Clone, Serialize)]
-pub struct VersionRow {
-    /// Product version being installed.
-    pub product_version: String,
+pub struct Row {
+    /// The value, e.g. `1.4.2`, `arm64`, `docker`.
+    pub value: String,
     /// Outcomes.
     #[serde(flatten)]
     pub funnel: Funnel,
+}
+
+/// One error message and how often it came.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Message {
+    /// The message as sent (empty when none was).
+    pub message: String,
+    /// Error events with it.
+    pub count: u64,
 }
 
 /// Errors at one step with one exit code.
@@ -80,6 +93,24 @@ pub struct FailingStep {
     pub count: u64,
     /// Distinct installations that hit it.
     pub installations: u64,
+    /// Its most frequent messages.
+    pub messages: Vec<Message>,
+}
+
+/// One support request.
+#[derive(Debug, Clone, Serialize)]
+pub struct SupportRequest {
+    /// When it was sent (UTC).
+    pub time: String,
+    /// Product version being installed.
+    pub product_version: Option<String>,
+    /// The step that failed, as the request named it.
+    pub step: Option<String>,
+    /// Installation ID (what `install-beacon id` prints).
+    pub installation_id: String,
+    /// Contact email, only when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// Support requests.
@@ -90,10 +121,12 @@ pub struct Support {
     /// Distinct emails, only when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails: Option<Vec<String>>,
+    /// The latest requests, newest first.
+    pub requests: Vec<SupportRequest>,
 }
 
 /// Outcomes per UTC day.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Day {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -110,12 +143,18 @@ pub struct Day {
 pub struct ProductReport {
     /// Product name (`(none)` when events carried none).
     pub product: String,
-    /// Outcomes over all its installations.
+    /// Outcomes over all its installations (without CI ones unless included).
     pub installations: Funnel,
+    /// Outcomes of the installations that ran in CI (`ci` property true).
+    pub ci: Funnel,
     /// Outcomes by OS and OS version, most installations first.
     pub by_os: Vec<OsRow>,
     /// Outcomes by product version, most installations first.
-    pub by_version: Vec<VersionRow>,
+    pub by_version: Vec<Row>,
+    /// Outcomes by CPU architecture, most installations first.
+    pub by_arch: Vec<Row>,
+    /// Outcomes by container runtime (`none` on a plain host), most installations first.
+    pub by_container: Vec<Row>,
     /// Most frequent failing steps.
     pub failing_steps: Vec<FailingStep>,
     /// Support requests.

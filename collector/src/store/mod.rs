@@ -122,17 +122,21 @@ pub fn sql(template: &str) -> String {
 const UPSERT_INSTALLATION: &str = "
 INSERT INTO installations (
     product, installation_id, os, os_version, product_version,
-    first_at, started_at, success_at, error_at, success_duration
+    first_at, started_at, success_at, error_at, success_duration, arch, container, ci
 ) VALUES (
     ?1, ?2, COALESCE(?3, 'unknown'), COALESCE(?4, ''), COALESCE(?5, 'unknown'), ?6,
     CASE WHEN ?7 = '{STARTED}' THEN ?6 END,
     CASE WHEN ?7 = '{SUCCESS}' THEN ?6 END,
     CASE WHEN ?7 = '{ERROR}' THEN ?6 END,
-    CASE WHEN ?7 = '{SUCCESS}' THEN ?8 END
+    CASE WHEN ?7 = '{SUCCESS}' THEN ?8 END,
+    COALESCE(?9, 'unknown'), COALESCE(?10, 'unknown'), COALESCE(?11, 0)
 ) ON CONFLICT (product, installation_id) DO UPDATE SET
     os = COALESCE(?3, os),
     os_version = COALESCE(?4, os_version),
     product_version = COALESCE(?5, product_version),
+    arch = COALESCE(?9, arch),
+    container = COALESCE(?10, container),
+    ci = COALESCE(?11, ci),
     first_at = min(first_at, excluded.first_at),
     started_at = min(COALESCE(started_at, excluded.started_at), COALESCE(excluded.started_at, started_at)),
     success_at = max(COALESCE(success_at, excluded.success_at), COALESCE(excluded.success_at, success_at)),
@@ -254,6 +258,9 @@ pub fn insert(conn: &mut Connection, events: &[Event], received_at_ms: i64) -> R
                 product_version: e.product_version.as_deref(),
                 ts,
                 duration_ms: e.duration_ms,
+                arch: e.arch.as_deref(),
+                container: e.container.as_deref(),
+                ci: e.ci,
             }
             .into(&mut installation, &mut instance)?;
         }
@@ -273,6 +280,9 @@ struct Fold<'a> {
     product_version: Option<&'a str>,
     ts: i64,
     duration_ms: Option<i64>,
+    arch: Option<&'a str>,
+    container: Option<&'a str>,
+    ci: Option<bool>,
 }
 
 impl Fold<'_> {
@@ -290,6 +300,9 @@ impl Fold<'_> {
                     self.ts,
                     self.event,
                     self.duration_ms,
+                    self.arch,
+                    self.container,
+                    self.ci,
                 ])?;
             }
             names::INSTANCE_ACTIVE => {
@@ -310,7 +323,9 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
     {
         let mut rename = tx.prepare(
             "UPDATE events SET event = ?1 WHERE event = ?2
-             RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms",
+             RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms,
+                       json_extract(properties, '$.arch'), json_extract(properties, '$.container'),
+                       json_extract(properties, '$.ci') IN (1, 'true')",
         )?;
         let mut installation = tx.prepare_cached(&sql(UPSERT_INSTALLATION))?;
         let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
@@ -321,6 +336,7 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
                 let (product, id): (Option<String>, String) = (r.get(0)?, r.get(1)?);
                 let (os, os_version, version): (Option<String>, Option<String>, Option<String>) =
                     (r.get(2)?, r.get(3)?, r.get(4)?);
+                let (arch, container): (Option<String>, Option<String>) = (r.get(7)?, r.get(8)?);
                 Fold {
                     event: standard,
                     product: product.as_deref(),
@@ -330,6 +346,9 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
                     product_version: version.as_deref(),
                     ts: r.get(5)?,
                     duration_ms: r.get(6)?,
+                    arch: arch.as_deref(),
+                    container: container.as_deref(),
+                    ci: r.get(9)?,
                 }
                 .into(&mut installation, &mut instance)?;
             }

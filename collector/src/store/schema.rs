@@ -69,7 +69,33 @@ CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, p
 ";
 
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Version 2: the drill-down facts. Installations learn their architecture, container and CI flag
+/// (backfilled from their events) and the report cube covers them, in the order the report groups
+/// by; error messages become an indexed (virtual) column of `events`, so the top messages per step
+/// come from an index.
+const MIGRATION_2: &str = "
+ALTER TABLE installations ADD COLUMN arch TEXT NOT NULL DEFAULT 'unknown';
+ALTER TABLE installations ADD COLUMN container TEXT NOT NULL DEFAULT 'unknown';
+ALTER TABLE installations ADD COLUMN ci INTEGER NOT NULL DEFAULT 0;
+UPDATE installations SET arch = f.arch, container = f.container, ci = f.ci FROM (
+    SELECT COALESCE(product, '{NO_PRODUCT}') AS product, installation_id,
+           COALESCE(MAX(json_extract(properties, '$.arch')), 'unknown') AS arch,
+           COALESCE(MAX(json_extract(properties, '$.container')), 'unknown') AS container,
+           COALESCE(MAX(json_extract(properties, '$.ci') IN (1, 'true')), 0) AS ci
+    FROM events
+    WHERE event IN ('{STARTED}', '{SUCCESS}', '{ERROR}')
+    GROUP BY 1, 2) AS f
+WHERE installations.product = f.product AND installations.installation_id = f.installation_id;
+DROP INDEX IF EXISTS installations_cube;
+CREATE INDEX installations_cube ON installations (
+    product, ci, os, os_version, product_version, arch, container, start_day, status, outcome_day,
+    first_at, duration);
+ALTER TABLE events ADD COLUMN message TEXT GENERATED ALWAYS AS (json_extract(properties, '$.message')) VIRTUAL;
+CREATE INDEX errors_by_message
+    ON events (product, step, exit_code, message, ts_ms) WHERE event = '{ERROR}';
+";
 
 /// Fills `installations` and `instances` from `events`, for databases written before those
 /// tables existed (a no-op on a new database).
@@ -92,15 +118,39 @@ SELECT COALESCE(product, '{NO_PRODUCT}'), installation_id, MAX(ts_ms)
 FROM events WHERE event = '{INSTANCE_ACTIVE}' GROUP BY 1, 2;
 ";
 
-/// Creates missing tables and indexes, and backfills derived tables, once per schema version.
-/// A database already at [`SCHEMA_VERSION`] is only read (one pragma), not written.
+/// Creates missing tables and indexes, and brings an older database up to [`SCHEMA_VERSION`],
+/// in one write transaction (the version is read again under the lock, so two processes starting
+/// together migrate once). A database already at [`SCHEMA_VERSION`] is only read (one pragma).
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < SCHEMA_VERSION {
-        let (schema, backfill) = (sql(SCHEMA), sql(BACKFILL));
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {schema} {backfill} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))?;
+    let user_version = || conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
+    if user_version()? >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let steps = || -> Result<(), rusqlite::Error> {
+        let version = user_version()?;
+        if version < 1 {
+            conn.execute_batch(&sql(SCHEMA))?;
+            conn.execute_batch(&sql(BACKFILL))?;
+        }
+        if version < 2 {
+            let has_arch: bool = conn.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('installations') WHERE name = 'arch'",
+                [],
+                |r| r.get(0),
+            )?;
+            if !has_arch {
+                conn.execute_batch(&sql(MIGRATION_2))?;
+            }
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+    };
+    match steps() {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
     }
     Ok(())
 }

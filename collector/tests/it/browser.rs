@@ -58,6 +58,17 @@ fn the_page_renders_its_charts_in_chromium() {
         dom.matches("<svg").count() >= 3,
         "funnel, failures and per-day charts: {dom}"
     );
+    for drill_down in [
+        "Why installations fail",
+        "install-packages failed",
+        "By architecture",
+        "By container",
+        "Support requests",
+        "<form class=\"picker\"",
+    ] {
+        assert!(dom.contains(drill_down), "{drill_down} missing from the rendered page");
+    }
+    assert!(!dom.contains("@example.com"), "support emails are never on the page");
 
     let png = dir.path().join("page.png");
     let shot = chromium(

@@ -175,7 +175,7 @@ fn every_client_format_lands_in_the_report() {
     let acme = product(&report, "acme");
     assert_eq!(
         acme["installations"],
-        json!({"started": 8, "succeeded": 5, "failed": 2, "abandoned": 1, "success_rate": 0.625,
+        json!({"started": 8, "succeeded": 5, "failed": 2, "abandoned": 1, "running": 0, "success_rate": 0.625,
                "median_duration_ms": 90000, "p90_duration_ms": 300000})
     );
     let os: Vec<(String, String, u64, u64, u64, u64)> = acme["by_os"]
@@ -204,17 +204,25 @@ fn every_client_format_lands_in_the_report() {
             s("rhel", "9", [1, 1, 0, 0]),
         ]
     );
-    assert_eq!(acme["by_version"][0]["product_version"], "1.4.2");
+    assert_eq!(acme["by_version"][0]["value"], "1.4.2");
     assert_eq!(acme["by_version"][0]["started"], 6);
     assert_eq!(acme["by_version"][0]["failed"], 2);
-    assert_eq!(acme["by_version"][1]["product_version"], "1.4.1");
+    assert_eq!(acme["by_version"][1]["value"], "1.4.1");
     assert_eq!(acme["by_version"][1]["abandoned"], 1);
     assert_eq!(
         acme["failing_steps"],
-        json!([{"step": "install-packages", "exit_code": 100, "count": 2, "installations": 2},
-               {"step": "download", "exit_code": 6, "count": 1, "installations": 1}])
+        json!([{"step": "install-packages", "exit_code": 100, "count": 2, "installations": 2,
+                "messages": [{"message": "", "count": 1}, {"message": "apt failed", "count": 1}]},
+               {"step": "download", "exit_code": 6, "count": 1, "installations": 1,
+                "messages": [{"message": "", "count": 1}]}])
     );
-    assert_eq!(acme["support"], json!({"count": 1}), "emails only with --show-emails");
+    let request = json!({"time": "2026-11-20T12:02:00Z", "product_version": "1.4.2", "step": "install-packages",
+                         "installation_id": "inst-f"});
+    assert_eq!(
+        acme["support"],
+        json!({"count": 1, "requests": [request]}),
+        "emails only with --show-emails"
+    );
     assert_eq!(acme["active_24h"], 2);
     assert_eq!(
         acme["daily"],
@@ -225,7 +233,8 @@ fn every_client_format_lands_in_the_report() {
     let with_emails = c.report(&["--show-emails"]);
     assert_eq!(
         product(&with_emails, "acme")["support"],
-        json!({"count": 1, "emails": ["ops@example.com"]})
+        json!({"count": 1, "emails": ["ops@example.com"],
+               "requests": [with(request, json!({"email": "ops@example.com"}))]})
     );
 }
 

@@ -79,7 +79,8 @@ fn counts(section: &Value) -> Value {
         section["started"],
         section["succeeded"],
         section["failed"],
-        section["abandoned"]
+        section["abandoned"],
+        section["running"]
     ])
 }
 
@@ -180,13 +181,21 @@ fn install_beacon_and_the_demo_installer_fill_the_report_exactly() {
 
     let report = collector.report(&[]);
     let acme = product(&report, "acme");
-    // Started A B C D E; succeeded A C; failed B E; abandoned D.
-    assert_eq!(counts(&acme["installations"]), json!([5, 2, 2, 1]), "{acme:#}");
+    // Started A B C D E; succeeded A C; failed B E; D has no outcome: running (it just started),
+    // abandoned once the running window is over.
+    assert_eq!(counts(&acme["installations"]), json!([5, 2, 2, 0, 1]), "{acme:#}");
+    let later = common::report(&collector.db, &["--running-window", "0s"]);
+    assert_eq!(
+        counts(&product(&later, "acme")["installations"]),
+        json!([5, 2, 2, 1, 0])
+    );
     assert_eq!(
         acme["failing_steps"],
         json!([
-            {"step": "configure", "exit_code": 3, "count": 1, "installations": 1},
-            {"step": "download", "exit_code": 22, "count": 1, "installations": 1}
+            {"step": "configure", "exit_code": 3, "count": 1, "installations": 1,
+             "messages": [{"message": "", "count": 1}]},
+            {"step": "download", "exit_code": 22, "count": 1, "installations": 1,
+             "messages": [{"message": "HTTP 404", "count": 1}]}
         ])
     );
     assert_eq!(acme["support"]["count"], 1);
@@ -195,23 +204,21 @@ fn install_beacon_and_the_demo_installer_fill_the_report_exactly() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| (v["product_version"].clone(), counts(v)))
+        .map(|v| (v["value"].clone(), counts(v)))
         .collect();
     assert!(
-        versions.contains(&(json!("1.3.0"), json!([1, 0, 1, 0]))),
+        versions.contains(&(json!("1.3.0"), json!([1, 0, 1, 0, 0]))),
         "{versions:?}"
     );
     assert!(
-        versions.contains(&(json!("1.4.0"), json!([4, 2, 1, 1]))),
+        versions.contains(&(json!("1.4.0"), json!([4, 2, 1, 0, 1]))),
         "{versions:?}"
     );
 
     let demo = product(&report, "demo");
-    assert_eq!(counts(&demo["installations"]), json!([2, 1, 1, 0]), "{demo:#}");
-    assert_eq!(
-        demo["failing_steps"],
-        json!([{"step": "unpack", "exit_code": 3, "count": 1, "installations": 1}])
-    );
+    assert_eq!(counts(&demo["installations"]), json!([2, 1, 1, 0, 0]), "{demo:#}");
+    assert_eq!(demo["failing_steps"][0]["step"], "unpack");
+    assert_eq!(demo["failing_steps"][0]["exit_code"], 3);
     assert!(demo["installations"]["median_duration_ms"].as_u64().is_some());
 
     // The installed product reads the same ID the good run reported.

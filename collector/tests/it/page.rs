@@ -67,10 +67,13 @@ fn report_formats_and_filters() {
     let csv = run(&["--format", "csv"]);
     assert!(csv.starts_with("section,product,key,subkey,started,"));
     assert!(
-        csv.contains("installations,acme <server>,,,2,1,1,0,0.5,42000,42000,"),
+        csv.contains("installations,acme <server>,,,2,1,1,0,0,0.5,42000,42000,"),
         "{csv}"
     );
-    assert!(csv.contains("failing_step,acme <server>,configure,2,,,,,,,,1"), "{csv}");
+    assert!(
+        csv.contains("failing_step,acme <server>,configure,2,,,,,,,,,1"),
+        "{csv}"
+    );
 
     assert_eq!(common::report(&c.db, &["--product", "nope"])["products"], json!([]));
     // The events are from March 2021; a 1 s window holds none of them.

@@ -225,10 +225,10 @@ fn report_output_cannot_drive_the_terminal_or_a_spreadsheet() {
     let csv = common::run_report(&c.db, &["--format", "csv"]).ok();
     assert!(!csv.contains('\u{1b}'), "{csv:?}");
     for line in [
-        r#"os,evil\u{1b}]0;pwned\u{7}\u{1b}[2J,"'=HYPERLINK(""http://x"")",'+1,1,0,1,0,0,,,"#.to_string(),
-        "version,evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J,'-2+3,,1,0,1,0,0,,,".to_string(),
+        r#"os,evil\u{1b}]0;pwned\u{7}\u{1b}[2J,"'=HYPERLINK(""http://x"")",'+1,1,0,1,0,0,0,,,"#.to_string(),
+        "version,evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J,'-2+3,,1,0,1,0,0,0,,,".to_string(),
         // The exit code is a number of ours, not stored text: left as is.
-        "failing_step,evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J,'@SUM(A1),-1,,,,,,,,1".to_string(),
+        "failing_step,evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J,'@SUM(A1),-1,,,,,,,,,1".to_string(),
     ] {
         assert!(csv.contains(&line), "no line {line}\nin\n{csv}");
     }
