@@ -70,10 +70,15 @@ pub struct ServeArgs {
     /// Such events are stored and counted under the standard name.
     #[arg(long = "event-name", value_name = "CHECKPOINT=NAME", value_parser = EventNames::parse_one)]
     pub event_names: Vec<(Checkpoint, String)>,
-    /// Latest released version, echoed in every accepted response as `latest_version`.
+    /// Notices per product and version (TOML, see the README); reloaded on SIGHUP or when it changes.
+    #[arg(long = "notices", value_name = "FILE")]
+    pub notices_file: Option<PathBuf>,
+    /// Latest released version, echoed in every accepted response as `latest_version` (for
+    /// products the notices file does not name).
     #[arg(long, value_name = "VERSION")]
     pub latest_version: Option<String>,
-    /// Notice echoed in every accepted response under `notices`; repeat for several.
+    /// Notice echoed in every accepted response under `notices` (for products the notices file does
+    /// not name); repeat for several.
     #[arg(long = "notice", value_name = "TEXT")]
     pub notices: Vec<String>,
     /// Also forward every stored event to this backend, as BACKEND=URL (posthog=https://eu.i.posthog.com,

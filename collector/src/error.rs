@@ -24,6 +24,8 @@ pub enum Error {
     EmptySecretFile(&'static str, PathBuf),
     /// The `--event-name` mapping contradicts itself.
     EventNames(String),
+    /// The notices file is unreadable or invalid (the message names the entry).
+    Notices(String),
     /// Starting the runtime, serving, or writing the output failed.
     Io(std::io::Error),
 }
@@ -38,6 +40,7 @@ impl fmt::Display for Error {
             Error::SecretFile(flag, path, e) => write!(f, "cannot read {flag} {}: {e}", path.display()),
             Error::EmptySecretFile(flag, path) => write!(f, "{flag} {} holds no secret", path.display()),
             Error::EventNames(message) => write!(f, "--event-name: {message}"),
+            Error::Notices(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),
         }
     }
@@ -69,6 +72,7 @@ impl Error {
                 Some("put the secret on a line of its own (lines starting with # are skipped)")
             }
             Error::EventNames(_) => Some("give each branded name once, as CHECKPOINT=NAME"),
+            Error::Notices(_) => Some("fix the file (format: collector/README.md, \"Notices\") or leave out --notices"),
             Error::Store(StoreError::Busy) => Some("retry in a moment"),
             Error::Store(_) | Error::Io(_) => None,
         }
@@ -77,7 +81,9 @@ impl Error {
     /// The process exit code: 2 for a mistake in the options (as the parser's own refusals), else 1.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::SecretFile(..) | Error::EmptySecretFile(..) | Error::EventNames(_) => ExitCode::from(2),
+            Error::SecretFile(..) | Error::EmptySecretFile(..) | Error::EventNames(_) | Error::Notices(_) => {
+                ExitCode::from(2)
+            }
             _ => ExitCode::FAILURE,
         }
     }

@@ -6,6 +6,7 @@ mod error;
 mod event;
 mod http;
 mod ingest;
+mod notices;
 mod present;
 mod relay;
 mod report;
@@ -54,6 +55,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         admin_token_file,
         event_names,
         latest_version,
+        notices_file,
         notices,
         forward,
         forward_keys,
@@ -83,12 +85,18 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         None => admin_token.filter(|t| !t.is_empty()),
     };
     let event_names = event::EventNames::new(event_names).map_err(Error::EventNames)?;
+    let global_notices = notices::Notices::global(latest_version, notices);
+    let notices = match &notices_file {
+        Some(path) => notices::Notices::load(path, global_notices.clone()).map_err(Error::Notices)?,
+        None => global_notices.clone(),
+    };
     let settings = http::Settings {
         listen,
         db,
         keys: ingest::Keys::new(keys),
-        latest_version,
         notices,
+        notices_file,
+        global_notices,
         forward,
         busy_timeout,
         header_timeout,

@@ -89,6 +89,12 @@ pub async fn ingest(
         }
     };
     note_unknown_names(&app, &batch.events);
+    // Notices follow the product and version of the installation that reported.
+    let installation = batch
+        .events
+        .iter()
+        .find(|e| e.product.is_some())
+        .map(|e| (e.product.clone(), e.product_version.clone()));
     if !batch.events.is_empty() {
         // A large request keeps its turn until stored, so a small one waits behind one at most.
         let turn = app.admission.store_turn(&ticket).await;
@@ -151,7 +157,9 @@ pub async fn ingest(
         Protocol::Segment | Protocol::Json => json!({"success": true}),
     };
     if let Value::Object(m) = &mut body {
-        m.extend(app.extra.clone());
+        let (product, version) = installation.unwrap_or_default();
+        let notices = app.notices.read().unwrap_or_else(|e| e.into_inner());
+        m.extend(notices.answer(product.as_deref(), version.as_deref()));
     }
     (StatusCode::OK, axum::Json(body)).into_response()
 }

@@ -17,11 +17,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rusqlite::Connection;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::error::Error;
 use crate::event::{EventNames, Protocol};
 use crate::ingest::Keys;
+use crate::notices::{self, Notices};
 use crate::relay;
 use crate::store;
 
@@ -34,10 +35,12 @@ pub struct Settings {
     pub db: PathBuf,
     /// Accepted keys.
     pub keys: Keys,
-    /// Echoed as `latest_version` in accepted responses.
-    pub latest_version: Option<String>,
-    /// Echoed as `notices` in accepted responses.
-    pub notices: Vec<String>,
+    /// `latest_version` and `notices` of accepted responses, as loaded at start.
+    pub notices: Notices,
+    /// The notices file to reload, if any.
+    pub notices_file: Option<PathBuf>,
+    /// The command-line notices the file is laid over on each reload.
+    pub global_notices: Notices,
     /// Backends every stored event is forwarded to.
     pub forward: Vec<relay::Target>,
     /// How long a write waits for a locked database.
@@ -65,7 +68,7 @@ pub struct App {
     admission: admission::Admission,
     /// Permits for report builds (see [`read::REPORT_BUILDS`]).
     report_builds: Arc<tokio::sync::Semaphore>,
-    extra: Map<String, Value>,
+    notices: notices::Shared,
     forwarder: relay::worker::Forwarder,
 }
 
@@ -106,23 +109,18 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
         read_access,
         admission: admission::Admission::default(),
         report_builds: Arc::new(tokio::sync::Semaphore::new(read::REPORT_BUILDS)),
-        extra: version_fields(&settings),
+        notices: Arc::new(std::sync::RwLock::new(Arc::new(settings.notices.clone()))),
         forwarder,
     });
+    if let Some(path) = settings.notices_file.clone() {
+        tokio::spawn(notices::watch(
+            path,
+            settings.global_notices.clone(),
+            Arc::clone(&app.notices),
+        ));
+    }
     accept::accept_loop(listener, router(app), settings.header_timeout).await;
     Ok(())
-}
-
-/// `latest_version` and `notices`, added to every accepted response when configured.
-fn version_fields(settings: &Settings) -> Map<String, Value> {
-    let mut extra = Map::new();
-    if let Some(v) = &settings.latest_version {
-        extra.insert("latest_version".into(), json!(v));
-    }
-    if settings.latest_version.is_some() || !settings.notices.is_empty() {
-        extra.insert("notices".into(), json!(settings.notices));
-    }
-    extra
 }
 
 fn router(app: Arc<App>) -> Router {

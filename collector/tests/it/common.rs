@@ -141,6 +141,15 @@ impl Collector {
         }
     }
 
+    /// Sends the process a signal, e.g. `HUP`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {name}");
+    }
+
     /// POSTs `body` with headers; returns status and parsed JSON answer.
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
         let reply = self.request(path, headers, Some(body));

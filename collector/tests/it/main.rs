@@ -12,6 +12,7 @@ mod clients;
 mod drill_down;
 mod end_to_end;
 mod limits;
+mod notices;
 mod page;
 mod relay;
 mod security;
