@@ -25,15 +25,16 @@ pub struct ReportParams {
 }
 
 impl ReportParams {
-    /// The query these parameters ask for; the error names the bad value.
-    fn query(&self, now_ms: i64) -> Result<report::Query, String> {
+    /// The query these parameters ask for; `admin` (the admin token was given) adds the emails of
+    /// support requests.
+    fn query(&self, now_ms: i64, admin: bool) -> Result<report::Query, String> {
         let since = given(&self.since).map(Since::parse).transpose()?;
         let from = given(&self.from).map(Day::parse).transpose()?;
         let to = given(&self.to).map(Day::parse).transpose()?;
         Ok(report::Query {
             window: window::resolve(since.as_ref(), from.as_ref(), to.as_ref(), now_ms)?,
             product: given(&self.product).map(String::from),
-            show_emails: false,
+            show_emails: admin,
             include_ci: given(&self.include_ci).is_some_and(|v| matches!(v, "1" | "true" | "on")),
             running_ms: i64::try_from(report::RUNNING_WINDOW.as_millis()).unwrap_or(i64::MAX),
             now_ms,
@@ -72,7 +73,8 @@ async fn serve_report(
     if let Some(refused) = app.read_access.refusal(headers) {
         return refused;
     }
-    let query = match params.query(crate::clock::now_ms()) {
+    let admin = matches!(app.read_access, super::auth::ReadAccess::Token(_));
+    let query = match params.query(crate::clock::now_ms(), admin) {
         Ok(query) => query,
         Err(message) => {
             return error(

@@ -283,23 +283,33 @@ fn failing_steps(s: &mut String, p: &ProductReport) {
     s.push_str("</table>");
 }
 
-/// The latest support requests, without emails (those are for `report --show-emails`).
+/// The latest support requests; their emails only when the report carries them (the page was
+/// asked for with the admin token).
 fn support_requests(s: &mut String, p: &ProductReport) {
     let _ = write!(s, "<h3>Support requests ({})</h3>", p.support.count);
     if p.support.requests.is_empty() {
         s.push_str("<p class=\"empty\">none</p>");
         return;
     }
-    s.push_str("<table><tr><th class=\"l\">time (UTC)</th><th class=\"l\">version</th><th class=\"l\">failed step</th><th class=\"l\">installation ID</th></tr>");
+    let emails = p.support.emails.is_some();
+    s.push_str("<table><tr><th class=\"l\">time (UTC)</th><th class=\"l\">version</th><th class=\"l\">failed step</th><th class=\"l\">installation ID</th>");
+    if emails {
+        s.push_str("<th class=\"l\">email</th>");
+    }
+    s.push_str("</tr>");
     for r in &p.support.requests {
         let _ = write!(
             s,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\"><code>{}</code></td></tr>",
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\"><code>{}</code></td>",
             escape(&r.time.replace('T', " ").replace('Z', "")),
             escape(r.product_version.as_deref().unwrap_or("-")),
             escape(r.step.as_deref().unwrap_or("-")),
             escape(&r.installation_id)
         );
+        if emails {
+            let _ = write!(s, "<td class=\"l\">{}</td>", escape(r.email.as_deref().unwrap_or("-")));
+        }
+        s.push_str("</tr>");
     }
     s.push_str("</table>");
 }

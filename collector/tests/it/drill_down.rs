@@ -273,3 +273,29 @@ fn bad_windows_are_usage_errors() {
         assert!(!run.stderr.is_empty());
     }
 }
+
+#[test]
+fn support_emails_reach_only_the_admin() {
+    let c = Collector::start(&["--admin-token", "s3cret-admin"]);
+    scenario(&c);
+    let admin = [("Authorization", "Bearer s3cret-admin")];
+    let page = c.request("/?product=acme", &admin, None);
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("<th class=\"l\">email</th>"), "{}", page.text);
+    assert!(page.text.contains("ops@example.com"));
+    let json: Value = serde_json::from_str(&c.request("/report.json", &admin, None).text).unwrap();
+    assert_eq!(
+        product(&json, "acme")["support"]["requests"][0]["email"],
+        "ops@example.com"
+    );
+    assert_eq!(c.request("/", &[], None).status, 401, "no page without the token");
+
+    // Without a token (loopback only), the page has the list but no emails.
+    let open = Collector::start(&[]);
+    scenario(&open);
+    let (_, html) = open.get("/?product=acme");
+    assert!(
+        html.contains("<code>d</code>") && !html.contains("ops@example.com"),
+        "{html}"
+    );
+}
