@@ -25,9 +25,47 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the installation report from a database.
     Report(ReportArgs),
+    /// Delete every event of one installation (what `install-beacon id` prints), e.g. on request.
+    Forget(ForgetArgs),
+    /// Write every stored event, one per line, as JSON Lines or CSV.
+    Export(ExportArgs),
     /// Fill a database with synthetic events (for benchmarks and screenshots).
     #[command(hide = true)]
     Seed(SeedArgs),
+}
+
+/// Options of `forget`.
+#[derive(Debug, clap::Args)]
+pub struct ForgetArgs {
+    /// SQLite database file written by `serve`.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// The installation ID to forget.
+    #[arg(long, value_name = "ID", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub id: String,
+}
+
+/// Options of `export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// SQLite database file written by `serve`.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::store::export::Format::Jsonl)]
+    pub format: crate::store::export::Format,
+    /// Write to this file (created readable by its owner only) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A `--retain` length: at least a day, so that a typo cannot delete today's events.
+pub fn retention(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+    if d < Duration::from_secs(86_400) {
+        return Err(format!("{text} is shorter than a day; keep at least 1d"));
+    }
+    Ok(d)
 }
 
 /// Options of `serve`.
@@ -94,6 +132,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub forward_keys: Vec<String>,
+    /// Delete raw events older than this (e.g. 400d) at start and then hourly, keeping the daily
+    /// counts the report needs; old installations keep their outcome without their ID.
+    #[arg(long, value_name = "DURATION", value_parser = retention)]
+    pub retain: Option<Duration>,
     /// How long a write waits for a locked database before answering 503.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, hide = true)]
     pub busy_timeout: Duration,

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use cli::{Cli, Command, Format, ReportArgs, ServeArgs};
+use cli::{Cli, Command, ExportArgs, ForgetArgs, Format, ReportArgs, ServeArgs};
 use error::Error;
 
 fn main() -> ExitCode {
@@ -36,6 +36,8 @@ fn run(command: Command) -> Result<(), Error> {
     match command {
         Command::Serve(args) => serve(args),
         Command::Report(args) => report(args),
+        Command::Forget(args) => forget(args),
+        Command::Export(args) => export(args),
         Command::Seed(args) => {
             let n = store::seed::seed(&args.db, args.events, args.days, args.seed)
                 .map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
@@ -59,6 +61,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         notices,
         forward,
         forward_keys,
+        retain,
         busy_timeout,
         header_timeout,
     } = args;
@@ -98,6 +101,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         notices_file,
         global_notices,
         forward,
+        retain,
         busy_timeout,
         header_timeout,
         admin_token,
@@ -138,5 +142,56 @@ fn report(args: ReportArgs) -> Result<(), Error> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+fn forget(args: ForgetArgs) -> Result<(), Error> {
+    if !args.db.exists() {
+        return Err(Error::DatabaseMissing(args.db));
+    }
+    let mut conn = store::open_existing(&args.db).map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
+    let done = store::retention::forget(&mut conn, &args.id)?;
+    if done.events == 0 && done.installations == 0 {
+        println!("no events of installation {} in {}", args.id, args.db.display());
+    } else {
+        println!(
+            "forgot installation {}: {} events and {} installation records deleted",
+            args.id, done.events, done.installations
+        );
+    }
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<(), Error> {
+    use std::io::Write;
+    if !args.db.exists() {
+        return Err(Error::DatabaseMissing(args.db));
+    }
+    let conn = store::open_existing(&args.db).map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
+    let result = match &args.output {
+        Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            // The events hold support emails: the file is the owner's only.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)?;
+            let mut out = std::io::BufWriter::new(file);
+            let n = store::export::export(&conn, args.format, &mut out)?;
+            out.flush()?;
+            eprintln!("exported {n} events to {}", path.display());
+            Ok(())
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            store::export::export(&conn, args.format, &mut out).and_then(|_| out.flush().map_err(store::StoreError::Io))
+        }
+    };
+    match result {
+        // A closed pipe (`export | head`) is not an error worth reporting.
+        Err(store::StoreError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

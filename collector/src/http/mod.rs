@@ -43,6 +43,8 @@ pub struct Settings {
     pub global_notices: Notices,
     /// Backends every stored event is forwarded to.
     pub forward: Vec<relay::Target>,
+    /// Raw events older than this are deleted at start and hourly.
+    pub retain: Option<Duration>,
     /// How long a write waits for a locked database.
     pub busy_timeout: Duration,
     /// How long a client may take to send its request headers.
@@ -79,6 +81,10 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
     let adopted = store::adopt_renamed(&mut conn, &settings.event_names).map_err(open_error)?;
     let db_file = store::DbFile::of(&settings.db).map_err(open_error)?;
     relay::queue::install(&conn, &settings.forward).map_err(open_error)?;
+    if let Some(keep) = settings.retain {
+        store::retention::apply(&settings.db, keep).map_err(open_error)?;
+        store::retention::in_background(&settings.db, keep).map_err(open_error)?;
+    }
     let forwarder = relay::worker::start(&settings.db, &settings.forward).map_err(open_error)?;
     store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(open_error)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)

@@ -501,6 +501,10 @@ pub fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// The daily counts retention kept (`error_days`, `support_days`) of the window (?1, ?2) and the
+/// listed products (?3).
+const RETAINED: &str = "day * 86400000 >= ?1 AND day * 86400000 < ?2 AND product IN (SELECT value FROM json_each(?3))";
+
 /// The event filter of a report: its name, the time window (?1, ?2) and the listed products (?3).
 fn event_filter(name: &str) -> String {
     format!(
@@ -513,13 +517,16 @@ fn failing_steps(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(Strin
     let filter = event_filter(names::ERROR);
     let mut stmt = conn.prepare(&format!(
         "SELECT product, step, exit_code, count, installations FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
-                   exit_code, COUNT(*) AS count, COUNT(DISTINCT installation_id) AS installations,
-                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
-                                      ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code) AS rank
-            FROM events INDEXED BY errors_by_step
-            WHERE {filter}
-            GROUP BY 1, 2, 3)
+            SELECT product, step, exit_code, SUM(n) AS count, SUM(i) AS installations,
+                   ROW_NUMBER() OVER (PARTITION BY product ORDER BY SUM(n) DESC, step, exit_code) AS rank
+            FROM (
+                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                       exit_code, COUNT(*) AS n, COUNT(DISTINCT installation_id) AS i
+                FROM events INDEXED BY errors_by_step WHERE {filter} GROUP BY 1, 2, 3
+                UNION ALL
+                SELECT product, step, exit_code, SUM(events), SUM(installations)
+                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3)
+            GROUP BY product, step, exit_code)
          WHERE rank <= ?4 ORDER BY product, rank"
     ))?;
     let (since, until) = q.bounds();
@@ -539,13 +546,16 @@ fn failing_steps(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(Strin
 
     let mut stmt = conn.prepare(&format!(
         "SELECT product, step, exit_code, message, count FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
-                   exit_code, COALESCE(message, '') AS message, COUNT(*) AS count,
-                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}'), COALESCE(step, 'unknown'), exit_code
-                                      ORDER BY COUNT(*) DESC, COALESCE(message, '')) AS rank
-            FROM events INDEXED BY errors_by_message
-            WHERE {filter}
-            GROUP BY 1, 2, 3, 4)
+            SELECT product, step, exit_code, message, SUM(n) AS count,
+                   ROW_NUMBER() OVER (PARTITION BY product, step, exit_code ORDER BY SUM(n) DESC, message) AS rank
+            FROM (
+                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                       exit_code, COALESCE(message, '') AS message, COUNT(*) AS n
+                FROM events INDEXED BY errors_by_message WHERE {filter} GROUP BY 1, 2, 3, 4
+                UNION ALL
+                SELECT product, step, exit_code, message, SUM(events)
+                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3, 4)
+            GROUP BY product, step, exit_code, message)
          WHERE rank <= ?4"
     ))?;
     let mut rows = stmt.query(params![since, until, scope, TOP_MESSAGES])?;
@@ -572,9 +582,12 @@ fn support(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, Sup
     let filter = event_filter(names::SUPPORT);
     let (since, until) = q.bounds();
     let mut stmt = conn.prepare(&format!(
-        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY support_requests
-         WHERE {filter}
-         GROUP BY 1 ORDER BY 1"
+        "SELECT product, SUM(n) FROM (
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COUNT(*) AS n
+            FROM events INDEXED BY support_requests WHERE {filter} GROUP BY 1
+            UNION ALL
+            SELECT product, SUM(requests) FROM support_days WHERE {RETAINED} GROUP BY 1)
+         GROUP BY product ORDER BY product"
     ))?;
     let mut out: Vec<(String, Support)> = stmt
         .query_map(params![since, until, scope], |r| {

@@ -1,6 +1,8 @@
 //! The SQLite event table: schema, indexes and the one-transaction-per-request insert.
 
+pub mod export;
 mod file;
+pub mod retention;
 mod schema;
 pub mod seed;
 

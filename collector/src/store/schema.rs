@@ -69,7 +69,28 @@ CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, p
 ";
 
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
+
+/// Version 3: what retention keeps of the raw events it deletes (see `retention.rs`): error
+/// counts per day, step, exit code and message, and support request counts per day.
+const MIGRATION_3: &str = "
+CREATE TABLE IF NOT EXISTS error_days (
+    product       TEXT NOT NULL,
+    day           INTEGER NOT NULL,
+    step          TEXT NOT NULL,
+    exit_code     INTEGER,
+    message       TEXT NOT NULL,
+    events        INTEGER NOT NULL,
+    installations INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS error_days_by_product ON error_days (product, day);
+CREATE TABLE IF NOT EXISTS support_days (
+    product  TEXT NOT NULL,
+    day      INTEGER NOT NULL,
+    requests INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS support_days_by_product ON support_days (product, day);
+";
 
 /// Version 2: the drill-down facts. Installations learn their architecture, container and CI flag
 /// (backfilled from their events) and the report cube covers them, in the order the report groups
@@ -142,6 +163,9 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
             if !has_arch {
                 conn.execute_batch(&sql(MIGRATION_2))?;
             }
+        }
+        if version < 3 {
+            conn.execute_batch(MIGRATION_3)?;
         }
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
     };

@@ -11,6 +11,7 @@ mod browser;
 mod clients;
 mod drill_down;
 mod end_to_end;
+mod erasure;
 mod limits;
 mod notices;
 mod page;
