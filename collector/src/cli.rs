@@ -132,6 +132,12 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub forward_keys: Vec<String>,
+    /// Serve the public statistics page /public (and /public.json) without a credential.
+    #[arg(long)]
+    pub public: bool,
+    /// On the public page, groups of fewer installations than this are merged into "other".
+    #[arg(long, value_name = "K", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..))]
+    pub public_k: u64,
     /// Delete raw events older than this (e.g. 400d) at start and then hourly, keeping the daily
     /// counts the report needs; old installations keep their outcome without their ID.
     #[arg(long, value_name = "DURATION", value_parser = retention)]

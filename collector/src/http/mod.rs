@@ -4,6 +4,7 @@ mod accept;
 mod admission;
 mod auth;
 mod ingest;
+mod public;
 mod read;
 
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub global_notices: Notices,
     /// Backends every stored event is forwarded to.
     pub forward: Vec<relay::Target>,
+    /// Serve `/public` with buckets of at least this many installations.
+    pub public: Option<u64>,
     /// Raw events older than this are deleted at start and hourly.
     pub retain: Option<Duration>,
     /// How long a write waits for a locked database.
@@ -72,6 +75,7 @@ pub struct App {
     report_builds: Arc<tokio::sync::Semaphore>,
     notices: notices::Shared,
     forwarder: relay::worker::Forwarder,
+    public: Option<public::Public>,
 }
 
 /// Opens the database, binds, prints `listening on http://ADDR`, and serves until Ctrl-C or SIGTERM.
@@ -117,6 +121,7 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
         report_builds: Arc::new(tokio::sync::Semaphore::new(read::REPORT_BUILDS)),
         notices: Arc::new(std::sync::RwLock::new(Arc::new(settings.notices.clone()))),
         forwarder,
+        public: settings.public.map(public::Public::new),
     });
     if let Some(path) = settings.notices_file.clone() {
         tokio::spawn(notices::watch(
@@ -147,6 +152,8 @@ fn router(app: Arc<App>) -> Router {
         )
         .route("/", get(read::page))
         .route("/report.json", get(read::report_json))
+        .route("/public", get(public::page))
+        .route("/public.json", get(public::json))
         .route("/healthz", get(healthz))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint", "see the collector README") })
         .with_state(app)

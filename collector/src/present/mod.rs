@@ -2,6 +2,7 @@
 
 pub mod csv;
 pub mod page;
+pub mod public;
 pub mod svg;
 pub mod text;
 

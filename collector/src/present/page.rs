@@ -6,13 +6,13 @@ use super::svg::{self, Bar, Series, escape};
 use super::{duration, percent};
 use crate::report::{Funnel, ProductReport, Report};
 
-const GREEN: &str = "#2f9e44";
-const RED: &str = "#e03131";
-const BLUE: &str = "#1c7ed6";
-const GREY: &str = "#adb5bd";
+pub(super) const GREEN: &str = "#2f9e44";
+pub(super) const RED: &str = "#e03131";
+pub(super) const BLUE: &str = "#1c7ed6";
+pub(super) const GREY: &str = "#adb5bd";
 const ORANGE: &str = "#f08c00";
 
-const STYLE: &str = "
+pub(super) const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f6f7f9;color:#212529}
 header{background:#1f2933;color:#fff;padding:18px 32px}header h1{margin:0;font-size:20px}
 header p{margin:4px 0 0;color:#adb5bd}main{padding:8px 32px 32px;max-width:1180px}

@@ -6,6 +6,7 @@
 //! it started within the running window, and *abandoned* after.
 
 mod model;
+pub mod public;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -29,6 +29,38 @@ fn chromium(profile: &Path, args: &[&str]) -> Run {
 }
 
 #[test]
+fn the_public_page_renders_without_ids_or_emails_in_chromium() {
+    if !crate::tools::have("chromium", &["--version"], "chromium") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("seed.sqlite");
+    let db_arg = db.to_str().expect("UTF-8 temp path");
+    common::run([
+        "seed", "--events", "3000", "--days", "60", "--seed", "5", "--db", db_arg,
+    ])
+    .ok();
+    let collector = Collector::start_with_db(&db, &["--public"]);
+    let dom = chromium(
+        &dir.path().join("p1"),
+        &["--dump-dom", &format!("{}/public", collector.base)],
+    )
+    .stdout;
+    assert!(dom.contains("<h2>acme-server</h2>"), "{dom}");
+    assert!(
+        dom.matches("<svg").count() >= 8,
+        "per week, OS, versions and failures, for both products: {dom}"
+    );
+    assert!(!dom.contains('@'), "no emails: {dom}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut ids = conn.prepare("SELECT DISTINCT installation_id FROM events").unwrap();
+    let ids: Vec<String> = ids.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(ids.len() > 500);
+    assert!(ids.iter().all(|id| !dom.contains(id.as_str())), "no installation IDs");
+    assert!(!dom.contains("install-packages failed"), "no error messages");
+}
+
+#[test]
 fn the_page_renders_its_charts_in_chromium() {
     if !crate::tools::have("chromium", &["--version"], "chromium") {
         return;

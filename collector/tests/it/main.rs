@@ -15,5 +15,6 @@ mod erasure;
 mod limits;
 mod notices;
 mod page;
+mod public;
 mod relay;
 mod security;
