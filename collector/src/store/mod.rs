@@ -108,8 +108,8 @@ INSERT OR IGNORE INTO events (
 ) RETURNING ts_ms";
 
 /// SQL with the event names of `beacon_wire` (and [`NO_PRODUCT`]) put in for `{STARTED}`,
-/// `{SUCCESS}`, `{ERROR}`, `{SUPPORT}`, `{INSTANCE_ACTIVE}` and `{NO_PRODUCT}`, so that no name is
-/// written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
+/// `{SUCCESS}`, `{ERROR}`, `{SUPPORT}`, `{INSTANCE_ACTIVE}` and `{NO_PRODUCT}`, and the property
+/// keys for `{ARCH}`, `{CONTAINER}`, `{CI}` and `{MESSAGE}`, so that no name is written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
 pub fn sql(template: &str) -> String {
     template
         .replace("{STARTED}", names::STARTED)
@@ -118,6 +118,10 @@ pub fn sql(template: &str) -> String {
         .replace("{SUPPORT}", names::SUPPORT)
         .replace("{INSTANCE_ACTIVE}", names::INSTANCE_ACTIVE)
         .replace("{NO_PRODUCT}", NO_PRODUCT)
+        .replace("{ARCH}", beacon_wire::prop::ARCH)
+        .replace("{CONTAINER}", beacon_wire::prop::CONTAINER)
+        .replace("{CI}", beacon_wire::prop::CI)
+        .replace("{MESSAGE}", beacon_wire::prop::MESSAGE)
 }
 
 /// Folds one Started/Success/Error event (?6 = its time, ?7 = its name) into its installation.
@@ -323,12 +327,12 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut renamed = 0;
     {
-        let mut rename = tx.prepare(
+        let mut rename = tx.prepare(&sql(
             "UPDATE events SET event = ?1 WHERE event = ?2
              RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms,
-                       json_extract(properties, '$.arch'), json_extract(properties, '$.container'),
-                       json_extract(properties, '$.ci') IN (1, 'true')",
-        )?;
+                       json_extract(properties, '$.{ARCH}'), json_extract(properties, '$.{CONTAINER}'),
+                       json_extract(properties, '$.{CI}') IN (1, 'true')",
+        ))?;
         let mut installation = tx.prepare_cached(&sql(UPSERT_INSTALLATION))?;
         let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
         for (branded, standard) in names.renamed() {

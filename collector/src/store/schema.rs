@@ -102,9 +102,9 @@ ALTER TABLE installations ADD COLUMN container TEXT NOT NULL DEFAULT 'unknown';
 ALTER TABLE installations ADD COLUMN ci INTEGER NOT NULL DEFAULT 0;
 UPDATE installations SET arch = f.arch, container = f.container, ci = f.ci FROM (
     SELECT COALESCE(product, '{NO_PRODUCT}') AS product, installation_id,
-           COALESCE(MAX(json_extract(properties, '$.arch')), 'unknown') AS arch,
-           COALESCE(MAX(json_extract(properties, '$.container')), 'unknown') AS container,
-           COALESCE(MAX(json_extract(properties, '$.ci') IN (1, 'true')), 0) AS ci
+           COALESCE(MAX(json_extract(properties, '$.{ARCH}')), 'unknown') AS arch,
+           COALESCE(MAX(json_extract(properties, '$.{CONTAINER}')), 'unknown') AS container,
+           COALESCE(MAX(json_extract(properties, '$.{CI}') IN (1, 'true')), 0) AS ci
     FROM events
     WHERE event IN ('{STARTED}', '{SUCCESS}', '{ERROR}')
     GROUP BY 1, 2) AS f
@@ -113,7 +113,7 @@ DROP INDEX IF EXISTS installations_cube;
 CREATE INDEX installations_cube ON installations (
     product, ci, os, os_version, product_version, arch, container, start_day, status, outcome_day,
     first_at, duration);
-ALTER TABLE events ADD COLUMN message TEXT GENERATED ALWAYS AS (json_extract(properties, '$.message')) VIRTUAL;
+ALTER TABLE events ADD COLUMN message TEXT GENERATED ALWAYS AS (json_extract(properties, '$.{MESSAGE}')) VIRTUAL;
 CREATE INDEX errors_by_message
     ON events (product, step, exit_code, message, ts_ms) WHERE event = '{ERROR}';
 ";
