@@ -27,7 +27,7 @@ h2{margin:0 0 14px;font-size:18px}h3{font-size:14px;margin:18px 0 6px;color:#495
 table{border-collapse:collapse;font-size:13px;margin-bottom:4px}th,td{padding:3px 10px 3px 0;text-align:right;white-space:nowrap}
 th:first-child,td:first-child,th.l,td.l{text-align:left}th{color:#6c757d;font-weight:500;border-bottom:1px solid #dee2e6}
 .relay{background:#fff;border-radius:10px;padding:10px 24px;margin:20px 0 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-.tables{display:grid;grid-template-columns:1fr 1fr;gap:0 28px}td.msg{white-space:normal;max-width:560px}.n{color:#868e96}
+.tables{display:grid;grid-template-columns:repeat(auto-fit,minmax(600px,1fr));gap:0 28px}td.msg{white-space:normal;max-width:560px}.n{color:#868e96}
 form.picker{background:#fff;border-radius:10px;padding:10px 24px;margin:20px 0 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 form.picker label{margin-right:10px}.empty{color:#868e96}
 ";
@@ -292,12 +292,13 @@ fn support_requests(s: &mut String, p: &ProductReport) {
         return;
     }
     let emails = p.support.emails.is_some();
+    let shown = p.support.requests.len().min(SUPPORT_ROWS);
     s.push_str("<table><tr><th class=\"l\">time (UTC)</th><th class=\"l\">version</th><th class=\"l\">failed step</th><th class=\"l\">installation ID</th>");
     if emails {
         s.push_str("<th class=\"l\">email</th>");
     }
     s.push_str("</tr>");
-    for r in &p.support.requests {
+    for r in &p.support.requests[..shown] {
         let _ = write!(
             s,
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\"><code>{}</code></td>",
@@ -312,7 +313,17 @@ fn support_requests(s: &mut String, p: &ProductReport) {
         s.push_str("</tr>");
     }
     s.push_str("</table>");
+    if p.support.count > shown as u64 {
+        let _ = write!(
+            s,
+            "<p class=\"empty\">the latest {shown} of {}; more in <a href=\"/report.json\">/report.json</a> and <code>beacon-collector report</code></p>",
+            p.support.count
+        );
+    }
 }
+
+/// Support requests listed on the page (the JSON and `report` carry up to 50 per product).
+const SUPPORT_ROWS: usize = 15;
 
 fn funnel_bars(f: &Funnel) -> Vec<Bar> {
     let share = |n: u64| {

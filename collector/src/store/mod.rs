@@ -327,12 +327,10 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut renamed = 0;
     {
-        let mut rename = tx.prepare(&sql(
-            "UPDATE events SET event = ?1 WHERE event = ?2
+        let mut rename = tx.prepare(&sql("UPDATE events SET event = ?1 WHERE event = ?2
              RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms,
                        json_extract(properties, '$.{ARCH}'), json_extract(properties, '$.{CONTAINER}'),
-                       json_extract(properties, '$.{CI}') IN (1, 'true')",
-        ))?;
+                       json_extract(properties, '$.{CI}') IN (1, 'true')"))?;
         let mut installation = tx.prepare_cached(&sql(UPSERT_INSTALLATION))?;
         let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
         for (branded, standard) in names.renamed() {
