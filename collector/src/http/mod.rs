@@ -84,7 +84,12 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
     let mut conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
     let adopted = store::adopt_renamed(&mut conn, &settings.event_names).map_err(open_error)?;
     let db_file = store::DbFile::of(&settings.db).map_err(open_error)?;
-    relay::queue::install(&conn, &settings.forward).map_err(open_error)?;
+    for (backend, n) in relay::queue::install(&conn, &settings.forward).map_err(open_error)? {
+        eprintln!(
+            "note: {n} events wait in the queue for {backend}, which no --forward names any more; \
+             they are sent when one does again"
+        );
+    }
     if let Some(keep) = settings.retain {
         store::retention::apply(&settings.db, keep).map_err(open_error)?;
         store::retention::in_background(&settings.db, keep).map_err(open_error)?;

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS forward_status (
 
 /// Creates the queue tables and, on this connection only, the triggers that queue every newly
 /// stored event for each target (a duplicate that `INSERT OR IGNORE` skips fires no trigger).
-pub fn install(conn: &Connection, targets: &[Target]) -> Result<(), StoreError> {
+/// Returns the backends no target names any more that still have events queued, with how many.
+pub fn install(conn: &Connection, targets: &[Target]) -> Result<Vec<(String, u64)>, StoreError> {
     conn.execute_batch(SCHEMA)?;
     for t in targets {
         let name = t.backend.as_str();
@@ -43,7 +44,16 @@ pub fn install(conn: &Connection, targets: &[Target]) -> Result<(), StoreError> 
             params![name, t.url],
         )?;
     }
-    Ok(())
+    let mut stmt = conn.prepare("SELECT target, COUNT(*) FROM forward_queue GROUP BY target")?;
+    let queued = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+    let mut left = Vec::new();
+    for row in queued {
+        let (backend, n) = row?;
+        if !targets.iter().any(|t| t.backend.as_str() == backend) {
+            left.push((backend, n));
+        }
+    }
+    Ok(left)
 }
 
 /// The oldest `limit` queued events of `target`.
@@ -195,7 +205,7 @@ mod tests {
             url: "http://x".into(),
             key: "k".into(),
         };
-        install(&conn, &[target]).unwrap();
+        assert_eq!(install(&conn, std::slice::from_ref(&target)).unwrap(), vec![]);
         crate::store::insert(&mut conn, &[event("a"), event("b"), event("a")], 5).unwrap();
         crate::store::insert(&mut conn, &[event("b"), event("c")], 6).unwrap();
         let queued = load(&conn, "posthog", 10).unwrap();
@@ -220,6 +230,8 @@ mod tests {
         .unwrap();
         let s = &status(&conn).unwrap()[0];
         assert_eq!((s.queued, s.forwarded), (3, 0));
+        assert_eq!(install(&conn, &[]).unwrap(), vec![("posthog".to_string(), 3)]);
+        install(&conn, &[target]).unwrap();
         assert_eq!(s.failing_since.as_deref(), Some("1970-01-01T00:00:01Z"));
         assert_eq!(s.last_error.as_deref(), Some("503 again"));
 

@@ -191,6 +191,17 @@ fn segment_events_wait_in_the_queue_through_an_outage_and_a_restart() {
 
     drop(collector);
 
+    // Started without --forward, the queue waits, and serve says so.
+    let without = Collector::start_with_db(&db, &[]);
+    assert!(
+        without
+            .stderr()
+            .contains("note: 3 events wait in the queue for segment, which no --forward names any more"),
+        "{}",
+        without.stderr()
+    );
+    drop(without);
+
     let receiver = Receiver::start(&addr.to_string(), &[]);
     let restarted = Collector::start_with_db(&db, &args);
     let got = receiver.wait_for_accepted(3, batch);
