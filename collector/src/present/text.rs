@@ -122,21 +122,23 @@ pub fn render(report: &Report) -> String {
         out.push_str(&grid(&rows));
 
         let _ = writeln!(out, "\nlatest support requests");
-        let mut rows = vec![vec![
-            "time".into(),
-            "version".into(),
-            "step".into(),
-            "installation".into(),
-            "email".into(),
-        ]];
+        let emails = p.support.emails.is_some();
+        let mut head = vec!["time".into(), "version".into(), "step".into(), "installation".into()];
+        if emails {
+            head.push("email".into());
+        }
+        let mut rows = vec![head];
         for r in &p.support.requests {
-            rows.push(vec![
+            let mut row = vec![
                 r.time.clone(),
                 r.product_version.clone().unwrap_or_else(|| "-".into()),
                 r.step.clone().unwrap_or_else(|| "-".into()),
                 r.installation_id.clone(),
-                r.email.clone().unwrap_or_else(|| "-".into()),
-            ]);
+            ];
+            if emails {
+                row.push(r.email.clone().unwrap_or_else(|| "-".into()));
+            }
+            rows.push(row);
         }
         out.push_str(&grid(&rows));
 
