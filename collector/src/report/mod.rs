@@ -8,7 +8,7 @@
 mod model;
 pub mod public;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, params};
 
@@ -151,7 +151,7 @@ fn nearest_rank(sorted: &[i64], pct: usize) -> i64 {
 }
 
 /// The facts an installation is grouped by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Facts {
     product: String,
     ci: bool,
@@ -174,6 +174,20 @@ impl Facts {
             arch: r.get(5)?,
             container: r.get(6)?,
         })
+    }
+
+    /// Whether columns 0..7 of `r` are these facts (compared in place, without copying).
+    fn matches(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<bool> {
+        let text = |i: usize, v: &str| -> rusqlite::Result<bool> {
+            Ok(r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)? == v)
+        };
+        Ok(text(0, &self.product)?
+            && r.get::<_, bool>(1)? == self.ci
+            && text(2, &self.os)?
+            && text(3, &self.os_version)?
+            && text(4, &self.version)?
+            && text(5, &self.arch)?
+            && text(6, &self.container)?)
     }
 }
 
@@ -261,41 +275,27 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
     let running_since = q.now_ms.saturating_sub(q.running_ms);
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
 
-    // Recent installations without an outcome are still running: few, counted first, then taken
-    // out of the abandoned count of the same cube cell.
-    let mut running: HashMap<(Facts, i64), u64> = HashMap::new();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {FACTS}, start_day, COUNT(*) FROM installations INDEXED BY installations_cube
-         WHERE {IN_WINDOW} AND status = '{}' AND first_at >= ?4
-         GROUP BY {FACTS}, start_day",
-        Status::Abandoned.as_sql()
-    ))?;
-    let mut rows = stmt.query(params![since, until, scope, running_since])?;
-    while let Some(r) = rows.next()? {
-        running.insert((Facts::read(r)?, r.get(7)?), r.get(8)?);
-    }
-
+    // The last column counts the installations of a cell that started within the running window:
+    // of an abandoned cell, those are still running.
     let mut cube = conn.prepare(&format!(
-        "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*)
+        "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4)
          FROM installations INDEXED BY installations_cube
          WHERE {IN_WINDOW}
          GROUP BY {FACTS}, start_day, status, outcome_day"
     ))?;
-    let mut rows = cube.query(params![since, until, scope])?;
+    let mut rows = cube.query(params![since, until, scope, running_since])?;
     while let Some(r) = rows.next()? {
         let facts = Facts::read(r)?;
         let (start_day, status, outcome_day): (i64, Status, Option<i64>) = (r.get(7)?, r.get(8)?, r.get(9)?);
-        let n: u64 = r.get(10)?;
+        let (n, recent): (u64, u64) = (r.get(10)?, r.get(11)?);
         let acc = accs.entry(facts.product.clone()).or_default();
-        let mut parts = vec![(Outcome::from(status), n)];
-        if status == Status::Abandoned
-            && let Some(r) = running.get(&(facts.clone(), start_day))
-        {
-            parts = vec![
-                (Outcome::Abandoned, n.saturating_sub(*r)),
-                (Outcome::Running, (*r).min(n)),
-            ];
-        }
+        let parts = match status {
+            Status::Abandoned => vec![
+                (Outcome::Abandoned, n.saturating_sub(recent)),
+                (Outcome::Running, recent.min(n)),
+            ],
+            other => vec![(Outcome::from(other), n)],
+        };
         for group in acc.groups(&facts, q.include_ci) {
             for (outcome, n) in &parts {
                 group.add(*outcome, *n);
@@ -321,13 +321,21 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
          WHERE {IN_WINDOW} AND status = '{}' AND duration IS NOT NULL",
         Status::Succeeded.as_sql()
     ))?;
+    // Rows come in index order, so runs of rows share their facts: collect each run's durations
+    // and hand them to their groups once per run, not once per row.
+    let mut runs: Vec<(Facts, Vec<i64>)> = Vec::new();
     let mut rows = durations.query(params![since, until, scope])?;
     while let Some(r) = rows.next()? {
-        let facts = Facts::read(r)?;
         let duration: i64 = r.get(7)?;
+        match runs.last_mut() {
+            Some((facts, run)) if facts.matches(r)? => run.push(duration),
+            _ => runs.push((Facts::read(r)?, vec![duration])),
+        }
+    }
+    for (facts, run) in runs {
         let acc = accs.entry(facts.product.clone()).or_default();
         for group in acc.groups(&facts, q.include_ci) {
-            group.durations.push(duration);
+            group.durations.extend_from_slice(&run);
         }
     }
 
