@@ -30,10 +30,13 @@ trap cleanup EXIT
 
 # Starts `serve` with extra arguments on a fresh port; sets $server and $base.
 start() {
+    # Removed first: the shell truncates the file in the child, which may run after the loop below.
+    rm -f "$work/serve.out"
     "$bin" serve --listen 127.0.0.1:0 "$@" >"$work/serve.out" 2>"$work/serve.err" &
     server=$!
     for _ in $(seq 200); do [ -s "$work/serve.out" ] && break; sleep 0.05; done
     base=$(head -1 "$work/serve.out" | sed 's/^listening on //')
+    [ -n "$base" ] || { echo "error: serve did not start: $(cat "$work/serve.err")" >&2; exit 1; }
 }
 stop() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=""; }
 # Seconds since $t0, two decimals.
@@ -57,11 +60,14 @@ def body():
 bodies = [body() for _ in range(batches)]
 errors = []
 def worker(chunk):
-    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
-    for b in chunk:
-        conn.request("POST", "/v1/batch", b, {"Authorization": auth, "Content-Type": "application/json"})
-        r = conn.getresponse(); r.read()
-        if r.status != 200: errors.append(r.status)
+    try:
+        conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+        for b in chunk:
+            conn.request("POST", "/v1/batch", b, {"Authorization": auth, "Content-Type": "application/json"})
+            r = conn.getresponse(); r.read()
+            if r.status != 200: errors.append(r.status)
+    except Exception as e:
+        errors.append(repr(e))
 threads = [threading.Thread(target=worker, args=(bodies[i::2],)) for i in range(2)]
 t0 = time.perf_counter()
 for t in threads: t.start()
