@@ -17,10 +17,22 @@ impl Since {
         let ms = i64::try_from(d.as_millis())
             .map_err(|_| format!("{text} is too long a window; leave it out to report all time"))?;
         Ok(Since {
-            label: humantime::format_duration(d).to_string(),
+            label: spaced(&humantime::format_duration(d).to_string()),
             ms,
         })
     }
+}
+
+/// `30days 12h` → `30 days 12h`: humantime glues word units to their number.
+fn spaced(duration: &str) -> String {
+    let parts: Vec<String> = duration
+        .split(' ')
+        .map(|part| match part.find(|c: char| c.is_ascii_alphabetic()) {
+            Some(unit) if part.len() - unit > 2 => format!("{} {}", &part[..unit], &part[unit..]),
+            _ => part.to_string(),
+        })
+        .collect();
+    parts.join(" ")
 }
 
 /// A day, `YYYY-MM-DD` (UTC).
@@ -100,12 +112,19 @@ mod tests {
         let w = resolve(Some(&Since::parse("1d").unwrap()), None, None, NOW).unwrap();
         assert_eq!(
             (w.since_ms, w.until_ms, w.label.as_deref()),
-            (Some(NOW - DAY_MS), None, Some("last 1day"))
+            (Some(NOW - DAY_MS), None, Some("last 1 day"))
         );
         let w = resolve(None, Some(&day("2026-11-01")), Some(&day("2026-11-20")), NOW).unwrap();
         assert_eq!(w.since_ms, Some(1_793_491_200_000));
         assert_eq!(w.until_ms, Some(1_795_219_200_000), "the last day is included");
         assert_eq!(w.label.as_deref(), Some("2026-11-01 – 2026-11-20"));
+    }
+
+    #[test]
+    fn labels_read_as_words() {
+        assert_eq!(Since::parse("30d").unwrap().label, "30 days");
+        assert_eq!(Since::parse("36h").unwrap().label, "1 day 12h");
+        assert_eq!(Since::parse("1y").unwrap().label, "1 year");
     }
 
     #[test]
