@@ -179,15 +179,19 @@ impl Target {
 
     /// Where this target sends, as the outbox records it.
     pub fn destination(&self) -> Destination {
-        let (endpoint, userinfo) = split_userinfo(&self.endpoint);
-        let credentials = (self.key.is_some() || userinfo.is_some()).then(|| {
-            let both = format!("{}\n{}", self.key.as_deref().unwrap_or(""), userinfo.unwrap_or(""));
-            let digest = ring::digest::digest(&ring::digest::SHA256, both.as_bytes());
+        let (bare, userinfo) = split_userinfo(&self.endpoint);
+        let query = bare.split_once('?').map(|(_, query)| query);
+        let credentials = (self.key.is_some() || userinfo.is_some() || query.is_some()).then(|| {
+            let mut secrets = format!("{}\n{}", self.key.as_deref().unwrap_or(""), userinfo.unwrap_or(""));
+            if let Some(query) = query {
+                secrets.push_str(&format!("\n{query}"));
+            }
+            let digest = ring::digest::digest(&ring::digest::SHA256, secrets.as_bytes());
             digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
         });
         Destination {
             protocol: self.protocol.name().to_owned(),
-            endpoint,
+            endpoint: mask_query(&bare),
             credentials_sha256: credentials,
         }
     }
@@ -216,16 +220,17 @@ impl Target {
     }
 }
 
-/// Where queued events are to be delivered: the protocol, the endpoint without credentials, and a
-/// SHA-256 of the key and of any `user:password@` in the endpoint (never the credentials
-/// themselves). A call delivers only the queued events whose destination equals its own.
+/// Where queued events are to be delivered: the protocol, the endpoint without credentials and
+/// with its query values masked, and a SHA-256 of the key, of any `user:password@` and of any query
+/// in the endpoint (never the credentials themselves). A call delivers only the queued events whose destination equals its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     /// `segment`, `posthog` or `json`.
     pub protocol: String,
-    /// Base URL, credentials removed.
+    /// Base URL, credentials removed, query values masked.
     pub endpoint: String,
-    /// Hex SHA-256 of `key \n user:password`; absent when there is neither.
+    /// Hex SHA-256 of `key \n user:password`, then `\n query` when the endpoint has one; absent
+    /// when there is none of them.
     pub credentials_sha256: Option<String>,
 }
 
@@ -265,16 +270,35 @@ fn split_userinfo(url: &str) -> (String, Option<&str>) {
 }
 
 /// A URL for display: a password in it is replaced by `****`, a user name alone (often a token)
-/// masked as keys are.
+/// masked as keys are, and every query value (`?token=…`) replaced by `****`.
 pub fn mask_url(url: &str) -> String {
-    let (bare, Some(userinfo)) = split_userinfo(url) else {
-        return url.to_owned();
+    let (bare, userinfo) = split_userinfo(url);
+    let bare = mask_query(&bare);
+    let Some(userinfo) = userinfo else {
+        return bare;
     };
     let shown = match userinfo.split_once(':') {
         Some((user, _)) => format!("{user}:****"),
         None => mask(userinfo),
     };
     bare.replacen("://", &format!("://{shown}@"), 1)
+}
+
+/// `url` with the value of every query parameter, and any parameter without a name, replaced by
+/// `****`: query strings often carry tokens.
+fn mask_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=****"),
+            None if pair.is_empty() => String::new(),
+            None => "****".to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", masked.join("&"))
 }
 
 /// `install-beacon/<version>`.
@@ -438,7 +462,11 @@ mod tests {
             "https://ada:****@h.example/x@y"
         );
         assert_eq!(mask_url("https://tok_abcdefgh@h.example"), "https://tok_****@h.example");
-        assert_eq!(mask_url("https://h.example/p?u=a@b"), "https://h.example/p?u=a@b");
+        assert_eq!(mask_url("https://h.example/p?u=a@b"), "https://h.example/p?u=****");
+        assert_eq!(
+            mask_url("https://ada:pw@h.example/p?token=abc&v&key=x#y"),
+            "https://ada:****@h.example/p?token=****&****&key=****"
+        );
         let with = |endpoint: &str, key: Option<&str>| Target {
             protocol: Protocol::Json,
             endpoint: endpoint.into(),
@@ -450,5 +478,9 @@ mod tests {
         assert_ne!(d, with("http://ada:other@h", Some("k")).destination());
         assert_ne!(d, with("http://h", Some("k")).destination());
         assert_eq!(with("http://h", None).destination().credentials_sha256, None);
+        let d = with("http://h/?token=abc", None).destination();
+        assert_eq!(d.endpoint, "http://h/?token=****");
+        assert_eq!(d.credentials_sha256.as_ref().map(String::len), Some(64));
+        assert_ne!(d, with("http://h/?token=abd", None).destination());
     }
 }

@@ -801,6 +801,42 @@ fn credentials_in_the_endpoint_url_are_masked_everywhere() {
 }
 
 #[test]
+fn secrets_in_the_endpoint_query_are_masked_everywhere_and_never_stored() {
+    let env = Env::new();
+    let refused = refused_url();
+    let endpoint = format!("{refused}/in?token=s3cr3tt0ken&v");
+    let mut seen = String::new();
+    for (args, debug) in [
+        (&["status"][..], false),
+        (&["started"], false),
+        (&["--dry-run", "started"], false),
+        (&["success"], true),
+        (&["status"], false),
+        (&["flush"], false),
+    ] {
+        let mut cmd = env.json(&endpoint);
+        if debug {
+            cmd.env("INSTALL_BEACON_DEBUG", "1");
+        }
+        let out = cmd.args(args).output().unwrap();
+        seen.push_str(&stdout(&out));
+        seen.push_str(&stderr(&out));
+    }
+    for entry in std::fs::read_dir(env.state_dir("acme")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            seen.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(!seen.contains("s3cr3t"), "{seen}");
+    assert!(seen.contains(&format!("{refused}/in?token=****&****")), "{seen}");
+    assert!(
+        seen.contains("queued:     2"),
+        "status counts the events queued for it: {seen}"
+    );
+}
+
+#[test]
 fn a_relative_home_never_puts_the_state_dir_under_the_working_directory() {
     let env = Env::new();
     let cwd = tempfile::tempdir().unwrap();
