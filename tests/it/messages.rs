@@ -64,6 +64,37 @@ fn usage_errors() {
     assert_snapshot!(text, @"error: --prop contact=… is an email address, which is not sent with custom events; use `install-beacon support --email ADDRESS`");
 }
 
+#[test]
+fn track_refuses_checkpoint_names_and_the_beacons_own_properties() {
+    let env = Env::new();
+    let (code, text) = fails(&env, &["--dry-run", "track", "Installation Support"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @r#"error: the event name "Installation Support" is a checkpoint of install-beacon, which `track` does not send; use `install-beacon support`, or another name"#);
+
+    let (code, text) = fails(&env, &["--dry-run", "track", "instance active"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @r#"error: the event name "instance active" is a checkpoint of install-beacon, which `track` does not send; use `install-beacon heartbeat`, or another name"#);
+
+    let (code, text) = fails(
+        &env,
+        &[
+            "--dry-run",
+            "track",
+            "Signup",
+            "--prop",
+            "plan=pro",
+            "--prop",
+            "os=plan9",
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @"error: --prop os=… would overwrite a property install-beacon sends itself (os, os_version, arch, cpu_count, memory_mb, container, ci, context, product, product_version, beacon_version, step, exit_code, message, duration_ms, email, total_duration_ms, step_durations_ms); use another key, e.g. --prop app_os=…");
+
+    let (code, text) = fails(&env, &["--dry-run", "track", "Signup", "--prop", "Product=other"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @"error: --prop Product=… would overwrite a property install-beacon sends itself (os, os_version, arch, cpu_count, memory_mb, container, ci, context, product, product_version, beacon_version, step, exit_code, message, duration_ms, email, total_duration_ms, step_durations_ms); use another key, e.g. --prop app_Product=…");
+}
+
 /// A missing key or endpoint is the installer's configuration, not the user's input: an installer
 /// under `set -e` goes on, told what is missing (exit 2 only with `--strict`, above).
 #[test]

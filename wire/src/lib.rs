@@ -83,6 +83,9 @@ pub mod event {
     pub const SUPPORT: &str = "Installation Support";
     /// Keep-alive of a running instance (`heartbeat`).
     pub const INSTANCE_ACTIVE: &str = "Instance Active";
+
+    /// Every checkpoint name above.
+    pub const ALL: [&str; 5] = [STARTED, SUCCESS, ERROR, SUPPORT, INSTANCE_ACTIVE];
 }
 
 /// Keys of the properties every event carries (facts, product) and of the checkpoints' own fields.
@@ -123,6 +126,28 @@ pub mod prop {
     pub const TOTAL_DURATION_MS: &str = "total_duration_ms";
     /// Step name → duration in milliseconds (success).
     pub const STEP_DURATIONS_MS: &str = "step_durations_ms";
+
+    /// Every key above.
+    pub const ALL: [&str; 18] = [
+        OS,
+        OS_VERSION,
+        ARCH,
+        CPU_COUNT,
+        MEMORY_MB,
+        CONTAINER,
+        CI,
+        CONTEXT,
+        PRODUCT,
+        PRODUCT_VERSION,
+        BEACON_VERSION,
+        STEP,
+        EXIT_CODE,
+        MESSAGE,
+        DURATION_MS,
+        EMAIL,
+        TOTAL_DURATION_MS,
+        STEP_DURATIONS_MS,
+    ];
 }
 
 #[cfg(test)]
