@@ -4,15 +4,20 @@ use crate::consent::{self, Source};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 
+use super::no_state_dir;
+
 /// Saves the choice and warns when a stronger source overrides it.
 pub fn save(session: &Session, on: bool) -> Result<ExitStatus, Error> {
     // After a prompt, the lock gets a budget of its own.
     session.arm_deadline();
     let s = session.settings;
-    let state = s
-        .state_dir
-        .as_ref()
-        .ok_or_else(|| Error::usage("no place to save the choice: set --state-dir DIR (or HOME)"))?;
+    let state = s.state_dir.as_ref().ok_or_else(|| {
+        no_state_dir(
+            s,
+            "cannot save the choice",
+            "no place to save the choice: set --state-dir DIR (or HOME)",
+        )
+    })?;
     state
         .update(|saved| saved.consent = Some(on))
         .map_err(|e| Error::io(format!("cannot save the choice in {}", state.path().display()), e))?;

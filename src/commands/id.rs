@@ -7,6 +7,8 @@ use crate::session::Session;
 use crate::store::identity;
 use crate::ui;
 
+use super::no_state_dir;
+
 /// Prints what was asked for.
 pub fn id(session: &Session, args: &IdArgs) -> Result<ExitStatus, Error> {
     let s = session.settings;
@@ -14,10 +16,13 @@ pub fn id(session: &Session, args: &IdArgs) -> Result<ExitStatus, Error> {
         IdFormat::Plain => String::new(),
         IdFormat::Env => format!("{}_INSTALLATION_ID=", consent::env_prefix(&s.product)),
     };
-    let path = s
-        .id_file
-        .as_ref()
-        .ok_or_else(|| Error::usage("no place to keep the installation ID: set --state-dir DIR or --id-file PATH"))?;
+    let path = s.id_file.as_ref().ok_or_else(|| {
+        no_state_dir(
+            s,
+            "cannot keep the installation ID",
+            "no place to keep the installation ID: set --state-dir DIR or --id-file PATH",
+        )
+    })?;
     if args.path {
         ui::stdout(&format!("{}\n", path.display()));
         return Ok(ExitStatus::Success);

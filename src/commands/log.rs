@@ -5,13 +5,19 @@ use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 use crate::ui;
 
+use super::no_state_dir;
 use super::send::audit_log;
 use crate::delivery::audit;
 
 /// Prints the last `--limit` entries as a table, or as the JSON lines they are stored as.
 pub fn log(session: &Session, args: &LogArgs) -> Result<ExitStatus, Error> {
-    let log = audit_log(session)
-        .ok_or_else(|| Error::usage("no state directory to find the audit log in: set --state-dir DIR (or HOME)"))?;
+    let log = audit_log(session).ok_or_else(|| {
+        no_state_dir(
+            session.settings,
+            "cannot read the audit log",
+            "no state directory to find the audit log in: set --state-dir DIR (or HOME)",
+        )
+    })?;
     let (entries, unreadable) = log
         .read()
         .map_err(|e| Error::io(format!("cannot read {}", log.path().display()), e))?;

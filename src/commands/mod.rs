@@ -18,7 +18,9 @@ pub mod success;
 pub mod support;
 pub mod track;
 
+use crate::exit::Error;
 use crate::session::Session;
+use crate::settings::Settings;
 use crate::tty::Tty;
 
 /// The terminal to ask on, or `None` after saying why nothing is asked (`skipped`).
@@ -31,5 +33,15 @@ fn open_tty(session: &Session, skipped: &str) -> Option<Tty> {
                 .info(&format!("no terminal to ask on (CI, container or cron): {skipped}"));
             None
         }
+    }
+}
+
+/// Why a command that needs the state directory has none: when one was set but failed the safety
+/// checks, a failure (exit 1) `cannot …` naming the reason; when none is set, the usage error
+/// `unset` (exit 2).
+fn no_state_dir(s: &Settings, cannot: &str, unset: &str) -> Error {
+    match &s.state_dir_refused {
+        Some(refused) => Error::io(cannot, std::io::Error::other(format!("the state directory {refused}"))),
+        None => Error::usage(unset),
     }
 }

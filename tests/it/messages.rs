@@ -95,6 +95,30 @@ fn track_refuses_checkpoint_names_and_the_beacons_own_properties() {
     assert_snapshot!(text, @"error: --prop Product=… would overwrite a property install-beacon sends itself (os, os_version, arch, cpu_count, memory_mb, container, ci, context, product, product_version, beacon_version, step, exit_code, message, duration_ms, email, total_duration_ms, step_durations_ms); use another key, e.g. --prop app_Product=…");
 }
 
+/// `enable`, `disable`, `id` and `log` need the state directory: one refused by the safety checks
+/// is a failure (exit 1) naming why, not a missing setting (exit 2).
+#[test]
+fn commands_needing_a_refused_state_dir_fail_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let shared = env.home.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = shared.to_str().unwrap();
+    let mut texts = Vec::new();
+    for command in ["enable", "disable", "id", "log"] {
+        let (code, text) = fails(&env, &["--quiet", "--state-dir", dir, command]);
+        assert_eq!(code, Some(1), "{command}: {text}");
+        texts.push(text);
+    }
+    assert_snapshot!(texts.concat(), @r"
+    error: cannot save the choice: the state directory [HOME]/shared (not used: it is writable by group or others (mode 0777))
+    error: cannot save the choice: the state directory [HOME]/shared (not used: it is writable by group or others (mode 0777))
+    error: cannot keep the installation ID: the state directory [HOME]/shared (not used: it is writable by group or others (mode 0777))
+    error: cannot read the audit log: the state directory [HOME]/shared (not used: it is writable by group or others (mode 0777))
+    ");
+}
+
 /// A missing key or endpoint is the installer's configuration, not the user's input: an installer
 /// under `set -e` goes on, told what is missing (exit 2 only with `--strict`, above).
 #[test]
