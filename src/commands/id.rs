@@ -4,7 +4,10 @@ use crate::cli::{IdArgs, IdFormat};
 use crate::consent;
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
-use crate::store::identity;
+use std::io;
+use std::path::Path;
+
+use crate::store::{files, identity};
 use crate::ui;
 
 use super::no_state_dir;
@@ -27,6 +30,10 @@ pub fn id(session: &Session, args: &IdArgs) -> Result<ExitStatus, Error> {
         ui::stdout(&format!("{}\n", path.display()));
         return Ok(ExitStatus::Success);
     }
+    if s.dry_run {
+        ui::stdout(&dry_run(path, args.reset, &prefix)?);
+        return Ok(ExitStatus::Success);
+    }
     let _lock = s.state_dir.as_ref().and_then(|d| d.lock().ok());
     let id = if args.reset {
         identity::reset(path)
@@ -36,4 +43,35 @@ pub fn id(session: &Session, args: &IdArgs) -> Result<ExitStatus, Error> {
     .map_err(|e| Error::io(format!("cannot write the installation ID to {}", path.display()), e))?;
     ui::stdout(&format!("{prefix}{id}\n"));
     Ok(ExitStatus::Success)
+}
+
+/// What `id` would print or write, without writing anything: the existing ID, or what would be
+/// created.
+fn dry_run(path: &Path, reset: bool, prefix: &str) -> Result<String, Error> {
+    let existing = match files::read(path) {
+        Ok(content) => identity::parse(&content).ok_or("which holds no valid ID, "),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(format!(
+                "--dry-run: would create {} with a new installation ID\n",
+                path.display()
+            ));
+        }
+        Err(e) => {
+            return Err(Error::io(
+                format!("cannot read the installation ID from {}", path.display()),
+                e,
+            ));
+        }
+    };
+    Ok(match (existing, reset) {
+        (Ok(id), false) => format!("{prefix}{id}\n"),
+        (Ok(_), true) => format!(
+            "--dry-run: would replace {} with a new installation ID\n",
+            path.display()
+        ),
+        (Err(invalid), _) => format!(
+            "--dry-run: would replace {}, {invalid}with a new installation ID\n",
+            path.display()
+        ),
+    })
 }

@@ -283,6 +283,46 @@ fn id_reset_and_path() {
     assert_eq!(fs::read(&custom).unwrap(), id);
 }
 
+/// `--dry-run` writes no file: `id` says what it would create or replace, and prints an ID only
+/// when one exists.
+#[test]
+fn id_dry_run_writes_no_file() {
+    let env = Env::new();
+    let path = env.id_file("acme");
+    for args in [&["--dry-run", "id"][..], &["--dry-run", "id", "--reset"]] {
+        let out = env.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            stdout(&out),
+            format!(
+                "--dry-run: would create {} with a new installation ID\n",
+                path.display()
+            )
+        );
+        assert!(!env.state_dir("acme").exists(), "{args:?} created the state dir");
+    }
+    let id = stdout(&env.cmd().arg("id").output().unwrap());
+    assert_eq!(stdout(&env.cmd().args(["--dry-run", "id"]).output().unwrap()), id);
+    let out = env.cmd().args(["--dry-run", "id", "--reset"]).output().unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "--dry-run: would replace {} with a new installation ID\n",
+            path.display()
+        )
+    );
+    fs::write(&path, "garbage").unwrap();
+    let out = env.cmd().args(["--dry-run", "id"]).output().unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "--dry-run: would replace {}, which holds no valid ID, with a new installation ID\n",
+            path.display()
+        )
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "garbage");
+}
+
 #[test]
 fn corrupt_id_file_is_replaced_with_a_warning() {
     let server = Server::start();
