@@ -46,6 +46,8 @@ pub enum Error {
         context: String,
         /// The cause.
         source: io::Error,
+        /// How to fix it, printed on its own `hint:` line.
+        hint: Option<String>,
     },
 }
 
@@ -71,6 +73,16 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+            hint: None,
+        }
+    }
+
+    /// A failed file operation with a separate `hint:` line.
+    pub fn io_with_hint(context: impl Into<String>, source: io::Error, hint: impl Into<String>) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+            hint: Some(hint.into()),
         }
     }
 
@@ -85,7 +97,9 @@ impl Error {
     /// The text printed to stderr: `error: …`, then `hint: …` when there is a fix.
     pub fn render(&self) -> String {
         match self {
-            Error::Usage { hint: Some(hint), .. } => format!("error: {self}\nhint: {hint}\n"),
+            Error::Usage { hint: Some(hint), .. } | Error::Io { hint: Some(hint), .. } => {
+                format!("error: {self}\nhint: {hint}\n")
+            }
             _ => format!("error: {self}\n"),
         }
     }
@@ -95,7 +109,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage { message, .. } => f.write_str(message),
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Io { context, source, .. } => write!(f, "{context}: {source}"),
         }
     }
 }
@@ -123,5 +137,7 @@ mod tests {
         let io = Error::io("cannot save the choice in /x", io::Error::other("disk full"));
         assert_eq!(io.render(), "error: cannot save the choice in /x: disk full\n");
         assert_eq!(io.status(), ExitStatus::Failure);
+        let io = Error::io_with_hint("cannot write /x", io::Error::other("a link"), "remove it");
+        assert_eq!(io.render(), "error: cannot write /x: a link\nhint: remove it\n");
     }
 }

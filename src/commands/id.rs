@@ -40,7 +40,20 @@ pub fn id(session: &Session, args: &IdArgs) -> Result<ExitStatus, Error> {
     } else {
         identity::load_or_create(path).map(|(id, _)| id)
     }
-    .map_err(|e| Error::io(format!("cannot write the installation ID to {}", path.display()), e))?;
+    .map_err(|e| {
+        let context = format!("cannot write the installation ID to {}", path.display());
+        match path.is_symlink() {
+            true => Error::io_with_hint(
+                context,
+                e,
+                format!(
+                    "remove the link {}, or point --id-file at a regular file",
+                    path.display()
+                ),
+            ),
+            false => Error::io(context, e),
+        }
+    })?;
     ui::stdout(&format!("{prefix}{id}\n"));
     Ok(ExitStatus::Success)
 }

@@ -228,5 +228,8 @@ fn a_hostile_state_dir_and_unrepresentable_durations() {
     symlink("/nonexistent", dir.join("installation_id")).unwrap();
     let (code, text) = fails(&env, &["id"]);
     assert_eq!(code, Some(1));
-    assert_snapshot!(text, @"error: cannot write the installation ID to [HOME]/.local/state/acme/installation_id: a symbolic link, not followed");
+    assert_snapshot!(text, @r"
+    error: cannot write the installation ID to [HOME]/.local/state/acme/installation_id: a symbolic link, not followed
+    hint: remove the link [HOME]/.local/state/acme/installation_id, or point --id-file at a regular file
+    ");
 }
