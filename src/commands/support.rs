@@ -26,7 +26,14 @@ pub fn support(session: &Session, args: SupportArgs) -> Result<ExitStatus, Error
         message,
         step,
     } = args;
-    if session.decision.source.forbids_any_connection() {
+    let source = &session.decision.source;
+    if source.forbids_any_connection() {
+        if !ask {
+            validate_email(email.as_deref().unwrap_or_default())?;
+        }
+        session.ui.info(&format!(
+            "support request not sent: the {source} rules out every connection"
+        ));
         return Ok(ExitStatus::Success);
     }
     let step = step.or_else(|| session.saved.last_failed_step.clone());

@@ -194,23 +194,42 @@ fn support_under_opt_outs_sends_the_request_unless_every_connection_is_ruled_out
         ("acme-donottrack", false),
     ] {
         let server = Server::start();
-        let mut cmd = if opt_out == "acme-donottrack" {
-            env.bin(&donottrack)
-        } else {
-            env.cmd()
+        let command = || {
+            let mut cmd = if opt_out == "acme-donottrack" {
+                env.bin(&donottrack)
+            } else {
+                env.cmd()
+            };
+            if opt_out == "acme-donottrack" {
+                cmd.args(["--product", "acme"]);
+            }
+            cmd.args(["--protocol", "json", "--endpoint", &server.url]);
+            match opt_out.split_once('=') {
+                Some(("--telemetry", value)) => cmd.args(["--telemetry", value]),
+                Some((name, value)) => cmd.env(name, value),
+                None if opt_out == "INSTALL_BEACON_POLICY_FILE" => cmd.env(opt_out, &policy),
+                None => &mut cmd,
+            };
+            cmd
         };
-        if opt_out == "acme-donottrack" {
-            cmd.args(["--product", "acme"]);
-        }
-        cmd.args(["--protocol", "json", "--endpoint", &server.url]);
-        match opt_out.split_once('=') {
-            Some(("--telemetry", value)) => cmd.args(["--telemetry", value]),
-            Some((name, value)) => cmd.env(name, value),
-            None if opt_out == "INSTALL_BEACON_POLICY_FILE" => cmd.env(opt_out, &policy),
-            None => &mut cmd,
-        };
-        let out = cmd.args(support).output().unwrap();
+        let out = command().args(support).output().unwrap();
         assert!(out.status.success(), "{opt_out}: {}", stderr(&out));
+        let bad = command()
+            .args(["support", "--email", "ada@localhost"])
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{opt_out}: {}", stderr(&bad));
+        if !sent {
+            let why = match opt_out {
+                "acme-donottrack" => "executable name 'acme-donottrack' contains 'donottrack'".to_owned(),
+                _ => format!("policy file {}", policy.display()),
+            };
+            assert_eq!(
+                stderr(&out),
+                format!("install-beacon: support request not sent: the {why} rules out every connection\n"),
+                "{opt_out}"
+            );
+        }
         let events = server.events();
         assert_eq!(events.len(), usize::from(sent), "{opt_out}");
         if sent {
