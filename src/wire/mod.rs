@@ -370,7 +370,7 @@ mod tests {
                 "messageId": "11111111-2222-4333-8444-555555555555",
                 "timestamp": "2026-11-23T10:00:00.000Z",
                 "properties": {"os": "debian", "os_version": "12"},
-                "context": {"library": {"name": "install-beacon", "version": VERSION}, "os": {"name": "debian", "version": "12"}},
+                "context": {"ip": "0.0.0.0", "library": {"name": "install-beacon", "version": VERSION}, "os": {"name": "debian", "version": "12"}},
             }], "sentAt": "2026-11-23T10:00:01.000Z"})
         );
     }
@@ -389,6 +389,9 @@ mod tests {
         assert_eq!(body["batch"][0]["distinct_id"], "7d3c2f0e-1b7a-4c55-9b8e-2f8f6a1d0c11");
         assert_eq!(body["batch"][0]["uuid"], "11111111-2222-4333-8444-555555555555");
         assert_eq!(body["batch"][0]["properties"]["$process_person_profile"], false);
+        assert_eq!(body["batch"][0]["properties"]["$ip"], Value::Null);
+        assert!(body["batch"][0]["properties"].as_object().unwrap().contains_key("$ip"));
+        assert_eq!(body["batch"][0]["properties"]["$geoip_disable"], true);
         assert_eq!(body["batch"][0]["properties"]["$os"], "debian");
         assert_eq!(body["batch"][0]["properties"]["$lib"], "install-beacon");
     }
@@ -420,7 +423,15 @@ mod tests {
         let small: Vec<Event> = (0..3000).map(|_| event("a")).collect();
         let (batches, too_large) = t.batches(small);
         assert!(too_large.is_empty());
-        assert_eq!(batches.len(), 2, "as few requests as the limits allow");
+        let limits = t.limits();
+        let per_batch = limits
+            .events
+            .min((limits.body - ENVELOPE) / (t.encoded_len(&event("a")) + 1));
+        assert_eq!(
+            batches.len(),
+            3000_usize.div_ceil(per_batch),
+            "as few requests as the limits allow"
+        );
         assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 3000);
         for batch in &batches {
             assert!(batch.len() <= 2500 && t.encode(batch, "now")[0].body.len() <= 500_000);

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use super::{LIBRARY, VERSION, os};
 use crate::event::Event;
 
-/// A Segment `track` call as analytics-python sends it.
+/// A Segment `track` call as analytics-python sends it, with `context.ip` set to `0.0.0.0`:
+/// Segment otherwise records the address the request came from.
 pub fn event(e: &Event) -> Value {
     let (os, os_version) = os(e);
     json!({
@@ -16,6 +17,7 @@ pub fn event(e: &Event) -> Value {
         "timestamp": e.timestamp,
         "properties": e.properties,
         "context": {
+            "ip": "0.0.0.0",
             "library": {"name": LIBRARY, "version": VERSION},
             "os": {"name": os, "version": os_version},
         },

@@ -97,7 +97,7 @@ fn segment_started_request_is_exactly_what_segment_expects() {
     assert!(["docker", "podman", "kubernetes", "none"].contains(&p["container"].as_str().unwrap()));
     assert_eq!(
         e["context"],
-        json!({"library": {"name": "install-beacon", "version": env!("CARGO_PKG_VERSION")},
+        json!({"ip": "0.0.0.0", "library": {"name": "install-beacon", "version": env!("CARGO_PKG_VERSION")},
                "os": {"name": p["os"], "version": p["os_version"]}})
     );
 }
@@ -137,6 +137,12 @@ fn posthog_batch_matches_the_capture_api() {
     assert_eq!(p["$os"], p["os"]);
     assert_eq!(p["$os_version"], p["os_version"]);
     assert_eq!(p["$process_person_profile"], false);
+    assert_eq!(
+        p.get("$ip"),
+        Some(&Value::Null),
+        "the key keeps PostHog from recording the address"
+    );
+    assert_eq!(p["$geoip_disable"], true);
 }
 
 #[test]

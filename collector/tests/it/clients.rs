@@ -10,14 +10,15 @@ fn seg(event: &str, id: &str, mid: &str, ts: &str, props: Value) -> Value {
     json!({
         "type": "track", "event": event, "anonymousId": id, "messageId": mid, "timestamp": ts,
         "properties": props,
-        "context": {"library": {"name": "install-beacon", "version": "0.1.0"},
+        "context": {"ip": "0.0.0.0", "library": {"name": "install-beacon", "version": "0.1.0"},
                     "os": {"name": props["os"], "version": props["os_version"]}}
     })
 }
 
 fn ph(event: &str, id: &str, uuid: &str, ts: &str, props: Value) -> Value {
     let extra = json!({"$lib": "install-beacon", "$lib_version": "0.1.0", "$os": props["os"],
-                       "$os_version": props["os_version"], "$process_person_profile": false});
+                       "$os_version": props["os_version"], "$process_person_profile": false,
+                       "$ip": null, "$geoip_disable": true});
     json!({"event": event, "distinct_id": id, "uuid": uuid, "timestamp": ts, "properties": with(props, extra)})
 }
 
