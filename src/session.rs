@@ -3,6 +3,7 @@
 //! once, on first use).
 
 use std::cell::OnceCell;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -24,6 +25,8 @@ pub struct Session<'a> {
     pub saved: Saved,
     /// Whether to send, and what decided it.
     pub decision: Decision,
+    /// The default state directory when a `disable` saved there overrides this one's choice.
+    pub disabled_in: Option<PathBuf>,
     id: OnceCell<Uuid>,
 }
 
@@ -42,8 +45,17 @@ impl<'a> Session<'a> {
         for warning in &settings.warnings {
             ui.warn(warning);
         }
+        // A `disable` the user saved in the default state directory counts wherever the installer
+        // keeps its own state.
+        let disabled_in = (settings.default_state_dir.as_ref())
+            .filter(|dir| dir.load().0.consent == Some(false))
+            .map(|dir| dir.path().to_owned());
         let decision = consent::decide(&consent::Inputs {
-            saved: saved.consent,
+            saved: if disabled_in.is_some() {
+                Some(false)
+            } else {
+                saved.consent
+            },
             ..settings.consent.clone()
         });
         let session = Session {
@@ -51,6 +63,7 @@ impl<'a> Session<'a> {
             ui,
             saved,
             decision,
+            disabled_in,
             id: OnceCell::new(),
         };
         session.arm_deadline();
@@ -76,6 +89,7 @@ impl<'a> Session<'a> {
             ui: Ui::new(true),
             saved: self.saved.clone(),
             decision: self.decision.clone(),
+            disabled_in: self.disabled_in.clone(),
             id: self.id.clone(),
         }
     }

@@ -101,6 +101,9 @@ pub struct Settings {
     pub state_dir: Option<StateDir>,
     /// The state directory that was found but not used, and why (for `status`).
     pub state_dir_refused: Option<String>,
+    /// The default state directory when another one is in use: a `disable` saved there still
+    /// counts (read only, and only when it passes the same safety checks).
+    pub default_state_dir: Option<StateDir>,
     /// Installation ID file, if one could be determined.
     pub id_file: Option<PathBuf>,
     /// Bound for the whole call.
@@ -185,8 +188,14 @@ impl Settings {
         let home_set = env.non_empty("HOME").is_some_and(|h| Path::new(h).is_absolute());
         let mut warnings = Vec::new();
         let mut state_dir_refused = None;
+        let default_dir = state::default_dir(&product, home_set, env.is_root);
+        let default_state_dir = default_dir
+            .clone()
+            .filter(|dir| state_dir.as_ref().is_some_and(|chosen| chosen != dir))
+            .filter(|dir| files::untrusted_dir(dir).is_none())
+            .map(StateDir::new);
         let state_dir = state_dir
-            .or_else(|| state::default_dir(&product, home_set, env.is_root))
+            .or(default_dir)
             .filter(|dir| match files::untrusted_dir(dir) {
                 None => true,
                 Some(why) => {
@@ -230,6 +239,7 @@ impl Settings {
                 .or_else(|| branding::KEY.map(str::to_owned)),
             state_dir,
             state_dir_refused,
+            default_state_dir,
             id_file,
             timeout,
             strict,

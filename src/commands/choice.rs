@@ -31,7 +31,13 @@ pub fn save(session: &Session, on: bool) -> Result<ExitStatus, Error> {
         saved: Some(on),
         ..s.consent.clone()
     });
-    if overridden.source != Source::Saved {
+    if let Some(dir) = session.disabled_in.as_ref().filter(|_| on) {
+        session.ui.warn(&format!(
+            "this choice is overridden by the disable saved in {}; withdraw it with: install-beacon --state-dir {} enable",
+            dir.display(),
+            dir.display()
+        ));
+    } else if overridden.source != Source::Saved {
         session
             .ui
             .warn(&format!("this choice is overridden by the {}", overridden.source));

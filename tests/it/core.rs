@@ -423,6 +423,62 @@ fn saved_choice_and_flag_override() {
     assert_eq!(server.requests().len(), 1);
 }
 
+/// A `disable` saved in the default state directory counts when an installer keeps its state
+/// elsewhere (`--state-dir`, `INSTALL_BEACON_STATE_DIR`); a saved `enable` there opts nothing in.
+#[test]
+fn a_disable_saved_in_the_default_state_dir_counts_in_any_other() {
+    let server = Server::start();
+    let env = Env::new();
+    let other = env.home.path().join("installer-state");
+    let other = other.to_str().unwrap();
+    env.cmd().arg("disable").assert().success();
+    env.segment(&server.url)
+        .args(["--state-dir", other, "started"])
+        .assert()
+        .success();
+    env.segment(&server.url)
+        .env("INSTALL_BEACON_STATE_DIR", other)
+        .args(["started", "--telemetry", "on"])
+        .assert()
+        .success();
+    assert!(server.requests().is_empty());
+    let status = stdout(&env.cmd().args(["--state-dir", other, "status"]).output().unwrap());
+    assert!(status.contains("decided by: saved choice"), "{status}");
+
+    let out = env.cmd().args(["--state-dir", other, "enable"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let default = env.state_dir("acme");
+    assert_eq!(
+        stderr(&out).lines().last(),
+        Some(
+            format!(
+                "install-beacon: warning: this choice is overridden by the disable saved in {}; withdraw it with: install-beacon --state-dir {} enable",
+                default.display(),
+                default.display()
+            )
+            .as_str()
+        )
+    );
+    env.segment(&server.url)
+        .args(["--state-dir", other, "started"])
+        .assert()
+        .success();
+    assert!(server.requests().is_empty());
+
+    env.cmd().arg("enable").assert().success();
+    env.cmd().args(["--state-dir", other, "disable"]).assert().success();
+    env.segment(&server.url)
+        .args(["--state-dir", other, "started"])
+        .assert()
+        .success();
+    assert!(
+        server.requests().is_empty(),
+        "an enable saved elsewhere opts nothing in"
+    );
+    env.segment(&server.url).arg("started").assert().success();
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[test]
 fn donottrack_executable_cannot_be_turned_back_on() {
     let peer = RawPeer::start(Peer::Silent);
