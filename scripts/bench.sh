@@ -151,7 +151,9 @@ if $has_flush; then
   fcommon=(--product demo --key k --state-dir "$fstate" --quiet)
   "$BIN" "${fcommon[@]}" --endpoint "$REFUSED" started || true
   if [ -s "$fstate/outbox.jsonl" ]; then
-    python3 - "$fstate/outbox.jsonl" "$work/outbox.full" <<'EOF'
+    # Queued for the refused port, re-addressed to the sink: a call delivers only the events
+    # queued for its own destination.
+    python3 - "$fstate/outbox.jsonl" "$work/outbox.full" "$URL" <<'EOF'
 import json, sys, uuid
 line = open(sys.argv[1]).readline()
 ids = {"message_id", "messageId", "uuid"}
@@ -162,6 +164,7 @@ def fresh(v):
         return [fresh(x) for x in v]
     return v
 event = json.loads(line)
+event["destination"]["endpoint"] = sys.argv[3]
 with open(sys.argv[2], "w") as out:
     for _ in range(1000):
         out.write(json.dumps(fresh(event)) + "\n")
