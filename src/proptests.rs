@@ -57,6 +57,7 @@ proptest! {
         let text = String::from_utf8_lossy(&bytes);
         let _ = system::parse_os_release(&text);
         let _ = system::parse_meminfo(&text);
+        let _ = system::parse_system_version(&text);
     }
 
     #[test]

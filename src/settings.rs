@@ -23,7 +23,11 @@ use crate::wire::Target;
 pub const SEGMENT_ENDPOINT: &str = "https://api.segment.io";
 
 /// The machine-wide policy file (`INSTALL_BEACON_POLICY_FILE` points elsewhere, for tests).
+#[cfg(unix)]
 pub const POLICY_FILE: &str = "/etc/install-beacon/policy";
+/// The machine-wide policy file (`INSTALL_BEACON_POLICY_FILE` points elsewhere, for tests).
+#[cfg(windows)]
+pub const POLICY_FILE: &str = r"C:\ProgramData\install-beacon\policy";
 
 /// How long a terminal prompt waits for an answer (`INSTALL_BEACON_PROMPT_TIMEOUT`, hidden).
 pub const PROMPT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -329,7 +333,7 @@ fn exe_path(argv0: Option<OsString>) -> String {
         return "install-beacon".into();
     };
     let path = Path::new(&argv0);
-    if !argv0.to_string_lossy().contains('/') {
+    if path.parent().is_none_or(|dir| dir.as_os_str().is_empty()) {
         return argv0.to_string_lossy().into_owned();
     }
     std::path::absolute(path)
@@ -339,9 +343,16 @@ fn exe_path(argv0: Option<OsString>) -> String {
 }
 
 /// Whether the process runs as root, read from /proc without libc.
+#[cfg(unix)]
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Windows has no root fallback: the state directory is always under %LOCALAPPDATA%.
+#[cfg(windows)]
+fn is_root() -> bool {
+    false
 }
 
 #[cfg(test)]

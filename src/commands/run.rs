@@ -6,10 +6,8 @@
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -123,12 +121,20 @@ fn open_log(path: &Path) -> io::Result<File> {
 }
 
 /// The shell's convention: the exit code, or 128 + the signal that killed it.
+#[cfg(unix)]
 fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => code,
         (None, Some(signal)) => 128 + signal,
         (None, None) => 1,
     }
+}
+
+/// The exit code (a process ended by Ctrl-C has one too on Windows).
+#[cfg(windows)]
+fn exit_code(status: ExitStatus) -> i32 {
+    status.code().unwrap_or(1)
 }
 
 /// Copies the child's stdout and stderr line by line above the spinner. Returns a channel that
@@ -259,8 +265,9 @@ impl Progress {
 }
 
 /// Forwarding of SIGINT, SIGTERM and SIGHUP to the child, so `run` outlives it and reports.
+#[cfg(unix)]
 mod signals {
-    use super::*;
+    use std::sync::atomic::{AtomicI32, Ordering};
 
     /// The child's pid once spawned (0 before).
     static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -323,9 +330,33 @@ mod signals {
     }
 }
 
-#[cfg(test)]
+/// Windows: Ctrl-C and Ctrl-Break reach every process on the console, the child included. `run`
+/// ignores them through a handler (which, unlike ignoring them outright, the child does not
+/// inherit), so it outlives the child and reports.
+#[cfg(windows)]
+mod signals {
+    use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT, SetConsoleCtrlHandler};
+
+    unsafe extern "system" fn ignore(kind: u32) -> i32 {
+        i32::from(kind == CTRL_C_EVENT || kind == CTRL_BREAK_EVENT)
+    }
+
+    /// Installs the handler.
+    pub fn install() {
+        // SAFETY: registers a handler function that lives as long as the program.
+        unsafe {
+            SetConsoleCtrlHandler(Some(ignore), 1);
+        }
+    }
+
+    /// Nothing to forward: the console delivers to the child itself.
+    pub fn set_child(_: u32) {}
+}
+
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::os::unix::process::ExitStatusExt;
 
     #[test]
     fn durations_read_well() {

@@ -153,7 +153,7 @@ fn hand_off(session: &Session, target: &Target, outbox: &Outbox, events: &[Event
             session.ui.warn(&format!("cannot record what was sent in {path}: {e}"));
         }
     }
-    let delivered = background::run_detached(|| {
+    let delivered = background::run_detached(session.settings, || {
         // Nobody reads this process's stderr: keep version notices for a call that shows them.
         let quiet = session.silenced();
         let deadline = quiet.arm_deadline();

@@ -1,22 +1,27 @@
-//! `--background`: the event is already in the outbox; a forked copy of this process, detached from
-//! the installer (new session, stdio on /dev/null, so it outlives the installer's shell and its
-//! Ctrl-C), delivers it within `--timeout` while the caller returns at once. Forking instead of
-//! starting a new program costs a fraction of a millisecond and runs nothing from disk.
+//! `--background`: the event is already in the outbox; a detached process delivers it within
+//! `--timeout` while the caller returns at once. On Unix it is a forked copy of this process, detached
+//! from the installer (new session, stdio on /dev/null, so it outlives the installer's shell and its
+//! Ctrl-C): forking costs a fraction of a millisecond and runs nothing from disk. Windows has no
+//! fork: this executable is started again as `flush`, detached from the console and in its own
+//! process group, with the resolved settings in `INSTALL_BEACON_*` variables.
 
-use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::AsRawFd;
+
+use crate::settings::Settings;
 
 /// Forks; the child leaves the caller's session, points its stdio at /dev/null, runs `work` and
 /// exits 0, so only the caller returns (`Ok`).
 ///
 /// Refuses while another thread runs (an output relay of `run` kept alive by a daemon that holds
 /// its pipes): the child could inherit a lock that thread holds and hang.
-pub fn run_detached(work: impl FnOnce()) -> io::Result<()> {
+#[cfg(unix)]
+pub fn run_detached(_: &Settings, work: impl FnOnce()) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+
     if other_threads() {
         return Err(io::Error::other("other threads are running"));
     }
-    let null = OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
     // SAFETY: fork has no memory-safety preconditions; the child only continues with this thread.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
@@ -35,13 +40,36 @@ pub fn run_detached(work: impl FnOnce()) -> io::Result<()> {
     }
 }
 
+/// Starts `install-beacon flush` with the same settings, detached: no console, its own process
+/// group (the installer's Ctrl-C does not reach it), stdio on NUL. It delivers what `work` would
+/// have, the queue; the caller always goes on.
+#[cfg(windows)]
+pub fn run_detached(settings: &Settings, _work: impl FnOnce()) -> io::Result<()> {
+    use std::os::windows::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use windows_sys::Win32::System::Threading::{CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS};
+
+    Command::new(std::env::current_exe()?)
+        .arg("flush")
+        .env_remove("INSTALL_BEACON_BACKGROUND")
+        .envs(crate::commands::shell_init::exports(settings))
+        .env("INSTALL_BEACON_QUIET", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
+        .spawn()?;
+    Ok(())
+}
+
 /// Whether this process runs more than one thread (Linux: `/proc/self/task`; elsewhere, or without
 /// /proc, assumed not, as every thread this program starts ends before it delivers).
+#[cfg(unix)]
 fn other_threads() -> bool {
     std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() > 1)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

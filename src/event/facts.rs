@@ -1,7 +1,10 @@
-//! Anonymous facts about the machine, read from files and the process environment only: no
-//! command is ever run (os_info would run `lsb_release` on Linux).
+//! Anonymous facts about the machine. No command is ever run: on Linux they are read from files
+//! (os_info would run `lsb_release` and `getconf` there), on macOS from the system version file and
+//! sysctl, on Windows from os_info (RtlGetVersion and the registry) and GlobalMemoryStatusEx.
 
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 use std::fs;
+#[cfg(target_os = "linux")]
 use std::path::Path;
 
 /// What every event says about the machine.
@@ -45,23 +48,78 @@ impl Facts {
     /// Reads the facts of this machine.
     pub fn collect(env: &FactsEnv) -> Facts {
         let (os, os_version) = os_release();
-        let container = detect_container(
-            env,
-            Path::new("/.dockerenv").exists(),
-            Path::new("/run/.containerenv").exists(),
-            &fs::read_to_string("/proc/1/cgroup").unwrap_or_default(),
-        );
         Facts {
             os,
             os_version,
             arch: std::env::consts::ARCH,
             cpu_count: cpu_count(),
-            memory_mb: fs::read_to_string("/proc/meminfo").ok().and_then(|s| parse_meminfo(&s)),
-            container,
+            memory_mb: memory_mb(),
+            container: container(env),
             ci: env.ci,
             context: context(env),
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn container(env: &FactsEnv) -> &'static str {
+    detect_container(
+        env,
+        Path::new("/.dockerenv").exists(),
+        Path::new("/run/.containerenv").exists(),
+        &fs::read_to_string("/proc/1/cgroup").unwrap_or_default(),
+    )
+}
+
+/// Containers elsewhere are Linux VMs the process does not run in; only the variables count.
+#[cfg(not(target_os = "linux"))]
+fn container(env: &FactsEnv) -> &'static str {
+    detect_container(env, false, false, "")
+}
+
+#[cfg(target_os = "linux")]
+fn memory_mb() -> Option<u64> {
+    fs::read_to_string("/proc/meminfo").ok().and_then(|s| parse_meminfo(&s))
+}
+
+/// `hw.memsize`, the physical memory in bytes.
+#[cfg(target_os = "macos")]
+fn memory_mb() -> Option<u64> {
+    let mut bytes: u64 = 0;
+    let mut len = std::mem::size_of::<u64>();
+    // SAFETY: a NUL-terminated name, and an out-pointer with its exact size.
+    let ok = unsafe {
+        libc::sysctlbyname(
+            c"hw.memsize".as_ptr(),
+            (&raw mut bytes).cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    } == 0;
+    (ok && len == std::mem::size_of::<u64>()).then(|| mib(bytes))
+}
+
+#[cfg(windows)]
+fn memory_mb() -> Option<u64> {
+    use windows_sys::Win32::System::SystemInformation::{GlobalMemoryStatusEx, MEMORYSTATUSEX};
+    // SAFETY: a zeroed MEMORYSTATUSEX with its length set, as the call requires.
+    unsafe {
+        let mut status: MEMORYSTATUSEX = std::mem::zeroed();
+        status.dwLength = u32::try_from(std::mem::size_of::<MEMORYSTATUSEX>()).unwrap_or(0);
+        (GlobalMemoryStatusEx(&mut status) != 0).then(|| mib(status.ullTotalPhys))
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn memory_mb() -> Option<u64> {
+    None
+}
+
+/// Bytes in whole MiB.
+#[cfg(any(target_os = "macos", windows, test))]
+pub fn mib(bytes: u64) -> u64 {
+    bytes / (1024 * 1024)
 }
 
 /// CPUs the process may run on, from the scheduler's affinity mask: one syscall and no file, where
@@ -111,20 +169,41 @@ fn os_release() -> (String, String) {
 #[cfg(target_os = "macos")]
 fn os_release() -> (String, String) {
     let plist = fs::read_to_string("/System/Library/CoreServices/SystemVersion.plist").unwrap_or_default();
-    let version = plist
-        .split("<key>ProductVersion</key>")
-        .nth(1)
-        .and_then(|rest| rest.split("<string>").nth(1))
-        .and_then(|rest| rest.split("</string>").next())
-        .unwrap_or("unknown");
-    ("macos".into(), version.trim().to_owned())
+    let version = parse_system_version(&plist).unwrap_or_else(|| "unknown".into());
+    ("macos".into(), version)
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+/// `windows` and the version as `major.minor.build` (`10.0.22631` is Windows 11 23H2).
+#[cfg(windows)]
+fn os_release() -> (String, String) {
+    let version = match os_info::get().version() {
+        os_info::Version::Unknown => "unknown".to_owned(),
+        known => known.to_string(),
+    };
+    ("windows".into(), version)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 fn os_release() -> (String, String) {
     (std::env::consts::OS.into(), "unknown".into())
 }
 
+#[cfg(any(target_os = "macos", test))]
+/// `ProductVersion` of macOS's `SystemVersion.plist` (an XML property list), e.g. `14.3.1`.
+pub fn parse_system_version(plist: &str) -> Option<String> {
+    let version = plist
+        .split("<key>ProductVersion</key>")
+        .nth(1)?
+        .trim_start()
+        .strip_prefix("<string>")?
+        .split("</string>")
+        .next()?
+        .trim();
+    let plausible = !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.');
+    plausible.then(|| version.to_owned())
+}
+
+#[cfg(any(target_os = "linux", test))]
 /// `ID` and `VERSION_ID` of an os-release file; `linux`/`unknown` when absent.
 pub fn parse_os_release(text: &str) -> (String, String) {
     let field = |key: &str| {
@@ -139,6 +218,7 @@ pub fn parse_os_release(text: &str) -> (String, String) {
     )
 }
 
+#[cfg(any(target_os = "linux", test))]
 /// `MemTotal` of /proc/meminfo, in MiB.
 pub fn parse_meminfo(text: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
@@ -162,6 +242,36 @@ pub fn detect_container(env: &FactsEnv, dockerenv: bool, containerenv: bool, cgr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macos_system_version_files() {
+        let fixture = |name| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/macos")
+                .join(name);
+            std::fs::read_to_string(path).unwrap()
+        };
+        let sonoma = fixture("SystemVersion-14.plist");
+        assert_eq!(parse_system_version(&sonoma).as_deref(), Some("14.3.1"));
+        assert_eq!(
+            parse_system_version(&fixture("SystemVersion-10.15.plist")).as_deref(),
+            Some("10.15.7")
+        );
+        // ProductUserVisibleVersion alone is not the version key.
+        let only_visible = sonoma.replace("<key>ProductVersion</key>", "<key>Other</key>");
+        assert_eq!(parse_system_version(&only_visible), None);
+        assert_eq!(parse_system_version(&sonoma.replace(">14.3.1<", "><")), None);
+        assert_eq!(parse_system_version(&sonoma.replace(">14.3.1<", ">14.3 <b>x<")), None);
+        assert_eq!(parse_system_version(""), None);
+    }
+
+    #[test]
+    fn memory_sizes_from_bytes() {
+        // hw.memsize of a 16 GiB Mac, ullTotalPhys of a Windows VM with 4095 MiB usable.
+        assert_eq!(mib(17_179_869_184), 16_384);
+        assert_eq!(mib(4_293_918_720), 4_095);
+        assert_eq!(mib(0), 0);
+    }
 
     #[test]
     fn os_release_files() {
