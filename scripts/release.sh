@@ -8,7 +8,8 @@
 #
 #   scripts/release.sh VERSION            build, package, sign
 #   scripts/release.sh --twice VERSION    then rebuild the binaries from scratch and check that the
-#                                         archives come out byte for byte the same
+#                                         archives come out byte for byte the same (macOS binaries:
+#                                         but for their random LC_UUID)
 #
 # BEACON_SIGNING_KEY=path signs with the vendor's minisign secret key (kept outside the repository;
 # minisign asks for its password). Without it, a throwaway key pair is made, so the whole flow can
@@ -16,9 +17,10 @@
 # BEACON_RELEASE_TARGETS="t1 t2" builds a subset. BEACON_BUILD_* variables make a branded release.
 #
 # Needs: rustup targets, musl-tools (x86_64 Linux), cargo-zigbuild + ziglang (aarch64 Linux, macOS),
-# gcc-mingw-w64-x86-64 (Windows), minisign, zip, GNU tar. Every binary must be <= 2.5 MiB.
+# gcc-mingw-w64-x86-64 (Windows), minisign, zip, GNU tar, python3. Every binary must be <= 2.5 MiB.
 # Builds are reproducible: SOURCE_DATE_EPOCH (default: the last commit's time) fixes every
 # timestamp in the archives, entries have fixed owners and order, and the linkers write no time.
+# Exception: Zig writes a random LC_UUID into macOS binaries; --twice compares them without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +42,9 @@ TARGETS=${BEACON_RELEASE_TARGETS:-$ALL_TARGETS}
 MAX_BYTES=$((2560 * 1024)) # 2.5 MiB
 DIST=dist
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+# For the archives only: exported, it would make cc-rs rebuild C code (ring) on every commit, and
+# the compilers embed no time anyway.
+EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 export TZ=UTC
 
 die() {
@@ -68,8 +72,16 @@ done
 build() {
   local t=$1 start=$SECONDS
   case $t in
-    x86_64-unknown-linux-musl | x86_64-pc-windows-gnu) cargo build --release --locked --target "$t" ;;
-    # Zig brings the C compiler and linker (and the macOS SDK stubs) for these.
+    x86_64-unknown-linux-musl) cargo build --release --locked --target "$t" ;;
+    # ld would write the link time into the PE header (and its checksum).
+    x86_64-pc-windows-gnu)
+      CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS="-C link-arg=-Wl,--no-insert-timestamp" \
+        cargo build --release --locked --target "$t"
+      ;;
+    # Zig brings the C compiler and linker (and the macOS SDK stubs) for these. Without a
+    # deployment target Zig would link for the newest macOS only; these are Rust's own minimums.
+    x86_64-apple-darwin) MACOSX_DEPLOYMENT_TARGET=10.12 cargo zigbuild --release --locked --target "$t" ;;
+    aarch64-apple-darwin) MACOSX_DEPLOYMENT_TARGET=11.0 cargo zigbuild --release --locked --target "$t" ;;
     *) cargo zigbuild --release --locked --target "$t" ;;
   esac
   echo "  $t: built in $((SECONDS - start)) s" >&2
@@ -91,7 +103,7 @@ package() {
     *windows*)
       name=install-beacon-$VERSION-$t.zip
       cp "$bin" "$stage/install-beacon.exe"
-      touch -d "@$SOURCE_DATE_EPOCH" "$stage/install-beacon.exe"
+      touch -d "@$EPOCH" "$stage/install-beacon.exe"
       rm -f "$DIST/$name"
       (cd "$stage" && zip -q -X -9 "$OLDPWD/$DIST/$name" install-beacon.exe)
       ;;
@@ -99,7 +111,7 @@ package() {
       name=install-beacon-$VERSION-$t.tar.gz
       cp "$bin" "$stage/install-beacon"
       chmod 0755 "$stage/install-beacon"
-      tar --sort=name --format=ustar --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
+      tar --sort=name --format=ustar --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" \
         -C "$stage" -cf - install-beacon | gzip -9 -n >"$DIST/$name"
       ;;
   esac
@@ -114,7 +126,48 @@ build_all() {
     [ -f "$bin" ] || die "$t: no binary at $bin"
     size=$(stat -c %s "$bin")
     [ "$size" -le "$MAX_BYTES" ] || die "$t: $bin is $size bytes, over the limit of $MAX_BYTES (2.5 MiB)"
+    case $t in *-apple-darwin) check_macos_minimum "$bin" ;; esac
   done
+}
+
+# SHA-256 of each macOS binary with its LC_UUID and code signature zeroed.
+macos_digests() {
+  local t
+  for t in $TARGETS; do
+    case $t in *-apple-darwin) ;; *) continue ;; esac
+    python3 - "$(binary "$t")" <<'PY'
+import hashlib, struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+count, offset = struct.unpack_from("<I", data, 16)[0], 32
+for _ in range(count):
+    cmd, size = struct.unpack_from("<II", data, offset)
+    if cmd == 0x1b:  # LC_UUID
+        data[offset + 8:offset + 24] = bytes(16)
+    elif cmd == 0x1d:  # LC_CODE_SIGNATURE: dataoff, datasize
+        start, length = struct.unpack_from("<II", data, offset + 8)
+        data[start:start + length] = bytes(length)
+    offset += size
+print(hashlib.sha256(data).hexdigest(), sys.argv[1])
+PY
+  done
+}
+
+# Fails when a macOS binary asks for a newer macOS than Rust's minimum: the minos of
+# LC_BUILD_VERSION, or the version of LC_VERSION_MIN_MACOSX (what older deployment targets get).
+check_macos_minimum() {
+  python3 - "$1" <<'PY' || die "$1 needs a newer macOS than intended (MACOSX_DEPLOYMENT_TARGET)"
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+count, offset = struct.unpack_from("<I", data, 16)[0], 32
+for _ in range(count):
+    cmd, size = struct.unpack_from("<II", data, offset)
+    if cmd in (0x32, 0x24):  # minos (xxxx.yy.zz) at +12 after the platform, or at +8
+        minos = struct.unpack_from("<I", data, offset + (12 if cmd == 0x32 else 8))[0]
+        print(f"  {sys.argv[1]}: runs on macOS {minos >> 16}.{(minos >> 8) & 255} and later", file=sys.stderr)
+        sys.exit(0 if minos >> 16 <= 11 else 1)
+    offset += size
+sys.exit(1)
+PY
 }
 
 package_all() {
@@ -153,28 +206,28 @@ report() {
   done
 }
 
-echo "release $VERSION (SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)" >&2
+echo "release $VERSION (timestamps in the archives: $EPOCH)" >&2
 build_all
 package_all
 sign
 report
 
 if [ "$twice" = 1 ]; then
-  first=$(cat "$DIST/SHA256SUMS")
+  # Zig gives each macOS binary a random LC_UUID, and the arm64 ad-hoc signature hashes it: those
+  # bytes are masked when comparing them; everything else must be identical.
+  first=$(grep -v apple-darwin "$DIST/SHA256SUMS")
+  first_macos=$(macos_digests)
   echo "rebuilding every target from its sources to compare" >&2
   for t in $TARGETS; do
     cargo clean --release --target "$t" -p install-beacon 2>/dev/null
   done
   build_all
-  saved=$(mktemp -d)
-  cp "$DIST"/minisign.pub "$DIST"/SHA256SUMS.minisig "$saved"/
   package_all
-  cp "$saved"/* "$DIST"/
-  rm -rf "$saved"
-  if [ "$(cat "$DIST/SHA256SUMS")" != "$first" ]; then
-    diff <(echo "$first") "$DIST/SHA256SUMS" >&2 || true
+  sign
+  if [ "$(grep -v apple-darwin "$DIST/SHA256SUMS")" != "$first" ] || [ "$(macos_digests)" != "$first_macos" ]; then
+    diff <(echo "$first"; echo "$first_macos") <(grep -v apple-darwin "$DIST/SHA256SUMS"; macos_digests) >&2 || true
     die "the second build differs from the first: not reproducible"
   fi
-  echo "  reproducible: the second build has the same SHA256SUMS" >&2
+  echo "  reproducible: the second build has the same archives (macOS: the same binaries but for LC_UUID)" >&2
 fi
 echo "release: dist/ is ready" >&2
