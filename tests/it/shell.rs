@@ -1,21 +1,11 @@
-//! `shell-init` evaluated by real shells (bash, dash as sh, zsh) under
+//! `shell-init` evaluated by real shells (sh, dash, bash, zsh) under
 //! `set -eu`: the EXIT trap reports the failed step once, success disarms it, options carry over
 //! with safe quoting, and a missing install-beacon never breaks the script.
 
 use std::process::{Command, Output};
 
-use crate::support::{Env, Server, stderr, stdout, tools};
+use crate::support::{Env, Server, shells, stderr, stdout};
 use serde_json::Value;
-
-fn shells() -> Vec<&'static str> {
-    let mut found = Vec::new();
-    for shell in ["bash", "dash", "sh", "zsh"] {
-        if tools::have(shell, &["-c", "exit 0"], shell) {
-            found.push(shell);
-        }
-    }
-    found
-}
 
 /// Runs `body` after the hooks, in `shell`, with options given to shell-init only.
 fn run(shell: &str, env: &Env, server: &Server, init_args: &str, body: &str) -> Output {

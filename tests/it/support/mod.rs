@@ -82,6 +82,7 @@ pub enum Reply {
 pub struct Server {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    downloads: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -99,21 +100,39 @@ impl Server {
 
     /// A server on `addr` (`[::1]:0`, or a port a test freed) that answers with `plan`, then 200.
     pub fn at(addr: &str, plan: Vec<Reply>) -> Server {
+        Server::new(addr, plan, None)
+    }
+
+    /// A release host and a receiver in one: GET requests are answered with the files under `dir`
+    /// (404 for others) and listed in `downloads`; every other request is recorded as `start` does.
+    pub fn serving(dir: &Path) -> Server {
+        Server::new("127.0.0.1:0", Vec::new(), Some(dir.to_owned()))
+    }
+
+    fn new(addr: &str, plan: Vec<Reply>, files: Option<PathBuf>) -> Server {
         let http = tiny_http::Server::http(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let url = format!("http://{}", http.server_addr().to_ip().expect("ip address"));
         let received = Arc::new(Mutex::new(Vec::new()));
         let plan = Arc::new(Mutex::new(plan.into_iter().collect::<VecDeque<_>>()));
+        let downloads = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (received, plan, stop) = (received.clone(), plan.clone(), stop.clone());
-            thread::spawn(move || serve(http, received, plan, stop))
+            let files = files.map(|dir| (dir, downloads.clone()));
+            thread::spawn(move || serve(http, received, plan, files, stop))
         };
         Server {
             url,
             received,
+            downloads,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Paths of the GET requests a `serving` server answered from its directory or with 404.
+    pub fn downloads(&self) -> Vec<String> {
+        self.downloads.lock().unwrap().clone()
     }
 
     /// Everything received so far.
@@ -149,6 +168,7 @@ fn serve(
     http: tiny_http::Server,
     received: Arc<Mutex<Vec<Received>>>,
     plan: Arc<Mutex<VecDeque<Reply>>>,
+    files: Option<(PathBuf, Arc<Mutex<Vec<String>>>)>,
     stop: Arc<AtomicBool>,
 ) {
     let mut held = Vec::new();
@@ -156,6 +176,17 @@ fn serve(
         let Ok(Some(mut request)) = http.recv_timeout(Duration::from_millis(20)) else {
             continue;
         };
+        if let Some((dir, downloads)) = files.as_ref().filter(|_| request.method() == &tiny_http::Method::Get) {
+            let url = request.url().to_owned();
+            let name = url.trim_start_matches('/');
+            let file = (!name.split('/').any(|part| part == "..")).then(|| dir.join(name));
+            let _ = match file.and_then(|f| std::fs::read(f).ok()) {
+                Some(bytes) => request.respond(tiny_http::Response::from_data(bytes)),
+                None => request.respond(tiny_http::Response::from_string("not found").with_status_code(404)),
+            };
+            downloads.lock().unwrap().push(url);
+            continue;
+        }
         let mut body = Vec::new();
         let _ = request.as_reader().read_to_end(&mut body);
         let reply = plan.lock().unwrap().pop_front().unwrap_or(Reply::Status(200));
@@ -363,4 +394,13 @@ pub fn stdout(output: &Output) -> String {
 /// What a run printed to stderr, as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The shells installer code must work in (sh, dash, bash, zsh), those that are installed; a missing
+/// one is reported by [`tools::have`].
+pub fn shells() -> Vec<&'static str> {
+    ["sh", "dash", "bash", "zsh"]
+        .into_iter()
+        .filter(|shell| tools::have(shell, &["-c", "exit 0"], shell))
+        .collect()
 }

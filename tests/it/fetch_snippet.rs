@@ -4,36 +4,15 @@
 //! leave no-op hooks, report one `Installation Error` (step `beacon-download`) unless opted out, and
 //! the installer goes on with exit 0.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use crate::support::{Env, Peer, RawPeer, Server, shells};
 use serde_json::Value;
-use support::{Env, Peer, RawPeer, Server};
 
 const VERSION: &str = "9.9.9";
-
-/// The shells the snippet must work in; a missing one fails under CI and is named otherwise.
-fn shells() -> Vec<&'static str> {
-    let mut found = Vec::new();
-    for shell in ["sh", "dash", "bash", "zsh"] {
-        if Command::new(shell)
-            .args(["-c", "exit 0"])
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            found.push(shell);
-        } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{shell} is not installed: CI must test the fetch snippet with it (apt-get install {shell})");
-        } else {
-            eprintln!("WARNING: {shell} is not installed; the fetch snippet is NOT tested with it");
-        }
-    }
-    found
-}
 
 /// The release target `fetch-beacon.sh` picks on this machine.
 fn this_target() -> &'static str {
@@ -90,6 +69,7 @@ struct Run<'a> {
     fetch_args: String,
     extra_env: Vec<(&'a str, String)>,
     path: Option<String>,
+    version: String,
 }
 
 impl<'a> Run<'a> {
@@ -102,13 +82,14 @@ impl<'a> Run<'a> {
             fetch_args: format!("--product acme --product-version 1.2.3 --protocol json --endpoint {events_url}"),
             extra_env: Vec::new(),
             path: None,
+            version: VERSION.to_owned(),
         }
     }
 
     fn output(&self) -> Output {
         let script = format!(
             r#"set -eu
-BEACON_BASE_URL=$BASE BEACON_VERSION={VERSION} BEACON_SHA256SUMS=$SUMS BEACON_DIR=$HOME/beacon
+BEACON_BASE_URL=$BASE BEACON_VERSION=$VERSION BEACON_SHA256SUMS=$SUMS BEACON_DIR=$HOME/beacon
 . "$SNIPPET"
 beacon_fetch {args}
 echo "BEACON=[$BEACON]"
@@ -135,6 +116,7 @@ echo installer-done
             .env("SNIPPET", snippet)
             .env("BASE", &self.base_url)
             .env("SUMS", &self.sums)
+            .env("VERSION", &self.version)
             .env("INSTALL_BEACON_POLICY_FILE", self.env.home.path().join("no-policy"));
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
@@ -452,4 +434,48 @@ fn an_unknown_platform_and_the_segment_and_posthog_reports() {
         assert_eq!(req.events()[0]["properties"]["$process_person_profile"], false);
         assert_eq!(req.events()[0]["properties"]["step"], "beacon-download");
     }
+}
+
+/// The release `scripts/release.sh` made (CI points `BEACON_DIST` at its `dist/`): the signature of
+/// its SHA256SUMS verifies with minisign, and the snippet fetches, verifies and runs its asset.
+#[test]
+fn a_release_made_by_release_sh_is_verified_fetched_and_run() {
+    let Some(dist) = std::env::var_os("BEACON_DIST") else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must set BEACON_DIST to the dist/ that scripts/release.sh wrote"
+        );
+        eprintln!("WARNING: BEACON_DIST is not set, so a real release is NOT fetched (run scripts/release.sh)");
+        return;
+    };
+    let dist = Path::new(&dist);
+    let verified = Command::new("minisign")
+        .args(["-V", "-p"])
+        .arg(dist.join("minisign.pub"))
+        .arg("-m")
+        .arg(dist.join("SHA256SUMS"))
+        .output()
+        .expect("run minisign");
+    assert!(verified.status.success(), "{verified:?}");
+    let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    let suffix = format!("-{}.tar.gz", this_target());
+    let version = sums
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .nth(1)?
+                .strip_prefix("install-beacon-")?
+                .strip_suffix(&suffix)
+        })
+        .expect("this machine's asset in SHA256SUMS")
+        .to_owned();
+    let env = Env::new();
+    let server = Server::serving(dist);
+    let mut run = Run::new("sh", &env, &server.url, &sums, &format!("{}/events", server.url));
+    run.version = version;
+    let beacon = installer_finished("sh", &run.output());
+    assert!(!beacon.is_empty(), "the released binary was not fetched");
+    let names: Vec<Value> = server.events().iter().map(|e| e["event"].clone()).collect();
+    assert_eq!(names, ["Installation Started", "Installation Success"]);
 }

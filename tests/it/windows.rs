@@ -8,16 +8,14 @@
 //! built with mingw from `tests/windows/bcryptprimitives.c` sits next to the exe; it is never
 //! shipped. Without wine or mingw these tests fail under `CI=true` and print a loud warning otherwise.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::Server;
+use crate::support::tmux::{Tmux, sh_quote};
 use serde_json::Value;
-use support::Server;
-use support::tmux::{Tmux, sh_quote};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 
@@ -349,7 +347,7 @@ fn the_outbox_keeps_what_failed_and_retries() {
     assert!(status.contains("queued:     1 event(s)"), "{status}");
 
     // A 503 is retried within the call; the queued event goes first, both keep their IDs.
-    let server = Server::with_plan(vec![support::Reply::Status(503)]);
+    let server = Server::with_plan(vec![crate::support::Reply::Status(503)]);
     let out = run(wine, &case.args(&server.url, &["flush"]), &[]);
     ok(&out);
     assert_eq!(text(&out.stdout), "sent 1 event(s), 0 left in the queue\n");
