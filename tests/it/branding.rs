@@ -5,10 +5,9 @@
 //! runs so only the first one compiles the dependencies.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::support::{Env, Server, stderr, stdout};
+use crate::support::{Env, Server, build_beacon, stderr, stdout};
 
 /// The endpoint baked in: a port nothing listens on, replaced by `INSTALL_BEACON_ENDPOINT` in tests
 /// that need a real server (its port is only known at run time).
@@ -38,24 +37,7 @@ fn branded() -> &'static Path {
     BINARY.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let target_dir = root.join("target/branded");
-        let status = Command::new(env!("CARGO"))
-            .current_dir(root)
-            .args([
-                "build",
-                "--quiet",
-                "--locked",
-                "--offline",
-                "--bin",
-                "install-beacon",
-                "--target-dir",
-            ])
-            .arg(&target_dir)
-            .envs(BRANDING.iter().copied())
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET")
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "the branded build failed");
+        build_beacon(&target_dir, &[], BRANDING);
         // Installers call it under their own name.
         let dir = target_dir.join("bin");
         std::fs::create_dir_all(&dir).unwrap();

@@ -86,6 +86,11 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// A run against `server` as both the release host and the receiver (at `/events`).
+    fn hosted(shell: &'a str, env: &'a Env, server: &Server, sums: &str) -> Run<'a> {
+        Run::new(shell, env, &server.url, sums, &format!("{}/events", server.url))
+    }
+
     fn output(&self) -> Output {
         let script = format!(
             r#"set -eu
@@ -163,13 +168,7 @@ fn a_good_asset_is_verified_unpacked_and_its_hooks_report() {
     for shell in shells() {
         let env = Env::new();
         let server = Server::serving(release.dir.path());
-        let run = Run::new(
-            shell,
-            &env,
-            &server.url,
-            &release.sums,
-            &format!("{}/events", server.url),
-        );
+        let run = Run::hosted(shell, &env, &server, &release.sums);
         let out = run.output();
         let beacon = installer_finished(shell, &out);
         assert_eq!(
@@ -203,13 +202,7 @@ fn after_a_good_fetch_a_failing_installer_reports_its_step_from_the_exit_trap() 
     for shell in shells() {
         let env = Env::new();
         let server = Server::serving(release.dir.path());
-        let mut run = Run::new(
-            shell,
-            &env,
-            &server.url,
-            &release.sums,
-            &format!("{}/events", server.url),
-        );
+        let mut run = Run::hosted(shell, &env, &server, &release.sums);
         run.extra_env.push(("FAIL_AT_CONFIGURE", "1".into()));
         let out = run.output();
         assert_eq!(
@@ -237,7 +230,7 @@ fn a_tampered_asset_is_never_executed() {
         let env = Env::new();
         let server = Server::serving(tampered.dir.path());
         // The vendor pinned the good release's sums; the host serves something else.
-        let run = Run::new(shell, &env, &server.url, &good.sums, &format!("{}/events", server.url));
+        let run = Run::hosted(shell, &env, &server, &good.sums);
         let out = run.output();
         assert_eq!(installer_finished(shell, &out), "", "{shell}");
         assert!(!marker.exists(), "{shell}: the tampered binary ran");
@@ -264,14 +257,7 @@ fn a_missing_asset_leaves_no_op_hooks_and_reports_why() {
     for shell in shells() {
         let env = Env::new();
         let server = Server::serving(empty.path());
-        let out = Run::new(
-            shell,
-            &env,
-            &server.url,
-            &release.sums,
-            &format!("{}/events", server.url),
-        )
-        .output();
+        let out = Run::hosted(shell, &env, &server, &release.sums).output();
         assert_eq!(installer_finished(shell, &out), "", "{shell}");
         assert_eq!(server.downloads().len(), 1, "{shell}: one try, no retry loop");
         let event = download_error(shell, &server);
@@ -323,13 +309,7 @@ fn opted_out_nothing_is_reported() {
         ] {
             let env = Env::new();
             let server = Server::serving(empty.path());
-            let mut run = Run::new(
-                shell,
-                &env,
-                &server.url,
-                &release.sums,
-                &format!("{}/events", server.url),
-            );
+            let mut run = Run::hosted(shell, &env, &server, &release.sums);
             run.extra_env.push((name, value.into()));
             let out = run.output();
             assert_eq!(installer_finished(shell, &out), "", "{shell} {name}");
@@ -340,23 +320,10 @@ fn opted_out_nothing_is_reported() {
         fs::create_dir_all(env.state_dir("acme")).unwrap();
         fs::write(env.state_dir("acme").join("state.json"), "{\"consent\": false}").unwrap();
         let server = Server::serving(empty.path());
-        let out = Run::new(
-            shell,
-            &env,
-            &server.url,
-            &release.sums,
-            &format!("{}/events", server.url),
-        )
-        .output();
+        let out = Run::hosted(shell, &env, &server, &release.sums).output();
         installer_finished(shell, &out);
         assert_eq!(server.requests().len(), 0, "{shell}: saved choice");
-        let mut run = Run::new(
-            shell,
-            &env,
-            &server.url,
-            &release.sums,
-            &format!("{}/events", server.url),
-        );
+        let mut run = Run::hosted(shell, &env, &server, &release.sums);
         run.fetch_args
             .push_str(" --default-consent disabled --state-dir /nonexistent");
         installer_finished(shell, &run.output());
@@ -365,13 +332,7 @@ fn opted_out_nothing_is_reported() {
     // With a good asset, the real binary honours DO_NOT_TRACK itself.
     let env = Env::new();
     let server = Server::serving(release.dir.path());
-    let mut run = Run::new(
-        "sh",
-        &env,
-        &server.url,
-        &release.sums,
-        &format!("{}/events", server.url),
-    );
+    let mut run = Run::hosted("sh", &env, &server, &release.sums);
     run.extra_env.push(("DO_NOT_TRACK", "1".into()));
     assert_ne!(installer_finished("sh", &run.output()), "");
     assert_eq!(server.requests().len(), 0);
@@ -472,7 +433,7 @@ fn a_release_made_by_release_sh_is_verified_fetched_and_run() {
         .to_owned();
     let env = Env::new();
     let server = Server::serving(dist);
-    let mut run = Run::new("sh", &env, &server.url, &sums, &format!("{}/events", server.url));
+    let mut run = Run::hosted("sh", &env, &server, &sums);
     run.version = version;
     let beacon = installer_finished("sh", &run.output());
     assert!(!beacon.is_empty(), "the released binary was not fetched");

@@ -13,8 +13,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::Server;
 use crate::support::tmux::{Tmux, sh_quote};
+use crate::support::{Server, build_beacon};
 use serde_json::Value;
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -79,25 +79,7 @@ fn windows_exe(root: &Path) -> PathBuf {
         return PathBuf::from(exe);
     }
     let target_dir = root.join("target/windows");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(root)
-        .args([
-            "build",
-            "--quiet",
-            "--locked",
-            "--offline",
-            "--bin",
-            "install-beacon",
-            "--target",
-            TARGET,
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "the Windows build failed");
+    build_beacon(&target_dir, &["--target", TARGET], &[]);
     target_dir.join(TARGET).join("debug/install-beacon.exe")
 }
 

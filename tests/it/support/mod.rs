@@ -404,3 +404,31 @@ pub fn shells() -> Vec<&'static str> {
         .filter(|shell| tools::have(shell, &["-c", "exit 0"], shell))
         .collect()
 }
+
+/// Builds `install-beacon` (debug) into its own `target_dir` with `args` and `envs` added, so a
+/// suite's special build neither waits on nor invalidates the main one; fails the test if it fails.
+pub fn build_beacon(target_dir: &Path, args: &[&str], envs: &[(&str, &str)]) {
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--offline",
+            "--bin",
+            "install-beacon",
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("run cargo build");
+    assert!(
+        status.success(),
+        "cargo build {args:?} into {} failed",
+        target_dir.display()
+    );
+}
