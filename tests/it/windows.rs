@@ -424,3 +424,47 @@ fn the_consent_prompt_asks_on_the_console() {
     let saved: Value = serde_json::from_str(&saved).unwrap();
     assert_eq!(saved["consent"], false, "{saved}");
 }
+
+#[test]
+fn facts_come_from_os_info_without_starting_a_program() {
+    let Some(wine) = wine() else { return };
+    let case = Case::new();
+    // Each trace line starts with the process ID; ours is the one that loads the shim DLL (Wine may
+    // start its own services from other processes at the same time).
+    let traced = [("WINEDEBUG", "+pid,+process,+loaddll")];
+    let started_by_us = |out: &Output| -> Vec<String> {
+        let trace = text(&out.stderr);
+        let pid = trace
+            .lines()
+            .find(|l| l.contains("Loaded") && l.contains("bcryptprimitives.dll"))
+            .and_then(|l| l.split(':').next())
+            .expect("the trace shows the exe loading the shim")
+            .to_owned();
+        trace
+            .lines()
+            .filter(|l| l.starts_with(&format!("{pid}:")) && l.contains("CreateProcessInternalW app"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let out = run(
+        wine,
+        &case.args("http://127.0.0.1:9", &["--dry-run", "started"]),
+        &traced,
+    );
+    ok(&out);
+    assert!(text(&out.stdout).contains("\"os\": \"windows\""));
+    assert_eq!(
+        started_by_us(&out),
+        Vec::<String>::new(),
+        "collecting the facts started a program"
+    );
+    // The trace does see a program being started: the one `run` runs.
+    let step = case.args(
+        "http://127.0.0.1:9",
+        &["--dry-run", "run", "--step", "s", "--", "cmd", "/c", "exit 0"],
+    );
+    let out = run(wine, &step, &traced);
+    ok(&out);
+    let started = started_by_us(&out);
+    assert!(started.len() == 1 && started[0].contains("cmd.exe"), "{started:?}");
+}
