@@ -468,3 +468,29 @@ fn facts_come_from_os_info_without_starting_a_program() {
     let started = started_by_us(&out);
     assert!(started.len() == 1 && started[0].contains("cmd.exe"), "{started:?}");
 }
+
+#[test]
+fn parallel_calls_share_the_outbox_under_the_lock() {
+    let Some(wine) = wine() else { return };
+    let case = Case::new();
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let mut cmd = wine.cmd("install-beacon.exe");
+            cmd.args(case.args("http://127.0.0.1:9", &["--timeout", "2s", "started"]))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            cmd.spawn().expect("start wine")
+        })
+        .collect();
+    for mut call in calls {
+        assert!(call.wait().unwrap().success());
+    }
+    let server = Server::start();
+    let out = run(wine, &case.args(&server.url, &["flush"]), &[]);
+    ok(&out);
+    assert_eq!(text(&out.stdout), "sent 6 event(s), 0 left in the queue\n");
+    let mut ids: Vec<String> = server.events().iter().map(|e| e["message_id"].to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "every queued event once: {ids:?}");
+}
