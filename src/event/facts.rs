@@ -1,6 +1,7 @@
 //! Anonymous facts about the machine. No command is ever run: on Linux they are read from files
 //! (os_info would run `lsb_release` and `getconf` there), on macOS from the system version file and
-//! sysctl, on Windows from os_info (RtlGetVersion and the registry) and GlobalMemoryStatusEx.
+//! sysctl (os_info 3.15 runs `uname -m` there, and `sw_vers` when Foundation cannot read the file), on
+//! Windows from os_info (RtlGetVersion and the registry: no program) and GlobalMemoryStatusEx.
 
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 use std::fs;
