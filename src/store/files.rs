@@ -136,8 +136,30 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
 /// reader or a killed process sees either the old content or the new, never a torn file. No fsync:
 /// an installer step must not wait on the disk for a telemetry file.
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    temp_beside(path, data, mode)?.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    replace(temp_beside(path, data, mode)?, path)
+}
+
+/// Renames `tmp` over `path`.
+#[cfg(unix)]
+fn replace(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
+    tmp.persist(path).map(drop).map_err(|e| e.error)
+}
+
+/// Renames `tmp` over `path`. Windows refuses to replace a file that another process has open,
+/// and readers of the queue open it without the lock for a moment: try again for up to 250 ms.
+#[cfg(windows)]
+fn replace(mut tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
+    for _ in 0..25 {
+        match tmp.persist(path) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.error.kind() == io::ErrorKind::PermissionDenied => {
+                tmp = e.file;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.error),
+        }
+    }
+    tmp.persist(path).map(drop).map_err(|e| e.error)
 }
 
 /// Creates `path` with `data` only if it does not exist yet, atomically: the content is written to a
