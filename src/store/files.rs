@@ -4,7 +4,8 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+#[cfg(unix)]
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 const MAX_READ: u64 = 8 * 1024 * 1024;
 
 /// Flags for every state file opened: never through a symlink, never waiting on a FIFO or device.
+#[cfg(unix)]
 const SAFE_OPEN: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
 
 /// When the current call must be done: waits on a lock end there. Unset means "do not wait".
@@ -40,17 +42,17 @@ fn deadline() -> Instant {
 /// Reads a state file without following a symlink or blocking on a FIFO: only a regular file of
 /// sane size is read; anything else is an error that says what it is.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
-    read_with(path, SAFE_OPEN)
+    read_with(path, false)
 }
 
 /// Reads an administrator's file (the policy file) the same way, except that a symlink is
 /// followed: it lives where only root writes.
 pub fn read_config(path: &Path) -> io::Result<Vec<u8>> {
-    read_with(path, SAFE_OPEN & !libc::O_NOFOLLOW)
+    read_with(path, true)
 }
 
-fn read_with(path: &Path, flags: i32) -> io::Result<Vec<u8>> {
-    let file = open_safely(OpenOptions::new().read(true).custom_flags(flags), path)?;
+fn read_with(path: &Path, follow: bool) -> io::Result<Vec<u8>> {
+    let file = open_safely(safe(OpenOptions::new().read(true), follow), path)?;
     let mut bytes = Vec::new();
     file.take(MAX_READ + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_READ {
@@ -59,40 +61,85 @@ fn read_with(path: &Path, flags: i32) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Opens `path` with the caller's options (`SAFE_OPEN` among them, so it never blocks) and checks
-/// that it is a regular file.
+/// Makes `options` open safely: `SAFE_OPEN`, without `O_NOFOLLOW` when `follow`. On Windows a
+/// symbolic link (a reparse point) is opened itself unless `follow`, and `open_safely` refuses it.
+fn safe(options: &mut OpenOptions, follow: bool) -> &mut OpenOptions {
+    #[cfg(unix)]
+    options.custom_flags(if follow {
+        SAFE_OPEN & !libc::O_NOFOLLOW
+    } else {
+        SAFE_OPEN
+    });
+    #[cfg(windows)]
+    if !follow {
+        use std::os::windows::fs::OpenOptionsExt;
+        options.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT);
+    }
+    options
+}
+
+/// Opens `path` with the caller's options (made `safe`, so it never blocks) and checks that it is a
+/// regular file.
 fn open_safely(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
-    let file = options.open(path).map_err(|e| {
-        match e.raw_os_error() {
-            Some(libc::ELOOP) => io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link, not followed"),
-            // Opening a FIFO without a reader for writing, without blocking.
-            Some(libc::ENXIO) => io::Error::new(io::ErrorKind::InvalidInput, "not a regular file (a FIFO)"),
-            _ => e,
-        }
-    })?;
+    let file = options.open(path).map_err(explain_open_error)?;
     let kind = file.metadata()?.file_type();
     if !kind.is_file() {
-        let what = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_dir() {
-            "a directory"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "a device"
-        };
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("not a regular file ({what})"),
+            format!("not a regular file ({})", kind_name(kind)),
         ));
     }
     Ok(file)
+}
+
+/// The refusals of `SAFE_OPEN` in words.
+#[cfg(unix)]
+fn explain_open_error(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link, not followed"),
+        // Opening a FIFO without a reader for writing, without blocking.
+        Some(libc::ENXIO) => io::Error::new(io::ErrorKind::InvalidInput, "not a regular file (a FIFO)"),
+        _ => e,
+    }
+}
+
+/// Windows reports a refused open in its own words already.
+#[cfg(windows)]
+fn explain_open_error(e: io::Error) -> io::Error {
+    e
+}
+
+/// What a file that is not a regular file is, for messages.
+#[cfg(unix)]
+fn kind_name(kind: fs::FileType) -> &'static str {
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    }
+}
+
+/// What a file that is not a regular file is, for messages.
+#[cfg(windows)]
+fn kind_name(kind: fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link, not followed"
+    } else {
+        "a device"
+    }
 }
 
 /// Why `dir` must not hold this user's state, or `None` when it may. Like OpenSSH's StrictModes:
 /// the directory (if it exists) must be a real directory, not a symlink, owned by this user or
 /// root and not writable by group or others; every existing ancestor must be owned by this user or
 /// root and not writable by others unless sticky (`/tmp`), so nobody else can swap it.
+#[cfg(unix)]
 pub fn untrusted_dir(dir: &Path) -> Option<String> {
     let dir = std::path::absolute(dir).ok()?;
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -130,6 +177,13 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
         let meta = fs::metadata(ancestor).ok()?;
         why(&meta, true).map(|why| format!("its parent {} is {why}", ancestor.display()))
     })
+}
+
+/// Windows: `None`. Ownership and modes are ACLs there; the default state directory is under the
+/// per-user %LOCALAPPDATA%, which only the user (and administrators) can write.
+#[cfg(windows)]
+pub fn untrusted_dir(_: &Path) -> Option<String> {
+    None
 }
 
 /// Replaces `path` with `data` atomically (temp file in the same directory, then rename), so a
@@ -183,14 +237,26 @@ pub fn create_new(path: &Path, data: &[u8], mode: u32) -> io::Result<bool> {
 
 /// A temp file holding `data` with `mode`, in the directory of `path` so a rename or link is atomic.
 fn temp_beside(path: &Path, data: &[u8], mode: u32) -> io::Result<tempfile::NamedTempFile> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(parent(path))?;
+    // Created 0600, so nobody reads it before the mode is set (whatever the umask).
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(parent(path))?;
+    set_mode(tmp.as_file(), mode)?;
     tmp.write_all(data)?;
-    // The umask may have narrowed the mode given at creation.
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
     Ok(tmp)
+}
+
+/// Gives `file` the Unix `mode`. Windows has ACLs instead of modes: files there inherit those of
+/// the per-user %LOCALAPPDATA% folder they live in, which the user's own programs can read.
+fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+    }
+    #[cfg(windows)]
+    {
+        let _ = (file, mode);
+        Ok(())
+    }
 }
 
 fn parent(path: &Path) -> &Path {
@@ -252,42 +318,39 @@ impl Lock {
 }
 
 fn open_lock_file(path: &Path) -> io::Result<File> {
-    open_safely(
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(SAFE_OPEN),
-        path,
-    )
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    open_safely(safe(private(&mut options), false), path)
 }
 
 /// Opens `path` for appending, creating it private (0600) if needed: for logs that one write at a
 /// time extends, never rewritten.
 pub fn open_private_append(path: &Path) -> io::Result<File> {
-    open_safely(
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(SAFE_OPEN),
-        path,
-    )
+    open_safely(safe(private(OpenOptions::new().append(true).create(true)), false), path)
+}
+
+/// Makes a file created with `options` readable by its owner only (0600). On Windows the ACL of the
+/// per-user folder it is created in does that.
+fn private(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    options.mode(0o600);
+    options
 }
 
 /// Creates `dir` and its parents. They stay world-readable (0755) because the installed product,
 /// possibly running as another user, reads the ID file inside; private files are 0600 themselves.
 pub fn create_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().recursive(true).mode(0o755).create(dir)
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o755);
+    builder.create(dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn atomic_write_sets_mode_and_replaces() {

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::support::tmux::{Tmux, sh_quote};
-use crate::support::{Server, build_beacon, tools};
+use crate::support::{Server, build_beacon, requeue, tools};
 use serde_json::Value;
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -317,8 +317,10 @@ fn the_outbox_keeps_what_failed_and_retries() {
     let status = text(&run(wine, &case.args(refused, &["status"]), &[]).stdout);
     assert!(status.contains("queued:     1 event(s)"), "{status}");
 
-    // A 503 is retried within the call; the queued event goes first, both keep their IDs.
+    // Queued events keep their destination: the receiver comes up where it was meant to be. A 503
+    // is retried within the call, with the same bytes.
     let server = Server::with_plan(vec![crate::support::Reply::Status(503)]);
+    requeue(&case.state().join("outbox.jsonl"), &server.url);
     let out = run(wine, &case.args(&server.url, &["flush"]), &[]);
     ok(&out);
     assert_eq!(text(&out.stdout), "sent 1 event(s), 0 left in the queue\n");
@@ -474,6 +476,7 @@ fn parallel_calls_share_the_outbox_under_the_lock() {
         assert!(call.wait().unwrap().success());
     }
     let server = Server::start();
+    requeue(&case.state().join("outbox.jsonl"), &server.url);
     let out = run(wine, &case.args(&server.url, &["flush"]), &[]);
     ok(&out);
     assert_eq!(text(&out.stdout), "sent 6 event(s), 0 left in the queue\n");

@@ -355,17 +355,7 @@ impl Env {
     /// they were queued for, and a test's server that "was down" is a refused port while the one
     /// that comes back listens on another.
     pub fn requeue_for(&self, url: &str) {
-        let path = self.state_dir("acme").join("outbox.jsonl");
-        let text: String = std::fs::read_to_string(&path)
-            .expect("an outbox")
-            .lines()
-            .map(|line| {
-                let mut entry: Value = serde_json::from_str(line).expect("outbox line is JSON");
-                entry["destination"]["endpoint"] = url.into();
-                format!("{entry}\n")
-            })
-            .collect();
-        std::fs::write(path, text).unwrap();
+        requeue(&self.state_dir("acme").join("outbox.jsonl"), url);
     }
 
     /// `cmd()` pointed at `server` with the Segment protocol and a key.
@@ -374,6 +364,20 @@ impl Env {
         cmd.args(["--endpoint", server_url, "--key", "wk_test_123456"]);
         cmd
     }
+}
+
+/// Points every event queued in the `outbox` file at `url` (queued events keep their destination).
+pub fn requeue(outbox: &Path, url: &str) {
+    let text: String = std::fs::read_to_string(outbox)
+        .expect("an outbox")
+        .lines()
+        .map(|line| {
+            let mut entry: Value = serde_json::from_str(line).expect("outbox line is JSON");
+            entry["destination"]["endpoint"] = url.into();
+            format!("{entry}\n")
+        })
+        .collect();
+    std::fs::write(outbox, text).unwrap();
 }
 
 /// A URL on 127.0.0.1 where nothing listens: connections are refused at once.
