@@ -1,11 +1,11 @@
 //! The certificate authorities HTTPS trusts: the Mozilla roots built into the binary, plus the
 //! system's CA bundle (where corporate TLS-inspection roots are installed), plus `SSL_CERT_FILE` and
-//! `SSL_CERT_DIR` when set, plus the keychain on macOS. Every source adds; none replaces another,
+//! `SSL_CERT_DIR` when set, plus the keychain on macOS and the certificate store on Windows. Every
+//! source adds; none replaces another,
 //! and a source that cannot be read is skipped. There is no way to turn verification off.
 
 use std::collections::HashSet;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rustls::RootCertStore;
@@ -60,9 +60,28 @@ pub fn store(sources: &Sources) -> RootCertStore {
 /// The store being filled, and the files already read.
 struct PemFiles {
     store: RootCertStore,
-    /// Device and inode of every file read: a certificate directory is mostly links to the same
-    /// files (hashed names, the system bundle itself), each read once.
-    read: HashSet<(u64, u64)>,
+    /// Every file read: a certificate directory is mostly links to the same files (hashed names,
+    /// the system bundle itself), each read once.
+    read: HashSet<FileId>,
+}
+
+/// Device and inode.
+#[cfg(unix)]
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(_: &Path, meta: &fs::Metadata) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// The path with links resolved (Windows has file IDs too, but not on stable Rust).
+#[cfg(windows)]
+type FileId = PathBuf;
+
+#[cfg(windows)]
+fn file_id(path: &Path, _: &fs::Metadata) -> Option<FileId> {
+    fs::canonicalize(path).ok()
 }
 
 impl PemFiles {
@@ -70,7 +89,7 @@ impl PemFiles {
     /// files are skipped (a broken bundle must not cost the roots already trusted).
     fn add(&mut self, path: &Path) {
         let Ok(meta) = fs::metadata(path) else { return };
-        if !meta.is_file() || !self.read.insert((meta.dev(), meta.ino())) {
+        if !meta.is_file() || !file_id(path, &meta).is_some_and(|id| self.read.insert(id)) {
             return;
         }
         let Ok(bytes) = fs::read(path) else { return };
@@ -79,13 +98,14 @@ impl PemFiles {
     }
 }
 
-/// The roots an administrator or MDM profile added to the macOS keychains.
-#[cfg(target_os = "macos")]
+/// The roots an administrator or MDM profile added to the macOS keychains, or group policy to the
+/// Windows certificate store (where corporate TLS-inspection roots go there).
+#[cfg(any(target_os = "macos", windows))]
 fn add_keychain(store: &mut RootCertStore) {
     store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
 }
 
-#[cfg(not(target_os = "macos"))]
+#[cfg(not(any(target_os = "macos", windows)))]
 fn add_keychain(_: &mut RootCertStore) {}
 
 #[cfg(test)]
