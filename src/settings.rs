@@ -22,10 +22,10 @@ use crate::wire::Target;
 /// Segment's API host, the default endpoint of the `segment` protocol.
 pub const SEGMENT_ENDPOINT: &str = "https://api.segment.io";
 
-/// The machine-wide policy file (`INSTALL_BEACON_POLICY_FILE` points elsewhere, for tests).
+/// The machine-wide policy file; it always counts (`INSTALL_BEACON_POLICY_FILE` names one more).
 #[cfg(unix)]
 pub const POLICY_FILE: &str = "/etc/install-beacon/policy";
-/// The machine-wide policy file (`INSTALL_BEACON_POLICY_FILE` points elsewhere, for tests).
+/// The machine-wide policy file; it always counts (`INSTALL_BEACON_POLICY_FILE` names one more).
 #[cfg(windows)]
 pub const POLICY_FILE: &str = r"C:\ProgramData\install-beacon\policy";
 
