@@ -78,10 +78,17 @@ build() {
       CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS="-C link-arg=-Wl,--no-insert-timestamp" \
         cargo build --release --locked --target "$t"
       ;;
-    # Zig brings the C compiler and linker (and the macOS SDK stubs) for these. Without a
-    # deployment target Zig would link for the newest macOS only; these are Rust's own minimums.
-    x86_64-apple-darwin) MACOSX_DEPLOYMENT_TARGET=10.12 cargo zigbuild --release --locked --target "$t" ;;
-    aarch64-apple-darwin) MACOSX_DEPLOYMENT_TARGET=11.0 cargo zigbuild --release --locked --target "$t" ;;
+    # Zig brings the C compiler and linker (and libSystem's stubs) for these. Without a deployment
+    # target Zig would link for the newest macOS only; these are Rust's own minimums. Zig has no
+    # framework stubs: scripts/macos-stubs has those of the Security and CoreFoundation symbols used.
+    x86_64-apple-darwin)
+      MACOSX_DEPLOYMENT_TARGET=10.12 CARGO_TARGET_X86_64_APPLE_DARWIN_RUSTFLAGS="-C link-arg=-F$PWD/scripts/macos-stubs" \
+        cargo zigbuild --release --locked --target "$t"
+      ;;
+    aarch64-apple-darwin)
+      MACOSX_DEPLOYMENT_TARGET=11.0 CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS="-C link-arg=-F$PWD/scripts/macos-stubs" \
+        cargo zigbuild --release --locked --target "$t"
+      ;;
     *) cargo zigbuild --release --locked --target "$t" ;;
   esac
   echo "  $t: built in $((SECONDS - start)) s" >&2
