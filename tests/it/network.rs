@@ -372,9 +372,7 @@ fn a_black_hole_costs_one_timeout_per_install_and_no_event() {
 
         // The endpoint comes back on the same port once the background attempt has given up.
         wait_for_background_delivery(&env);
-        let addr = hole.addr;
-        drop(hole);
-        let server = Server::at(&addr.to_string(), Vec::new());
+        let server = hole.reopen();
         beacon(&env, &bin, &url)
             .args(["--timeout", "5s", "track", "Step", "--prop", "n=10"])
             .assert()

@@ -61,6 +61,10 @@ impl Received {
     }
 }
 
+fn bind(addr: &str) -> tiny_http::Server {
+    tiny_http::Server::http(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+}
+
 /// How the server answers one request.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -95,22 +99,29 @@ impl Server {
 
     /// A server that answers with `plan`, in order, then 200.
     pub fn with_plan(plan: Vec<Reply>) -> Server {
-        Server::at("127.0.0.1:0", plan)
+        Server::new(bind("127.0.0.1:0"), plan, None)
     }
 
-    /// A server on `addr` (`[::1]:0`, or a port a test freed) that answers with `plan`, then 200.
+    /// A server on `addr` (`[::1]:0`) that answers with `plan`, then 200.
     pub fn at(addr: &str, plan: Vec<Reply>) -> Server {
-        Server::new(addr, plan, None)
+        Server::new(bind(addr), plan, None)
+    }
+
+    /// A server that answers 200 on a socket a test already listens on (a black hole coming back
+    /// on its own port: a freed port could be taken by a parallel test before it is bound again).
+    pub fn on(listener: std::net::TcpListener) -> Server {
+        let http =
+            tiny_http::Server::from_listener(listener, None).unwrap_or_else(|e| panic!("serve on a listener: {e}"));
+        Server::new(http, Vec::new(), None)
     }
 
     /// A release host and a receiver in one: GET requests are answered with the files under `dir`
     /// (404 for others) and listed in `downloads`; every other request is recorded as `start` does.
     pub fn serving(dir: &Path) -> Server {
-        Server::new("127.0.0.1:0", Vec::new(), Some(dir.to_owned()))
+        Server::new(bind("127.0.0.1:0"), Vec::new(), Some(dir.to_owned()))
     }
 
-    fn new(addr: &str, plan: Vec<Reply>, files: Option<PathBuf>) -> Server {
-        let http = tiny_http::Server::http(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    fn new(http: tiny_http::Server, plan: Vec<Reply>, files: Option<PathBuf>) -> Server {
         let url = format!("http://{}", http.server_addr().to_ip().expect("ip address"));
         let received = Arc::new(Mutex::new(Vec::new()));
         let plan = Arc::new(Mutex::new(plan.into_iter().collect::<VecDeque<_>>()));

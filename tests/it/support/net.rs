@@ -223,8 +223,8 @@ impl Drop for Proxy {
 /// A TCP port that silently drops every SYN, as a firewall does: a listener with a backlog of 0
 /// whose one queued connection is never accepted, so the kernel discards further SYNs.
 pub struct BlackHole {
-    pub addr: SocketAddr,
-    _listener: TcpListener,
+    addr: SocketAddr,
+    listener: TcpListener,
     _filler: TcpStream,
 }
 
@@ -239,9 +239,16 @@ impl BlackHole {
         assert!(probe.is_err(), "the black hole answered a SYN");
         BlackHole {
             addr,
-            _listener: listener,
+            listener,
             _filler: filler,
         }
+    }
+
+    /// The endpoint comes back: the same socket, with a backlog, answers 200 from now on.
+    pub fn reopen(self) -> Server {
+        // SAFETY: as in `start`; listen again only raises the backlog of this process's socket.
+        assert_eq!(unsafe { libc::listen(self.listener.as_raw_fd(), 128) }, 0);
+        Server::on(self.listener)
     }
 
     pub fn url(&self) -> String {
