@@ -780,24 +780,36 @@ fn credentials_in_the_endpoint_url_are_masked_everywhere() {
     let env = Env::new();
     let refused = refused_url();
     let endpoint = refused.replace("http://", "http://ada:s3cr3tpassw0rd@");
+    let seen = everything_shown(
+        &env,
+        &endpoint,
+        &[
+            &["status"],
+            &["started"],
+            &["--dry-run", "started"],
+            &["success"],
+            &["flush"],
+        ],
+    );
+    assert!(!seen.contains("s3cr3t"), "{seen}");
+    assert!(seen.contains(&refused.replace("http://", "http://ada:****@")), "{seen}");
+}
+
+/// stdout and stderr of each call to `endpoint`, every call with `INSTALL_BEACON_DEBUG` on (the
+/// debug print shows the request as sent).
+fn everything_shown(env: &Env, endpoint: &str, calls: &[&[&str]]) -> String {
     let mut seen = String::new();
-    for (args, debug) in [
-        (&["status"][..], false),
-        (&["started"], false),
-        (&["--dry-run", "started"], false),
-        (&["success"], true),
-        (&["flush"], false),
-    ] {
-        let mut cmd = env.json(&endpoint);
-        if debug {
-            cmd.env("INSTALL_BEACON_DEBUG", "1");
-        }
-        let out = cmd.args(args).output().unwrap();
+    for args in calls {
+        let out = env
+            .json(endpoint)
+            .env("INSTALL_BEACON_DEBUG", "1")
+            .args(*args)
+            .output()
+            .unwrap();
         seen.push_str(&stdout(&out));
         seen.push_str(&stderr(&out));
     }
-    assert!(!seen.contains("s3cr3t"), "{seen}");
-    assert!(seen.contains(&refused.replace("http://", "http://ada:****@")), "{seen}");
+    seen
 }
 
 #[test]
@@ -805,23 +817,18 @@ fn secrets_in_the_endpoint_query_are_masked_everywhere_and_never_stored() {
     let env = Env::new();
     let refused = refused_url();
     let endpoint = format!("{refused}/in?token=s3cr3tt0ken&v");
-    let mut seen = String::new();
-    for (args, debug) in [
-        (&["status"][..], false),
-        (&["started"], false),
-        (&["--dry-run", "started"], false),
-        (&["success"], true),
-        (&["status"], false),
-        (&["flush"], false),
-    ] {
-        let mut cmd = env.json(&endpoint);
-        if debug {
-            cmd.env("INSTALL_BEACON_DEBUG", "1");
-        }
-        let out = cmd.args(args).output().unwrap();
-        seen.push_str(&stdout(&out));
-        seen.push_str(&stderr(&out));
-    }
+    let mut seen = everything_shown(
+        &env,
+        &endpoint,
+        &[
+            &["status"],
+            &["started"],
+            &["--dry-run", "started"],
+            &["success"],
+            &["status"],
+            &["flush"],
+        ],
+    );
     for entry in std::fs::read_dir(env.state_dir("acme")).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
