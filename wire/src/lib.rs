@@ -86,6 +86,11 @@ pub mod event {
 
     /// Every checkpoint name above.
     pub const ALL: [&str; 5] = [STARTED, SUCCESS, ERROR, SUPPORT, INSTANCE_ACTIVE];
+
+    /// The installer could not fetch or run the beacon (sent by `fetch-beacon.sh`, not by the
+    /// binary): a fact about delivery of the beacon, never a step of the installation, so it stays
+    /// out of the funnel and the failing steps.
+    pub const BEACON_UNAVAILABLE: &str = "Beacon Unavailable";
 }
 
 /// Keys of the properties every event carries (facts, product) and of the checkpoints' own fields.
@@ -126,9 +131,12 @@ pub mod prop {
     pub const TOTAL_DURATION_MS: &str = "total_duration_ms";
     /// Step name → duration in milliseconds (success).
     pub const STEP_DURATIONS_MS: &str = "step_durations_ms";
+    /// The install attempt this event belongs to: 1, 2, … per installation ID; each `started`
+    /// begins the next one.
+    pub const ATTEMPT: &str = "attempt";
 
     /// Every key above.
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 19] = [
         OS,
         OS_VERSION,
         ARCH,
@@ -147,6 +155,7 @@ pub mod prop {
         EMAIL,
         TOTAL_DURATION_MS,
         STEP_DURATIONS_MS,
+        ATTEMPT,
     ];
 }
 
