@@ -7,7 +7,7 @@
 #   scripts/build-static.sh x86_64      only x86_64 (what CI runs)
 #   scripts/build-static.sh aarch64     only aarch64
 #
-# BEACON_BUILD_* variables are passed through, so this also makes branded builds (README.md, "Branded builds").
+# BEACON_BUILD_* variables are passed through, so this also makes branded builds (docs/shipping.md, "Branded builds").
 # Exits non-zero when a build or a check fails; a missing aarch64 toolchain is reported, not fatal.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -238,3 +238,6 @@ if [ "$twice" = 1 ]; then
   echo "  reproducible: the second build has the same archives (macOS: the same binaries but for LC_UUID)" >&2
 fi
 echo "release: dist/ is ready" >&2
+# The lines an installer pastes before fetch-beacon.sh, checksums filled in: on stdout, so
+# `scripts/release.sh 0.2.0 >snippet.sh` keeps them apart from the log.
+scripts/release-snippet.sh "$DIST" "$VERSION"

@@ -1,5 +1,5 @@
 //! Defaults a vendor bakes into its own build through `BEACON_BUILD_*` environment variables read at
-//! compile time (see "Branded builds" in README.md). Each value is `None`, or the built-in default, when its
+//! compile time (see "Branded builds" in docs/shipping.md). Each value is `None`, or the built-in default, when its
 //! variable is unset or empty. Flags and `INSTALL_BEACON_*` variables still override every one of
 //! them at run time, and nothing here touches consent: every opt-out still wins.
 //!

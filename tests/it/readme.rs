@@ -1,4 +1,4 @@
-//! The examples of README.md and collector/README.md run as pasted.
+//! The examples of README.md, collector/README.md and every page of docs/ run as pasted.
 //!
 //! A code block is marked by an HTML comment on the line before its fence, which GitHub does not
 //! show: `<!-- runnable: NAME -->` for a block this file runs (shell, or the Dockerfile whose `ENV`
@@ -8,8 +8,9 @@
 //!
 //! A block runs unchanged in a sandbox, with three kinds of places moved and nothing else:
 //! - remote hosts (`https://downloads.acme.example`, and `api.segment.io`, install-beacon's default
-//!   endpoint, through `INSTALL_BEACON_ENDPOINT`) become loopback receivers the test inspects; a
-//!   block that reaches a host its test does not stub fails;
+//!   endpoint, through `INSTALL_BEACON_ENDPOINT`) become loopback receivers the test inspects, and
+//!   `https://collector.acme.example` a real `beacon-collector serve`; a block that reaches a host
+//!   its test does not stub fails;
 //! - fixed local ports (`127.0.0.1:8787`) become free ports, so tests run in parallel;
 //! - absolute directories (`/tmp/`, `/opt/`, `/var/lib/`) move into the sandbox.
 //!
@@ -22,7 +23,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,11 +42,27 @@ const TESTED: &[&str] = &[
     "dockerfile",
     "docker-entrypoint",
     "posthog-dry-run",
+    "release-snippet",
+    "quick-start",
     "end-to-end",
     "collector-end-to-end",
 ];
 
-const READMES: &[&str] = &["README.md", "collector/README.md"];
+/// Where marked blocks live: the front page, the collector's manual and every page of `docs/`.
+fn documents() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages: Vec<String> = fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|entry| entry.expect("docs/ entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    pages.sort();
+    ["README.md".to_owned(), "collector/README.md".to_owned()]
+        .into_iter()
+        .chain(pages)
+        .collect()
+}
 
 /// A marked code block.
 #[derive(Debug, Clone)]
@@ -60,11 +77,11 @@ struct Block {
     at: String,
 }
 
-/// Every marked block of the READMEs. A marker not followed by a fence is an error.
+/// Every marked block of the documents. A marker not followed by a fence is an error.
 fn marked_blocks() -> Vec<Block> {
     let mut blocks = Vec::new();
-    for readme in READMES {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(readme);
+    for readme in documents() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(&readme);
         let content = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let lines: Vec<&str> = content.lines().collect();
         for (i, line) in lines.iter().enumerate() {
@@ -119,7 +136,7 @@ fn every_marked_block_is_run_by_a_test() {
     assert_eq!(
         marked,
         TESTED.iter().copied().collect(),
-        "marked blocks vs. tests in tests/readme.rs"
+        "marked blocks vs. tests in tests/it/readme.rs"
     );
     for b in &blocks {
         let shell = matches!(b.lang.as_str(), "sh" | "bash");
@@ -130,6 +147,38 @@ fn every_marked_block_is_run_by_a_test() {
             b.lang
         );
     }
+}
+
+/// The Markdown files under `dir`, outside build output and hidden directories.
+fn markdown_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.is_dir() && !name.starts_with('.') && name != "target" {
+            markdown_files(&path, found);
+        } else if name.ends_with(".md") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_document_with_marked_blocks_is_read() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = documents();
+    let mut files = Vec::new();
+    markdown_files(root, &mut files);
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let name = file.strip_prefix(root).unwrap().display().to_string();
+        if text.contains("<!-- runnable: ") || text.contains("<!-- output: ") {
+            assert!(
+                read.contains(&name),
+                "{name} has marked blocks that no test reads: keep them in README.md or docs/*.md"
+            );
+        }
+    }
+    assert!(read.len() > 2, "docs/*.md are read: {read:?}");
 }
 
 /// What a block printed and how it ended.
@@ -155,7 +204,10 @@ impl Ran {
 /// Where blocks run; see the file's documentation.
 struct Sandbox {
     dir: tempfile::TempDir,
-    hosts: Vec<(String, Server)>,
+    /// Each stubbed host and the loopback URL standing in for it.
+    hosts: Vec<(String, String)>,
+    servers: Vec<(String, Server)>,
+    collectors: Vec<(String, Collector)>,
     env: Vec<(String, String)>,
     ports: Vec<(String, String)>,
     beacon_installed: bool,
@@ -180,6 +232,8 @@ impl Sandbox {
         Sandbox {
             dir,
             hosts: Vec::new(),
+            servers: Vec::new(),
+            collectors: Vec::new(),
             env: Vec::new(),
             ports: Vec::new(),
             beacon_installed: true,
@@ -192,13 +246,33 @@ impl Sandbox {
             // install-beacon's built-in endpoint: blocks that rely on it do not name it.
             self.env.push(("INSTALL_BEACON_ENDPOINT".into(), server.url.clone()));
         }
-        self.hosts.push((host.to_owned(), server));
+        self.hosts.push((host.to_owned(), server.url.clone()));
+        self.servers.push((host.to_owned(), server));
         self
     }
 
     /// The receiver standing in for `host`.
     fn server(&self, host: &str) -> &Server {
-        &self.hosts.iter().find(|(h, _)| h == host).expect("stubbed host").1
+        &self.servers.iter().find(|(h, _)| h == host).expect("stubbed host").1
+    }
+
+    /// Stubs a remote host with a real `beacon-collector serve`, its database in the sandbox.
+    fn collector(mut self, host: &str) -> Option<Sandbox> {
+        let db = self.dir.path().join(format!("{host}.sqlite"));
+        let collector = Collector::start(&collector_binary()?, &db);
+        self.hosts.push((host.to_owned(), collector.url.clone()));
+        self.collectors.push((host.to_owned(), collector));
+        Some(self)
+    }
+
+    /// The events the collector standing in for `host` stored, oldest first, as `export` writes them.
+    fn stored(&self, host: &str) -> Vec<Value> {
+        self.collectors
+            .iter()
+            .find(|(h, _)| h == host)
+            .expect("host stubbed by a collector")
+            .1
+            .export()
     }
 
     fn env(mut self, name: &str, value: &str) -> Sandbox {
@@ -209,12 +283,7 @@ impl Sandbox {
 
     /// `beacon-collector` on `PATH` and in `target/release/`, as after `cargo build --release --workspace`.
     fn with_collector(self) -> Option<Sandbox> {
-        let built = Path::new(env!("CARGO_BIN_EXE_install-beacon")).with_file_name("beacon-collector");
-        if !built.exists() {
-            tools::cannot_run("beacon-collector is not built: run `cargo test --workspace`");
-            return None;
-        }
-        std::os::unix::fs::symlink(&built, self.dir.path().join("bin/beacon-collector")).unwrap();
+        std::os::unix::fs::symlink(collector_binary()?, self.dir.path().join("bin/beacon-collector")).unwrap();
         Some(self)
     }
 
@@ -240,9 +309,9 @@ impl Sandbox {
     /// The text with hosts, ports and directories moved (see the file's documentation).
     fn relocate(&self, text: &str) -> String {
         let mut text = text.to_owned();
-        for (host, server) in &self.hosts {
+        for (host, url) in &self.hosts {
             for scheme in ["https://", "http://"] {
-                text = text.replace(&format!("{scheme}{host}"), &server.url);
+                text = text.replace(&format!("{scheme}{host}"), url);
             }
         }
         for (fixed, free) in &self.ports {
@@ -330,6 +399,76 @@ impl Sandbox {
     }
 }
 
+/// The `beacon-collector` built next to install-beacon, or why not (a loud skip).
+fn collector_binary() -> Option<PathBuf> {
+    let built = Path::new(env!("CARGO_BIN_EXE_install-beacon")).with_file_name("beacon-collector");
+    if built.exists() {
+        Some(built)
+    } else {
+        tools::cannot_run("beacon-collector is not built: run `cargo test --workspace`");
+        None
+    }
+}
+
+/// A running `beacon-collector serve` on a free loopback port, stopped when dropped.
+struct Collector {
+    child: Child,
+    /// Kept open: the collector's stdout.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    binary: PathBuf,
+    db: PathBuf,
+    url: String,
+}
+
+impl Collector {
+    fn start(binary: &Path, db: &Path) -> Collector {
+        let mut child = Command::new(binary)
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start beacon-collector");
+        let mut first = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        std::io::BufRead::read_line(&mut stdout, &mut first).expect("read stdout");
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("beacon-collector serve said {first:?}"))
+            .to_owned();
+        Collector {
+            child,
+            _stdout: stdout,
+            binary: binary.to_owned(),
+            db: db.to_owned(),
+            url,
+        }
+    }
+
+    /// Every stored event, oldest first (`beacon-collector export --format jsonl`).
+    fn export(&self) -> Vec<Value> {
+        let out = Command::new(&self.binary)
+            .args(["export", "--format", "jsonl", "--db"])
+            .arg(&self.db)
+            .output()
+            .expect("beacon-collector export");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("an exported line is JSON"))
+            .collect()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Replaces `prefix` where it starts a path (after a space, quote, `=` or line start).
 fn replace_path_prefix(text: &str, prefix: &str, with: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -410,7 +549,7 @@ fn curl() -> bool {
     tools::have("curl", &["--version"], "curl")
 }
 
-/// README "Installer usage": success, a failed download (curl's exit code 22 is what is reported
+/// README "Calling it directly": success, a failed download (curl's exit code 22 is what is reported
 /// and what the installer exits with), and an archive that does not unpack.
 #[test]
 fn installer_usage_reports_each_outcome_with_the_real_exit_code() {
@@ -456,21 +595,23 @@ fn installer_usage_reports_each_outcome_with_the_real_exit_code() {
     }
 }
 
-/// README "install.sh": the hooks report started and success with step durations, a failed
-/// download once with its exit code, and without install-beacon the same script installs anyway.
+/// docs/installers.md "install.sh": the hooks report started and success with step durations, a
+/// failed download once with its exit code, and without install-beacon the same script installs
+/// anyway; the collector stores what arrives.
 #[test]
 fn install_sh_hooks_report_steps_and_work_without_install_beacon() {
     if !curl() {
         return;
     }
     let block = runnable("install-sh-hooks");
+    let downloads = |reply: Reply| Server::with_plan(vec![reply]);
 
-    let mut sandbox = Sandbox::new().host("collector.acme.example", Server::start()).host(
-        "downloads.acme.example",
-        Server::with_plan(vec![Reply::Bytes(200, archive(true))]),
-    );
+    let Some(sandbox) = Sandbox::new().collector("collector.acme.example") else {
+        return;
+    };
+    let mut sandbox = sandbox.host("downloads.acme.example", downloads(Reply::Bytes(200, archive(true))));
     sandbox.run(&block, &[]).assert_code(0);
-    let events = sandbox.server("collector.acme.example").events();
+    let events = sandbox.stored("collector.acme.example");
     assert_eq!(names(&events), ["Installation Started", "Installation Success"]);
     let durations = events[1]["properties"]["step_durations_ms"]
         .as_object()
@@ -478,7 +619,7 @@ fn install_sh_hooks_report_steps_and_work_without_install_beacon() {
     assert_eq!(durations.keys().collect::<Vec<_>>(), ["download", "unpack"]);
     let id = fs::read_to_string(sandbox.path("/opt/acme/etc/acme/installation_id")).unwrap();
     assert_eq!(
-        events[0]["anonymousId"],
+        events[0]["installation_id"],
         id.trim(),
         "the ID the product reads is the one sent"
     );
@@ -487,30 +628,30 @@ fn install_sh_hooks_report_steps_and_work_without_install_beacon() {
         "listen = 127.0.0.1:8080\n"
     );
 
-    let mut sandbox = Sandbox::new()
-        .host("collector.acme.example", Server::start())
-        .host("downloads.acme.example", Server::with_plan(vec![Reply::Status(404)]));
+    let Some(sandbox) = Sandbox::new().collector("collector.acme.example") else {
+        return;
+    };
+    let mut sandbox = sandbox.host("downloads.acme.example", downloads(Reply::Status(404)));
     sandbox.run(&block, &[]).assert_code(22);
-    let events = sandbox.server("collector.acme.example").events();
+    let events = sandbox.stored("collector.acme.example");
     assert_eq!(names(&events), ["Installation Started", "Installation Error"]);
     assert_eq!(events[1]["properties"]["step"], "download");
     assert_eq!(events[1]["properties"]["exit_code"], 22);
 
-    let mut sandbox = Sandbox::new()
-        .host("collector.acme.example", Server::start())
-        .host(
-            "downloads.acme.example",
-            Server::with_plan(vec![Reply::Bytes(200, archive(true))]),
-        )
+    let Some(sandbox) = Sandbox::new().collector("collector.acme.example") else {
+        return;
+    };
+    let mut sandbox = sandbox
+        .host("downloads.acme.example", downloads(Reply::Bytes(200, archive(true))))
         .without_beacon();
     let ran = sandbox.run(&block, &[]);
     ran.assert_code(0);
     assert!(sandbox.path("/opt/acme/bin/acme").exists(), "{}", ran.stderr);
     assert!(sandbox.path("/opt/acme/etc/acme/acme.conf").exists());
-    assert!(sandbox.server("collector.acme.example").requests().is_empty());
+    assert!(sandbox.stored("collector.acme.example").is_empty());
 }
 
-/// README "Without the hooks": every call of the block returns and the events arrive in order.
+/// docs/installers.md "Without the hooks": every call of the block returns and the events arrive in order.
 #[test]
 fn direct_commands_run_under_set_e_and_report() {
     let block = runnable("direct-commands");
@@ -533,8 +674,8 @@ fn direct_commands_run_under_set_e_and_report() {
     );
 }
 
-/// README "Dockerfile and entrypoint": two containers from the image (fresh HOME each, the state dir
-/// on the volume) report the installation once, and the command runs.
+/// README "Docker": two containers from the image (fresh HOME each, the state dir on the volume)
+/// report the installation once to the collector, and the command runs.
 #[test]
 fn docker_entrypoint_reports_once_per_volume() {
     let dockerfile = runnable("dockerfile");
@@ -548,7 +689,9 @@ fn docker_entrypoint_reports_once_per_volume() {
         line.trim().to_owned()
     };
     let cmd: Vec<String> = serde_json::from_str(&instruction("CMD")).expect("CMD in exec form");
-    let mut sandbox = Sandbox::new().host("collector.acme.example", Server::start());
+    let Some(mut sandbox) = Sandbox::new().collector("collector.acme.example") else {
+        return;
+    };
     for pair in instruction("ENV").split_whitespace() {
         let (name, value) = pair.split_once('=').expect("ENV NAME=VALUE");
         sandbox = sandbox.env(name, value);
@@ -566,9 +709,9 @@ fn docker_entrypoint_reports_once_per_volume() {
         ran.assert_code(0);
         assert_eq!(ran.stdout, "acme serve\n", "start {start}");
     }
-    let events = sandbox.server("collector.acme.example").events();
+    let events = sandbox.stored("collector.acme.example");
     assert_eq!(names(&events), ["Installation Success", "Instance Active"]);
-    assert_eq!(events[0]["anonymousId"], events[1]["anonymousId"]);
+    assert_eq!(events[0]["installation_id"], events[1]["installation_id"]);
     assert_eq!(events[0]["properties"]["product"], "acme");
     assert!(sandbox.path("/var/lib/acme/installation_id").exists());
 }
@@ -607,7 +750,7 @@ fn adopt_varying(actual: &mut Value, expected: &Value) {
     }
 }
 
-/// README "PostHog": the printed request is the one shown, header for header and field for field.
+/// docs/formats.md "PostHog": the printed request is the one shown, header for header and field for field.
 #[test]
 fn posthog_dry_run_prints_what_the_readme_shows() {
     let mut sandbox = Sandbox::new().host("eu.i.posthog.com", Server::start());
@@ -628,6 +771,119 @@ fn posthog_dry_run_prints_what_the_readme_shows() {
     let mut got: Value = serde_json::from_str(body).expect("printed body is JSON");
     adopt_varying(&mut got, &want);
     assert_eq!(got, want);
+}
+
+/// The text with every SHA-256 (64 hex digits) as `<sha256>`.
+fn hide_digests(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| {
+            let digest = word.trim_end();
+            if digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()) {
+                word.replacen(digest, "<sha256>", 1)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect()
+}
+
+/// The value of `NAME=` in a block's lines.
+fn assignment<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name}= in\n{text}"))
+}
+
+/// README "Add it to your install.sh": `scripts/release-snippet.sh` (the end of `scripts/release.sh`)
+/// prints what the README shows for a release of its files; pasted before the quick start, on a
+/// machine without install-beacon, it fetches this machine's asset, verifies and runs it, and the
+/// installation reaches a real collector.
+#[test]
+fn the_release_snippet_and_the_quick_start_install_and_report_to_the_collector() {
+    if !curl() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let release_sh = fs::read_to_string(root.join("scripts/release.sh")).unwrap();
+    assert!(
+        release_sh.contains("scripts/release-snippet.sh \"$DIST\" \"$VERSION\""),
+        "scripts/release.sh ends by printing the snippet"
+    );
+    let shown = block("output", "release-snippet");
+    let (base_url, version) = (assignment(&shown.text, "BEACON_BASE_URL"), assignment(&shown.text, "BEACON_VERSION"));
+    // The host: the release's files where the block says, this machine's asset holding the binary
+    // under test, and the product's own archive.
+    let host = tempfile::tempdir().unwrap();
+    let dist = host.path().join(
+        base_url
+            .strip_prefix("https://downloads.acme.example/")
+            .expect("the release on downloads.acme.example"),
+    );
+    fs::create_dir_all(&dist).unwrap();
+    let assets: Vec<&str> = shown.text.lines().filter_map(|l| l.split_once("  ").map(|(_, name)| name)).collect();
+    let ours = assets
+        .iter()
+        .find(|a| a.contains(std::env::consts::ARCH) && a.contains("linux"))
+        .expect("an asset for this machine");
+    let stage = tempfile::tempdir().unwrap();
+    fs::copy(env!("CARGO_BIN_EXE_install-beacon"), stage.path().join("install-beacon")).unwrap();
+    for asset in &assets {
+        let file = dist.join(asset);
+        if asset == ours {
+            let tar = Command::new("tar")
+                .arg("-czf")
+                .arg(&file)
+                .arg("-C")
+                .arg(stage.path())
+                .arg("install-beacon")
+                .status();
+            assert!(tar.unwrap().success());
+        } else {
+            fs::write(&file, asset).unwrap();
+        }
+    }
+    let sums = Command::new("sh")
+        .args(["-c", "sha256sum -- install-beacon-* >SHA256SUMS"])
+        .current_dir(&dist)
+        .status();
+    assert!(sums.unwrap().success());
+    fs::write(host.path().join("acme-1.2.3.tar.gz"), archive(true)).unwrap();
+
+    let out = Command::new("sh")
+        .arg(root.join("scripts/release-snippet.sh"))
+        .arg(&dist)
+        .arg(version)
+        .env("BEACON_BASE_URL", base_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(hide_digests(&printed), hide_digests(&shown.text));
+
+    let quick_start = runnable("quick-start");
+    let installer = Block {
+        text: format!("{printed}{}", quick_start.text),
+        ..quick_start
+    };
+    let Some(sandbox) = Sandbox::new().collector("collector.acme.example") else {
+        return;
+    };
+    let mut sandbox = sandbox
+        .host("downloads.acme.example", Server::serving(host.path()))
+        .without_beacon();
+    sandbox.file("fetch-beacon.sh", &fs::read(root.join("scripts/fetch-beacon.sh")).unwrap());
+    let ran = sandbox.run(&installer, &[]);
+    ran.assert_code(0);
+    assert!(sandbox.path("/opt/acme/bin/acme").exists(), "{}", ran.stderr);
+    assert_eq!(
+        sandbox.server("downloads.acme.example").downloads(),
+        [format!("/{}/{ours}", dist.strip_prefix(host.path()).unwrap().display()), "/acme-1.2.3.tar.gz".to_owned()]
+    );
+    let events = sandbox.stored("collector.acme.example");
+    assert_eq!(names(&events), ["Installation Started", "Installation Success"], "{}", ran.stderr);
+    assert_eq!(events[1]["properties"]["product_version"], "1.2.3");
+    let durations = events[1]["properties"]["step_durations_ms"].as_object().expect("step_durations_ms");
+    assert_eq!(durations.keys().collect::<Vec<_>>(), ["download", "unpack"]);
 }
 
 /// The `installations` row of `product` in a `beacon-collector report`: started, succeeded, failed, abandoned.
@@ -723,7 +979,7 @@ fn normalized(text: &str, root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// README "What the person running the installer sees": `scripts/install.sh` in a terminal, with
+/// docs/installers.md "What the person running the installer sees": `scripts/install.sh` in a terminal, with
 /// endpoint and key exported, answering the prompts as the captions say.
 fn install_sh_in_a_terminal(args: &str, answers: &[(&str, &str)]) -> Option<(Vec<String>, Sandbox)> {
     let sandbox = Sandbox::new().host("api.segment.io", Server::start());
@@ -792,7 +1048,7 @@ fn install_sh_failing_without_a_terminal_prints_the_plain_lines_of_the_readme() 
         name: "install-sh-plain-failure".into(),
         lang: "sh".into(),
         text: "sh scripts/install.sh --prefix /tmp/tx/demo-fail --fail-at unpack\n".into(),
-        at: "README.md, What the person running the installer sees".into(),
+        at: "docs/installers.md, What the person running the installer sees".into(),
     };
     sandbox = sandbox.env("INSTALL_BEACON_KEY", "demo");
     let ran = sandbox.run(&script, &[]);
