@@ -810,7 +810,10 @@ fn the_release_snippet_and_the_quick_start_install_and_report_to_the_collector()
         "scripts/release.sh ends by printing the snippet"
     );
     let shown = block("output", "release-snippet");
-    let (base_url, version) = (assignment(&shown.text, "BEACON_BASE_URL"), assignment(&shown.text, "BEACON_VERSION"));
+    let (base_url, version) = (
+        assignment(&shown.text, "BEACON_BASE_URL"),
+        assignment(&shown.text, "BEACON_VERSION"),
+    );
     // The host: the release's files where the block says, this machine's asset holding the binary
     // under test, and the product's own archive.
     let host = tempfile::tempdir().unwrap();
@@ -820,13 +823,21 @@ fn the_release_snippet_and_the_quick_start_install_and_report_to_the_collector()
             .expect("the release on downloads.acme.example"),
     );
     fs::create_dir_all(&dist).unwrap();
-    let assets: Vec<&str> = shown.text.lines().filter_map(|l| l.split_once("  ").map(|(_, name)| name)).collect();
+    let assets: Vec<&str> = shown
+        .text
+        .lines()
+        .filter_map(|l| l.split_once("  ").map(|(_, name)| name))
+        .collect();
     let ours = assets
         .iter()
         .find(|a| a.contains(std::env::consts::ARCH) && a.contains("linux"))
         .expect("an asset for this machine");
     let stage = tempfile::tempdir().unwrap();
-    fs::copy(env!("CARGO_BIN_EXE_install-beacon"), stage.path().join("install-beacon")).unwrap();
+    fs::copy(
+        env!("CARGO_BIN_EXE_install-beacon"),
+        stage.path().join("install-beacon"),
+    )
+    .unwrap();
     for asset in &assets {
         let file = dist.join(asset);
         if asset == ours {
@@ -871,18 +882,31 @@ fn the_release_snippet_and_the_quick_start_install_and_report_to_the_collector()
     let mut sandbox = sandbox
         .host("downloads.acme.example", Server::serving(host.path()))
         .without_beacon();
-    sandbox.file("fetch-beacon.sh", &fs::read(root.join("scripts/fetch-beacon.sh")).unwrap());
+    sandbox.file(
+        "fetch-beacon.sh",
+        &fs::read(root.join("scripts/fetch-beacon.sh")).unwrap(),
+    );
     let ran = sandbox.run(&installer, &[]);
     ran.assert_code(0);
     assert!(sandbox.path("/opt/acme/bin/acme").exists(), "{}", ran.stderr);
     assert_eq!(
         sandbox.server("downloads.acme.example").downloads(),
-        [format!("/{}/{ours}", dist.strip_prefix(host.path()).unwrap().display()), "/acme-1.2.3.tar.gz".to_owned()]
+        [
+            format!("/{}/{ours}", dist.strip_prefix(host.path()).unwrap().display()),
+            "/acme-1.2.3.tar.gz".to_owned()
+        ]
     );
     let events = sandbox.stored("collector.acme.example");
-    assert_eq!(names(&events), ["Installation Started", "Installation Success"], "{}", ran.stderr);
+    assert_eq!(
+        names(&events),
+        ["Installation Started", "Installation Success"],
+        "{}",
+        ran.stderr
+    );
     assert_eq!(events[1]["properties"]["product_version"], "1.2.3");
-    let durations = events[1]["properties"]["step_durations_ms"].as_object().expect("step_durations_ms");
+    let durations = events[1]["properties"]["step_durations_ms"]
+        .as_object()
+        .expect("step_durations_ms");
     assert_eq!(durations.keys().collect::<Vec<_>>(), ["download", "unpack"]);
 }
 
