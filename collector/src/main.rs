@@ -20,6 +20,8 @@ use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, ExportArgs, ForgetArgs, Format, ReportArgs, ServeArgs};
 use error::Error;
+use store::Store;
+use store::sqlite::Sqlite;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,8 +41,9 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Forget(args) => forget(args),
         Command::Export(args) => export(args),
         Command::Seed(args) => {
-            let n = store::seed::seed(&args.db, args.events, args.days, args.seed)
+            let store = Sqlite::create(&args.db, std::time::Duration::from_secs(5))
                 .map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
+            let n = store::seed::seed(&store, args.events, args.days, args.seed)?;
             println!("seeded {n} events into {}", args.db.display());
             Ok(())
         }
@@ -95,8 +98,10 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         Some(path) => notices::Notices::load(path, global_notices.clone()).map_err(Error::Notices)?,
         None => global_notices.clone(),
     };
+    let store = Sqlite::serve(&db, busy_timeout).map_err(|e| Error::OpenDatabase(db.clone(), e))?;
     let settings = http::Settings {
         listen,
+        store: std::sync::Arc::new(store),
         db,
         keys: ingest::Keys::new(keys),
         notices,
@@ -105,7 +110,6 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         forward,
         public: public.then_some(public_k),
         retain,
-        busy_timeout,
         header_timeout,
         admin_token,
         event_names,
@@ -129,11 +133,8 @@ fn report(args: ReportArgs) -> Result<(), Error> {
         running_ms: i64::try_from(args.running_window.as_millis()).unwrap_or(i64::MAX),
         now_ms: now,
     };
-    if !args.db.exists() {
-        return Err(Error::DatabaseMissing(args.db));
-    }
-    let conn = store::open_existing(&args.db).map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
-    let report = report::run(&conn, &query)?;
+    let store = existing(&args.db)?;
+    let report = report::run(&store, &query)?;
     let text = match args.format {
         Format::Table => present::text::render(&report),
         Format::Json => present::json(&report),
@@ -148,12 +149,16 @@ fn report(args: ReportArgs) -> Result<(), Error> {
     }
 }
 
-fn forget(args: ForgetArgs) -> Result<(), Error> {
-    if !args.db.exists() {
-        return Err(Error::DatabaseMissing(args.db));
+/// The database of `report`, `forget` and `export`, which must exist.
+fn existing(db: &std::path::Path) -> Result<Sqlite, Error> {
+    if !db.exists() {
+        return Err(Error::DatabaseMissing(db.to_path_buf()));
     }
-    let mut conn = store::open_existing(&args.db).map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
-    let done = store::retention::forget(&mut conn, &args.id)?;
+    Sqlite::existing(db).map_err(|e| Error::OpenDatabase(db.to_path_buf(), e))
+}
+
+fn forget(args: ForgetArgs) -> Result<(), Error> {
+    let done = existing(&args.db)?.forget(&args.id)?;
     if done.events == 0 && done.installations == 0 {
         println!("no events of installation {} in {}", args.id, args.db.display());
     } else {
@@ -167,10 +172,7 @@ fn forget(args: ForgetArgs) -> Result<(), Error> {
 
 fn export(args: ExportArgs) -> Result<(), Error> {
     use std::io::Write;
-    if !args.db.exists() {
-        return Err(Error::DatabaseMissing(args.db));
-    }
-    let conn = store::open_existing(&args.db).map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
+    let store = existing(&args.db)?;
     let result = match &args.output {
         Some(path) => {
             use std::os::unix::fs::OpenOptionsExt;
@@ -182,14 +184,15 @@ fn export(args: ExportArgs) -> Result<(), Error> {
                 .mode(0o600)
                 .open(path)?;
             let mut out = std::io::BufWriter::new(file);
-            let n = store::export::export(&conn, args.format, &mut out)?;
+            let n = store::export::export(&store, args.format, &mut out)?;
             out.flush()?;
             eprintln!("exported {n} events to {}", path.display());
             Ok(())
         }
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            store::export::export(&conn, args.format, &mut out).and_then(|_| out.flush().map_err(store::StoreError::Io))
+            store::export::export(&store, args.format, &mut out)
+                .and_then(|_| out.flush().map_err(store::StoreError::Io))
         }
     };
     match result {

@@ -15,7 +15,7 @@ use super::auth::header_key;
 use super::{App, error};
 use crate::event::{Checkpoint, Protocol};
 use crate::ingest::{self, IngestError};
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
 
 /// How long a client may take to send its body.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -98,14 +98,12 @@ pub async fn ingest(
     if !batch.events.is_empty() {
         // A large request keeps its turn until stored, so a small one waits behind one at most.
         let turn = app.admission.store_turn(&ticket).await;
-        let mut conn = Arc::clone(&app.conn).lock_owned().await;
-        let app2 = Arc::clone(&app);
+        let write = Arc::clone(&app.writes).lock_owned().await;
+        let store = Arc::clone(&app.store);
         let result = tokio::task::spawn_blocking(move || {
-            // Checked before and after: a deleted or replaced file would take the events with it.
-            app2.db_file.check()?;
-            let inserted = store::insert(&mut conn, &batch.events, crate::clock::now_ms())?;
-            app2.db_file.check()?;
-            Ok(inserted)
+            let inserted = store.insert(&batch.events, crate::clock::now_ms());
+            drop(write);
+            inserted
         })
         .await;
         drop(turn);

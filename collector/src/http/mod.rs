@@ -17,7 +17,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rusqlite::Connection;
 use serde_json::json;
 
 use crate::error::Error;
@@ -25,15 +24,16 @@ use crate::event::{EventNames, Protocol};
 use crate::ingest::Keys;
 use crate::notices::{self, Notices};
 use crate::relay;
-use crate::store;
+use crate::store::{self, Store};
 
 /// Everything `serve` needs, resolved from the command line.
-#[derive(Debug, Clone)]
 pub struct Settings {
     /// Where to listen.
     pub listen: std::net::SocketAddr,
-    /// Database file.
+    /// Database file (named in messages).
     pub db: PathBuf,
+    /// The store, opened on it.
+    pub store: Arc<dyn Store>,
     /// Accepted keys.
     pub keys: Keys,
     /// `latest_version` and `notices` of accepted responses, as loaded at start.
@@ -48,8 +48,6 @@ pub struct Settings {
     pub public: Option<u64>,
     /// Raw events older than this are deleted at start and hourly.
     pub retain: Option<Duration>,
-    /// How long a write waits for a locked database.
-    pub busy_timeout: Duration,
     /// How long a client may take to send its request headers.
     pub header_timeout: Duration,
     /// The token read routes require, if any.
@@ -61,10 +59,9 @@ pub struct Settings {
 /// State shared by all routes.
 pub struct App {
     db: PathBuf,
-    /// The database file as opened, checked before any 2xx.
-    db_file: store::DbFile,
-    /// The one writing connection; tokio's mutex hands it out in arrival order.
-    conn: Arc<tokio::sync::Mutex<Connection>>,
+    store: Arc<dyn Store>,
+    /// Turns at the store's one writer, handed out in arrival order.
+    writes: Arc<tokio::sync::Mutex<()>>,
     keys: Keys,
     event_names: EventNames,
     /// Event names outside the funnel already noted on stderr.
@@ -81,21 +78,19 @@ pub struct App {
 /// Opens the database, binds, prints `listening on http://ADDR`, and serves until Ctrl-C or SIGTERM.
 pub async fn serve(settings: Settings) -> Result<(), Error> {
     let open_error = |e| Error::OpenDatabase(settings.db.clone(), e);
-    let mut conn = store::open(&settings.db, settings.busy_timeout).map_err(open_error)?;
-    let adopted = store::adopt_renamed(&mut conn, &settings.event_names).map_err(open_error)?;
-    let db_file = store::DbFile::of(&settings.db).map_err(open_error)?;
-    for (backend, n) in relay::queue::install(&conn, &settings.forward).map_err(open_error)? {
+    let store = Arc::clone(&settings.store);
+    let adopted = store.adopt_renamed(&settings.event_names).map_err(open_error)?;
+    if let Some(keep) = settings.retain {
+        store::retention::apply(&*store, keep).map_err(open_error)?;
+        store::retention::in_background(Arc::clone(&store), keep).map_err(open_error)?;
+    }
+    let (forwarder, left) = relay::worker::start(&store, &settings.forward).map_err(open_error)?;
+    for (backend, n) in left {
         eprintln!(
             "note: {n} events wait in the queue for {backend}, which no --forward names any more; \
              they are sent when one does again"
         );
     }
-    if let Some(keep) = settings.retain {
-        store::retention::apply(&settings.db, keep).map_err(open_error)?;
-        store::retention::in_background(&settings.db, keep).map_err(open_error)?;
-    }
-    let forwarder = relay::worker::start(&settings.db, &settings.forward).map_err(open_error)?;
-    store::checkpoint_in_background(&settings.db, Duration::from_millis(500)).map_err(open_error)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::Bind(settings.listen, e))?;
@@ -116,8 +111,8 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
     }
     let app = Arc::new(App {
         db: settings.db.clone(),
-        db_file,
-        conn: Arc::new(tokio::sync::Mutex::new(conn)),
+        store,
+        writes: Arc::default(),
         keys: settings.keys.clone(),
         event_names: settings.event_names.clone(),
         noted_names: std::sync::Mutex::default(),
@@ -166,7 +161,7 @@ fn router(app: Arc<App>) -> Router {
 
 /// `ok` while the database file is the one opened; 503 once it was deleted or replaced.
 async fn healthz(State(app): State<Arc<App>>) -> Response {
-    match app.db_file.check() {
+    match app.store.check() {
         Ok(()) => "ok\n".into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: {e}\n")).into_response(),
     }

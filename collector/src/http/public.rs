@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::{App, error};
 use crate::report::{self, public::PublicReport};
-use crate::store;
 use crate::window::Window;
 
 /// How long a built public report is served before the next one is built.
@@ -56,9 +55,8 @@ async fn current(app: &Arc<App>, public: &Public) -> Result<Arc<PublicReport>, R
     };
     let (app2, k) = (Arc::clone(app), public.k);
     let result = tokio::task::spawn_blocking(move || {
-        app2.db_file.check()?;
-        let conn = store::open_reader(&app2.db)?;
-        report::run(&conn, &query).map(|r| report::public::from_report(&r, k))
+        app2.store.check()?;
+        report::run(&*app2.store, &query).map(|r| report::public::from_report(&r, k))
     })
     .await;
     match result {

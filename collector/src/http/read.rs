@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::{App, error};
 use crate::present::page::Picker;
 use crate::report;
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
 use crate::window::{self, Day, Since};
 
 /// Query parameters of `/` and `/report.json`: the same choices as `report`'s flags.
@@ -97,10 +97,9 @@ async fn serve_report(
     let app2 = Arc::clone(&app);
     let result = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        app2.db_file.check()?;
-        let conn = store::open_reader(&app2.db)?;
-        let products = report::product_names(&conn)?;
-        report::run(&conn, &query).map(|r| render(&r, params, products))
+        app2.store.check()?;
+        let products = report::product_names(&*app2.store)?;
+        report::run(&*app2.store, &query).map(|r| render(&r, params, products))
     })
     .await;
     match result {

@@ -6,23 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Backend, Target};
 use crate::clock;
-
-/// An event read back from the queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Queued {
-    /// Row ID in `events`.
-    pub event_id: i64,
-    /// The message ID the client sent (or the one generated at ingest).
-    pub message_id: String,
-    /// Event name.
-    pub event: String,
-    /// Installation ID.
-    pub installation_id: String,
-    /// Event time (ms since the epoch), as parsed at ingest.
-    pub ts_ms: i64,
-    /// The properties object as sent (JSON text).
-    pub properties: String,
-}
+use crate::store::Queued;
 
 /// One HTTP POST.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,11 @@
 //! Relay: every stored event is also forwarded to PostHog or Segment, so a vendor's own domain can
 //! stand in front of them (DNS blockers and firewalls stop their public hosts).
 //!
-//! Accepted events are queued in the same transaction that stores them (`queue`), a worker thread
-//! per backend sends the queue in that backend's batch format (`batch`) with the original message
+//! Accepted events are queued in the same transaction that stores them (the store's queue), a
+//! worker thread per backend sends the queue in that backend's batch format (`batch`) with the original message
 //! IDs, so a resent batch is deduplicated by the backend, and retries with backoff (`worker`).
 
 pub mod batch;
-pub mod queue;
 pub mod worker;
 
 use std::fmt;

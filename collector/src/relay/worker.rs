@@ -1,15 +1,14 @@
 //! One thread per backend sends the queue oldest first, and decides from each answer whether to
 //! dequeue, split the batch, or wait and retry.
 
-use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
 use super::Target;
-use super::batch::{self, Queued};
-use super::queue::{self, Settled};
+use super::batch;
 use crate::clock;
-use crate::store::{self, StoreError};
+use crate::store::{Queued, Settled, Store, StoreError};
 
 /// Events per batch at most.
 const BATCH_EVENTS: usize = 250;
@@ -39,20 +38,24 @@ impl Forwarder {
     }
 }
 
-/// Starts one worker thread per target on the database at `db`.
-pub fn start(db: &Path, targets: &[Target]) -> Result<Forwarder, StoreError> {
+/// Has `store` queue every event stored from now on for `targets`, and starts one worker thread
+/// per target. Returns the wake-up handle, and the backends no target names any more that still
+/// have events queued, with how many.
+pub fn start(store: &Arc<dyn Store>, targets: &[Target]) -> Result<(Forwarder, Vec<(String, u64)>), StoreError> {
+    let backends: Vec<(&str, &str)> = targets.iter().map(|t| (t.backend.as_str(), t.url.as_str())).collect();
+    let left = store.forward_to(&backends)?;
     let mut wake = Vec::new();
     for target in targets {
-        let conn = store::open(db, Duration::from_secs(5))?;
+        let store = Arc::clone(store);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let target = target.clone();
         std::thread::Builder::new()
             .name(format!("forward-{}", target.backend.as_str()))
-            .spawn(move || run(conn, &target, &rx))
+            .spawn(move || run(&*store, &target, &rx))
             .map_err(StoreError::Io)?;
         wake.push(tx);
     }
-    Ok(Forwarder { wake })
+    Ok((Forwarder { wake }, left))
 }
 
 /// What the backend made of a request.
@@ -96,7 +99,7 @@ pub fn fit(events: &[Queued]) -> usize {
     n.max(1).min(events.len())
 }
 
-fn run(mut conn: rusqlite::Connection, target: &Target, wake: &Receiver<()>) {
+fn run(store: &dyn Store, target: &Target, wake: &Receiver<()>) {
     let name = target.backend.as_str();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -107,7 +110,7 @@ fn run(mut conn: rusqlite::Connection, target: &Target, wake: &Receiver<()>) {
     let mut limit = BATCH_EVENTS;
     let mut failures = 0u32;
     loop {
-        let mut events = match queue::load(&conn, name, limit) {
+        let mut events = match store.queued(name, limit) {
             Ok(events) => events,
             Err(e) => {
                 eprintln!("warning: forward to {name}: reading the queue failed: {e}");
@@ -152,7 +155,7 @@ fn run(mut conn: rusqlite::Connection, target: &Target, wake: &Receiver<()>) {
                 Settled::Failed(e)
             }
         };
-        if let Err(e) = queue::settle(&mut conn, name, &events, &outcome, clock::now_ms()) {
+        if let Err(e) = store.settle(name, &events, &outcome, clock::now_ms()) {
             eprintln!("warning: forward to {name}: updating the queue failed: {e}");
         }
         if failures > 0 {

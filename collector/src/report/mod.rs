@@ -1,4 +1,4 @@
-//! The installation report, computed with SQL aggregation over the event table.
+//! The installation report: counting over the typed rows the [`Store`] hands out.
 //!
 //! An installation is one installation ID (per product). It *started* if it sent any of
 //! Started/Success/Error; it *failed* if its last Error is later than its last Success (or it has no
@@ -8,13 +8,10 @@
 mod model;
 pub mod public;
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use rusqlite::{Connection, params};
+use std::collections::BTreeMap;
 
 use crate::clock;
-use crate::event::{NO_PRODUCT, names};
-use crate::store::{Status, StoreError, sql};
+use crate::store::{Facts, Scope, Status, Store, StoreError};
 use crate::window::Window;
 
 pub use model::{
@@ -57,7 +54,7 @@ impl Query {
 /// The default of `running_ms`: installers rarely take longer.
 pub const RUNNING_WINDOW: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
-const TOP_FAILING_STEPS: i64 = 10;
+const TOP_FAILING_STEPS: usize = 10;
 /// Products listed by name; the installations of the rest are summed in `other_products`.
 pub const MAX_PRODUCTS: usize = 25;
 /// Rows by OS, version, architecture and container per product; the rest are summed in one
@@ -67,8 +64,8 @@ pub const MAX_ROWS: usize = 25;
 pub const MAX_DAYS: usize = 400;
 /// The name of a row that sums the ones not listed.
 pub const OTHER: &str = "(other)";
-const TOP_MESSAGES: i64 = 3;
-const LATEST_SUPPORT_REQUESTS: i64 = 50;
+const TOP_MESSAGES: usize = 3;
+const LATEST_SUPPORT_REQUESTS: usize = 50;
 
 /// Outcome counts and durations of one group.
 #[derive(Debug, Default)]
@@ -150,47 +147,6 @@ fn nearest_rank(sorted: &[i64], pct: usize) -> i64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-/// The facts an installation is grouped by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Facts {
-    product: String,
-    ci: bool,
-    os: String,
-    os_version: String,
-    version: String,
-    arch: String,
-    container: String,
-}
-
-impl Facts {
-    /// Reads columns 0..7: product, ci, os, os_version, product_version, arch, container.
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Facts> {
-        Ok(Facts {
-            product: r.get(0)?,
-            ci: r.get(1)?,
-            os: r.get(2)?,
-            os_version: r.get(3)?,
-            version: r.get(4)?,
-            arch: r.get(5)?,
-            container: r.get(6)?,
-        })
-    }
-
-    /// Whether columns 0..7 of `r` are these facts (compared in place, without copying).
-    fn matches(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<bool> {
-        let text = |i: usize, v: &str| -> rusqlite::Result<bool> {
-            Ok(r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)? == v)
-        };
-        Ok(text(0, &self.product)?
-            && r.get::<_, bool>(1)? == self.ci
-            && text(2, &self.os)?
-            && text(3, &self.os_version)?
-            && text(4, &self.version)?
-            && text(5, &self.arch)?
-            && text(6, &self.container)?)
-    }
-}
-
 /// Everything gathered for one product before it becomes a [`ProductReport`].
 #[derive(Debug, Default)]
 struct Acc {
@@ -250,89 +206,57 @@ fn bounded<K: Ord>(groups: BTreeMap<K, Group>) -> Vec<(Option<K>, Funnel)> {
     out
 }
 
-/// The installations of a report: first seen in the window (?1, ?2), of the listed products (?3,
-/// a JSON array).
-const IN_WINDOW: &str = "first_at >= ?1 AND first_at < ?2 AND product IN (SELECT value FROM json_each(?3))";
-
-/// Columns of the report cube, in the order of the `installations_cube` index.
-const FACTS: &str = "product, ci, os, os_version, product_version, arch, container";
-
 /// Runs the report.
 ///
-/// Installations are read from the `installations` table (one row per installation ID, kept up to
-/// date at ingest): SQL groups them into a small cube of (product, CI, OS, version, architecture,
-/// container, day, status) counts in the order of a covering index, so without sorting, and
-/// streams the durations of succeeded installations from the same index for the percentiles.
-/// Failing steps, their messages, support requests and active instances come from partial
-/// indexes.
+/// The store hands out installations already counted into a small cube of (product, CI, OS,
+/// version, architecture, container, day, status) cells, and the durations of succeeded
+/// installations grouped by their facts; this adds them up into funnels, breakdowns and the
+/// per-day series. Failing steps, their messages, support requests and active instances are
+/// attached per product.
 ///
-/// Whatever is stored, the report stays small: [`MAX_PRODUCTS`] products (chosen first, in SQL,
-/// so the others are never loaded), [`MAX_ROWS`] rows per breakdown and [`MAX_DAYS`] days.
-pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
-    let (since, until) = q.bounds();
-    let listed = listed_products(conn, q)?;
-    let scope = serde_json::Value::from(listed.clone()).to_string();
-    let running_since = q.now_ms.saturating_sub(q.running_ms);
+/// Whatever is stored, the report stays small: [`MAX_PRODUCTS`] products (chosen first, so the
+/// others are never loaded), [`MAX_ROWS`] rows per breakdown and [`MAX_DAYS`] days.
+pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
+    let (since_ms, until_ms) = q.bounds();
+    let listed = listed_products(store, q)?;
+    let scope = Scope {
+        since_ms,
+        until_ms,
+        products: &listed,
+    };
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
 
-    // The last column counts the installations of a cell that started within the running window:
-    // of an abandoned cell, those are still running.
-    let mut cube = conn.prepare(&format!(
-        "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4)
-         FROM installations INDEXED BY installations_cube
-         WHERE {IN_WINDOW}
-         GROUP BY {FACTS}, start_day, status, outcome_day"
-    ))?;
-    let mut rows = cube.query(params![since, until, scope, running_since])?;
-    while let Some(r) = rows.next()? {
-        let facts = Facts::read(r)?;
-        let (start_day, status, outcome_day): (i64, Status, Option<i64>) = (r.get(7)?, r.get(8)?, r.get(9)?);
-        let (n, recent): (u64, u64) = (r.get(10)?, r.get(11)?);
-        let acc = accs.entry(facts.product.clone()).or_default();
-        let parts = match status {
+    for cell in store.outcome_cells(&scope, q.now_ms.saturating_sub(q.running_ms))? {
+        let (n, recent) = (cell.installations, cell.recent);
+        let acc = accs.entry(cell.facts.product.clone()).or_default();
+        // Of an abandoned cell, those that started within the running window are still running.
+        let parts = match cell.status {
             Status::Abandoned => vec![
                 (Outcome::Abandoned, n.saturating_sub(recent)),
                 (Outcome::Running, recent.min(n)),
             ],
             other => vec![(Outcome::from(other), n)],
         };
-        for group in acc.groups(&facts, q.include_ci) {
+        for group in acc.groups(&cell.facts, q.include_ci) {
             for (outcome, n) in &parts {
                 group.add(*outcome, *n);
             }
         }
-        if facts.ci && !q.include_ci {
+        if cell.facts.ci && !q.include_ci {
             continue;
         }
-        if let Some(day) = acc.day(start_day) {
+        if let Some(day) = acc.day(cell.start_day) {
             day.started += n;
         }
-        if let Some(day) = outcome_day.and_then(|d| acc.day(d)) {
-            match status {
+        if let Some(day) = cell.outcome_day.and_then(|d| acc.day(d)) {
+            match cell.status {
                 Status::Succeeded => day.succeeded += n,
                 Status::Failed => day.failed += n,
                 Status::Abandoned => {}
             }
         }
     }
-
-    let mut durations = conn.prepare(&format!(
-        "SELECT {FACTS}, duration FROM installations INDEXED BY installations_cube
-         WHERE {IN_WINDOW} AND status = '{}' AND duration IS NOT NULL",
-        Status::Succeeded.as_sql()
-    ))?;
-    // Rows come in index order, so runs of rows share their facts: collect each run's durations
-    // and hand them to their groups once per run, not once per row.
-    let mut runs: Vec<(Facts, Vec<i64>)> = Vec::new();
-    let mut rows = durations.query(params![since, until, scope])?;
-    while let Some(r) = rows.next()? {
-        let duration: i64 = r.get(7)?;
-        match runs.last_mut() {
-            Some((facts, run)) if facts.matches(r)? => run.push(duration),
-            _ => runs.push((Facts::read(r)?, vec![duration])),
-        }
-    }
-    for (facts, run) in runs {
+    for (facts, run) in store.success_durations(&scope)? {
         let acc = accs.entry(facts.product.clone()).or_default();
         for group in acc.groups(&facts, q.include_ci) {
             group.durations.extend_from_slice(&run);
@@ -377,13 +301,13 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
             ..Default::default()
         })
     }
-    for (product, step) in failing_steps(conn, q, &scope)? {
+    for (product, step) in failing_steps(store, &scope)? {
         entry(&mut products, product).failing_steps.push(step);
     }
-    for (product, support) in support(conn, q, &scope)? {
+    for (product, support) in support(store, q, &scope)? {
         entry(&mut products, product).support = support;
     }
-    for (product, active) in active(conn, q, &scope)? {
+    for (product, active) in store.active_instances(&listed, q.active_cutoff_ms())? {
         entry(&mut products, product).active_24h = active;
     }
     let mut products: Vec<ProductReport> = products.into_values().collect();
@@ -398,9 +322,9 @@ pub fn run(conn: &Connection, q: &Query) -> Result<Report, StoreError> {
         other_products: if listed.len() < MAX_PRODUCTS {
             None
         } else {
-            other_products(conn, q, &scope)?
+            other_products(store, q, &listed)?
         },
-        forwarding: crate::relay::queue::status(conn)?,
+        forwarding: store.forwarding()?,
     })
 }
 
@@ -417,83 +341,28 @@ fn rows_of(groups: BTreeMap<String, Group>) -> Vec<Row> {
 /// The products the report lists: those with installations, active instances or support
 /// requests. When there are more than [`MAX_PRODUCTS`], the ones with the most installations in
 /// the window.
-fn listed_products(conn: &Connection, q: &Query) -> Result<Vec<String>, StoreError> {
+fn listed_products(store: &dyn Store, q: &Query) -> Result<Vec<String>, StoreError> {
     if let Some(product) = &q.product {
         return Ok(vec![product.clone()]);
     }
-    // Usually there are few products: finding them takes one index seek each.
-    let support = sql("event = '{SUPPORT}'");
-    let mut all = BTreeSet::new();
-    for (from, filter) in [
-        ("installations", "1"),
-        ("instances", "1"),
-        ("events INDEXED BY support_requests", support.as_str()),
-    ] {
-        all.extend(distinct_products(conn, from, filter, MAX_PRODUCTS + 1)?);
-    }
-    let unnamed_support: bool = conn.query_row(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM events INDEXED BY support_requests WHERE {support} AND product IS NULL)"
-        ),
-        [],
-        |r| r.get(0),
-    )?;
-    if unnamed_support {
-        all.insert(NO_PRODUCT.to_string());
-    }
+    let all = store.reported_products(MAX_PRODUCTS + 1)?;
     if all.len() <= MAX_PRODUCTS {
-        return Ok(all.into_iter().collect());
+        return Ok(all);
     }
-    let mut stmt = conn.prepare(&sql("SELECT product FROM (
-            SELECT product, COUNT(*) AS n FROM installations WHERE first_at >= ?1 AND first_at < ?2 GROUP BY product
-            UNION ALL
-            SELECT product, 0 FROM instances WHERE last_active_at >= ?3 GROUP BY product
-            UNION ALL
-            SELECT COALESCE(product, '{NO_PRODUCT}'), 0 FROM events INDEXED BY support_requests
-            WHERE event = '{SUPPORT}' AND ts_ms >= ?1 AND ts_ms < ?2 GROUP BY 1)
-         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?4"))?;
-    let limit = i64::try_from(MAX_PRODUCTS).unwrap_or(i64::MAX);
     let (since, until) = q.bounds();
-    let rows = stmt.query_map(params![since, until, q.active_cutoff_ms(), limit], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Up to `limit` distinct non-null `product`s of `from` where `filter` holds, by seeking from one
-/// to the next along an index that starts with `product`.
-fn distinct_products(conn: &Connection, from: &str, filter: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "WITH RECURSIVE p(v) AS (
-            SELECT (SELECT MIN(product) FROM {from} WHERE {filter})
-            UNION ALL
-            SELECT (SELECT MIN(product) FROM {from} WHERE {filter} AND product > p.v) FROM p WHERE p.v IS NOT NULL)
-         SELECT v FROM p WHERE v IS NOT NULL LIMIT ?1"
-    ))?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map([limit], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    store.busiest_products(since, until, q.active_cutoff_ms(), MAX_PRODUCTS)
 }
 
 /// The installations of the products past [`MAX_PRODUCTS`], summed; `None` if there are none.
-fn other_products(conn: &Connection, q: &Query, scope: &str) -> Result<Option<OtherProducts>, StoreError> {
+fn other_products(store: &dyn Store, q: &Query, listed: &[String]) -> Result<Option<OtherProducts>, StoreError> {
     let (since, until) = q.bounds();
-    let filter = "first_at >= ?1 AND first_at < ?2 AND (?3 IS NULL OR product = ?3)
-                  AND product NOT IN (SELECT value FROM json_each(?4))";
-    let args = params![since, until, q.product, scope];
-    let products: u64 = conn.query_row(
-        &format!("SELECT COUNT(DISTINCT product) FROM installations WHERE {filter}"),
-        args,
-        |r| r.get(0),
-    )?;
+    let (products, statuses) = store.unlisted_installations(since, until, q.product.as_deref(), listed)?;
     if products == 0 {
         return Ok(None);
     }
     let mut group = Group::default();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT status, COUNT(*) FROM installations WHERE {filter} GROUP BY status"
-    ))?;
-    let mut rows = stmt.query(args)?;
-    while let Some(r) = rows.next()? {
-        group.add(Outcome::from(r.get::<_, Status>(0)?), r.get(1)?);
+    for (status, n) in statuses {
+        group.add(Outcome::from(status), n);
     }
     Ok(Some(OtherProducts {
         products,
@@ -510,73 +379,29 @@ pub fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// The daily counts retention kept (`error_days`, `support_days`) of the window (?1, ?2) and the
-/// listed products (?3).
-const RETAINED: &str = "day * 86400000 >= ?1 AND day * 86400000 < ?2 AND product IN (SELECT value FROM json_each(?3))";
-
-/// The event filter of a report: its name, the time window (?1, ?2) and the listed products (?3).
-fn event_filter(name: &str) -> String {
-    format!(
-        "event = '{name}' AND ts_ms >= ?1 AND ts_ms < ?2
-         AND COALESCE(product, '{NO_PRODUCT}') IN (SELECT value FROM json_each(?3))"
-    )
-}
-
-fn failing_steps(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, FailingStep)>, StoreError> {
-    let filter = event_filter(names::ERROR);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT product, step, exit_code, count, installations FROM (
-            SELECT product, step, exit_code, SUM(n) AS count, SUM(i) AS installations,
-                   ROW_NUMBER() OVER (PARTITION BY product ORDER BY SUM(n) DESC, step, exit_code) AS rank
-            FROM (
-                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
-                       exit_code, COUNT(*) AS n, COUNT(DISTINCT installation_id) AS i
-                FROM events INDEXED BY errors_by_step WHERE {filter} GROUP BY 1, 2, 3
-                UNION ALL
-                SELECT product, step, exit_code, SUM(events), SUM(installations)
-                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3)
-            GROUP BY product, step, exit_code)
-         WHERE rank <= ?4 ORDER BY product, rank"
-    ))?;
-    let (since, until) = q.bounds();
-    let rows = stmt.query_map(params![since, until, scope, TOP_FAILING_STEPS], |r| {
-        Ok((
-            r.get(0)?,
-            FailingStep {
-                step: r.get(1)?,
-                exit_code: r.get(2)?,
-                count: r.get(3)?,
-                installations: r.get(4)?,
+fn failing_steps(store: &dyn Store, scope: &Scope<'_>) -> Result<Vec<(String, FailingStep)>, StoreError> {
+    let mut steps: Vec<(String, FailingStep)> = store
+        .failing_steps(scope, TOP_FAILING_STEPS)?
+        .into_iter()
+        .map(|r| {
+            let step = FailingStep {
+                step: r.step,
+                exit_code: r.exit_code,
+                count: r.events,
+                installations: r.installations,
                 messages: Vec::new(),
-            },
-        ))
-    })?;
-    let mut steps: Vec<(String, FailingStep)> = rows.collect::<Result<_, _>>()?;
-
-    let mut stmt = conn.prepare(&format!(
-        "SELECT product, step, exit_code, message, count FROM (
-            SELECT product, step, exit_code, message, SUM(n) AS count,
-                   ROW_NUMBER() OVER (PARTITION BY product, step, exit_code ORDER BY SUM(n) DESC, message) AS rank
-            FROM (
-                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
-                       exit_code, COALESCE(message, '') AS message, COUNT(*) AS n
-                FROM events INDEXED BY errors_by_message WHERE {filter} GROUP BY 1, 2, 3, 4
-                UNION ALL
-                SELECT product, step, exit_code, message, SUM(events)
-                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3, 4)
-            GROUP BY product, step, exit_code, message)
-         WHERE rank <= ?4"
-    ))?;
-    let mut rows = stmt.query(params![since, until, scope, TOP_MESSAGES])?;
-    while let Some(r) = rows.next()? {
-        let (product, step, exit_code): (String, String, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            };
+            (r.product, step)
+        })
+        .collect();
+    for m in store.error_messages(scope, TOP_MESSAGES)? {
         if let Some((_, s)) = steps
             .iter_mut()
-            .find(|(p, s)| *p == product && s.step == step && s.exit_code == exit_code)
+            .find(|(p, s)| *p == m.product && s.step == m.step && s.exit_code == m.exit_code)
         {
             s.messages.push(Message {
-                message: r.get(3)?,
-                count: r.get(4)?,
+                message: m.message,
+                count: m.count,
             });
         }
     }
@@ -587,61 +412,33 @@ fn failing_steps(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(Strin
     Ok(steps)
 }
 
-fn support(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, Support)>, StoreError> {
-    let filter = event_filter(names::SUPPORT);
-    let (since, until) = q.bounds();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT product, SUM(n) FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COUNT(*) AS n
-            FROM events INDEXED BY support_requests WHERE {filter} GROUP BY 1
-            UNION ALL
-            SELECT product, SUM(requests) FROM support_days WHERE {RETAINED} GROUP BY 1)
-         GROUP BY product ORDER BY product"
-    ))?;
-    let mut out: Vec<(String, Support)> = stmt
-        .query_map(params![since, until, scope], |r| {
-            Ok((
-                r.get(0)?,
-                Support {
-                    count: r.get(1)?,
-                    emails: q.show_emails.then(Vec::new),
-                    requests: Vec::new(),
-                },
-            ))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT product, ts_ms, product_version, step, installation_id, email FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms, product_version, step, installation_id, email,
-                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}') ORDER BY ts_ms DESC, id DESC) AS rank
-            FROM events INDEXED BY support_requests WHERE {filter})
-         WHERE rank <= ?4 ORDER BY product, rank"
-    ))?;
-    let mut rows = stmt.query(params![since, until, scope, LATEST_SUPPORT_REQUESTS])?;
-    while let Some(r) = rows.next()? {
-        let product: String = r.get(0)?;
-        let email: Option<String> = r.get(5)?;
+fn support(store: &dyn Store, q: &Query, scope: &Scope<'_>) -> Result<Vec<(String, Support)>, StoreError> {
+    let mut out: Vec<(String, Support)> = store
+        .support_counts(scope)?
+        .into_iter()
+        .map(|(product, count)| {
+            let support = Support {
+                count,
+                emails: q.show_emails.then(Vec::new),
+                requests: Vec::new(),
+            };
+            (product, support)
+        })
+        .collect();
+    for r in store.support_requests(scope, LATEST_SUPPORT_REQUESTS)? {
         let request = SupportRequest {
-            time: clock::iso_seconds(r.get(1)?),
-            product_version: r.get(2)?,
-            step: r.get(3)?,
-            installation_id: r.get(4)?,
-            email: email.filter(|_| q.show_emails),
+            time: clock::iso_seconds(r.ts_ms),
+            product_version: r.product_version,
+            step: r.step,
+            installation_id: r.installation_id,
+            email: r.email.filter(|_| q.show_emails),
         };
-        if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == product) {
+        if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == r.product) {
             s.requests.push(request);
         }
     }
     if q.show_emails {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
-             FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
-        ))?;
-        let rows = stmt.query_map(params![since, until, scope], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?))
-        })?;
-        for row in rows {
-            let (product, email) = row?;
+        for (product, email) in store.support_emails(scope)? {
             if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == product) {
                 s.emails.get_or_insert_with(Vec::new).push(email);
             }
@@ -650,22 +447,12 @@ fn support(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, Sup
     Ok(out)
 }
 
-fn active(conn: &Connection, q: &Query, scope: &str) -> Result<Vec<(String, u64)>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT product, COUNT(*) FROM instances
-         WHERE last_active_at >= ?1 AND product IN (SELECT value FROM json_each(?2))
-         GROUP BY product ORDER BY product",
-    )?;
-    let rows = stmt.query_map(params![q.active_cutoff_ms(), scope], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// Products offered by the page's picker, at most.
 pub const MAX_PICKER: usize = 100;
 
 /// The first [`MAX_PICKER`] products with installations, by name (for the page's picker).
-pub fn product_names(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    distinct_products(conn, "installations", "1", MAX_PICKER)
+pub fn product_names(store: &dyn Store) -> Result<Vec<String>, StoreError> {
+    store.products(MAX_PICKER)
 }
 
 #[cfg(test)]

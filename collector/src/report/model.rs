@@ -18,7 +18,7 @@ pub struct Report {
     pub other_products: Option<OtherProducts>,
     /// Forwarding to PostHog or Segment, per backend (empty when never configured).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub forwarding: Vec<crate::relay::queue::Status>,
+    pub forwarding: Vec<crate::store::Forwarding>,
 }
 
 /// Installations of the products a report does not list.

@@ -2,11 +2,10 @@
 
 use std::io::Write;
 
-use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::StoreError;
+use super::{Store, StoreError};
 use crate::clock;
 
 /// Output formats of `export`.
@@ -38,51 +37,42 @@ struct Row {
     properties: Value,
 }
 
-/// Writes every event, oldest first, streaming; returns how many.
-pub fn export(conn: &Connection, format: Format, out: &mut dyn Write) -> Result<u64, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT message_id, event, installation_id, ts_ms, received_at, protocol, product, product_version,
-                os, os_version, step, exit_code, email, duration_ms, properties
-         FROM events ORDER BY id",
-    )?;
-    let mut rows = stmt.query([])?;
+/// Writes every event of `store`, oldest first, streaming; returns how many.
+pub fn export(store: &dyn Store, format: Format, out: &mut dyn Write) -> Result<u64, StoreError> {
     let mut sink = match format {
         Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
         Format::Jsonl => Sink::Jsonl(out),
     };
-    let mut n = 0;
-    while let Some(r) = rows.next()? {
-        let properties: String = r.get(14)?;
+    let n = store.each_event(&mut |e| {
         let mut row = Row {
-            message_id: r.get(0)?,
-            event: r.get(1)?,
-            installation_id: r.get(2)?,
-            timestamp: clock::iso(r.get(3)?),
-            received_at: clock::iso(r.get(4)?),
-            protocol: r.get(5)?,
-            product: r.get(6)?,
-            product_version: r.get(7)?,
-            os: r.get(8)?,
-            os_version: r.get(9)?,
-            step: r.get(10)?,
-            exit_code: r.get(11)?,
-            email: r.get(12)?,
-            duration_ms: r.get(13)?,
+            message_id: e.message_id,
+            event: e.event,
+            installation_id: e.installation_id,
+            timestamp: clock::iso(e.ts_ms),
+            received_at: clock::iso(e.received_at_ms),
+            protocol: e.protocol,
+            product: e.product,
+            product_version: e.product_version,
+            os: e.os,
+            os_version: e.os_version,
+            step: e.step,
+            exit_code: e.exit_code,
+            email: e.email,
+            duration_ms: e.duration_ms,
             properties: Value::Null,
         };
         match &mut sink {
             Sink::Csv(w) => {
-                row.properties = Value::String(properties);
-                w.serialize(&row).map_err(|e| StoreError::Io(e.into()))?;
+                row.properties = Value::String(e.properties);
+                w.serialize(&row).map_err(|e| StoreError::Io(e.into()))
             }
             Sink::Jsonl(out) => {
-                row.properties = serde_json::from_str(&properties).unwrap_or(Value::String(properties));
+                row.properties = serde_json::from_str(&e.properties).unwrap_or(Value::String(e.properties));
                 serde_json::to_writer(&mut *out, &row).map_err(|e| StoreError::Io(e.into()))?;
-                out.write_all(b"\n").map_err(StoreError::Io)?;
+                out.write_all(b"\n").map_err(StoreError::Io)
             }
         }
-        n += 1;
-    }
+    })?;
     if let Sink::Csv(mut w) = sink {
         w.flush().map_err(StoreError::Io)?;
     }
@@ -99,11 +89,12 @@ enum Sink<'a> {
 mod tests {
     use super::*;
     use crate::event::{Event, Fallbacks, Protocol};
+    use crate::store::sqlite::Sqlite;
 
     #[test]
     fn jsonl_and_csv_carry_every_event() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = super::super::open(&dir.path().join("e.sqlite"), std::time::Duration::from_secs(1)).unwrap();
+        let store = Sqlite::create(&dir.path().join("e.sqlite"), std::time::Duration::from_secs(1)).unwrap();
         let props = serde_json::json!({"product": "acme", "step": "db, \"main\""});
         let e = Event::new(
             Protocol::Segment,
@@ -114,10 +105,10 @@ mod tests {
             props.as_object().cloned().unwrap_or_default(),
             Fallbacks::default(),
         );
-        super::super::insert(&mut conn, &[e], 1_795_428_001_000).unwrap();
+        store.insert(&[e], 1_795_428_001_000).unwrap();
 
         let mut out = Vec::new();
-        assert_eq!(export(&conn, Format::Jsonl, &mut out).unwrap(), 1);
+        assert_eq!(export(&store, Format::Jsonl, &mut out).unwrap(), 1);
         let line: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(line["timestamp"], "2026-11-23T10:00:00.000Z");
         assert_eq!(line["received_at"], "2026-11-23T10:00:01.000Z");
@@ -125,7 +116,7 @@ mod tests {
         assert_eq!(line["protocol"], "segment");
 
         let mut out = Vec::new();
-        export(&conn, Format::Csv, &mut out).unwrap();
+        export(&store, Format::Csv, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let mut lines = text.lines();
         assert!(

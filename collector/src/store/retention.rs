@@ -1,100 +1,17 @@
-//! Erasure and retention: `forget` deletes everything of one installation; `--retain` deletes raw
-//! events older than a cutoff and keeps what the report needs of them.
-//!
-//! The report needs no raw event for its funnels, breakdowns, durations and per-day series (they
-//! come from `installations`); of old Error and Support events it keeps daily counts
-//! (`error_days`, `support_days`). Old installations keep their outcome but lose their ID.
+//! `serve --retain`: a retention pass at start and then every hour (see [`Store::retain`]).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::StoreError;
-use crate::clock::DAY_MS;
-use crate::event::{NO_PRODUCT, names};
-
-/// What `forget` deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Forgotten {
-    /// Raw events.
-    pub events: usize,
-    /// Installation rows (one per product it was installed as).
-    pub installations: usize,
-}
-
-/// Deletes every event of installation `id` (in every product), its installation and instance
-/// rows, and whatever of it still waits to be forwarded; in one transaction.
-pub fn forget(conn: &mut Connection, id: &str) -> Result<Forgotten, StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if has_table(&tx, "forward_queue")? {
-        tx.execute(
-            "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE installation_id = ?1)",
-            [id],
-        )?;
-    }
-    let events = tx.execute("DELETE FROM events WHERE installation_id = ?1", [id])?;
-    let installations = tx.execute("DELETE FROM installations WHERE installation_id = ?1", [id])?;
-    tx.execute("DELETE FROM instances WHERE installation_id = ?1", [id])?;
-    tx.commit()?;
-    Ok(Forgotten { events, installations })
-}
-
-/// What one retention pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Retained {
-    /// Raw events deleted.
-    pub events: usize,
-    /// Installations first seen before the cutoff whose ID was dropped.
-    pub installations: usize,
-}
-
-/// Deletes raw events sent before `cutoff_ms`, after folding old errors and support requests into
-/// daily counts; old installations keep their outcome under an anonymous ID, and instances not
-/// active since the cutoff are dropped. One transaction.
-pub fn retain(conn: &mut Connection, cutoff_ms: i64) -> Result<Retained, StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        &format!(
-            "INSERT INTO error_days (product, day, step, exit_code, message, events, installations)
-             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COALESCE(step, 'unknown'), exit_code,
-                    COALESCE(message, ''), COUNT(*), COUNT(DISTINCT installation_id)
-             FROM events WHERE event = '{}' AND ts_ms < ?1 GROUP BY 1, 2, 3, 4, 5",
-            names::ERROR
-        ),
-        [cutoff_ms],
-    )?;
-    tx.execute(
-        &format!(
-            "INSERT INTO support_days (product, day, requests)
-             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
-             FROM events WHERE event = '{}' AND ts_ms < ?1 GROUP BY 1, 2",
-            names::SUPPORT
-        ),
-        [cutoff_ms],
-    )?;
-    let events = tx.execute("DELETE FROM events WHERE ts_ms < ?1", [cutoff_ms])?;
-    if events > 0 && has_table(&tx, "forward_queue")? {
-        tx.execute(
-            "DELETE FROM forward_queue WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = event_id)",
-            [],
-        )?;
-    }
-    let installations = tx.execute(
-        "UPDATE installations SET installation_id = 'expired:' || lower(hex(randomblob(12)))
-         WHERE first_at < ?1 AND installation_id NOT LIKE 'expired:%'",
-        [cutoff_ms],
-    )?;
-    tx.execute("DELETE FROM instances WHERE last_active_at < ?1", [cutoff_ms])?;
-    tx.commit()?;
-    Ok(Retained { events, installations })
-}
+use super::{Retained, Store, StoreError};
 
 /// How often `serve --retain` applies retention after start.
-const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+const EVERY: Duration = Duration::from_secs(3600);
 
-/// One retention pass on the database at `path`, keeping `keep` of raw events; says what it did.
-pub fn apply(path: &std::path::Path, keep: std::time::Duration) -> Result<Retained, StoreError> {
-    let mut conn = super::open(path, std::time::Duration::from_secs(30))?;
+/// One retention pass on `store`, keeping `keep` of raw events; says what it did.
+pub fn apply(store: &dyn Store, keep: Duration) -> Result<Retained, StoreError> {
     let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
-    let done = retain(&mut conn, crate::clock::now_ms().saturating_sub(keep_ms))?;
+    let done = store.retain(crate::clock::now_ms().saturating_sub(keep_ms))?;
     if done.events > 0 || done.installations > 0 {
         eprintln!(
             "retention: deleted {} events older than {} days, dropped the ID of {} installations",
@@ -107,131 +24,17 @@ pub fn apply(path: &std::path::Path, keep: std::time::Duration) -> Result<Retain
 }
 
 /// Applies retention every hour on its own thread; a failed pass is reported and retried.
-pub fn in_background(path: &std::path::Path, keep: std::time::Duration) -> Result<(), StoreError> {
-    let path = path.to_path_buf();
+pub fn in_background(store: Arc<dyn Store>, keep: Duration) -> Result<(), StoreError> {
     std::thread::Builder::new()
         .name("retention".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(EVERY);
-                if let Err(e) = apply(&path, keep) {
+                if let Err(e) = apply(&*store, keep) {
                     eprintln!("warning: retention pass failed: {e}; next try in an hour");
                 }
             }
         })
         .map_err(StoreError::Io)?;
     Ok(())
-}
-
-fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            params![name],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::{Event, Fallbacks, Protocol};
-    use serde_json::json;
-
-    fn event(id: &str, installation: &str, name: &str, ts: &str, props: serde_json::Value) -> Event {
-        let props = match props {
-            serde_json::Value::Object(m) => m,
-            _ => serde_json::Map::new(),
-        };
-        Event::new(
-            Protocol::Json,
-            Some(id.into()),
-            name.into(),
-            installation.into(),
-            Some(ts.into()),
-            props,
-            Fallbacks::default(),
-        )
-    }
-
-    fn count(conn: &Connection, sql: &str) -> i64 {
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-
-    fn sample(conn: &mut Connection) {
-        let p = json!({"product": "acme"});
-        let err = json!({"product": "acme", "step": "db", "exit_code": 5, "message": "disk full"});
-        let events = [
-            event("1", "old", names::STARTED, "2025-01-01T10:00:00Z", p.clone()),
-            event("2", "old", names::ERROR, "2025-01-01T10:01:00Z", err.clone()),
-            event("3", "old", names::SUPPORT, "2025-01-01T10:02:00Z", p.clone()),
-            event("4", "new", names::STARTED, "2026-11-01T10:00:00Z", p.clone()),
-            event("5", "new", names::ERROR, "2026-11-01T10:01:00Z", err),
-        ];
-        super::super::insert(conn, &events, 0).unwrap();
-    }
-
-    #[test]
-    fn forget_deletes_one_installation_everywhere() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = super::super::open(&dir.path().join("f.sqlite"), std::time::Duration::from_secs(1)).unwrap();
-        sample(&mut conn);
-        assert_eq!(
-            forget(&mut conn, "old").unwrap(),
-            Forgotten {
-                events: 3,
-                installations: 1
-            }
-        );
-        assert_eq!(
-            count(&conn, "SELECT COUNT(*) FROM events WHERE installation_id = 'old'"),
-            0
-        );
-        assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 2);
-        assert_eq!(forget(&mut conn, "old").unwrap(), Forgotten::default());
-    }
-
-    #[test]
-    fn retention_keeps_daily_counts_and_drops_ids() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = super::super::open(&dir.path().join("r.sqlite"), std::time::Duration::from_secs(1)).unwrap();
-        sample(&mut conn);
-        let cutoff = 1_767_225_600_000; // 2026-01-01
-        let done = retain(&mut conn, cutoff).unwrap();
-        assert_eq!(
-            done,
-            Retained {
-                events: 3,
-                installations: 1
-            }
-        );
-        assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 2);
-        assert_eq!(
-            count(&conn, "SELECT COUNT(*) FROM installations"),
-            2,
-            "the outcome stays"
-        );
-        assert_eq!(
-            count(
-                &conn,
-                "SELECT COUNT(*) FROM installations WHERE installation_id = 'old'"
-            ),
-            0
-        );
-        assert_eq!(
-            count(
-                &conn,
-                "SELECT SUM(events) FROM error_days WHERE step = 'db' AND message = 'disk full'"
-            ),
-            1
-        );
-        assert_eq!(count(&conn, "SELECT SUM(requests) FROM support_days"), 1);
-        assert_eq!(
-            retain(&mut conn, cutoff).unwrap(),
-            Retained::default(),
-            "a second pass is a no-op"
-        );
-    }
 }

@@ -1,12 +1,9 @@
 //! Synthetic but realistic install-beacon events, for benchmarks and screenshots (hidden `seed`).
 
-use std::path::Path;
-use std::time::Duration;
-
 use serde_json::{Map, Value, json};
 
 use crate::event::{Event, Fallbacks, Protocol, names};
-use crate::store::{self, StoreError};
+use crate::store::{Store, StoreError};
 
 /// A small deterministic PRNG (xorshift64*), so the same seed gives the same data.
 struct Rng(u64);
@@ -58,9 +55,8 @@ const STEPS: [(&str, i64); 5] = [
     ("start-service", 3),
 ];
 
-/// Writes about `count` events spread over the last `days` days into the database at `path`.
-pub fn seed(path: &Path, count: u64, days: u32, seed: u64) -> Result<u64, StoreError> {
-    let mut conn = store::open(path, Duration::from_secs(5))?;
+/// Writes about `count` events spread over the last `days` days into `store`.
+pub fn seed(store: &dyn Store, count: u64, days: u32, seed: u64) -> Result<u64, StoreError> {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let now = crate::clock::now_ms();
     let span = i64::from(days.max(1)) * 86_400_000;
@@ -69,11 +65,11 @@ pub fn seed(path: &Path, count: u64, days: u32, seed: u64) -> Result<u64, StoreE
     while written + (chunk.len() as u64) < count {
         installation(&mut rng, now, span, &mut chunk);
         if chunk.len() >= 10_000 {
-            written += store::insert(&mut conn, &chunk, now)?.stored as u64;
+            written += store.insert(&chunk, now)?.stored as u64;
             chunk.clear();
         }
     }
-    written += store::insert(&mut conn, &chunk, now)?.stored as u64;
+    written += store.insert(&chunk, now)?.stored as u64;
     Ok(written)
 }
 

@@ -69,7 +69,25 @@ CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, p
 ";
 
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
+
+/// Version 4: the relay's queue (see `queue.rs`); databases that forwarded before have it already.
+const MIGRATION_4: &str = "
+CREATE TABLE IF NOT EXISTS forward_queue (
+    target   TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    PRIMARY KEY (target, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS forward_status (
+    target          TEXT PRIMARY KEY,
+    url             TEXT NOT NULL,
+    forwarded       INTEGER NOT NULL DEFAULT 0,
+    rejected        INTEGER NOT NULL DEFAULT 0,
+    last_success_at INTEGER,
+    failing_since   INTEGER,
+    last_error      TEXT
+);
+";
 
 /// Version 3: what retention keeps of the raw events it deletes (see `retention.rs`): error
 /// counts per day, step, exit code and message, and support request counts per day.
@@ -166,6 +184,9 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
         }
         if version < 3 {
             conn.execute_batch(MIGRATION_3)?;
+        }
+        if version < 4 {
+            conn.execute_batch(MIGRATION_4)?;
         }
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
     };

@@ -1,0 +1,208 @@
+//! The write path: one transaction per request stores the events, folds each into its
+//! installation (or instance), and queues it for the relay's backends.
+
+use rusqlite::{Connection, OptionalExtension, Statement, params};
+
+use super::sql;
+use crate::event::{Event, EventNames, NO_PRODUCT, names};
+use crate::store::{Inserted, StoreError};
+
+/// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`), else the
+/// time it was received. Returns no row for a message ID already stored.
+const INSERT: &str = "
+INSERT OR IGNORE INTO events (
+    message_id, protocol, event, installation_id, timestamp, ts_ms, received_at,
+    product, product_version, os, os_version, step, exit_code, email, duration_ms, properties
+) VALUES (
+    ?1, ?2, ?3, ?4, ?5,
+    COALESCE(CAST(round((julianday(?5) - 2440587.5) * 86400000.0) AS INTEGER), ?6), ?6,
+    ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
+) RETURNING id, ts_ms";
+
+/// Folds one Started/Success/Error event (?6 = its time, ?7 = its name) into its installation.
+const UPSERT_INSTALLATION: &str = "
+INSERT INTO installations (
+    product, installation_id, os, os_version, product_version,
+    first_at, started_at, success_at, error_at, success_duration, arch, container, ci
+) VALUES (
+    ?1, ?2, COALESCE(?3, 'unknown'), COALESCE(?4, ''), COALESCE(?5, 'unknown'), ?6,
+    CASE WHEN ?7 = '{STARTED}' THEN ?6 END,
+    CASE WHEN ?7 = '{SUCCESS}' THEN ?6 END,
+    CASE WHEN ?7 = '{ERROR}' THEN ?6 END,
+    CASE WHEN ?7 = '{SUCCESS}' THEN ?8 END,
+    COALESCE(?9, 'unknown'), COALESCE(?10, 'unknown'), COALESCE(?11, 0)
+) ON CONFLICT (product, installation_id) DO UPDATE SET
+    os = COALESCE(?3, os),
+    os_version = COALESCE(?4, os_version),
+    product_version = COALESCE(?5, product_version),
+    arch = COALESCE(?9, arch),
+    container = COALESCE(?10, container),
+    ci = COALESCE(?11, ci),
+    first_at = min(first_at, excluded.first_at),
+    started_at = min(COALESCE(started_at, excluded.started_at), COALESCE(excluded.started_at, started_at)),
+    success_at = max(COALESCE(success_at, excluded.success_at), COALESCE(excluded.success_at, success_at)),
+    error_at = max(COALESCE(error_at, excluded.error_at), COALESCE(excluded.error_at, error_at)),
+    success_duration = CASE
+        WHEN excluded.success_at IS NOT NULL AND (success_at IS NULL OR excluded.success_at >= success_at)
+        THEN excluded.success_duration ELSE success_duration END";
+
+const UPSERT_INSTANCE: &str = "
+INSERT INTO instances (product, installation_id, last_active_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (product, installation_id) DO UPDATE SET last_active_at = max(last_active_at, excluded.last_active_at)";
+
+/// Queues a newly stored event (?2 = its row ID) for backend ?1.
+const QUEUE: &str = "INSERT OR IGNORE INTO forward_queue (target, event_id) VALUES (?1, ?2)";
+
+/// Stores `events` in one transaction; events with an already-stored message ID are skipped.
+/// Each new event is queued for every backend in `forward`.
+pub fn insert(
+    conn: &mut Connection,
+    events: &[Event],
+    received_at_ms: i64,
+    forward: &[String],
+) -> Result<Inserted, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut inserted = Inserted::default();
+    {
+        let mut insert = tx.prepare_cached(INSERT)?;
+        let mut installation = tx.prepare_cached(&sql(UPSERT_INSTALLATION))?;
+        let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
+        let mut queue = tx.prepare_cached(QUEUE)?;
+        for e in events {
+            let props = serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into());
+            let stored: Option<(i64, i64)> = insert
+                .query_row(
+                    params![
+                        e.message_id,
+                        e.protocol.name(),
+                        e.event,
+                        e.installation_id,
+                        e.timestamp,
+                        received_at_ms,
+                        e.product,
+                        e.product_version,
+                        e.os,
+                        e.os_version,
+                        e.step,
+                        e.exit_code,
+                        e.email,
+                        e.duration_ms,
+                        props,
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((id, ts)) = stored else {
+                inserted.duplicates += 1;
+                continue;
+            };
+            inserted.stored += 1;
+            for backend in forward {
+                queue.execute(params![backend, id])?;
+            }
+            Fold {
+                event: &e.event,
+                product: e.product.as_deref(),
+                installation_id: &e.installation_id,
+                os: e.os.as_deref(),
+                os_version: e.os_version.as_deref(),
+                product_version: e.product_version.as_deref(),
+                ts,
+                duration_ms: e.duration_ms,
+                arch: e.arch.as_deref(),
+                container: e.container.as_deref(),
+                ci: e.ci,
+            }
+            .into(&mut installation, &mut instance)?;
+        }
+    }
+    tx.commit()?;
+    Ok(inserted)
+}
+
+/// What of a stored event goes into `installations` (Started, Success, Error) or `instances`
+/// (Instance Active).
+struct Fold<'a> {
+    event: &'a str,
+    product: Option<&'a str>,
+    installation_id: &'a str,
+    os: Option<&'a str>,
+    os_version: Option<&'a str>,
+    product_version: Option<&'a str>,
+    ts: i64,
+    duration_ms: Option<i64>,
+    arch: Option<&'a str>,
+    container: Option<&'a str>,
+    ci: Option<bool>,
+}
+
+impl Fold<'_> {
+    /// Runs the upsert that fits the event, if any.
+    fn into(self, installation: &mut Statement<'_>, instance: &mut Statement<'_>) -> rusqlite::Result<()> {
+        let product = self.product.unwrap_or(NO_PRODUCT);
+        match self.event {
+            names::STARTED | names::SUCCESS | names::ERROR => {
+                installation.execute(params![
+                    product,
+                    self.installation_id,
+                    self.os,
+                    self.os_version,
+                    self.product_version,
+                    self.ts,
+                    self.event,
+                    self.duration_ms,
+                    self.arch,
+                    self.container,
+                    self.ci,
+                ])?;
+            }
+            names::INSTANCE_ACTIVE => {
+                instance.execute(params![product, self.installation_id, self.ts])?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Gives stored events sent under a branded name (see [`EventNames`]) their standard name, and
+/// folds them into `installations` and `instances` as if they had arrived under it: events stored
+/// before the mapping was configured join the funnel. Returns how many events were renamed.
+pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut renamed = 0;
+    {
+        let mut rename = tx.prepare(&sql("UPDATE events SET event = ?1 WHERE event = ?2
+             RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms,
+                       json_extract(properties, '$.{ARCH}'), json_extract(properties, '$.{CONTAINER}'),
+                       json_extract(properties, '$.{CI}') IN (1, 'true')"))?;
+        let mut installation = tx.prepare_cached(&sql(UPSERT_INSTALLATION))?;
+        let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
+        for (branded, standard) in names.renamed() {
+            let mut rows = rename.query(params![standard, branded])?;
+            while let Some(r) = rows.next()? {
+                renamed += 1;
+                let (product, id): (Option<String>, String) = (r.get(0)?, r.get(1)?);
+                let (os, os_version, version): (Option<String>, Option<String>, Option<String>) =
+                    (r.get(2)?, r.get(3)?, r.get(4)?);
+                let (arch, container): (Option<String>, Option<String>) = (r.get(7)?, r.get(8)?);
+                Fold {
+                    event: standard,
+                    product: product.as_deref(),
+                    installation_id: &id,
+                    os: os.as_deref(),
+                    os_version: os_version.as_deref(),
+                    product_version: version.as_deref(),
+                    ts: r.get(5)?,
+                    duration_ms: r.get(6)?,
+                    arch: arch.as_deref(),
+                    container: container.as_deref(),
+                    ci: r.get(9)?,
+                }
+                .into(&mut installation, &mut instance)?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(renamed)
+}

@@ -1,0 +1,439 @@
+//! The [`Store`] on one SQLite file (WAL mode): `schema.rs` (migrated once, at open),
+//! `ingest.rs` (the one-transaction-per-request insert), `report.rs`, `queue.rs` (the relay's
+//! queue), `retention.rs`, `export.rs`, and `file.rs` (0600, the deleted-file check).
+//!
+//! One writer connection (behind a mutex: SQLite has one writer at a time anyway) and a small
+//! pool of read-only connections, so reports never wait for inserts.
+
+mod export;
+mod file;
+mod ingest;
+mod queue;
+mod report;
+mod retention;
+mod schema;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::{
+    Cell, Facts, Forgotten, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status, StepRow, Store,
+    StoreError, StoredEvent, SupportRow,
+};
+use crate::event::{Event, EventNames, NO_PRODUCT, names};
+
+use file::DbFile;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Database(Box::new(e)),
+        }
+    }
+}
+
+impl Status {
+    /// The value of the `installations.status` column (see `schema.rs`).
+    fn as_sql(self) -> &'static str {
+        match self {
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl FromSql for Status {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Status> {
+        match value.as_str()? {
+            "succeeded" => Ok(Status::Succeeded),
+            "failed" => Ok(Status::Failed),
+            "abandoned" => Ok(Status::Abandoned),
+            other => Err(FromSqlError::Other(
+                format!("unknown installation status {other:?}").into(),
+            )),
+        }
+    }
+}
+
+/// SQL with the event names of `beacon_wire` (and [`NO_PRODUCT`]) put in for `{STARTED}`,
+/// `{SUCCESS}`, `{ERROR}`, `{SUPPORT}`, `{INSTANCE_ACTIVE}` and `{NO_PRODUCT}`, and the property
+/// keys for `{ARCH}`, `{CONTAINER}`, `{CI}` and `{MESSAGE}`, so that no name is written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
+fn sql(template: &str) -> String {
+    template
+        .replace("{STARTED}", names::STARTED)
+        .replace("{SUCCESS}", names::SUCCESS)
+        .replace("{ERROR}", names::ERROR)
+        .replace("{SUPPORT}", names::SUPPORT)
+        .replace("{INSTANCE_ACTIVE}", names::INSTANCE_ACTIVE)
+        .replace("{NO_PRODUCT}", NO_PRODUCT)
+        .replace("{ARCH}", beacon_wire::prop::ARCH)
+        .replace("{CONTAINER}", beacon_wire::prop::CONTAINER)
+        .replace("{CI}", beacon_wire::prop::CI)
+        .replace("{MESSAGE}", beacon_wire::prop::MESSAGE)
+}
+
+/// Read-only connections kept for reuse.
+const IDLE_READERS: usize = 4;
+
+/// The writer's connection and the backends new events are queued for.
+struct Writer {
+    conn: Connection,
+    forward: Vec<String>,
+}
+
+/// A [`Store`] on one SQLite file.
+pub struct Sqlite {
+    path: std::path::PathBuf,
+    writer: Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+    /// The file as opened, checked around every insert (set by [`Sqlite::serve`]).
+    file: Option<DbFile>,
+}
+
+impl Sqlite {
+    /// Opens (creating if missing, 0600) a database for writing, in WAL mode, with the schema in
+    /// place.
+    pub fn create(path: &Path, busy_timeout: Duration) -> Result<Sqlite, StoreError> {
+        file::create_private(path)?;
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Checkpoints normally run from `checkpoint_in_background`; this is only the safety net, so
+        // that requests rarely wait for a checkpoint's fsync.
+        conn.pragma_update(None, "wal_autocheckpoint", 25_000)?;
+        Sqlite::with_writer(path, conn)
+    }
+
+    /// [`Sqlite::create`] for `serve`: also watches the file for being deleted or replaced
+    /// ([`Store::check`], and around every insert), and checkpoints the write-ahead log on a
+    /// background thread.
+    pub fn serve(path: &Path, busy_timeout: Duration) -> Result<Sqlite, StoreError> {
+        let mut store = Sqlite::create(path, busy_timeout)?;
+        store.file = Some(DbFile::of(path)?);
+        checkpoint_in_background(path, Duration::from_millis(500))?;
+        Ok(store)
+    }
+
+    /// Opens an existing database (for `report`, `forget`, `export`), bringing an older schema up
+    /// to date; fails if the file does not exist.
+    pub fn existing(path: &Path) -> Result<Sqlite, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Sqlite::with_writer(path, conn)
+    }
+
+    fn with_writer(path: &Path, conn: Connection) -> Result<Sqlite, StoreError> {
+        tune(&conn)?;
+        schema::migrate(&conn)?;
+        Ok(Sqlite {
+            path: path.to_path_buf(),
+            writer: Mutex::new(Writer {
+                conn,
+                forward: Vec::new(),
+            }),
+            readers: Mutex::new(Vec::new()),
+            file: None,
+        })
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on a pooled read-only connection (opened when none is idle).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                tune(&conn)?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        let mut idle = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+/// Copies the write-ahead log back into the database every `every`, on its own thread and
+/// connection, without blocking writers (a passive checkpoint). Runs until the process exits.
+fn checkpoint_in_background(path: &Path, every: Duration) -> Result<(), StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_millis(100))?;
+    std::thread::Builder::new()
+        .name("checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                // A busy or failed checkpoint is retried next time; the WAL just grows meanwhile.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+        .map_err(StoreError::Io)?;
+    Ok(())
+}
+
+/// A page cache big enough for the indexes' working set, and memory-mapped reads.
+fn tune(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "cache_size", -64 * 1024)?;
+    conn.pragma_update(None, "mmap_size", 1024 * 1024 * 1024)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+impl Store for Sqlite {
+    fn insert(&self, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError> {
+        let mut writer = self.writer();
+        self.check()?;
+        let Writer { conn, forward } = &mut *writer;
+        let inserted = ingest::insert(conn, events, received_at_ms, forward)?;
+        self.check()?;
+        Ok(inserted)
+    }
+
+    fn adopt_renamed(&self, names: &EventNames) -> Result<u64, StoreError> {
+        ingest::adopt_renamed(&mut self.writer().conn, names)
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        self.file.as_ref().map_or(Ok(()), DbFile::check)
+    }
+
+    fn products(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.read(|c| report::distinct_products(c, "installations", "1", limit))
+    }
+
+    fn reported_products(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.read(|c| report::reported_products(c, limit))
+    }
+
+    fn busiest_products(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        active_since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.read(|c| report::busiest_products(c, since_ms, until_ms, active_since_ms, limit))
+    }
+
+    fn outcome_cells(&self, scope: &Scope<'_>, running_since_ms: i64) -> Result<Vec<Cell>, StoreError> {
+        self.read(|c| report::outcome_cells(c, scope, running_since_ms))
+    }
+
+    fn success_durations(&self, scope: &Scope<'_>) -> Result<Vec<(Facts, Vec<i64>)>, StoreError> {
+        self.read(|c| report::success_durations(c, scope))
+    }
+
+    fn unlisted_installations(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        product: Option<&str>,
+        listed: &[String],
+    ) -> Result<(u64, Vec<(Status, u64)>), StoreError> {
+        self.read(|c| report::unlisted_installations(c, since_ms, until_ms, product, listed))
+    }
+
+    fn failing_steps(&self, scope: &Scope<'_>, top: usize) -> Result<Vec<StepRow>, StoreError> {
+        self.read(|c| report::failing_steps(c, scope, top))
+    }
+
+    fn error_messages(&self, scope: &Scope<'_>, top: usize) -> Result<Vec<MessageRow>, StoreError> {
+        self.read(|c| report::error_messages(c, scope, top))
+    }
+
+    fn support_counts(&self, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| report::support_counts(c, scope))
+    }
+
+    fn support_requests(&self, scope: &Scope<'_>, latest: usize) -> Result<Vec<SupportRow>, StoreError> {
+        self.read(|c| report::support_requests(c, scope, latest))
+    }
+
+    fn support_emails(&self, scope: &Scope<'_>) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|c| report::support_emails(c, scope))
+    }
+
+    fn active_instances(&self, products: &[String], since_ms: i64) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| report::active_instances(c, products, since_ms))
+    }
+
+    fn forward_to(&self, backends: &[(&str, &str)]) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut writer = self.writer();
+        let left = queue::configure(&writer.conn, backends)?;
+        writer.forward = backends.iter().map(|(name, _)| (*name).to_string()).collect();
+        Ok(left)
+    }
+
+    fn queued(&self, backend: &str, limit: usize) -> Result<Vec<Queued>, StoreError> {
+        self.read(|c| queue::load(c, backend, limit))
+    }
+
+    fn settle(&self, backend: &str, events: &[Queued], outcome: &Settled, now_ms: i64) -> Result<(), StoreError> {
+        queue::settle(&mut self.writer().conn, backend, events, outcome, now_ms)
+    }
+
+    fn forwarding(&self) -> Result<Vec<Forwarding>, StoreError> {
+        self.read(queue::status)
+    }
+
+    fn forget(&self, id: &str) -> Result<Forgotten, StoreError> {
+        retention::forget(&mut self.writer().conn, id)
+    }
+
+    fn retain(&self, cutoff_ms: i64) -> Result<Retained, StoreError> {
+        retention::retain(&mut self.writer().conn, cutoff_ms)
+    }
+
+    fn each_event(&self, each: &mut dyn FnMut(StoredEvent) -> Result<(), StoreError>) -> Result<u64, StoreError> {
+        self.read(|c| export::each_event(c, each))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Fallbacks, Protocol};
+
+    fn event(id: &str, ts: Option<&str>) -> Event {
+        Event::new(
+            Protocol::Json,
+            Some(id.into()),
+            "E".into(),
+            "i".into(),
+            ts.map(String::from),
+            serde_json::Map::new(),
+            Fallbacks::default(),
+        )
+    }
+
+    #[test]
+    fn event_names_fit_in_sql_quotes() {
+        for name in [
+            names::STARTED,
+            names::SUCCESS,
+            names::ERROR,
+            names::SUPPORT,
+            names::INSTANCE_ACTIVE,
+            NO_PRODUCT,
+        ] {
+            assert!(!name.contains('\'') && !name.contains('{'), "{name}");
+        }
+        assert_eq!(sql("'{ERROR}' '{NO_PRODUCT}'"), "'Installation Error' '(none)'");
+    }
+
+    #[test]
+    fn duplicates_are_ignored_and_timestamps_parsed() {
+        let dir = std::env::temp_dir().join(format!("bc-store-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("t.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let store = Sqlite::create(&path, Duration::from_millis(100)).unwrap();
+        let events = [
+            event("a", Some("2026-11-23T10:00:00.123Z")),
+            event("b", Some("2026-11-23T12:00:00.5+02:00")),
+            event("c", Some("not a time")),
+        ];
+        assert_eq!(
+            store.insert(&events, 42).unwrap(),
+            Inserted {
+                stored: 3,
+                duplicates: 0
+            }
+        );
+        assert_eq!(
+            store.insert(&events[..1], 42).unwrap(),
+            Inserted {
+                stored: 0,
+                duplicates: 1
+            }
+        );
+        let ts: Vec<i64> = store
+            .writer()
+            .conn
+            .prepare("SELECT ts_ms FROM events ORDER BY message_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(ts, vec![1_795_428_000_123, 1_795_428_000_500, 42]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn older_databases_get_their_installations_backfilled() {
+        let dir = tempfile_dir("backfill");
+        let path = dir.join("t.sqlite");
+        let store = Sqlite::create(&path, Duration::from_millis(100)).unwrap();
+        let mut started = event("s", Some("2026-11-23T10:00:00Z"));
+        started.event = names::STARTED.into();
+        store.insert(&[started], 0).unwrap();
+        store
+            .writer()
+            .conn
+            .execute_batch("DELETE FROM installations; PRAGMA user_version = 0;")
+            .unwrap();
+        drop(store);
+        let store = Sqlite::create(&path, Duration::from_millis(100)).unwrap();
+        let n: i64 = store
+            .writer()
+            .conn
+            .query_row("SELECT COUNT(*) FROM installations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_status_the_schema_computes_is_known() {
+        let dir = tempfile_dir("status");
+        let store = Sqlite::create(&dir.join("t.sqlite"), Duration::from_millis(100)).unwrap();
+        let mut events = Vec::new();
+        for (id, name) in [("s", names::SUCCESS), ("f", names::ERROR), ("a", names::STARTED)] {
+            let mut e = event(id, Some("2026-11-23T10:00:00Z"));
+            e.event = name.into();
+            e.installation_id = id.into();
+            events.push(e);
+        }
+        store.insert(&events, 0).unwrap();
+        let statuses: Vec<Status> = store
+            .writer()
+            .conn
+            .prepare("SELECT status FROM installations ORDER BY installation_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(statuses, [Status::Abandoned, Status::Failed, Status::Succeeded]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("bc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+}

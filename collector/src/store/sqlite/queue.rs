@@ -1,0 +1,166 @@
+//! The relay's durable queue, in the same database: one row per (backend, event) still to send,
+//! added in the transaction that stores the event (see `ingest.rs`), removed once the backend has
+//! accepted it. Per backend, `forward_status` keeps what the page shows.
+
+use rusqlite::{Connection, params};
+
+use crate::clock;
+use crate::store::{Forwarding, Queued, Settled, StoreError};
+
+/// Names the backends (name, URL) events are forwarded to. Returns the backends no longer named
+/// that still have events queued, with how many.
+pub fn configure(conn: &Connection, backends: &[(&str, &str)]) -> Result<Vec<(String, u64)>, StoreError> {
+    for (name, url) in backends {
+        conn.execute(
+            "INSERT INTO forward_status (target, url) VALUES (?1, ?2)
+             ON CONFLICT (target) DO UPDATE SET url = excluded.url",
+            params![name, url],
+        )?;
+    }
+    let mut stmt = conn.prepare("SELECT target, COUNT(*) FROM forward_queue GROUP BY target")?;
+    let queued = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+    let mut left = Vec::new();
+    for row in queued {
+        let (backend, n) = row?;
+        if !backends.iter().any(|(name, _)| *name == backend) {
+            left.push((backend, n));
+        }
+    }
+    Ok(left)
+}
+
+/// The oldest `limit` queued events of `target`.
+pub fn load(conn: &Connection, target: &str, limit: usize) -> Result<Vec<Queued>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT q.event_id, e.message_id, e.event, e.installation_id, e.ts_ms, e.properties
+         FROM forward_queue q JOIN events e ON e.id = q.event_id
+         WHERE q.target = ?1 ORDER BY q.event_id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![target, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok(Queued {
+            event_id: r.get(0)?,
+            message_id: r.get(1)?,
+            event: r.get(2)?,
+            installation_id: r.get(3)?,
+            ts_ms: r.get(4)?,
+            properties: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records the outcome of sending `events` to `target` at `now_ms`.
+pub fn settle(
+    conn: &mut Connection,
+    target: &str,
+    events: &[Queued],
+    outcome: &Settled,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if !matches!(outcome, Settled::Failed(_)) {
+        let mut dequeue = tx.prepare_cached("DELETE FROM forward_queue WHERE target = ?1 AND event_id = ?2")?;
+        for e in events {
+            dequeue.execute(params![target, e.event_id])?;
+        }
+    }
+    let n = events.len() as i64;
+    match outcome {
+        Settled::Forwarded => tx.execute(
+            "UPDATE forward_status SET forwarded = forwarded + ?2, last_success_at = ?3,
+                 failing_since = NULL, last_error = NULL WHERE target = ?1",
+            params![target, n, now_ms],
+        )?,
+        Settled::Rejected(error) => tx.execute(
+            "UPDATE forward_status SET rejected = rejected + ?2, last_error = ?3 WHERE target = ?1",
+            params![target, n, error],
+        )?,
+        Settled::Failed(error) => tx.execute(
+            "UPDATE forward_status SET failing_since = COALESCE(failing_since, ?2), last_error = ?3
+             WHERE target = ?1",
+            params![target, now_ms, error],
+        )?,
+    };
+    tx.commit()?;
+    Ok(())
+}
+
+/// The forwarding status of every backend ever configured on this database (none if never).
+pub fn status(conn: &Connection) -> Result<Vec<Forwarding>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.target, s.url, s.forwarded,
+                (SELECT COUNT(*) FROM forward_queue q WHERE q.target = s.target),
+                s.rejected, s.last_success_at, s.failing_since, s.last_error
+         FROM forward_status s ORDER BY s.target",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Forwarding {
+            backend: r.get(0)?,
+            url: r.get(1)?,
+            forwarded: r.get(2)?,
+            queued: r.get(3)?,
+            rejected: r.get(4)?,
+            last_success: r.get::<_, Option<i64>>(5)?.map(clock::iso_seconds),
+            failing_since: r.get::<_, Option<i64>>(6)?.map(clock::iso_seconds),
+            last_error: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Sqlite;
+    use crate::event::{Event, Fallbacks, Protocol};
+    use crate::store::{Settled, Store};
+
+    fn event(id: &str) -> Event {
+        Event::new(
+            Protocol::Json,
+            Some(id.into()),
+            "E".into(),
+            "i".into(),
+            None,
+            serde_json::Map::new(),
+            Fallbacks::default(),
+        )
+    }
+
+    #[test]
+    fn stored_events_are_queued_once_and_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::create(&dir.path().join("q.sqlite"), std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(store.forwarding().unwrap(), vec![]);
+        let target = [("posthog", "http://x")];
+        assert_eq!(store.forward_to(&target).unwrap(), vec![]);
+        store.insert(&[event("a"), event("b"), event("a")], 5).unwrap();
+        store.insert(&[event("b"), event("c")], 6).unwrap();
+        let queued = store.queued("posthog", 10).unwrap();
+        let ids: Vec<&str> = queued.iter().map(|q| q.message_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+
+        store
+            .settle("posthog", &queued[..1], &Settled::Failed("503".into()), 1_000)
+            .unwrap();
+        store
+            .settle("posthog", &queued[..1], &Settled::Failed("503 again".into()), 2_000)
+            .unwrap();
+        let s = &store.forwarding().unwrap()[0];
+        assert_eq!((s.queued, s.forwarded), (3, 0));
+        assert_eq!(store.forward_to(&[]).unwrap(), vec![("posthog".to_string(), 3)]);
+        store.forward_to(&target).unwrap();
+        assert_eq!(s.failing_since.as_deref(), Some("1970-01-01T00:00:01Z"));
+        assert_eq!(s.last_error.as_deref(), Some("503 again"));
+
+        store
+            .settle("posthog", &queued[..2], &Settled::Forwarded, 3_000)
+            .unwrap();
+        store
+            .settle("posthog", &queued[2..], &Settled::Rejected("400".into()), 4_000)
+            .unwrap();
+        let s = &store.forwarding().unwrap()[0];
+        assert_eq!((s.queued, s.forwarded, s.rejected), (0, 2, 1));
+        assert_eq!(s.failing_since, None);
+        assert!(store.queued("posthog", 10).unwrap().is_empty());
+    }
+}

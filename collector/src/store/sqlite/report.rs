@@ -1,0 +1,335 @@
+//! The report's reads. Installations come from `installations` (one row per installation ID,
+//! kept up to date at ingest) grouped along the covering index `installations_cube`, so without
+//! sorting; failing steps, their messages and support requests from partial indexes on `events`
+//! plus the daily counts retention kept; active instances from `instances`.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, Row, params};
+
+use super::sql;
+use crate::event::{NO_PRODUCT, names};
+use crate::store::{Cell, Facts, MessageRow, Scope, Status, StepRow, StoreError, SupportRow};
+
+/// The installations of a scope: first seen in the window (?1, ?2), of the listed products (?3,
+/// a JSON array).
+const IN_WINDOW: &str = "first_at >= ?1 AND first_at < ?2 AND product IN (SELECT value FROM json_each(?3))";
+
+/// Columns of the report cube, in the order of the `installations_cube` index.
+const FACTS: &str = "product, ci, os, os_version, product_version, arch, container";
+
+/// The daily counts retention kept (`error_days`, `support_days`) of the window (?1, ?2) and the
+/// listed products (?3).
+const RETAINED: &str = "day * 86400000 >= ?1 AND day * 86400000 < ?2 AND product IN (SELECT value FROM json_each(?3))";
+
+/// The scope's products as the JSON array `json_each` reads.
+fn products_json(products: &[String]) -> String {
+    serde_json::Value::from(products.to_vec()).to_string()
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Reads columns 0..7: product, ci, os, os_version, product_version, arch, container.
+fn facts(r: &Row<'_>) -> rusqlite::Result<Facts> {
+    Ok(Facts {
+        product: r.get(0)?,
+        ci: r.get(1)?,
+        os: r.get(2)?,
+        os_version: r.get(3)?,
+        version: r.get(4)?,
+        arch: r.get(5)?,
+        container: r.get(6)?,
+    })
+}
+
+/// Whether columns 0..7 of `r` are `f` (compared in place, without copying).
+fn same_facts(f: &Facts, r: &Row<'_>) -> rusqlite::Result<bool> {
+    let text = |i: usize, v: &str| -> rusqlite::Result<bool> {
+        Ok(r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)? == v)
+    };
+    Ok(text(0, &f.product)?
+        && r.get::<_, bool>(1)? == f.ci
+        && text(2, &f.os)?
+        && text(3, &f.os_version)?
+        && text(4, &f.version)?
+        && text(5, &f.arch)?
+        && text(6, &f.container)?)
+}
+
+pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64) -> Result<Vec<Cell>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4)
+         FROM installations INDEXED BY installations_cube
+         WHERE {IN_WINDOW}
+         GROUP BY {FACTS}, start_day, status, outcome_day"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            scope.since_ms,
+            scope.until_ms,
+            products_json(scope.products),
+            running_since_ms
+        ],
+        |r| {
+            Ok(Cell {
+                facts: facts(r)?,
+                start_day: r.get(7)?,
+                status: r.get(8)?,
+                outcome_day: r.get(9)?,
+                installations: r.get(10)?,
+                recent: r.get(11)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn success_durations(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Facts, Vec<i64>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {FACTS}, duration FROM installations INDEXED BY installations_cube
+         WHERE {IN_WINDOW} AND status = '{}' AND duration IS NOT NULL",
+        Status::Succeeded.as_sql()
+    ))?;
+    // Rows come in index order, so runs of rows share their facts: one entry per run.
+    let mut runs: Vec<(Facts, Vec<i64>)> = Vec::new();
+    let mut rows = stmt.query(params![scope.since_ms, scope.until_ms, products_json(scope.products)])?;
+    while let Some(r) = rows.next()? {
+        let duration: i64 = r.get(7)?;
+        match runs.last_mut() {
+            Some((f, run)) if same_facts(f, r)? => run.push(duration),
+            _ => runs.push((facts(r)?, vec![duration])),
+        }
+    }
+    Ok(runs)
+}
+
+pub fn reported_products(conn: &Connection, max: usize) -> Result<Vec<String>, StoreError> {
+    // Usually there are few products: finding them takes one index seek each.
+    let support = sql("event = '{SUPPORT}'");
+    let mut all = BTreeSet::new();
+    for (from, filter) in [
+        ("installations", "1"),
+        ("instances", "1"),
+        ("events INDEXED BY support_requests", support.as_str()),
+    ] {
+        all.extend(distinct_products(conn, from, filter, max)?);
+    }
+    let unnamed_support: bool = conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM events INDEXED BY support_requests WHERE {support} AND product IS NULL)"
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    if unnamed_support {
+        all.insert(NO_PRODUCT.to_string());
+    }
+    Ok(all.into_iter().take(max).collect())
+}
+
+pub fn busiest_products(
+    conn: &Connection,
+    since_ms: i64,
+    until_ms: i64,
+    active_since_ms: i64,
+    max: usize,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&sql("SELECT product FROM (
+            SELECT product, COUNT(*) AS n FROM installations WHERE first_at >= ?1 AND first_at < ?2 GROUP BY product
+            UNION ALL
+            SELECT product, 0 FROM instances WHERE last_active_at >= ?3 GROUP BY product
+            UNION ALL
+            SELECT COALESCE(product, '{NO_PRODUCT}'), 0 FROM events INDEXED BY support_requests
+            WHERE event = '{SUPPORT}' AND ts_ms >= ?1 AND ts_ms < ?2 GROUP BY 1)
+         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?4"))?;
+    let rows = stmt.query_map(params![since_ms, until_ms, active_since_ms, limit(max)], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Up to `max` distinct non-null `product`s of `from` where `filter` holds, by seeking from one
+/// to the next along an index that starts with `product`.
+pub fn distinct_products(conn: &Connection, from: &str, filter: &str, max: usize) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "WITH RECURSIVE p(v) AS (
+            SELECT (SELECT MIN(product) FROM {from} WHERE {filter})
+            UNION ALL
+            SELECT (SELECT MIN(product) FROM {from} WHERE {filter} AND product > p.v) FROM p WHERE p.v IS NOT NULL)
+         SELECT v FROM p WHERE v IS NOT NULL LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map([limit(max)], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn unlisted_installations(
+    conn: &Connection,
+    since_ms: i64,
+    until_ms: i64,
+    product: Option<&str>,
+    listed: &[String],
+) -> Result<(u64, Vec<(Status, u64)>), StoreError> {
+    let filter = "first_at >= ?1 AND first_at < ?2 AND (?3 IS NULL OR product = ?3)
+                  AND product NOT IN (SELECT value FROM json_each(?4))";
+    let listed = products_json(listed);
+    let args = params![since_ms, until_ms, product, listed];
+    let products: u64 = conn.query_row(
+        &format!("SELECT COUNT(DISTINCT product) FROM installations WHERE {filter}"),
+        args,
+        |r| r.get(0),
+    )?;
+    if products == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT status, COUNT(*) FROM installations WHERE {filter} GROUP BY status"
+    ))?;
+    let rows = stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((products, rows.collect::<Result<_, _>>()?))
+}
+
+/// The event filter of a report: its name, the time window (?1, ?2) and the listed products (?3).
+fn event_filter(name: &str) -> String {
+    format!(
+        "event = '{name}' AND ts_ms >= ?1 AND ts_ms < ?2
+         AND COALESCE(product, '{NO_PRODUCT}') IN (SELECT value FROM json_each(?3))"
+    )
+}
+
+pub fn failing_steps(conn: &Connection, scope: &Scope<'_>, top: usize) -> Result<Vec<StepRow>, StoreError> {
+    let filter = event_filter(names::ERROR);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT product, step, exit_code, count, installations FROM (
+            SELECT product, step, exit_code, SUM(n) AS count, SUM(i) AS installations,
+                   ROW_NUMBER() OVER (PARTITION BY product ORDER BY SUM(n) DESC, step, exit_code) AS rank
+            FROM (
+                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                       exit_code, COUNT(*) AS n, COUNT(DISTINCT installation_id) AS i
+                FROM events INDEXED BY errors_by_step WHERE {filter} GROUP BY 1, 2, 3
+                UNION ALL
+                SELECT product, step, exit_code, SUM(events), SUM(installations)
+                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3)
+            GROUP BY product, step, exit_code)
+         WHERE rank <= ?4 ORDER BY product, rank"
+    ))?;
+    let args = params![
+        scope.since_ms,
+        scope.until_ms,
+        products_json(scope.products),
+        limit(top)
+    ];
+    let rows = stmt.query_map(args, |r| {
+        Ok(StepRow {
+            product: r.get(0)?,
+            step: r.get(1)?,
+            exit_code: r.get(2)?,
+            events: r.get(3)?,
+            installations: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn error_messages(conn: &Connection, scope: &Scope<'_>, top: usize) -> Result<Vec<MessageRow>, StoreError> {
+    let filter = event_filter(names::ERROR);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT product, step, exit_code, message, count FROM (
+            SELECT product, step, exit_code, message, SUM(n) AS count,
+                   ROW_NUMBER() OVER (PARTITION BY product, step, exit_code ORDER BY SUM(n) DESC, message) AS rank
+            FROM (
+                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                       exit_code, COALESCE(message, '') AS message, COUNT(*) AS n
+                FROM events INDEXED BY errors_by_message WHERE {filter} GROUP BY 1, 2, 3, 4
+                UNION ALL
+                SELECT product, step, exit_code, message, SUM(events)
+                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3, 4)
+            GROUP BY product, step, exit_code, message)
+         WHERE rank <= ?4"
+    ))?;
+    let args = params![
+        scope.since_ms,
+        scope.until_ms,
+        products_json(scope.products),
+        limit(top)
+    ];
+    let rows = stmt.query_map(args, |r| {
+        Ok(MessageRow {
+            product: r.get(0)?,
+            step: r.get(1)?,
+            exit_code: r.get(2)?,
+            message: r.get(3)?,
+            count: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn support_counts(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
+    let filter = event_filter(names::SUPPORT);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT product, SUM(n) FROM (
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COUNT(*) AS n
+            FROM events INDEXED BY support_requests WHERE {filter} GROUP BY 1
+            UNION ALL
+            SELECT product, SUM(requests) FROM support_days WHERE {RETAINED} GROUP BY 1)
+         GROUP BY product ORDER BY product"
+    ))?;
+    let args = params![scope.since_ms, scope.until_ms, products_json(scope.products)];
+    let rows = stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn support_requests(conn: &Connection, scope: &Scope<'_>, latest: usize) -> Result<Vec<SupportRow>, StoreError> {
+    let filter = event_filter(names::SUPPORT);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT product, ts_ms, product_version, step, installation_id, email FROM (
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms, product_version, step, installation_id, email,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}') ORDER BY ts_ms DESC, id DESC) AS rank
+            FROM events INDEXED BY support_requests WHERE {filter})
+         WHERE rank <= ?4 ORDER BY product, rank"
+    ))?;
+    let args = params![
+        scope.since_ms,
+        scope.until_ms,
+        products_json(scope.products),
+        limit(latest)
+    ];
+    let rows = stmt.query_map(args, |r| {
+        Ok(SupportRow {
+            product: r.get(0)?,
+            ts_ms: r.get(1)?,
+            product_version: r.get(2)?,
+            step: r.get(3)?,
+            installation_id: r.get(4)?,
+            email: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn support_emails(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    let filter = event_filter(names::SUPPORT);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
+         FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
+    ))?;
+    let args = params![scope.since_ms, scope.until_ms, products_json(scope.products)];
+    let rows = stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn active_instances(
+    conn: &Connection,
+    products: &[String],
+    since_ms: i64,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT product, COUNT(*) FROM instances
+         WHERE last_active_at >= ?1 AND product IN (SELECT value FROM json_each(?2))
+         GROUP BY product ORDER BY product",
+    )?;
+    let rows = stmt.query_map(params![since_ms, products_json(products)], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,172 @@
+//! Erasure and retention in SQL: `forget` deletes everything of one installation; `retain`
+//! deletes raw events older than a cutoff and keeps what the report needs of them.
+//!
+//! The report needs no raw event for its funnels, breakdowns, durations and per-day series (they
+//! come from `installations`); of old Error and Support events it keeps daily counts
+//! (`error_days`, `support_days`). Old installations keep their outcome but lose their ID.
+
+use rusqlite::Connection;
+
+use crate::clock::DAY_MS;
+use crate::event::{NO_PRODUCT, names};
+use crate::store::{Forgotten, Retained, StoreError};
+
+/// Deletes every event of installation `id` (in every product), its installation and instance
+/// rows, and whatever of it still waits to be forwarded; in one transaction.
+pub fn forget(conn: &mut Connection, id: &str) -> Result<Forgotten, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE installation_id = ?1)",
+        [id],
+    )?;
+    let events = tx.execute("DELETE FROM events WHERE installation_id = ?1", [id])?;
+    let installations = tx.execute("DELETE FROM installations WHERE installation_id = ?1", [id])?;
+    tx.execute("DELETE FROM instances WHERE installation_id = ?1", [id])?;
+    tx.commit()?;
+    Ok(Forgotten { events, installations })
+}
+
+/// Deletes raw events sent before `cutoff_ms`, after folding old errors and support requests into
+/// daily counts; old installations keep their outcome under an anonymous ID, and instances not
+/// active since the cutoff are dropped. One transaction.
+pub fn retain(conn: &mut Connection, cutoff_ms: i64) -> Result<Retained, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        &format!(
+            "INSERT INTO error_days (product, day, step, exit_code, message, events, installations)
+             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COALESCE(step, 'unknown'), exit_code,
+                    COALESCE(message, ''), COUNT(*), COUNT(DISTINCT installation_id)
+             FROM events WHERE event = '{}' AND ts_ms < ?1 GROUP BY 1, 2, 3, 4, 5",
+            names::ERROR
+        ),
+        [cutoff_ms],
+    )?;
+    tx.execute(
+        &format!(
+            "INSERT INTO support_days (product, day, requests)
+             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
+             FROM events WHERE event = '{}' AND ts_ms < ?1 GROUP BY 1, 2",
+            names::SUPPORT
+        ),
+        [cutoff_ms],
+    )?;
+    let events = tx.execute("DELETE FROM events WHERE ts_ms < ?1", [cutoff_ms])?;
+    if events > 0 {
+        tx.execute(
+            "DELETE FROM forward_queue WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = event_id)",
+            [],
+        )?;
+    }
+    let installations = tx.execute(
+        "UPDATE installations SET installation_id = 'expired:' || lower(hex(randomblob(12)))
+         WHERE first_at < ?1 AND installation_id NOT LIKE 'expired:%'",
+        [cutoff_ms],
+    )?;
+    tx.execute("DELETE FROM instances WHERE last_active_at < ?1", [cutoff_ms])?;
+    tx.commit()?;
+    Ok(Retained { events, installations })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Sqlite;
+    use crate::event::names;
+    use crate::event::{Event, Fallbacks, Protocol};
+    use crate::store::{Forgotten, Retained, Store};
+    use serde_json::json;
+
+    fn event(id: &str, installation: &str, name: &str, ts: &str, props: serde_json::Value) -> Event {
+        let props = match props {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        Event::new(
+            Protocol::Json,
+            Some(id.into()),
+            name.into(),
+            installation.into(),
+            Some(ts.into()),
+            props,
+            Fallbacks::default(),
+        )
+    }
+
+    fn count(store: &Sqlite, sql: &str) -> i64 {
+        store.writer().conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    fn sample(store: &Sqlite) {
+        let p = json!({"product": "acme"});
+        let err = json!({"product": "acme", "step": "db", "exit_code": 5, "message": "disk full"});
+        let events = [
+            event("1", "old", names::STARTED, "2025-01-01T10:00:00Z", p.clone()),
+            event("2", "old", names::ERROR, "2025-01-01T10:01:00Z", err.clone()),
+            event("3", "old", names::SUPPORT, "2025-01-01T10:02:00Z", p.clone()),
+            event("4", "new", names::STARTED, "2026-11-01T10:00:00Z", p.clone()),
+            event("5", "new", names::ERROR, "2026-11-01T10:01:00Z", err),
+        ];
+        store.insert(&events, 0).unwrap();
+    }
+
+    #[test]
+    fn forget_deletes_one_installation_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::create(&dir.path().join("f.sqlite"), std::time::Duration::from_secs(1)).unwrap();
+        sample(&store);
+        assert_eq!(
+            store.forget("old").unwrap(),
+            Forgotten {
+                events: 3,
+                installations: 1
+            }
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM events WHERE installation_id = 'old'"),
+            0
+        );
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 2);
+        assert_eq!(store.forget("old").unwrap(), Forgotten::default());
+    }
+
+    #[test]
+    fn retention_keeps_daily_counts_and_drops_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::create(&dir.path().join("r.sqlite"), std::time::Duration::from_secs(1)).unwrap();
+        sample(&store);
+        let cutoff = 1_767_225_600_000; // 2026-01-01
+        let done = store.retain(cutoff).unwrap();
+        assert_eq!(
+            done,
+            Retained {
+                events: 3,
+                installations: 1
+            }
+        );
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 2);
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM installations"),
+            2,
+            "the outcome stays"
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM installations WHERE installation_id = 'old'"
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT SUM(events) FROM error_days WHERE step = 'db' AND message = 'disk full'"
+            ),
+            1
+        );
+        assert_eq!(count(&store, "SELECT SUM(requests) FROM support_days"), 1);
+        assert_eq!(
+            store.retain(cutoff).unwrap(),
+            Retained::default(),
+            "a second pass is a no-op"
+        );
+    }
+}
