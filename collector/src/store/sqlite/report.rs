@@ -31,6 +31,23 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Runs `query` with the scope as ?1, ?2, ?3 (and `extra`, if any, as ?4); `read` reads each row.
+fn scoped<T>(
+    conn: &Connection,
+    query: &str,
+    scope: &Scope<'_>,
+    extra: Option<i64>,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(query)?;
+    let products = products_json(scope.products);
+    let rows = match extra {
+        Some(x) => stmt.query_map(params![scope.since_ms, scope.until_ms, products, x], read)?,
+        None => stmt.query_map(params![scope.since_ms, scope.until_ms, products], read)?,
+    };
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Reads columns 0..7: product, ci, os, os_version, product_version, arch, container.
 fn facts(r: &Row<'_>) -> rusqlite::Result<Facts> {
     Ok(Facts {
@@ -59,19 +76,16 @@ fn same_facts(f: &Facts, r: &Row<'_>) -> rusqlite::Result<bool> {
 }
 
 pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64) -> Result<Vec<Cell>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4)
+    scoped(
+        conn,
+        &format!(
+            "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4)
          FROM installations INDEXED BY installations_cube
          WHERE {IN_WINDOW}
          GROUP BY {FACTS}, start_day, status, outcome_day"
-    ))?;
-    let rows = stmt.query_map(
-        params![
-            scope.since_ms,
-            scope.until_ms,
-            products_json(scope.products),
-            running_since_ms
-        ],
+        ),
+        scope,
+        Some(running_since_ms),
         |r| {
             Ok(Cell {
                 facts: facts(r)?,
@@ -82,8 +96,7 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64
                 recent: r.get(11)?,
             })
         },
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    )
 }
 
 pub fn success_durations(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Facts, Vec<i64>)>, StoreError> {
@@ -198,8 +211,10 @@ fn event_filter(name: &str) -> String {
 
 pub fn failing_steps(conn: &Connection, scope: &Scope<'_>, top: usize) -> Result<Vec<StepRow>, StoreError> {
     let filter = event_filter(names::ERROR);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT product, step, exit_code, count, installations FROM (
+    scoped(
+        conn,
+        &format!(
+            "SELECT product, step, exit_code, count, installations FROM (
             SELECT product, step, exit_code, SUM(n) AS count, SUM(i) AS installations,
                    ROW_NUMBER() OVER (PARTITION BY product ORDER BY SUM(n) DESC, step, exit_code) AS rank
             FROM (
@@ -211,29 +226,27 @@ pub fn failing_steps(conn: &Connection, scope: &Scope<'_>, top: usize) -> Result
                 FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3)
             GROUP BY product, step, exit_code)
          WHERE rank <= ?4 ORDER BY product, rank"
-    ))?;
-    let args = params![
-        scope.since_ms,
-        scope.until_ms,
-        products_json(scope.products),
-        limit(top)
-    ];
-    let rows = stmt.query_map(args, |r| {
-        Ok(StepRow {
-            product: r.get(0)?,
-            step: r.get(1)?,
-            exit_code: r.get(2)?,
-            events: r.get(3)?,
-            installations: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        ),
+        scope,
+        Some(limit(top)),
+        |r| {
+            Ok(StepRow {
+                product: r.get(0)?,
+                step: r.get(1)?,
+                exit_code: r.get(2)?,
+                events: r.get(3)?,
+                installations: r.get(4)?,
+            })
+        },
+    )
 }
 
 pub fn error_messages(conn: &Connection, scope: &Scope<'_>, top: usize) -> Result<Vec<MessageRow>, StoreError> {
     let filter = event_filter(names::ERROR);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT product, step, exit_code, message, count FROM (
+    scoped(
+        conn,
+        &format!(
+            "SELECT product, step, exit_code, message, count FROM (
             SELECT product, step, exit_code, message, SUM(n) AS count,
                    ROW_NUMBER() OVER (PARTITION BY product, step, exit_code ORDER BY SUM(n) DESC, message) AS rank
             FROM (
@@ -245,56 +258,48 @@ pub fn error_messages(conn: &Connection, scope: &Scope<'_>, top: usize) -> Resul
                 FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3, 4)
             GROUP BY product, step, exit_code, message)
          WHERE rank <= ?4"
-    ))?;
-    let args = params![
-        scope.since_ms,
-        scope.until_ms,
-        products_json(scope.products),
-        limit(top)
-    ];
-    let rows = stmt.query_map(args, |r| {
-        Ok(MessageRow {
-            product: r.get(0)?,
-            step: r.get(1)?,
-            exit_code: r.get(2)?,
-            message: r.get(3)?,
-            count: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        ),
+        scope,
+        Some(limit(top)),
+        |r| {
+            Ok(MessageRow {
+                product: r.get(0)?,
+                step: r.get(1)?,
+                exit_code: r.get(2)?,
+                message: r.get(3)?,
+                count: r.get(4)?,
+            })
+        },
+    )
 }
 
 pub fn support_counts(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
     let filter = event_filter(names::SUPPORT);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT product, SUM(n) FROM (
+    scoped(
+        conn,
+        &format!(
+            "SELECT product, SUM(n) FROM (
             SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COUNT(*) AS n
             FROM events INDEXED BY support_requests WHERE {filter} GROUP BY 1
             UNION ALL
             SELECT product, SUM(requests) FROM support_days WHERE {RETAINED} GROUP BY 1)
          GROUP BY product ORDER BY product"
-    ))?;
-    let args = params![scope.since_ms, scope.until_ms, products_json(scope.products)];
-    let rows = stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        ),
+        scope,
+        None,
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 pub fn support_requests(conn: &Connection, scope: &Scope<'_>, latest: usize) -> Result<Vec<SupportRow>, StoreError> {
     let filter = event_filter(names::SUPPORT);
-    let mut stmt = conn.prepare(&format!(
+    scoped(conn, &format!(
         "SELECT product, ts_ms, product_version, step, installation_id, email FROM (
             SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms, product_version, step, installation_id, email,
                    ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}') ORDER BY ts_ms DESC, id DESC) AS rank
             FROM events INDEXED BY support_requests WHERE {filter})
          WHERE rank <= ?4 ORDER BY product, rank"
-    ))?;
-    let args = params![
-        scope.since_ms,
-        scope.until_ms,
-        products_json(scope.products),
-        limit(latest)
-    ];
-    let rows = stmt.query_map(args, |r| {
+    ), scope, Some(limit(latest)), |r| {
         Ok(SupportRow {
             product: r.get(0)?,
             ts_ms: r.get(1)?,
@@ -303,19 +308,21 @@ pub fn support_requests(conn: &Connection, scope: &Scope<'_>, latest: usize) -> 
             installation_id: r.get(4)?,
             email: r.get(5)?,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    })
 }
 
 pub fn support_emails(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, String)>, StoreError> {
     let filter = event_filter(names::SUPPORT);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
+    scoped(
+        conn,
+        &format!(
+            "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
          FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
-    ))?;
-    let args = params![scope.since_ms, scope.until_ms, products_json(scope.products)];
-    let rows = stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        ),
+        scope,
+        None,
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 pub fn active_instances(
