@@ -2,7 +2,7 @@
 //! or stalling the installer that calls it.
 //!
 //! Layers, each using only those below it (see ARCHITECTURE.md): `main` → `commands` → `session`,
-//! `settings`, `cli` → `delivery` → `wire` → `event`, `consent` → `store` → `ui`, `tty`, `exit`.
+//! `settings`, `cli` → `delivery` → `encode` → `event`, `consent` → `store` → `ui`, `tty`, `exit`.
 
 #[cfg(any(test, target_env = "musl"))]
 mod arena;
@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod consent;
 mod delivery;
+mod encode;
 mod event;
 mod exit;
 #[cfg(test)]
@@ -19,7 +20,6 @@ mod settings;
 mod store;
 mod tty;
 mod ui;
-mod wire;
 
 use std::process::ExitCode;
 

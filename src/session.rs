@@ -4,11 +4,12 @@
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use uuid::Uuid;
 
 use crate::consent::{self, Decision};
+use crate::delivery;
 use crate::settings::Settings;
 use crate::store::state::Saved;
 use crate::store::{files, identity};
@@ -70,28 +71,9 @@ impl<'a> Session<'a> {
         session
     }
 
-    /// Starts this call's time budget: from now on, waits on locks end by `--timeout` from now.
-    /// Returns when the network must be done: a tenth of the budget (at most 100 ms) earlier, so
-    /// that what could not be sent is still queued in time.
+    /// Starts this call's time budget (`delivery::arm_deadline`): returns when the network must be done.
     pub fn arm_deadline(&self) -> Instant {
-        let now = Instant::now();
-        let timeout = self.settings.timeout;
-        let deadline = now.checked_add(timeout).unwrap_or(now);
-        files::set_deadline(deadline);
-        let reserve = (timeout / 10).min(Duration::from_millis(100));
-        deadline.checked_sub(reserve).unwrap_or(deadline)
-    }
-
-    /// The same session, printing nothing (the detached background process: nobody reads its stderr).
-    pub fn silenced(&self) -> Session<'a> {
-        Session {
-            settings: self.settings,
-            ui: Ui::new(true),
-            saved: self.saved.clone(),
-            decision: self.decision.clone(),
-            disabled_in: self.disabled_in.clone(),
-            id: self.id.clone(),
-        }
+        delivery::arm_deadline(self.settings.timeout)
     }
 
     /// The saved installation ID, created on first use, looked up once per call. On a dry run

@@ -11,13 +11,13 @@ use beacon_wire::Protocol;
 use crate::cli::{GlobalArgs, parse_duration, parse_endpoint};
 use crate::consent::{self, Origin, policy};
 use crate::delivery::roots;
+use crate::encode::Target;
 use crate::event::branding;
 use crate::event::facts::FactsEnv;
 use crate::exit::Error;
 use crate::store::files;
 use crate::store::state::{self, StateDir};
 use crate::store::throttle::Throttle;
-use crate::wire::Target;
 
 /// Segment's API host, the default endpoint of the `segment` protocol.
 pub const SEGMENT_ENDPOINT: &str = "https://api.segment.io";

@@ -4,7 +4,7 @@ use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 use crate::ui;
 
-use super::send::{deliver, enabled_or_say_why, outbox, target_or_say_why};
+use super::send::{dispatch, enabled_or_say_why, target_or_say_why};
 
 /// Delivers the queued events.
 pub fn flush(session: &Session) -> Result<ExitStatus, Error> {
@@ -17,13 +17,12 @@ pub fn flush(session: &Session) -> Result<ExitStatus, Error> {
     };
     // No state directory (none given, or one refused with a warning) holds no queue: nothing to do,
     // and like every delivery problem it must not stop an installer.
-    let Some(outbox) = outbox(session, &target) else {
+    let Some(report) = dispatch(session, &target, session.arm_deadline(), true, &[]).flush() else {
         session
             .ui
             .info("nothing to deliver: without a state directory there is no queue");
         return Ok(ExitStatus::Success);
     };
-    let report = deliver(session, &target, Some(&outbox), session.arm_deadline(), Vec::new());
     if report.busy {
         session
             .ui

@@ -6,12 +6,12 @@ use crate::session::Session;
 use crate::ui;
 
 use super::no_state_dir;
-use super::send::audit_log;
-use crate::delivery::audit;
+use crate::delivery::audit::{self, AuditLog};
 
 /// Prints the last `--limit` entries as a table, or as the JSON lines they are stored as.
 pub fn log(session: &Session, args: &LogArgs) -> Result<ExitStatus, Error> {
-    let log = audit_log(session).ok_or_else(|| {
+    let log = session.settings.state_dir.as_ref().map(|d| AuditLog::new(d.path()));
+    let log = log.ok_or_else(|| {
         no_state_dir(
             session.settings,
             "cannot read the audit log",

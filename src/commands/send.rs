@@ -1,24 +1,18 @@
 //! The path every reporting command takes: throttle, consent, event, dry run, first-run notice,
-//! outbox, background hand-off, delivery, and the messages about what happened.
+//! then the hand-over to delivery (`delivery::Dispatch`), which queues, sends and reports.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
-use crate::delivery::audit::{AuditLog, Destination, Entry, Outcome};
-use crate::delivery::background;
-use crate::delivery::outbox::Outbox;
-use crate::delivery::transport::Http;
-use crate::delivery::{Delivery, Report, notices};
+use crate::delivery::Dispatch;
+use crate::encode::Target;
 use crate::event::branding;
 use crate::event::facts::Facts;
 use crate::event::{self, Checkpoint, Event, Product};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
-use crate::store::outage::Outage;
 use crate::store::throttle::{self, Throttle, Verdict};
 use crate::store::{files, identity};
 use crate::ui;
-use crate::wire::Target;
 use uuid::Uuid;
 
 /// Builds the checkpoint's event and delivers it, honoring consent, `throttle`, dry run, debug and
@@ -49,37 +43,8 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
         return Ok(ExitStatus::Success);
     }
     show_notice_once(session);
-    let outbox = outbox(session, &target);
-    let mut events = vec![event];
-    // Within an outage window the endpoint is not tried: the event is queued as with --background.
-    let outage = session
-        .saved
-        .outage
-        .as_ref()
-        .filter(|o| o.holds(&target.shown_url(), throttle::now_secs()));
-    if let Some(outbox) = outbox.as_ref().filter(|_| s.background || outage.is_some()) {
-        match hand_off(session, &target, outbox, &events) {
-            HandOff::Parent => {
-                mark_sent(session, throttle, name);
-                let Some(outage) = outage.filter(|_| !s.background) else {
-                    return Ok(ExitStatus::Success);
-                };
-                session.ui.warn(&format!(
-                    "queued '{name}': {} {}; a background delivery retries",
-                    outage.url,
-                    outage.summary(throttle::now_secs())
-                ));
-                return Ok(if s.strict {
-                    ExitStatus::Failure
-                } else {
-                    ExitStatus::Success
-                });
-            }
-            HandOff::Queued => events.clear(),
-            HandOff::NotQueued => {}
-        }
-    }
-    let report = deliver(session, &target, outbox.as_ref(), deadline, events);
+    let child_env = super::shell_init::exports(s);
+    let report = dispatch(session, &target, deadline, true, &child_env).send(vec![event]);
     mark_sent(session, throttle, name);
     Ok(if report.failed && s.strict {
         ExitStatus::Failure
@@ -107,7 +72,8 @@ pub fn send_request_only(session: &Session, checkpoint: &Checkpoint) -> Result<E
         print_requests(&target, &event);
         return Ok(ExitStatus::Success);
     }
-    let report = deliver(session, &target, None, session.arm_deadline(), vec![event]);
+    // No state directory: nothing is queued, logged or saved.
+    let report = dispatch(session, &target, session.arm_deadline(), false, &[]).send(vec![event]);
     Ok(if report.failed && s.strict {
         ExitStatus::Failure
     } else {
@@ -122,96 +88,30 @@ fn print_requests(target: &Target, event: &Event) {
     }
 }
 
-/// How the `--background` hand-off went, for the caller that goes on.
-enum HandOff {
-    /// Queued and forked: return to the installer.
-    Parent,
-    /// Queued, but no process to deliver it: the event goes out with the queue now.
-    Queued,
-    /// Not queued: send it now.
-    NotQueued,
-}
-
-/// `--background`: queues the event and forks a detached process that delivers the queue; the
-/// child never returns.
-fn hand_off(session: &Session, target: &Target, outbox: &Outbox, events: &[Event]) -> HandOff {
-    if let Err(e) = outbox.update(&HashSet::new(), events) {
-        session.ui.warn(&format!(
-            "cannot queue in {} ({e}); sending now",
-            outbox.path().display()
-        ));
-        return HandOff::NotQueued;
-    }
-    if let Some(log) = audit_log(session) {
-        let (now, to) = (event::now_rfc3339(), Destination::of(target));
-        let entries: Vec<Entry> = events
-            .iter()
-            .map(|e| Entry::new(e, Outcome::Queued, Some("background delivery"), &to, &now))
-            .collect();
-        if let Err(e) = log.append(&entries) {
-            let path = log.path().display();
-            session.ui.warn(&format!("cannot record what was sent in {path}: {e}"));
-        }
-    }
-    let delivered = background::run_detached(session.settings, || {
-        // Nobody reads this process's stderr: keep version notices for a call that shows them.
-        let quiet = session.silenced();
-        let deadline = quiet.arm_deadline();
-        // Events queued by other calls while this one was sending go out too, while time is left.
-        loop {
-            let report = deliver(&quiet, target, Some(outbox), deadline, Vec::new());
-            if report.sent == 0 || report.queued == 0 || Instant::now() >= deadline {
-                break;
-            }
-        }
-    });
-    match delivered {
-        Ok(()) => HandOff::Parent,
-        Err(e) => {
-            session
-                .ui
-                .warn(&format!("cannot start background delivery ({e}); sending now"));
-            HandOff::Queued
-        }
-    }
-}
-
-/// Delivers `events` after whatever is queued, then shows the problems and any notice the backend
-/// sent back.
-pub fn deliver(
-    session: &Session,
-    target: &Target,
-    outbox: Option<&Outbox>,
+/// The delivery of this call's events to `target`, within `deadline`; `keep` uses the state
+/// directory (outbox, audit log, outages, `--background`).
+pub fn dispatch<'a>(
+    session: &'a Session,
+    target: &'a Target,
     deadline: Instant,
-    events: Vec<Event>,
-) -> Report {
+    keep: bool,
+    child_env: &'a [(&'static str, String)],
+) -> Dispatch<'a> {
     let s = session.settings;
-    let transport = Http::new(deadline, s.roots.clone());
-    let show = |text: &str| ui::stderr(text);
-    // The log lives beside the outbox: a call that keeps no queue keeps no record either.
-    let audit = outbox.and(audit_log(session));
-    let delivery = Delivery {
+    Dispatch {
         target,
-        transport: &transport,
-        outbox,
-        debug: s.debug.then_some(&show as &dyn Fn(&str)),
-        audit: audit.as_ref(),
-    };
-    let report = delivery.run(events);
-    for problem in &report.problems {
-        session.ui.warn(&problem.to_string());
+        state_dir: s.state_dir.as_ref().filter(|_| keep),
+        timeout: s.timeout,
+        deadline,
+        roots: &s.roots,
+        debug: s.debug,
+        background: s.background,
+        ui: session.ui,
+        product: &s.product,
+        product_version: s.product_version.as_deref(),
+        outage: session.saved.outage.as_ref(),
+        child_env,
     }
-    if outbox.is_some() {
-        record_outage(session, target, &report);
-    }
-    notices::show(
-        &report.responses,
-        &s.product,
-        s.product_version.as_deref(),
-        outbox.and(s.state_dir.as_ref()),
-        session.ui,
-    );
-    report
 }
 
 /// The target, or `None` after a warning when the endpoint or key is missing. That is a gap in the
@@ -231,34 +131,6 @@ pub fn target_or_say_why(session: &Session) -> Result<Option<Target>, Error> {
         }
         Err(error) => Err(error),
     }
-}
-
-/// The audit log, when there is a state directory.
-pub fn audit_log(session: &Session) -> Option<AuditLog> {
-    session.settings.state_dir.as_ref().map(|d| AuditLog::new(d.path()))
-}
-
-/// Saves an outage when the endpoint could not be reached, and ends the one this call started
-/// with once something got through (`store::outage`).
-fn record_outage(session: &Session, target: &Target, report: &Report) {
-    let Some(state) = &session.settings.state_dir else {
-        return;
-    };
-    if let Some(reason) = &report.unreachable {
-        // Masked as `status` shows it: state.json keeps no credentials from the URL.
-        let (url, now) = (target.shown_url(), throttle::now_secs());
-        let _ = state.update(|saved| {
-            saved.outage = Some(Outage::after_failure(saved.outage.as_ref(), &url, reason, now));
-        });
-    } else if report.sent > 0 && session.saved.outage.is_some() {
-        let _ = state.update(|saved| saved.outage = None);
-    }
-}
-
-/// The outbox as `target` sees it, when there is a state directory.
-pub fn outbox(session: &Session, target: &Target) -> Option<Outbox> {
-    let state = session.settings.state_dir.clone()?;
-    Some(Outbox::new(state, target.destination()))
 }
 
 /// True when telemetry is on; otherwise says so on a dry run or in debug mode.

@@ -1,10 +1,10 @@
 //! `status`: whether telemetry is on, what decided it, and where things go.
 
 use crate::delivery::outbox::Outbox;
+use crate::encode::{Target, mask};
 use crate::session::Session;
 use crate::store::throttle;
 use crate::ui;
-use crate::wire::{Target, mask};
 
 /// Prints the table.
 pub fn status(session: &Session) {

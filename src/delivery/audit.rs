@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::encode::Target;
 use crate::event::Event;
 use crate::store::files::{self, create_dir, open_private_append};
-use crate::wire::Target;
 
 /// The log's file name in the state directory.
 pub const FILE: &str = "audit.jsonl";
@@ -42,32 +42,15 @@ impl Outcome {
     }
 }
 
-/// Where events go, as the log names it.
-#[derive(Debug, Clone)]
-pub struct Destination {
-    host: String,
-    protocol: &'static str,
-}
-
-impl Destination {
-    /// The target's host and protocol.
-    pub fn of(target: &Target) -> Destination {
-        Destination {
-            host: host_of(&target.url()),
-            protocol: target.protocol.name(),
-        }
-    }
-}
-
 /// One line of the log, a JSON object: `time`, `outcome`, `reason` (queued or dropped), `host`,
 /// `protocol`, `event`, `installation_id`, `message_id` and `properties` as sent, the email
 /// masked. Built and read as a plain JSON map: serde's derived code would cost the binary more.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry(Map<String, Value>);
+pub struct Record(Map<String, Value>);
 
-impl Entry {
+impl Record {
     /// The line for `event`, sent to `to`, stamped `time`.
-    pub fn new(event: &Event, outcome: Outcome, reason: Option<&str>, to: &Destination, time: &str) -> Entry {
+    pub fn new(event: &Event, outcome: Outcome, reason: Option<&str>, to: &Target, time: &str) -> Record {
         let mut properties = event.properties.clone();
         if let Some(Value::String(email)) = properties.get_mut("email") {
             *email = mask_email(email);
@@ -78,13 +61,13 @@ impl Entry {
         if let Some(reason) = reason {
             line.insert("reason".into(), reason.into());
         }
-        line.insert("host".into(), to.host.clone().into());
-        line.insert("protocol".into(), to.protocol.into());
+        line.insert("host".into(), host_of(&to.url()).into());
+        line.insert("protocol".into(), to.protocol.name().into());
         line.insert("event".into(), event.event.clone().into());
         line.insert("installation_id".into(), event.installation_id.clone().into());
         line.insert("message_id".into(), event.message_id.clone().into());
         line.insert("properties".into(), properties.into());
-        Entry(line)
+        Record(line)
     }
 
     /// A string field, empty when absent.
@@ -151,7 +134,7 @@ impl AuditLog {
     }
 
     /// Appends `entries` in one write, rotating first when the file has grown past [`ROTATE_AT`].
-    pub fn append(&self, entries: &[Entry]) -> io::Result<()> {
+    pub fn append(&self, entries: &[Record]) -> io::Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -176,7 +159,7 @@ impl AuditLog {
 
     /// Every entry, oldest first (the rotated file, then the current one), and how many lines
     /// could not be read.
-    pub fn read(&self) -> io::Result<(Vec<Entry>, usize)> {
+    pub fn read(&self) -> io::Result<(Vec<Record>, usize)> {
         let mut entries = Vec::new();
         let mut unreadable = 0;
         for path in [self.rotated(), self.path.clone()] {
@@ -187,7 +170,7 @@ impl AuditLog {
             };
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 match serde_json::from_str(line) {
-                    Ok(Value::Object(map)) => entries.push(Entry(map)),
+                    Ok(Value::Object(map)) => entries.push(Record(map)),
                     _ => unreadable += 1,
                 }
             }
@@ -197,7 +180,7 @@ impl AuditLog {
 }
 
 /// The entries as a table, one row per event and its properties indented below it.
-pub fn table(entries: &[Entry]) -> String {
+pub fn table(entries: &[Record]) -> String {
     let header = ["TIME", "OUTCOME", "EVENT", "TO"];
     let rows: Vec<[String; 4]> = entries
         .iter()
@@ -253,6 +236,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+    use beacon_wire::Protocol;
 
     fn event(name: &str, email: Option<&str>) -> Event {
         let mut properties = Map::new();
@@ -269,15 +253,20 @@ mod tests {
         }
     }
 
-    fn entry(name: &str, outcome: Outcome) -> Entry {
-        Entry::new(
+    fn to(protocol: Protocol, endpoint: &str) -> Target {
+        Target {
+            protocol,
+            endpoint: endpoint.into(),
+            key: None,
+        }
+    }
+
+    fn entry(name: &str, outcome: Outcome) -> Record {
+        Record::new(
             &event(name, None),
             outcome,
             None,
-            &Destination {
-                host: "api.segment.io".into(),
-                protocol: "segment",
-            },
+            &to(Protocol::Segment, "https://api.segment.io"),
             "2026-11-24T07:00:01Z",
         )
     }
@@ -286,14 +275,11 @@ mod tests {
     fn emails_are_masked() {
         assert_eq!(mask_email("ada@example.com"), "a***@example.com");
         assert_eq!(mask_email("nonsense"), "***");
-        let e = Entry::new(
+        let e = Record::new(
             &event("Installation Support", Some("ada@example.com")),
             Outcome::Delivered,
             None,
-            &Destination {
-                host: "h".into(),
-                protocol: "json",
-            },
+            &to(Protocol::Json, "https://h"),
             "t",
         );
         assert_eq!(e.0["properties"]["email"], "a***@example.com");
@@ -348,14 +334,11 @@ mod tests {
 
     #[test]
     fn table_shows_one_row_per_event_with_its_properties() {
-        let queued = Entry::new(
+        let queued = Record::new(
             &event("Installation Error", None),
             Outcome::Queued,
             Some("connection refused"),
-            &Destination {
-                host: "api.segment.io".into(),
-                protocol: "segment",
-            },
+            &to(Protocol::Segment, "https://api.segment.io"),
             "2026-11-24T07:00:01Z",
         );
         let text = table(&[entry("Installation Started", Outcome::Delivered), queued]);

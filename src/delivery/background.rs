@@ -3,11 +3,9 @@
 //! from the installer (new session, stdio on /dev/null, so it outlives the installer's shell and its
 //! Ctrl-C): forking costs a fraction of a millisecond and runs nothing from disk. Windows has no
 //! fork: this executable is started again as `flush`, detached from the console and in its own
-//! process group, with the resolved settings in `INSTALL_BEACON_*` variables.
+//! process group, with the resolved settings in the `INSTALL_BEACON_*` variables the caller passes.
 
 use std::io;
-
-use crate::settings::Settings;
 
 /// Forks; the child leaves the caller's session, points its stdio at /dev/null, runs `work` and
 /// exits 0, so only the caller returns (`Ok`).
@@ -15,7 +13,7 @@ use crate::settings::Settings;
 /// Refuses while another thread runs (an output relay of `run` kept alive by a daemon that holds
 /// its pipes): the child could inherit a lock that thread holds and hang.
 #[cfg(unix)]
-pub fn run_detached(_: &Settings, work: impl FnOnce()) -> io::Result<()> {
+pub fn run_detached(_: &[(&'static str, String)], work: impl FnOnce()) -> io::Result<()> {
     use std::os::fd::AsRawFd;
 
     if other_threads() {
@@ -40,11 +38,11 @@ pub fn run_detached(_: &Settings, work: impl FnOnce()) -> io::Result<()> {
     }
 }
 
-/// Starts `install-beacon flush` with the same settings, detached: no console, its own process
-/// group (the installer's Ctrl-C does not reach it), stdio on NUL. It delivers what `work` would
-/// have, the queue; the caller always goes on.
+/// Starts `install-beacon flush` with the settings `env` gives it, detached: no console, its own
+/// process group (the installer's Ctrl-C does not reach it), stdio on NUL. It delivers what `work`
+/// would have, the queue; the caller always goes on.
 #[cfg(windows)]
-pub fn run_detached(settings: &Settings, _work: impl FnOnce()) -> io::Result<()> {
+pub fn run_detached(env: &[(&'static str, String)], _work: impl FnOnce()) -> io::Result<()> {
     use std::os::windows::process::CommandExt;
     use std::process::{Command, Stdio};
     use windows_sys::Win32::System::Threading::{CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS};
@@ -52,7 +50,7 @@ pub fn run_detached(settings: &Settings, _work: impl FnOnce()) -> io::Result<()>
     Command::new(std::env::current_exe()?)
         .arg("flush")
         .env_remove("INSTALL_BEACON_BACKGROUND")
-        .envs(crate::commands::shell_init::exports(settings))
+        .envs(env.iter().map(|(name, value)| (*name, value)))
         .env("INSTALL_BEACON_QUIET", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod background;
+mod dispatch;
 pub mod notices;
 pub mod outbox;
 pub mod resolver;
@@ -20,11 +21,13 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::encode::{Request, Target};
 use crate::event::{self, Event};
-use crate::wire::{Request, Target};
-use audit::{AuditLog, Destination, Entry};
+use audit::{AuditLog, Record};
 use outbox::Outbox;
-use transport::{Outcome, Transport};
+use transport::{Attempt, Transport};
+
+pub use dispatch::{Dispatch, arm_deadline};
 
 /// Attempts per request within one call.
 const MAX_ATTEMPTS: u32 = 4;
@@ -209,16 +212,16 @@ pub fn send(plan: &Plan, target: &Target, transport: &dyn Transport, debug: Opti
                 }
             };
             match send_with_retries(&request, transport, &before_each) {
-                Outcome::Delivered(body) => {
+                Attempt::Delivered(body) => {
                     sent.responses.push(body);
                     sent.delivered.extend(request.message_ids.iter().cloned());
                     sent.done.extend(request.message_ids);
                 }
-                Outcome::Rejected(reason) => {
+                Attempt::Rejected(reason) => {
                     sent.rejected.push((reason, request.message_ids.len()));
                     sent.done.extend(request.message_ids);
                 }
-                Outcome::Transient {
+                Attempt::Transient {
                     reason, unreachable, ..
                 } => {
                     sent.pending = Some(reason);
@@ -233,13 +236,13 @@ pub fn send(plan: &Plan, target: &Target, transport: &dyn Transport, debug: Opti
 
 /// Sends one request, retrying busy servers and broken connections while time allows;
 /// `before_each` runs before every attempt.
-fn send_with_retries(request: &Request, transport: &dyn Transport, before_each: &dyn Fn()) -> Outcome {
+fn send_with_retries(request: &Request, transport: &dyn Transport, before_each: &dyn Fn()) -> Attempt {
     let mut attempt = 0;
     loop {
         before_each();
         let outcome = transport.send(request);
         attempt += 1;
-        let Outcome::Transient {
+        let Attempt::Transient {
             retry_after,
             retry_now: true,
             ..
@@ -264,9 +267,8 @@ fn backoff(attempt: u32) -> Duration {
 /// The audit lines of one call: every event delivered or dropped, and this call's own events that
 /// wait for a later call (queued). Events already queued by an earlier call and still waiting were
 /// logged then. Pure.
-fn audit_entries(target: &Target, plan: &Plan, sent: &Sent) -> Vec<Entry> {
+fn audit_records(target: &Target, plan: &Plan, sent: &Sent) -> Vec<Record> {
     let now = event::now_rfc3339();
-    let to = Destination::of(target);
     let refused = sent
         .rejected
         .first()
@@ -274,7 +276,7 @@ fn audit_entries(target: &Target, plan: &Plan, sent: &Sent) -> Vec<Entry> {
     let mut entries = Vec::new();
     for e in &plan.too_large {
         let reason = Some("larger than the backend accepts");
-        entries.push(Entry::new(e, audit::Outcome::Dropped, reason, &to, &now));
+        entries.push(Record::new(e, audit::Outcome::Dropped, reason, target, &now));
     }
     for e in plan.batches.iter().flatten() {
         let (outcome, reason) = if sent.delivered.contains(&e.message_id) {
@@ -286,7 +288,7 @@ fn audit_entries(target: &Target, plan: &Plan, sent: &Sent) -> Vec<Entry> {
         } else {
             continue;
         };
-        entries.push(Entry::new(e, outcome, reason, &to, &now));
+        entries.push(Record::new(e, outcome, reason, target, &now));
     }
     entries
 }
@@ -365,7 +367,7 @@ impl Delivery<'_> {
                 .iter()
                 .map(|(reason, n)| Problem::Rejected(reason.clone(), *n)),
         );
-        let entries = self.audit.map(|_| audit_entries(self.target, &plan, &sent));
+        let entries = self.audit.map(|_| audit_records(self.target, &plan, &sent));
         self.settle(&plan, sent, skipped + expired, &mut report);
         if let (Some(log), Some(mut entries)) = (self.audit, entries) {
             // New events that stayed behind were queued only if the outbox took them.
@@ -450,13 +452,13 @@ mod tests {
 
     /// A transport that answers from a script and keeps a fake clock: no sockets, no sleeping.
     struct Fake {
-        answers: RefCell<VecDeque<Outcome>>,
+        answers: RefCell<VecDeque<Attempt>>,
         requests: RefCell<Vec<Request>>,
         left: Cell<Duration>,
     }
 
     impl Fake {
-        fn new(answers: Vec<Outcome>, left: Duration) -> Fake {
+        fn new(answers: Vec<Attempt>, left: Duration) -> Fake {
             Fake {
                 answers: RefCell::new(answers.into()),
                 requests: RefCell::default(),
@@ -470,12 +472,12 @@ mod tests {
     }
 
     impl Transport for Fake {
-        fn send(&self, request: &Request) -> Outcome {
+        fn send(&self, request: &Request) -> Attempt {
             self.requests.borrow_mut().push(request.clone());
             self.answers
                 .borrow_mut()
                 .pop_front()
-                .unwrap_or(Outcome::Delivered(Vec::new()))
+                .unwrap_or(Attempt::Delivered(Vec::new()))
         }
 
         fn remaining(&self) -> Duration {
@@ -487,8 +489,8 @@ mod tests {
         }
     }
 
-    fn busy(retry_after: Option<u64>) -> Outcome {
-        Outcome::Transient {
+    fn busy(retry_after: Option<u64>) -> Attempt {
+        Attempt::Transient {
             reason: "server answered HTTP 503".into(),
             retry_after: retry_after.map(Duration::from_secs),
             retry_now: true,
@@ -496,8 +498,8 @@ mod tests {
         }
     }
 
-    fn refused() -> Outcome {
-        Outcome::Transient {
+    fn refused() -> Attempt {
+        Attempt::Transient {
             reason: "connection refused".into(),
             retry_after: None,
             retry_now: false,
@@ -569,7 +571,7 @@ mod tests {
     #[test]
     fn a_refused_connection_stops_the_call_and_queues_the_rest() {
         let p = plan_json(3);
-        let fake = Fake::new(vec![Outcome::Delivered(b"{}".to_vec()), refused()], SECONDS);
+        let fake = Fake::new(vec![Attempt::Delivered(b"{}".to_vec()), refused()], SECONDS);
         let sent = send(&p, &target(Protocol::Json), &fake, None);
         assert_eq!(fake.attempts(), 2, "no retry within the call, no further request");
         assert_eq!(sent.responses, [b"{}".to_vec()]);
@@ -582,7 +584,7 @@ mod tests {
     fn refused_events_are_dropped_not_queued() {
         let p = plan_json(1);
         let fake = Fake::new(
-            vec![Outcome::Rejected("server rejected the event: HTTP 400".into())],
+            vec![Attempt::Rejected("server rejected the event: HTTP 400".into())],
             SECONDS,
         );
         let sent = send(&p, &target(Protocol::Json), &fake, None);

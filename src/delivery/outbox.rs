@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
+use crate::encode::Destination;
 use crate::event::Event;
 use crate::store::files::{self, Lock};
 use crate::store::state::StateDir;
-use crate::wire::Destination;
 
 /// Most events kept; the oldest are dropped past this.
 pub const MAX_EVENTS: usize = 1000;
@@ -26,17 +26,17 @@ pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// One line of the outbox: the event's fields and a `destination` object. Lines
 /// written before destinations were recorded have none and match no call.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct QueuedEvent {
     /// Where the event is to be delivered.
     pub destination: Option<Destination>,
     /// The event.
     pub event: Event,
 }
 
-impl Entry {
+impl QueuedEvent {
     /// Reads one line: the event's fields, all required, and the destination when there is one.
     /// By hand from a JSON map, as serde's derived code would cost the binary more.
-    fn parse(line: &[u8]) -> Option<Entry> {
+    fn parse(line: &[u8]) -> Option<QueuedEvent> {
         let Ok(Value::Object(mut map)) = serde_json::from_slice(line) else {
             return None;
         };
@@ -49,7 +49,7 @@ impl Entry {
         let Some(Value::Object(properties)) = map.remove("properties") else {
             return None;
         };
-        Some(Entry {
+        Some(QueuedEvent {
             destination: map.get("destination").and_then(Destination::from_json),
             event: Event {
                 event,
@@ -81,14 +81,14 @@ impl Entry {
 
 /// Parses outbox text: one entry per line, blank lines ignored. Returns the entries and how many
 /// lines were not entries (a torn write, a foreign edit).
-pub fn parse(bytes: &[u8]) -> (Vec<Entry>, usize) {
+pub fn parse(bytes: &[u8]) -> (Vec<QueuedEvent>, usize) {
     let mut entries = Vec::new();
     let mut skipped = 0;
     for line in bytes.split(|&b| b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match Entry::parse(line) {
+        match QueuedEvent::parse(line) {
             Some(entry) => entries.push(entry),
             None => skipped += 1,
         }
@@ -147,7 +147,7 @@ impl Outbox {
         Lock::try_acquire(&self.state.path().join(".delivery.lock"))
     }
 
-    fn read(&self) -> io::Result<(Vec<Entry>, usize)> {
+    fn read(&self) -> io::Result<(Vec<QueuedEvent>, usize)> {
         match files::read(&self.path()) {
             Ok(bytes) => Ok(parse(&bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Vec::new(), 0)),
@@ -155,7 +155,7 @@ impl Outbox {
         }
     }
 
-    fn mine(&self, entry: &Entry) -> bool {
+    fn mine(&self, entry: &QueuedEvent) -> bool {
         entry.destination.as_ref() == Some(&self.destination)
     }
 
@@ -188,11 +188,11 @@ impl Outbox {
         let cutoff = cutoff();
         let mut seen = HashSet::new();
         let mut change = Change::default();
-        let added = add.iter().map(|event| Entry {
+        let added = add.iter().map(|event| QueuedEvent {
             destination: Some(self.destination.clone()),
             event: event.clone(),
         });
-        let mut entries: Vec<Entry> = Vec::new();
+        let mut entries: Vec<QueuedEvent> = Vec::new();
         for entry in current.into_iter().chain(added) {
             let mine = self.mine(&entry);
             if mine && done.contains(&entry.event.message_id) {
@@ -206,7 +206,7 @@ impl Outbox {
                 entries.push(entry);
             }
         }
-        let mut lines: Vec<Vec<u8>> = entries.iter().map(Entry::line).collect::<io::Result<_>>()?;
+        let mut lines: Vec<Vec<u8>> = entries.iter().map(QueuedEvent::line).collect::<io::Result<_>>()?;
 
         let mut dropped = entries.len().saturating_sub(MAX_EVENTS);
         let mut total: usize = lines.iter().skip(dropped).map(Vec::len).sum();
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn torn_and_foreign_lines_are_skipped() {
-        let entry = Entry {
+        let entry = QueuedEvent {
             destination: Some(to("http://a")),
             event: event(1),
         };

@@ -13,7 +13,7 @@ use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnecto
 use super::resolver::RoutedResolver;
 use super::roots::Sources;
 use super::tls::TlsConnector;
-use crate::wire::{self, Request};
+use crate::encode::{self, Request};
 
 /// Most bytes of a response body read (for version notices); the rest is ignored.
 const MAX_RESPONSE: u64 = 64 * 1024;
@@ -22,7 +22,7 @@ const MAX_DETAIL: usize = 200;
 
 /// What happened to one request.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Attempt {
     /// 2xx; the response body, bounded.
     Delivered(Vec<u8>),
     /// Timeout, connection error, 408, 429 or 5xx: the events may go through later.
@@ -45,7 +45,7 @@ pub enum Outcome {
 /// Sends requests until a deadline; delivery's only view of the network.
 pub trait Transport {
     /// Posts one request within the time left.
-    fn send(&self, request: &Request) -> Outcome;
+    fn send(&self, request: &Request) -> Attempt;
 
     /// Time left before the deadline.
     fn remaining(&self) -> Duration;
@@ -69,7 +69,7 @@ impl Http {
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .user_agent(wire::user_agent())
+            .user_agent(encode::user_agent())
             .build();
         let connector =
             ().chain(ConnectProxyConnector::default())
@@ -85,10 +85,10 @@ impl Transport for Http {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    fn send(&self, request: &Request) -> Outcome {
+    fn send(&self, request: &Request) -> Attempt {
         let remaining = self.remaining();
         if remaining.is_zero() {
-            return Outcome::Transient {
+            return Attempt::Transient {
                 reason: "no time left before --timeout".into(),
                 retry_after: None,
                 retry_now: false,
@@ -121,7 +121,7 @@ impl Transport for Http {
                     .unwrap_or_default();
                 classify(status, body, retry_after)
             }
-            Err(e) => Outcome::Transient {
+            Err(e) => Attempt::Transient {
                 reason: describe(&e, remaining),
                 retry_after: None,
                 retry_now: broken_connection(&e),
@@ -131,10 +131,10 @@ impl Transport for Http {
     }
 }
 
-fn classify(status: u16, body: Vec<u8>, retry_after: Option<Duration>) -> Outcome {
+fn classify(status: u16, body: Vec<u8>, retry_after: Option<Duration>) -> Attempt {
     match status {
-        200..=299 => Outcome::Delivered(body),
-        408 | 429 | 500..=599 => Outcome::Transient {
+        200..=299 => Attempt::Delivered(body),
+        408 | 429 | 500..=599 => Attempt::Transient {
             reason: format!("server answered HTTP {status}"),
             retry_after,
             retry_now: true,
@@ -143,9 +143,9 @@ fn classify(status: u16, body: Vec<u8>, retry_after: Option<Duration>) -> Outcom
         _ => {
             let detail = crate::ui::plain(&String::from_utf8_lossy(&body), MAX_DETAIL);
             if detail.is_empty() {
-                Outcome::Rejected(format!("server rejected the event: HTTP {status}"))
+                Attempt::Rejected(format!("server rejected the event: HTTP {status}"))
             } else {
-                Outcome::Rejected(format!("server rejected the event: HTTP {status}: {detail}"))
+                Attempt::Rejected(format!("server rejected the event: HTTP {status}: {detail}"))
             }
         }
     }
@@ -223,15 +223,15 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert!(matches!(classify(200, vec![], None), Outcome::Delivered(_)));
-        assert!(matches!(classify(204, vec![], None), Outcome::Delivered(_)));
+        assert!(matches!(classify(200, vec![], None), Attempt::Delivered(_)));
+        assert!(matches!(classify(204, vec![], None), Attempt::Delivered(_)));
         for s in [408, 429, 500, 503] {
-            assert!(matches!(classify(s, vec![], None), Outcome::Transient { .. }), "{s}");
+            assert!(matches!(classify(s, vec![], None), Attempt::Transient { .. }), "{s}");
         }
         for s in [301, 400, 401, 404, 413] {
-            assert!(matches!(classify(s, vec![], None), Outcome::Rejected(_)), "{s}");
+            assert!(matches!(classify(s, vec![], None), Attempt::Rejected(_)), "{s}");
         }
-        let Outcome::Rejected(reason) = classify(400, b"{\"error\":\n \"bad\"}".to_vec(), None) else {
+        let Attempt::Rejected(reason) = classify(400, b"{\"error\":\n \"bad\"}".to_vec(), None) else {
             panic!()
         };
         assert_eq!(reason, "server rejected the event: HTTP 400: {\"error\": \"bad\"}");
