@@ -1,8 +1,9 @@
 //! The report as one self-contained HTML page with inline SVG charts (no scripts, no network).
+//! Built with maud: every value is escaped unless it is itself markup.
 
-use std::fmt::Write;
+use maud::{Markup, PreEscaped, html};
 
-use super::svg::{self, Bar, Series, escape};
+use super::svg::{self, Bar, Series};
 use super::{duration, percent};
 use crate::report::{Funnel, ProductReport, Report};
 
@@ -57,138 +58,132 @@ const SINCE_CHOICES: [(&str, &str); 6] = [
 ];
 
 /// A plain GET form: product, period or dates, CI; the choice lands in the URL.
-fn picker(s: &mut String, picker: &Picker, ci_included: bool) {
-    s.push_str("<form class=\"picker\" method=\"get\" action=\"/\"><label>product <select name=\"product\">");
-    let option = |s: &mut String, value: &str, label: &str, selected: bool| {
-        let _ = write!(
-            s,
-            "<option value=\"{}\"{}>{}</option>",
-            escape(value),
-            if selected { " selected" } else { "" },
-            escape(label)
-        );
+fn picker(picker: &Picker, ci_included: bool) -> Markup {
+    let known_since = SINCE_CHOICES.iter().any(|(v, _)| *v == picker.since);
+    let unlisted_product = !picker.product.is_empty() && !picker.products.contains(&picker.product);
+    html! {
+        form.picker method="get" action="/" {
+            label { "product " select name="product" {
+                option value="" selected[picker.product.is_empty()] { "all products" }
+                @for p in &picker.products {
+                    option value=(p) selected[*p == picker.product] { (p) }
+                }
+                @if unlisted_product {
+                    option value=(picker.product) selected { (picker.product) }
+                }
+            } }
+            " "
+            label { "period " select name="since" {
+                @for (value, label) in SINCE_CHOICES {
+                    option value=(value) selected[value == picker.since] { (label) }
+                }
+                @if !known_since {
+                    option value=(picker.since) selected { (picker.since) }
+                }
+            } }
+            " "
+            label { "or from " input type="date" name="from" value=(picker.from); }
+            " "
+            label { "to " input type="date" name="to" value=(picker.to); }
+            " "
+            label { input type="checkbox" name="include_ci" value="1" checked[ci_included]; " count CI installs" }
+            " "
+            button type="submit" { "show" }
+        }
+    }
+}
+
+/// A time as the page shows it: `2026-11-23 10:00:00`.
+pub(super) fn time(iso: &str) -> String {
+    iso.replace('T', " ").replace('Z', "")
+}
+
+/// The document around a page's `main`: head, style, header with title and subtitle.
+pub(super) fn document(title: &str, heading: &str, subtitle: Markup, main: Markup) -> String {
+    let page = html! {
+        (PreEscaped("<!doctype html>"))
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                meta name="viewport" content="width=device-width";
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header { h1 { (heading) } p { (subtitle) } }
+                main { (main) }
+            }
+        }
     };
-    option(s, "", "all products", picker.product.is_empty());
-    for p in &picker.products {
-        option(s, p, p, *p == picker.product);
+    let mut s = page.into_string();
+    s.push('\n');
+    s
+}
+
+/// A row of key numbers.
+pub(super) fn kpis(items: &[(String, &str)]) -> Markup {
+    html! {
+        div.kpis {
+            @for (value, label) in items {
+                div.kpi { b { (value) } span { (label) } }
+            }
+        }
     }
-    if !picker.product.is_empty() && !picker.products.contains(&picker.product) {
-        option(s, &picker.product, &picker.product, true);
-    }
-    s.push_str("</select></label> <label>period <select name=\"since\">");
-    let known = SINCE_CHOICES.iter().any(|(v, _)| *v == picker.since);
-    for (value, label) in SINCE_CHOICES {
-        option(s, value, label, value == picker.since);
-    }
-    if !known {
-        option(s, &picker.since, &picker.since, true);
-    }
-    let _ = write!(
-        s,
-        "</select></label> <label>or from <input type=\"date\" name=\"from\" value=\"{}\"></label> \
-         <label>to <input type=\"date\" name=\"to\" value=\"{}\"></label> \
-         <label><input type=\"checkbox\" name=\"include_ci\" value=\"1\"{}> count CI installs</label> \
-         <button type=\"submit\">show</button></form>",
-        escape(&picker.from),
-        escape(&picker.to),
-        if ci_included { " checked" } else { "" }
-    );
 }
 
 /// Renders the whole page.
 pub fn render(report: &Report, choice: &Picker) -> String {
-    let mut s = String::with_capacity(32 * 1024);
-    let window = super::window(report);
-    let _ = write!(
-        s,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Installations — beacon-collector</title>\
-         <meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head><body>\
-         <header><h1>Installations</h1><p>{} · generated {} UTC · <a style=\"color:#74c0fc\" href=\"/report.json\">JSON</a></p></header><main>",
-        escape(window),
-        escape(&report.generated_at.replace('T', " ").replace('Z', ""))
-    );
-    picker(&mut s, choice, report.ci_included);
-    forwarding(&mut s, report);
-    if report.products.is_empty() {
-        s.push_str("<section class=\"product\"><p class=\"empty\">No events yet. Point install-beacon at this collector.</p></section>");
-    }
-    for p in &report.products {
-        product(&mut s, p);
-    }
-    if let Some(other) = &report.other_products {
-        let f = &other.installations;
-        let _ = write!(
-            s,
-            "<section class=\"product\"><h2>{} more products</h2><p class=\"empty\">Not listed one by one; \
-             their installations together:</p><div class=\"kpis\">",
-            other.products
-        );
-        for (value, label) in [
-            (f.started.to_string(), "installations"),
-            (percent(f.success_rate), "success rate"),
-            (f.failed.to_string(), "failed"),
-            (f.abandoned.to_string(), "abandoned"),
-        ] {
-            let _ = write!(s, "<div class=\"kpi\"><b>{value}</b><span>{label}</span></div>");
+    let subtitle = html! {
+        (super::window(report)) " · generated " (time(&report.generated_at)) " UTC · "
+        a style="color:#74c0fc" href="/report.json" { "JSON" }
+    };
+    let main = html! {
+        (picker(choice, report.ci_included))
+        (forwarding(report))
+        @if report.products.is_empty() {
+            section.product { p.empty { "No events yet. Point install-beacon at this collector." } }
         }
-        s.push_str("</div></section>");
-    }
-    s.push_str("</main></body></html>\n");
-    s
+        @for p in &report.products {
+            (product(p))
+        }
+        @if let Some(other) = &report.other_products {
+            @let f = &other.installations;
+            section.product {
+                h2 { (other.products) " more products" }
+                p.empty { "Not listed one by one; their installations together:" }
+                (kpis(&[
+                    (f.started.to_string(), "installations"),
+                    (percent(f.success_rate), "success rate"),
+                    (f.failed.to_string(), "failed"),
+                    (f.abandoned.to_string(), "abandoned"),
+                ]))
+            }
+        }
+    };
+    document("Installations — beacon-collector", "Installations", subtitle, main)
 }
 
 /// One status line per relay backend: forwarded, queued, and since when it fails.
-fn forwarding(s: &mut String, report: &Report) {
-    for f in &report.forwarding {
-        let state = match (&f.failing_since, &f.last_error) {
-            (Some(since), error) => format!(
-                "<b style=\"color:{RED}\">failing since {} UTC</b>{}",
-                escape(&since.replace('T', " ").replace('Z', "")),
-                error.as_deref().map_or(String::new(), |e| format!(": {}", escape(e)))
-            ),
-            (None, _) => format!("<b style=\"color:{GREEN}\">ok</b>"),
-        };
-        let _ = write!(
-            s,
-            "<p class=\"relay\">Forwarding to {} ({}): {state} · {} forwarded · {} queued{}</p>",
-            escape(&f.backend),
-            escape(&f.url),
-            f.forwarded,
-            f.queued,
-            if f.rejected > 0 {
-                format!(" · {} refused by the backend", f.rejected)
-            } else {
-                String::new()
+fn forwarding(report: &Report) -> Markup {
+    html! {
+        @for f in &report.forwarding {
+            p.relay {
+                "Forwarding to " (f.backend) " (" (f.url) "): "
+                @if let Some(since) = &f.failing_since {
+                    b style={"color:" (RED)} { "failing since " (time(since)) " UTC" }
+                    @if let Some(e) = &f.last_error { ": " (e) }
+                } @else {
+                    b style={"color:" (GREEN)} { "ok" }
+                }
+                " · " (f.forwarded) " forwarded · " (f.queued) " queued"
+                @if f.rejected > 0 { " · " (f.rejected) " refused by the backend" }
             }
-        );
+        }
     }
 }
 
-fn product(s: &mut String, p: &ProductReport) {
+fn product(p: &ProductReport) -> Markup {
     let f = &p.installations;
-    let _ = write!(
-        s,
-        "<section class=\"product\"><h2>{}</h2><div class=\"kpis\">",
-        escape(&p.product)
-    );
-    for (value, label) in [
-        (f.started.to_string(), "installations"),
-        (percent(f.success_rate), "success rate"),
-        (f.running.to_string(), "running now"),
-        (p.ci.started.to_string(), "CI installs (apart)"),
-        (duration(f.median_duration_ms), "median install"),
-        (duration(f.p90_duration_ms), "p90 install"),
-        (p.active_24h.to_string(), "active (24 h)"),
-        (p.support.count.to_string(), "support requests"),
-    ] {
-        let _ = write!(
-            s,
-            "<div class=\"kpi\"><b>{}</b><span>{label}</span></div>",
-            escape(&value)
-        );
-    }
-    s.push_str("</div><div class=\"charts\">");
-    s.push_str(&svg::bars("Funnel", &funnel_bars(f), 520));
     let steps: Vec<Bar> = p
         .failing_steps
         .iter()
@@ -202,7 +197,6 @@ fn product(s: &mut String, p: &ProductReport) {
             note: st.count.to_string(),
         })
         .collect();
-    s.push_str(&svg::bars("Failures by step", &steps, 520));
     let dates: Vec<String> = p.daily.iter().map(|d| d.date.clone()).collect();
     let series = [
         Series {
@@ -221,109 +215,112 @@ fn product(s: &mut String, p: &ProductReport) {
             values: p.daily.iter().map(|d| d.failed).collect(),
         },
     ];
-    s.push_str("<div class=\"wide\">");
-    s.push_str(&svg::lines(
-        "Per day: started vs succeeded vs failed",
-        &dates,
-        &series,
-        1080,
-        250,
-    ));
-    s.push_str("</div></div><div class=\"tables\"><div><h3>By OS</h3>");
     let os_rows: Vec<(Vec<String>, &Funnel)> = p
         .by_os
         .iter()
         .map(|r| (vec![r.os.clone(), r.os_version.clone()], &r.funnel))
         .collect();
-    funnel_table(s, &["OS", "version"], &os_rows);
-    s.push_str("</div>");
-    for (title, column, list) in super::breakdowns(p) {
-        let _ = write!(s, "<div><h3>By {}</h3>", escape(title));
-        let rows: Vec<(Vec<String>, &Funnel)> = list.iter().map(|r| (vec![r.value.clone()], &r.funnel)).collect();
-        funnel_table(s, &[column], &rows);
-        s.push_str("</div>");
+    html! {
+        section.product {
+            h2 { (p.product) }
+            (kpis(&[
+                (f.started.to_string(), "installations"),
+                (percent(f.success_rate), "success rate"),
+                (f.running.to_string(), "running now"),
+                (p.ci.started.to_string(), "CI installs (apart)"),
+                (duration(f.median_duration_ms), "median install"),
+                (duration(f.p90_duration_ms), "p90 install"),
+                (p.active_24h.to_string(), "active (24 h)"),
+                (p.support.count.to_string(), "support requests"),
+            ]))
+            div.charts {
+                (svg::bars("Funnel", &funnel_bars(f), 520))
+                (svg::bars("Failures by step", &steps, 520))
+                div.wide { (svg::lines("Per day: started vs succeeded vs failed", &dates, &series, 1080, 250)) }
+            }
+            div.tables {
+                div { h3 { "By OS" } (funnel_table(&["OS", "version"], &os_rows)) }
+                @for (title, column, list) in super::breakdowns(p) {
+                    @let rows: Vec<(Vec<String>, &Funnel)> =
+                        list.iter().map(|r| (vec![r.value.clone()], &r.funnel)).collect();
+                    div { h3 { "By " (title) } (funnel_table(&[column], &rows)) }
+                }
+            }
+            (failing_steps(p))
+            (support_requests(p))
+        }
     }
-    s.push_str("</div>");
-    failing_steps(s, p);
-    support_requests(s, p);
-    s.push_str("</section>");
 }
 
 /// Each failing step with its exit code and most frequent messages.
-fn failing_steps(s: &mut String, p: &ProductReport) {
-    s.push_str("<h3>Why installations fail</h3>");
-    if p.failing_steps.is_empty() {
-        s.push_str("<p class=\"empty\">no errors</p>");
-        return;
-    }
-    s.push_str("<table class=\"wide\"><tr><th class=\"l\">step</th><th>exit code</th><th>errors</th><th>installations</th><th class=\"l\">most frequent messages</th></tr>");
-    for st in &p.failing_steps {
-        let messages: Vec<String> = st
-            .messages
-            .iter()
-            .map(|m| {
-                let text = if m.message.is_empty() {
-                    "(no message)"
-                } else {
-                    &m.message
-                };
-                format!("{} <span class=\"n\">×{}</span>", escape(text), m.count)
-            })
-            .collect();
-        let _ = write!(
-            s,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l msg\">{}</td></tr>",
-            escape(&st.step),
-            st.exit_code.map_or("-".into(), |c| c.to_string()),
-            st.count,
-            st.installations,
-            messages.join("<br>")
-        );
-    }
-    s.push_str("</table>");
-}
-
-/// The latest support requests; their emails only when the report carries them (the page was
-/// asked for with the admin token).
-fn support_requests(s: &mut String, p: &ProductReport) {
-    let _ = write!(s, "<h3>Support requests ({})</h3>", p.support.count);
-    if p.support.requests.is_empty() {
-        s.push_str("<p class=\"empty\">none</p>");
-        return;
-    }
-    let emails = p.support.emails.is_some();
-    let shown = p.support.requests.len().min(SUPPORT_ROWS);
-    s.push_str("<table><tr><th class=\"l\">time (UTC)</th><th class=\"l\">version</th><th class=\"l\">failed step</th><th class=\"l\">installation ID</th>");
-    if emails {
-        s.push_str("<th class=\"l\">email</th>");
-    }
-    s.push_str("</tr>");
-    for r in &p.support.requests[..shown] {
-        let _ = write!(
-            s,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\"><code>{}</code></td>",
-            escape(&r.time.replace('T', " ").replace('Z', "")),
-            escape(r.product_version.as_deref().unwrap_or("-")),
-            escape(r.step.as_deref().unwrap_or("-")),
-            escape(&r.installation_id)
-        );
-        if emails {
-            let _ = write!(s, "<td class=\"l\">{}</td>", escape(r.email.as_deref().unwrap_or("-")));
+fn failing_steps(p: &ProductReport) -> Markup {
+    html! {
+        h3 { "Why installations fail" }
+        @if p.failing_steps.is_empty() {
+            p.empty { "no errors" }
+        } @else {
+            table.wide {
+                tr {
+                    th.l { "step" } th { "exit code" } th { "errors" } th { "installations" }
+                    th.l { "most frequent messages" }
+                }
+                @for st in &p.failing_steps {
+                    tr {
+                        td.l { (st.step) }
+                        td { (st.exit_code.map_or("-".into(), |c| c.to_string())) }
+                        td { (st.count) }
+                        td { (st.installations) }
+                        td.l.msg {
+                            @for (i, m) in st.messages.iter().enumerate() {
+                                @if i > 0 { br; }
+                                (if m.message.is_empty() { "(no message)" } else { &m.message })
+                                " " span.n { "×" (m.count) }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        s.push_str("</tr>");
-    }
-    s.push_str("</table>");
-    if p.support.count > shown as u64 {
-        let _ = write!(
-            s,
-            "<p class=\"empty\">the latest {shown} of {}; more in <a href=\"/report.json\">/report.json</a> and <code>beacon-collector report</code></p>",
-            p.support.count
-        );
     }
 }
 
 /// Support requests listed on the page (the JSON and `report` carry up to 50 per product).
 const SUPPORT_ROWS: usize = 15;
+
+/// The latest support requests; their emails only when the report carries them (the page was
+/// asked for with the admin token).
+fn support_requests(p: &ProductReport) -> Markup {
+    let emails = p.support.emails.is_some();
+    let shown = p.support.requests.len().min(SUPPORT_ROWS);
+    html! {
+        h3 { "Support requests (" (p.support.count) ")" }
+        @if p.support.requests.is_empty() {
+            p.empty { "none" }
+        } @else {
+            table {
+                tr {
+                    th.l { "time (UTC)" } th.l { "version" } th.l { "failed step" } th.l { "installation ID" }
+                    @if emails { th.l { "email" } }
+                }
+                @for r in &p.support.requests[..shown] {
+                    tr {
+                        td.l { (time(&r.time)) }
+                        td.l { (r.product_version.as_deref().unwrap_or("-")) }
+                        td.l { (r.step.as_deref().unwrap_or("-")) }
+                        td.l { code { (r.installation_id) } }
+                        @if emails { td.l { (r.email.as_deref().unwrap_or("-")) } }
+                    }
+                }
+            }
+            @if p.support.count > shown as u64 {
+                p.empty {
+                    "the latest " (shown) " of " (p.support.count) "; more in "
+                    a href="/report.json" { "/report.json" } " and " code { "beacon-collector report" }
+                }
+            }
+        }
+    }
+}
 
 fn funnel_bars(f: &Funnel) -> Vec<Bar> {
     let share = |n: u64| {
@@ -361,40 +358,99 @@ fn funnel_bars(f: &Funnel) -> Vec<Bar> {
     ]
 }
 
-fn funnel_table(s: &mut String, keys: &[&str], rows: &[(Vec<String>, &Funnel)]) {
-    if rows.is_empty() {
-        s.push_str("<p class=\"empty\">no installations</p>");
-        return;
-    }
-    s.push_str("<table><tr>");
-    for k in keys {
-        let _ = write!(s, "<th class=\"l\">{}</th>", escape(k));
-    }
-    s.push_str("<th>started</th><th>succeeded</th><th>failed</th><th>abandoned</th><th>running</th><th>success</th><th>median</th><th>p90</th></tr>");
-    for (cells, f) in rows {
-        s.push_str("<tr>");
-        for c in cells {
-            let _ = write!(s, "<td class=\"l\">{}</td>", escape(c));
-        }
-        let rate_color = if f.success_rate >= 0.9 {
+fn funnel_table(keys: &[&str], rows: &[(Vec<String>, &Funnel)]) -> Markup {
+    let rate_color = |rate: f64| {
+        if rate >= 0.9 {
             GREEN
-        } else if f.success_rate >= 0.7 {
+        } else if rate >= 0.7 {
             ORANGE
         } else {
             RED
-        };
-        let _ = write!(
-            s,
-            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"color:{rate_color}\">{}</td><td>{}</td><td>{}</td></tr>",
-            f.started,
-            f.succeeded,
-            f.failed,
-            f.abandoned,
-            f.running,
-            percent(f.success_rate),
-            duration(f.median_duration_ms),
-            duration(f.p90_duration_ms)
-        );
+        }
+    };
+    html! {
+        @if rows.is_empty() {
+            p.empty { "no installations" }
+        } @else {
+            table {
+                tr {
+                    @for k in keys { th.l { (k) } }
+                    th { "started" } th { "succeeded" } th { "failed" } th { "abandoned" } th { "running" }
+                    th { "success" } th { "median" } th { "p90" }
+                }
+                @for (cells, f) in rows {
+                    tr {
+                        @for c in cells { td.l { (c) } }
+                        td { (f.started) } td { (f.succeeded) } td { (f.failed) } td { (f.abandoned) } td { (f.running) }
+                        td style={"color:" (rate_color(f.success_rate))} { (percent(f.success_rate)) }
+                        td { (duration(f.median_duration_ms)) } td { (duration(f.p90_duration_ms)) }
+                    }
+                }
+            }
+        }
     }
-    s.push_str("</table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{FailingStep, Message, Support, SupportRequest};
+    use crate::store::Forwarding;
+
+    #[test]
+    fn no_stored_value_is_printed_unescaped() {
+        let evil = "<script>x</script>\"'&";
+        let report = Report {
+            generated_at: "2026-11-23T10:00:00Z".into(),
+            since: Some(evil.into()),
+            ci_included: false,
+            products: vec![ProductReport {
+                product: evil.into(),
+                failing_steps: vec![FailingStep {
+                    step: evil.into(),
+                    exit_code: Some(2),
+                    count: 1,
+                    installations: 1,
+                    messages: vec![Message {
+                        message: evil.into(),
+                        count: 1,
+                    }],
+                }],
+                support: Support {
+                    count: 1,
+                    emails: Some(vec![evil.into()]),
+                    requests: vec![SupportRequest {
+                        time: evil.into(),
+                        product_version: Some(evil.into()),
+                        step: Some(evil.into()),
+                        installation_id: evil.into(),
+                        email: Some(evil.into()),
+                    }],
+                },
+                ..ProductReport::default()
+            }],
+            other_products: None,
+            forwarding: vec![Forwarding {
+                backend: evil.into(),
+                url: evil.into(),
+                forwarded: 0,
+                queued: 0,
+                rejected: 0,
+                last_success: None,
+                failing_since: Some(evil.into()),
+                last_error: Some(evil.into()),
+            }],
+        };
+        let picker = Picker {
+            products: vec![evil.into()],
+            since: evil.into(),
+            from: evil.into(),
+            to: evil.into(),
+            product: evil.into(),
+        };
+        let html = render(&report, &picker);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("x</script>"));
+        assert!(html.matches("&lt;script&gt;x&lt;/script&gt;&quot;").count() >= 15);
+    }
 }
