@@ -15,8 +15,13 @@ mod branding;
 mod cli;
 #[path = "../src/consent/mod.rs"]
 mod consent;
+#[path = "../src/encode/endpoint.rs"]
+mod endpoint;
 #[path = "../src/store/files.rs"]
 mod files;
+mod encode {
+    pub(crate) use super::endpoint::Endpoint;
+}
 mod event {
     pub(crate) use super::branding;
 }

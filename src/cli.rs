@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use beacon_wire::Protocol;
+
+use crate::encode::Endpoint;
 use clap::builder::{FalseyValueParser, PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -40,8 +42,8 @@ pub struct GlobalArgs {
     pub product_version: Option<String>,
 
     /// Base URL of the analytics endpoint [default for segment: https://api.segment.io]
-    #[arg(long, global = true, env = "INSTALL_BEACON_ENDPOINT", value_name = "URL", value_parser = parse_endpoint)]
-    pub endpoint: Option<String>,
+    #[arg(long, global = true, env = "INSTALL_BEACON_ENDPOINT", value_name = "URL", value_parser = Endpoint::parse)]
+    pub endpoint: Option<Endpoint>,
 
     /// Segment write key or PostHog project API key
     #[arg(long, global = true, env = "INSTALL_BEACON_KEY", hide_env_values = true)]
@@ -333,21 +335,6 @@ pub fn parse_product(s: &str) -> Result<String, String> {
     }
 }
 
-/// An http(s) URL with a host; the trailing slash is dropped so paths can be appended.
-pub fn parse_endpoint(s: &str) -> Result<String, String> {
-    let uri: ureq::http::Uri = s
-        .parse()
-        .map_err(|_| "not a URL; use e.g. https://collector.example.com".to_owned())?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err("the URL must start with http:// or https://".into()),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err("the URL has no host; use e.g. https://collector.example.com".into());
-    }
-    Ok(s.trim_end_matches('/').to_owned())
-}
-
 /// Longest duration accepted: any deadline or interval up to it can be computed without overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -409,19 +396,6 @@ mod tests {
         assert_eq!(parse_prop("a=NaN").unwrap(), ("a".into(), json!("NaN")));
         assert!(parse_prop("novalue").is_err());
         assert!(parse_prop("=v").is_err());
-    }
-
-    #[test]
-    fn endpoints_must_be_http_urls() {
-        assert_eq!(parse_endpoint("https://a.example/").unwrap(), "https://a.example");
-        assert_eq!(
-            parse_endpoint("http://127.0.0.1:8080/x").unwrap(),
-            "http://127.0.0.1:8080/x"
-        );
-        assert!(parse_endpoint("ftp://a.example").is_err());
-        assert!(parse_endpoint("a.example").is_err());
-        assert!(parse_endpoint("http://").is_err());
-        assert!(parse_endpoint("not a url").is_err());
     }
 
     #[test]

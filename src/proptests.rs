@@ -66,7 +66,7 @@ proptest! {
         let _ = consent::env_opts_out(&s);
         let _ = cli::parse_prop(&s);
         let _ = cli::parse_duration(&s);
-        let _ = cli::parse_endpoint(&s);
+        let _ = crate::encode::Endpoint::parse(&s);
         let _ = cli::parse_product(&s);
         let _ = validate_email(&s);
         let _ = notices::is_newer(&s, "1.2.3");

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use beacon_wire::Protocol;
 
-use crate::cli::{GlobalArgs, parse_duration, parse_endpoint};
+use crate::cli::{GlobalArgs, parse_duration};
 use crate::consent::{self, Origin, policy};
 use crate::delivery::roots;
-use crate::encode::Target;
+use crate::encode::{Endpoint, Target};
 use crate::event::branding;
 use crate::event::facts::FactsEnv;
 use crate::exit::Error;
@@ -98,7 +98,7 @@ pub struct Settings {
     /// Wire format.
     pub protocol: Protocol,
     /// Base URL, if one is known for the protocol.
-    pub endpoint: Option<String>,
+    pub endpoint: Option<Endpoint>,
     /// API key.
     pub key: Option<String>,
     /// State directory, if one could be determined and is safe to use.
@@ -179,13 +179,15 @@ impl Settings {
         let protocol = protocol.or(branding::PROTOCOL).unwrap_or(Protocol::Segment);
         let endpoint = match (endpoint, branding::ENDPOINT) {
             (Some(endpoint), _) => Some(endpoint),
-            (None, Some(baked)) => Some(parse_endpoint(baked).map_err(|e| {
+            (None, Some(baked)) => Some(Endpoint::parse(baked).map_err(|e| {
                 Error::usage_with_hint(
                     format!("invalid endpoint '{baked}' built into this binary: {e}"),
                     "pass --endpoint URL, or rebuild with a valid BEACON_BUILD_ENDPOINT",
                 )
             })?),
-            (None, None) => (protocol == Protocol::Segment).then(|| SEGMENT_ENDPOINT.to_owned()),
+            (None, None) => (protocol == Protocol::Segment)
+                .then(|| Endpoint::parse(SEGMENT_ENDPOINT).ok())
+                .flatten(),
         };
 
         // A relative HOME would put the state under whatever the current directory is.

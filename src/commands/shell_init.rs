@@ -25,7 +25,10 @@ pub fn exports(s: &Settings) -> Vec<(&'static str, String)> {
     };
     add("INSTALL_BEACON_PRODUCT_VERSION", s.product_version.clone());
     add("INSTALL_BEACON_PROTOCOL", Some(s.protocol.name().to_owned()));
-    add("INSTALL_BEACON_ENDPOINT", s.endpoint.clone());
+    add(
+        "INSTALL_BEACON_ENDPOINT",
+        s.endpoint.as_ref().map(|e| e.expose().to_owned()),
+    );
     add("INSTALL_BEACON_KEY", s.key.clone());
     add(
         "INSTALL_BEACON_STATE_DIR",

@@ -20,7 +20,7 @@ pub fn status(session: &Session) {
         endpoint: endpoint.clone(),
         key: s.key.clone(),
     });
-    let endpoint = target.as_ref().map_or_else(none, Target::shown_url);
+    let endpoint = target.as_ref().map_or_else(none, |t| t.url().to_string());
     let outbox = target.and_then(|t| Some(Outbox::new(s.state_dir.clone()?, t.destination())));
     let queued = match outbox.map(|o| o.load()) {
         Some(Ok(c)) if c.foreign + c.expired > 0 => format!(

@@ -81,7 +81,7 @@ impl Dispatch<'_> {
         let outbox = self.outbox();
         // Within an outage window the endpoint is not tried: the event is queued as with --background.
         let now = throttle::now_secs();
-        let outage = self.outage.filter(|o| o.holds(&self.target.shown_url(), now));
+        let outage = self.outage.filter(|o| o.holds(&self.target.url().to_string(), now));
         let mut events = events;
         if let Some(outbox) = outbox.as_ref().filter(|_| self.background || outage.is_some()) {
             match self.hand_off(outbox, &events) {
@@ -215,7 +215,7 @@ impl Dispatch<'_> {
         };
         if let Some(reason) = &report.unreachable {
             // Masked as `status` shows it: state.json keeps no credentials from the URL.
-            let (url, now) = (self.target.shown_url(), throttle::now_secs());
+            let (url, now) = (self.target.url().to_string(), throttle::now_secs());
             let _ = state.update(|saved| {
                 saved.outage = Some(Outage::after_failure(saved.outage.as_ref(), &url, reason, now));
             });

@@ -21,7 +21,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::encode::{Request, Target};
+use crate::encode::{Endpoint, Request, Target};
 use crate::event::{self, Event};
 use audit::{AuditLog, Record};
 use outbox::Outbox;
@@ -92,8 +92,8 @@ pub enum Problem {
     NotSent {
         /// `'Installation Started'` or `N event(s)`.
         what: String,
-        /// Where they were posted.
-        url: String,
+        /// Where they were posted (shown masked).
+        url: Endpoint,
         /// Why they did not go out.
         reason: String,
         /// What became of them.
@@ -397,7 +397,7 @@ impl Delivery<'_> {
         report.responses = sent.responses;
         let not_sent = |reason: String, fate| Problem::NotSent {
             what: plan.what.clone(),
-            url: self.target.shown_url(),
+            url: self.target.url(),
             reason,
             fate,
         };
@@ -510,7 +510,7 @@ mod tests {
     fn target(protocol: Protocol) -> Target {
         Target {
             protocol,
-            endpoint: "http://127.0.0.1:9".into(),
+            endpoint: Endpoint::parse("http://127.0.0.1:9").unwrap(),
             key: Some("k".into()),
         }
     }

@@ -97,7 +97,7 @@ impl Transport for Http {
         }
         let mut builder = self
             .agent
-            .post(&request.url)
+            .post(request.url.expose())
             .config()
             .timeout_global(Some(remaining))
             .build();

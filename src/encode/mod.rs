@@ -8,9 +8,12 @@ use beacon_wire::{Protocol, prop};
 
 use crate::event::Event;
 
+mod endpoint;
 mod json;
 mod posthog;
 mod segment;
+
+pub use endpoint::{Endpoint, mask};
 
 /// Library name reported to the backend.
 pub const LIBRARY: &str = "install-beacon";
@@ -22,8 +25,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Target {
     /// Wire format.
     pub protocol: Protocol,
-    /// Base URL, without trailing slash.
-    pub endpoint: String,
+    /// Base URL.
+    pub endpoint: Endpoint,
     /// Segment write key or PostHog project API key.
     pub key: Option<String>,
 }
@@ -32,7 +35,7 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     /// Full URL.
-    pub url: String,
+    pub url: Endpoint,
     /// Headers besides `User-Agent`, which the transport sets.
     pub headers: Vec<(&'static str, String)>,
     /// JSON body.
@@ -115,10 +118,10 @@ impl Target {
     }
 
     /// The URL events are posted to.
-    pub fn url(&self) -> String {
+    pub fn url(&self) -> Endpoint {
         match self.protocol {
-            Protocol::Segment => format!("{}/v1/batch", self.endpoint),
-            Protocol::Posthog => format!("{}/batch/", self.endpoint),
+            Protocol::Segment => self.endpoint.join("/v1/batch"),
+            Protocol::Posthog => self.endpoint.join("/batch/"),
             Protocol::Json => self.endpoint.clone(),
         }
     }
@@ -172,15 +175,9 @@ impl Target {
         }
     }
 
-    /// The URL for messages: credentials in it masked.
-    pub fn shown_url(&self) -> String {
-        mask_url(&self.url())
-    }
-
     /// Where this target sends, as the outbox records it.
     pub fn destination(&self) -> Destination {
-        let (bare, userinfo) = split_userinfo(&self.endpoint);
-        let query = bare.split_once('?').map(|(_, query)| query);
+        let (userinfo, query) = (self.endpoint.userinfo(), self.endpoint.query());
         let credentials = (self.key.is_some() || userinfo.is_some() || query.is_some()).then(|| {
             let mut secrets = format!("{}\n{}", self.key.as_deref().unwrap_or(""), userinfo.unwrap_or(""));
             if let Some(query) = query {
@@ -191,7 +188,7 @@ impl Target {
         });
         Destination {
             protocol: self.protocol.name().to_owned(),
-            endpoint: mask_query(&bare),
+            endpoint: self.endpoint.without_credentials(),
             credentials_sha256: credentials,
         }
     }
@@ -200,7 +197,7 @@ impl Target {
     /// pretty JSON body, with the key and any credentials in the URL masked wherever they appear.
     pub fn render(&self, request: &Request) -> String {
         let masked = self.key.as_deref().map(mask);
-        let mut out = format!("POST {}\n", mask_url(&request.url));
+        let mut out = format!("POST {}\n", request.url);
         for (name, value) in &request.headers {
             let value = match (*name, &masked) {
                 ("Authorization", Some(m)) if self.protocol == Protocol::Segment => format!("Basic base64(\"{m}:\")"),
@@ -256,64 +253,9 @@ impl Destination {
     }
 }
 
-/// Splits `scheme://user:password@host/...` into the URL without `user:password@` and the
-/// credentials.
-fn split_userinfo(url: &str) -> (String, Option<&str>) {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return (url.to_owned(), None);
-    };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    match authority.rsplit_once('@') {
-        Some((userinfo, _)) => (format!("{scheme}://{}", &rest[userinfo.len() + 1..]), Some(userinfo)),
-        None => (url.to_owned(), None),
-    }
-}
-
-/// A URL for display: a password in it is replaced by `****`, a user name alone (often a token)
-/// masked as keys are, and every query value (`?token=…`) replaced by `****`.
-pub fn mask_url(url: &str) -> String {
-    let (bare, userinfo) = split_userinfo(url);
-    let bare = mask_query(&bare);
-    let Some(userinfo) = userinfo else {
-        return bare;
-    };
-    let shown = match userinfo.split_once(':') {
-        Some((user, _)) => format!("{user}:****"),
-        None => mask(userinfo),
-    };
-    bare.replacen("://", &format!("://{shown}@"), 1)
-}
-
-/// `url` with the value of every query parameter, and any parameter without a name, replaced by
-/// `****`: query strings often carry tokens.
-fn mask_query(url: &str) -> String {
-    let Some((base, query)) = url.split_once('?') else {
-        return url.to_owned();
-    };
-    let masked: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) => format!("{name}=****"),
-            None if pair.is_empty() => String::new(),
-            None => "****".to_owned(),
-        })
-        .collect();
-    format!("{base}?{}", masked.join("&"))
-}
-
 /// `install-beacon/<version>`.
 pub fn user_agent() -> String {
     format!("{LIBRARY}/{VERSION}")
-}
-
-/// Shows the first four characters of a key and hides the rest.
-pub fn mask(key: &str) -> String {
-    let shown: String = if key.chars().count() > 8 {
-        key.chars().take(4).collect()
-    } else {
-        String::new()
-    };
-    format!("{shown}****")
 }
 
 /// The OS name and version of an event, for the protocols that repeat them outside the properties.
@@ -345,7 +287,7 @@ mod tests {
     fn target(protocol: Protocol, key: Option<&str>) -> Target {
         Target {
             protocol,
-            endpoint: "http://127.0.0.1:9".into(),
+            endpoint: Endpoint::parse("http://127.0.0.1:9").unwrap(),
             key: key.map(Into::into),
         }
     }
@@ -355,7 +297,7 @@ mod tests {
         let t = target(Protocol::Segment, Some("wk_secret_123"));
         let reqs = t.encode(&[event("Installation Started")], "2026-11-23T10:00:01.000Z");
         assert_eq!(reqs.len(), 1);
-        assert_eq!(reqs[0].url, "http://127.0.0.1:9/v1/batch");
+        assert_eq!(reqs[0].url.expose(), "http://127.0.0.1:9/v1/batch");
         assert!(
             reqs[0]
                 .headers
@@ -380,7 +322,7 @@ mod tests {
         let t = target(Protocol::Posthog, Some("phc_abcdefgh"));
         let reqs = t.encode(&[event("a"), event("b")], "now");
         assert_eq!(reqs.len(), 1);
-        assert_eq!(reqs[0].url, "http://127.0.0.1:9/batch/");
+        assert_eq!(reqs[0].url.expose(), "http://127.0.0.1:9/batch/");
         assert!(reqs[0].headers.iter().all(|(h, _)| *h != "Authorization"));
         let body: Value = serde_json::from_slice(&reqs[0].body).unwrap();
         assert_eq!(body["api_key"], "phc_abcdefgh");
@@ -411,7 +353,7 @@ mod tests {
     fn json_one_request_per_event() {
         let reqs = target(Protocol::Json, None).encode(&[event("a"), event("b")], "now");
         assert_eq!(reqs.len(), 2);
-        assert_eq!(reqs[1].url, "http://127.0.0.1:9");
+        assert_eq!(reqs[1].url.expose(), "http://127.0.0.1:9");
         let body: Value = serde_json::from_slice(&reqs[1].body).unwrap();
         assert_eq!(body["event"], "b");
         assert_eq!(body["installation_id"], "7d3c2f0e-1b7a-4c55-9b8e-2f8f6a1d0c11");
@@ -467,20 +409,10 @@ mod tests {
     }
 
     #[test]
-    fn credentials_in_urls_are_masked_and_hashed() {
-        assert_eq!(
-            mask_url("https://ada:secret@h.example/x@y"),
-            "https://ada:****@h.example/x@y"
-        );
-        assert_eq!(mask_url("https://tok_abcdefgh@h.example"), "https://tok_****@h.example");
-        assert_eq!(mask_url("https://h.example/p?u=a@b"), "https://h.example/p?u=****");
-        assert_eq!(
-            mask_url("https://ada:pw@h.example/p?token=abc&v&key=x#y"),
-            "https://ada:****@h.example/p?token=****&****&key=****"
-        );
+    fn credentials_in_urls_are_hashed_never_stored() {
         let with = |endpoint: &str, key: Option<&str>| Target {
             protocol: Protocol::Json,
-            endpoint: endpoint.into(),
+            endpoint: Endpoint::parse(endpoint).unwrap(),
             key: key.map(str::to_owned),
         };
         let d = with("http://ada:secret@h", Some("k")).destination();

@@ -780,7 +780,7 @@ fn credentials_in_the_endpoint_url_are_masked_everywhere() {
     let env = Env::new();
     let refused = refused_url();
     let endpoint = refused.replace("http://", "http://ada:s3cr3tpassw0rd@");
-    let seen = everything_shown(
+    let mut seen = everything_shown(
         &env,
         &endpoint,
         &[
@@ -789,10 +789,28 @@ fn credentials_in_the_endpoint_url_are_masked_everywhere() {
             &["--dry-run", "started"],
             &["success"],
             &["flush"],
+            &["log"],
         ],
     );
+    seen.push_str(&stored(&env));
     assert!(!seen.contains("s3cr3t"), "{seen}");
     assert!(seen.contains(&refused.replace("http://", "http://ada:****@")), "{seen}");
+    assert!(
+        seen.contains("\"outcome\":\"queued\""),
+        "the audit log was read: {seen}"
+    );
+}
+
+/// Every file in the state directory (outbox, audit log, state.json), as text.
+fn stored(env: &Env) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(env.state_dir("acme")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
 }
 
 /// stdout and stderr of each call to `endpoint`, every call with `INSTALL_BEACON_DEBUG` on (the
@@ -829,12 +847,7 @@ fn secrets_in_the_endpoint_query_are_masked_everywhere_and_never_stored() {
             &["flush"],
         ],
     );
-    for entry in std::fs::read_dir(env.state_dir("acme")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            seen.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
-        }
-    }
+    seen.push_str(&stored(&env));
     assert!(!seen.contains("s3cr3t"), "{seen}");
     assert!(seen.contains(&format!("{refused}/in?token=****&****")), "{seen}");
     assert!(
