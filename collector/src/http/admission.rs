@@ -1,5 +1,9 @@
-//! Backpressure for ingest: a bounded number of requests are read, parsed and stored at once;
-//! past that the collector answers 503 with `Retry-After` at once instead of queueing without end.
+//! Backpressure for ingest: a bounded number of requests are parsed and stored at once; past that
+//! the collector answers 503 with `Retry-After` at once instead of queueing without end.
+//!
+//! A request takes its place in a lane only once its whole body has arrived, so clients that send
+//! headers and then trickle (or stall) hold no place: bodies are read under a short deadline and a
+//! byte budget shared by all requests, taken as the bytes arrive.
 //!
 //! Small requests (one event, or a few) have their own lane, so that a flood of maximal batches
 //! cannot hold up an installer's single event; and at most one large request waits for the
@@ -7,7 +11,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -20,6 +24,8 @@ pub const SMALL_BODY: usize = MAX_EVENT_BYTES;
 const SMALL_LANE: usize = 64;
 /// Large requests handled at once (each holds up to 500 KB of body and its parsed events).
 const LARGE_LANE: usize = 4;
+/// Body bytes held by all requests being read or parsed at once (64 maximal bodies).
+const BODY_BUDGET: usize = 64 * crate::ingest::MAX_REQUEST_BYTES;
 /// Seconds a refused client is asked to wait.
 const RETRY_AFTER_SECS: &str = "1";
 
@@ -29,6 +35,7 @@ pub struct Admission {
     small: Arc<Semaphore>,
     large: Arc<Semaphore>,
     large_store: Arc<Semaphore>,
+    body_bytes: Arc<Semaphore>,
 }
 
 impl Default for Admission {
@@ -37,9 +44,13 @@ impl Default for Admission {
             small: Arc::new(Semaphore::new(SMALL_LANE)),
             large: Arc::new(Semaphore::new(LARGE_LANE)),
             large_store: Arc::new(Semaphore::new(1)),
+            body_bytes: Arc::new(Semaphore::new(BODY_BUDGET)),
         }
     }
 }
+
+/// The part of the body byte budget a request holds while its body is read and decoded.
+pub type Held = Option<OwnedSemaphorePermit>;
 
 /// A request's place in a lane, held until it is answered.
 #[derive(Debug)]
@@ -49,15 +60,26 @@ pub struct Ticket {
 }
 
 impl Admission {
-    /// A place for a request whose headers are `headers`, by its declared `Content-Length`
-    /// (a body of unknown length is large); `None` when that lane is full.
-    pub fn admit(&self, headers: &HeaderMap) -> Option<Ticket> {
-        let length = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let large = length.is_none_or(|n| n > SMALL_BODY);
-        self.ticket(large)
+    /// A place for a request whose body (as received) is `len` bytes; `None` when its lane is full.
+    pub fn admit(&self, len: usize) -> Option<Ticket> {
+        self.ticket(len > SMALL_BODY)
+    }
+
+    /// Adds `len` more bytes of body to what `held` holds of the shared budget; `false` (and
+    /// nothing more held) when the budget is spent.
+    pub fn hold_body(&self, held: &mut Held, len: usize) -> bool {
+        let Ok(n) = u32::try_from(len) else { return false };
+        if n == 0 {
+            return true;
+        }
+        let Ok(more) = Arc::clone(&self.body_bytes).try_acquire_many_owned(n) else {
+            return false;
+        };
+        match held {
+            Some(permit) => permit.merge(more),
+            None => *held = Some(more),
+        }
+        true
     }
 
     fn ticket(&self, large: bool) -> Option<Ticket> {

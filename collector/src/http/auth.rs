@@ -83,7 +83,14 @@ impl ReadAccess {
     /// a browser asks for the token) or 403.
     pub fn refusal(&self, headers: &HeaderMap) -> Option<Response> {
         let token = match self {
-            ReadAccess::Loopback => return None,
+            ReadAccess::Loopback if loopback_host(headers) => return None,
+            ReadAccess::Loopback => {
+                return Some(error(
+                    StatusCode::FORBIDDEN,
+                    "without an admin token the report answers only to Host localhost, 127.0.0.1 or [::1]",
+                    "open it as http://127.0.0.1:PORT/, or start serve with --admin-token-file or BEACON_COLLECTOR_ADMIN_TOKEN",
+                ));
+            }
             ReadAccess::Closed => {
                 return Some(error(
                     StatusCode::FORBIDDEN,
@@ -117,6 +124,31 @@ impl ReadAccess {
     }
 }
 
+/// Whether the `Host` header names the loopback interface (`localhost`, `127.0.0.1`, `[::1]`, with
+/// or without a port). Any other name reaching a loopback listener came through a proxy or a DNS
+/// rebinding page, which must not read the report that loopback-only mode leaves open.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, "")) => (ip, None),
+            Some((ip, port)) => match port.strip_prefix(':') {
+                Some(port) => (ip, Some(port)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    port_ok && (name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +163,38 @@ mod tests {
         assert_eq!(header_key(&h).as_deref(), Some("tok"));
         h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert_eq!(header_key(&h), None);
+    }
+
+    #[test]
+    fn loopback_host_names() {
+        let host = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, v.parse().unwrap());
+            loopback_host(&h)
+        };
+        for ok in [
+            "localhost",
+            "LocalHost:8787",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8787",
+        ] {
+            assert!(host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8787",
+            "127.0.0.1.evil.example",
+            "localhost.evil:1",
+            "[::1]x",
+            "::1",
+            "127.0.0.1:x",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!host(bad), "{bad}");
+        }
+        assert!(!loopback_host(&HeaderMap::new()));
     }
 }

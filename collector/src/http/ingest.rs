@@ -17,8 +17,9 @@ use crate::event::{Checkpoint, Protocol};
 use crate::ingest::{self, IngestError};
 use crate::store::StoreError;
 
-/// How long a client may take to send its body.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a client may take to send its body once its headers are in: short, because the
+/// bytes it has sent so far count against the budget all bodies share.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `/v1/{kind}`: the Segment tracking API.
 pub async fn segment(state: State<Arc<App>>, Path(kind): Path<String>, headers: HeaderMap, body: Body) -> Response {
@@ -48,13 +49,12 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(ticket) = app.admission.admit(&headers) else {
-        drain(body).await;
-        return admission::busy();
-    };
-    let raw = match read_body(body).await {
-        Ok(raw) => raw,
+    let (raw, held) = match read_body(body, &app.admission).await {
+        Ok(read) => read,
         Err(resp) => return resp,
+    };
+    let Some(ticket) = app.admission.admit(raw.len()) else {
+        return admission::busy();
     };
     let encoding = headers
         .get(header::CONTENT_ENCODING)
@@ -65,7 +65,7 @@ pub async fn ingest(
     let app2 = Arc::clone(&app);
     let parsed = tokio::task::spawn_blocking(move || {
         let bytes = ingest::decode_body(encoding.as_deref(), &raw)?;
-        drop(raw);
+        drop((raw, held));
         // `None`: the body was small on the wire but not after gzip, and the large lane is full.
         let Some(ticket) = app2.admission.promote(ticket, bytes.len()) else {
             return Ok(None);
@@ -186,23 +186,43 @@ fn note_unknown_names(app: &App, events: &[crate::event::Event]) {
 /// sending then reads the answer instead of a reset connection. A longer body is cut off.
 const DRAIN_LIMIT: usize = 4 * ingest::MAX_REQUEST_BYTES;
 
-/// Reads a body within [`BODY_TIMEOUT`], keeping up to `keep` bytes; `Ok(None)` when it was
-/// longer (then read on and discarded up to [`DRAIN_LIMIT`]).
-async fn read_up_to(mut body: Body, keep: usize) -> Result<Option<Vec<u8>>, Response> {
+/// Why a body that arrived is not kept.
+enum Refusal {
+    /// Longer than the request limit.
+    TooLong,
+    /// The bodies being read already hold the whole byte budget.
+    Busy,
+}
+
+/// Reads the body within [`BODY_TIMEOUT`] and the request limit, each chunk under the shared byte
+/// budget; returns it with the budget it holds. A refused body is read on and thrown away up to
+/// [`DRAIN_LIMIT`], so a client still sending reads the answer instead of a reset connection.
+async fn read_body(mut body: Body, admission: &admission::Admission) -> Result<(Vec<u8>, admission::Held), Response> {
+    let keep = ingest::MAX_REQUEST_BYTES;
     let read = async move {
-        let (mut kept, mut seen) = (Vec::new(), 0usize);
+        let (mut kept, mut seen, mut held, mut refused) = (Vec::new(), 0usize, None, None);
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame?.into_data() else { continue };
             seen = seen.saturating_add(data.len());
-            if seen <= keep {
-                kept.extend_from_slice(&data);
-            } else if seen > DRAIN_LIMIT {
+            if refused.is_none() {
+                if seen > keep {
+                    refused = Some(Refusal::TooLong);
+                } else if !admission.hold_body(&mut held, data.len()) {
+                    refused = Some(Refusal::Busy);
+                } else {
+                    kept.extend_from_slice(&data);
+                    continue;
+                }
+                (kept, held) = (Vec::new(), None);
+            }
+            if seen > DRAIN_LIMIT {
                 break;
-            } else if !kept.is_empty() {
-                kept = Vec::new();
             }
         }
-        Ok::<_, axum::Error>((seen <= keep).then_some(kept))
+        Ok::<_, axum::Error>(match refused {
+            None => Ok((kept, held)),
+            Some(refusal) => Err(refusal),
+        })
     };
     match tokio::time::timeout(BODY_TIMEOUT, read).await {
         Err(_) => Err(error(
@@ -210,25 +230,15 @@ async fn read_up_to(mut body: Body, keep: usize) -> Result<Option<Vec<u8>>, Resp
             "request body took too long",
             "send the body at once",
         )),
-        Ok(Ok(kept)) => Ok(kept),
+        Ok(Ok(Ok(read))) => Ok(read),
+        Ok(Ok(Err(Refusal::TooLong))) => Err(ingest_error(&ingest::too_large(keep + 1))),
+        Ok(Ok(Err(Refusal::Busy))) => Err(admission::busy()),
         Ok(Err(e)) => Err(error(
             StatusCode::BAD_REQUEST,
             &format!("could not read request body: {e}"),
             "resend",
         )),
     }
-}
-
-/// Reads and discards a refused request's body.
-async fn drain(body: Body) {
-    let _ = read_up_to(body, 0).await;
-}
-
-/// Reads the body within the size and time limits.
-async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
-    read_up_to(body, ingest::MAX_REQUEST_BYTES)
-        .await?
-        .ok_or_else(|| ingest_error(&ingest::too_large(ingest::MAX_REQUEST_BYTES + 1)))
 }
 
 fn ingest_error(e: &IngestError) -> Response {

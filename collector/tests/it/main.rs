@@ -5,6 +5,7 @@ mod common;
 #[path = "../../../tests/it/support/tools.rs"]
 mod tools;
 
+mod abuse;
 mod bad_input;
 mod branded;
 mod browser;

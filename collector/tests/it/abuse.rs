@@ -1,0 +1,74 @@
+//! Ways a client without any secret could starve or skew the collector: slow bodies, spoofed
+//! timestamps, rebinding the loopback report, filling the disk.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::Collector;
+
+/// Opens `n` connections that send their headers and one byte of a 100-byte body, then stall.
+fn stalled_bodies(c: &Collector, n: usize) -> Vec<TcpStream> {
+    let head = format!(
+        "POST /events HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        c.addr()
+    );
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(c.addr()).expect("connect");
+            s.write_all(head.as_bytes()).expect("send headers");
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn connections_that_stall_in_their_body_do_not_keep_real_events_out() {
+    let c = Collector::start(&[]);
+    let stalled = stalled_bodies(&c, 80);
+    // Give the collector time to read all 80 heads and start on their bodies.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let real = json!({"event": "Installation Started", "installation_id": "real", "properties": {"product": "acme"}});
+    let (status, answer) = c.post_json("/events", &[], &real);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(c.stored(), 1, "the real event is stored");
+    drop(stalled);
+}
+
+#[test]
+fn without_a_token_the_report_refuses_host_names_other_than_loopback() {
+    let c = Collector::start(&[]);
+    let real = json!({"event": "Installation Started", "installation_id": "i-1", "properties": {"product": "acme"}});
+    assert_eq!(c.post_json("/events", &[], &real).0, 200);
+    let port = c.addr().rsplit_once(':').unwrap().1.to_string();
+    // What a page on a rebound name sends: its own name as Host.
+    for host in [
+        "rebind.example",
+        &format!("rebind.example:{port}"),
+        "127.0.0.1.nip.io",
+        "[::2]",
+    ] {
+        for path in ["/", "/report.json"] {
+            let reply = c.request(path, &[("Host", host)], None);
+            assert_eq!(reply.status, 403, "{host} {path}: {}", reply.text);
+            assert!(!reply.text.contains("acme"), "{}", reply.text);
+        }
+    }
+    for host in [
+        "localhost",
+        &format!("localhost:{port}"),
+        "127.0.0.1",
+        &format!("127.0.0.1:{port}"),
+        "[::1]",
+        &format!("[::1]:{port}"),
+    ] {
+        let reply = c.request("/report.json", &[("Host", host)], None);
+        assert_eq!(reply.status, 200, "{host}: {}", reply.text);
+        assert!(reply.text.contains("\"product\":\"acme\""), "{}", reply.text);
+    }
+    // Ingest and the health check answer whatever the name.
+    assert_eq!(c.request("/healthz", &[("Host", "rebind.example")], None).status, 200);
+}
