@@ -167,6 +167,16 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// A report as JSON, with the stored text's control characters escaped (see
+/// [`crate::present::json_text`]).
+fn json_report<T: serde::Serialize + ?Sized>(value: &T) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::present::json_text(value, false),
+    )
+        .into_response()
+}
+
 /// A JSON error answer: what went wrong and how to fix it.
 fn error(status: StatusCode, message: &str, hint: &str) -> Response {
     (

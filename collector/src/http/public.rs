@@ -105,7 +105,7 @@ pub async fn json(State(app): State<Arc<App>>) -> Response {
         return error(StatusCode::NOT_FOUND, "no such endpoint", "start serve with --public");
     };
     match current(&app, public).await {
-        Ok(r) => axum::Json(&*r).into_response(),
+        Ok(r) => super::json_report(&*r),
         Err(resp) => resp,
     }
 }

@@ -135,7 +135,7 @@ pub async fn report_json(
     headers: HeaderMap,
     UrlQuery(params): UrlQuery<ReportParams>,
 ) -> Response {
-    serve_report(app, &headers, params, |r, _, _| axum::Json(r).into_response()).await
+    serve_report(app, &headers, params, |r, _, _| super::json_report(&r)).await
 }
 
 /// `GET /`: the report as one HTML page.

@@ -72,3 +72,32 @@ fn without_a_token_the_report_refuses_host_names_other_than_loopback() {
     // Ingest and the health check answer whatever the name.
     assert_eq!(c.request("/healthz", &[("Host", "rebind.example")], None).status, 200);
 }
+
+#[test]
+fn json_reports_escape_del_and_c1_controls() {
+    let c = Collector::start(&["--public", "--public-k", "2"]);
+    let product = "ac\u{9b}31mme";
+    for id in ["i-1", "i-2"] {
+        let error = json!({"event": "Installation Error", "installation_id": id,
+            "properties": {"product": product, "os": "linux\u{7f}", "step": "fetch\u{85}", "message": "no\u{9d}route", "exit_code": 7}});
+        assert_eq!(c.post_json("/events", &[], &error).0, 200);
+    }
+    let raw = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    let cli = crate::common::run_report(&c.db, &["--format", "json"]).ok();
+    let (_, served) = c.get("/report.json");
+    let (_, public) = c.get("/public.json");
+    for (name, text) in [
+        ("report --format json", &cli),
+        ("/report.json", &served),
+        ("/public.json", &public),
+    ] {
+        assert!(!text.contains(raw), "{name} has a raw control: {text:?}");
+        assert!(text.contains(r"ac\u009b31mme"), "{name}: {text}");
+        let parsed: serde_json::Value = serde_json::from_str(text).expect(name);
+        assert!(parsed.to_string().contains(product), "{name} still means the same text");
+    }
+    for escaped in [r"linux\u007f", r"fetch\u0085", r"no\u009droute"] {
+        assert!(cli.contains(escaped), "{escaped}: {cli}");
+        assert!(served.contains(escaped), "{escaped}: {served}");
+    }
+}
