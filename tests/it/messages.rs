@@ -88,11 +88,11 @@ fn track_refuses_checkpoint_names_and_the_beacons_own_properties() {
         ],
     );
     assert_eq!(code, Some(2));
-    assert_snapshot!(text, @"error: --prop os=… would overwrite a property install-beacon sends itself (os, os_version, arch, cpu_count, memory_mb, container, ci, context, product, product_version, beacon_version, step, exit_code, message, duration_ms, email, total_duration_ms, step_durations_ms, attempt); use another key, e.g. --prop app_os=…");
+    assert_snapshot!(text, @"error: --prop os=… would overwrite a property install-beacon sends itself (os, os_version, arch, cpu_count, memory_mb, container, ci, context, product, product_version, beacon_version, step, exit_code, message, duration_ms, email, total_duration_ms, step_durations_ms, attempt, agent, install_method); use another key, e.g. --prop app_os=…");
 
     let (code, text) = fails(&env, &["--dry-run", "track", "Signup", "--prop", "Product=other"]);
     assert_eq!(code, Some(2));
-    assert_snapshot!(text, @"error: --prop Product=… would overwrite a property install-beacon sends itself (os, os_version, arch, cpu_count, memory_mb, container, ci, context, product, product_version, beacon_version, step, exit_code, message, duration_ms, email, total_duration_ms, step_durations_ms, attempt); use another key, e.g. --prop app_Product=…");
+    assert_snapshot!(text, @"error: --prop Product=… would overwrite a property install-beacon sends itself (os, os_version, arch, cpu_count, memory_mb, container, ci, context, product, product_version, beacon_version, step, exit_code, message, duration_ms, email, total_duration_ms, step_durations_ms, attempt, agent, install_method); use another key, e.g. --prop app_Product=…");
 }
 
 /// `enable`, `disable`, `id` and `log` need the state directory: one refused by the safety checks

@@ -134,9 +134,14 @@ pub mod prop {
     /// The install attempt this event belongs to: 1, 2, … per installation ID; each `started`
     /// begins the next one.
     pub const ATTEMPT: &str = "attempt";
+    /// The AI agent that ran the installer (`claude-code`, `cursor`, `AI_AGENT`'s value, ...);
+    /// absent when none was detected.
+    pub const AGENT: &str = "agent";
+    /// How the product is being installed (`curl-sh`, `docker`, `brew`, ...), when the installer says.
+    pub const INSTALL_METHOD: &str = "install_method";
 
     /// Every key above.
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 21] = [
         OS,
         OS_VERSION,
         ARCH,
@@ -156,6 +161,8 @@ pub mod prop {
         TOTAL_DURATION_MS,
         STEP_DURATIONS_MS,
         ATTEMPT,
+        AGENT,
+        INSTALL_METHOD,
     ];
 }
 
