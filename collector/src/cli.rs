@@ -168,6 +168,9 @@ pub struct ReportArgs {
     /// Count installations that ran in CI in the funnels and success rates (always shown apart).
     #[arg(long)]
     pub include_ci: bool,
+    /// Count installations an AI agent ran in the funnels and success rates (always shown apart).
+    #[arg(long)]
+    pub include_agents: bool,
     /// An installation without an outcome is "running" for this long after it started, then "abandoned".
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub running_window: Duration,

@@ -158,6 +158,12 @@ pub struct Event {
     pub container: Option<String>,
     /// Whether it ran in CI (`properties.ci`).
     pub ci: Option<bool>,
+    /// The AI agent that ran the installer (`properties.agent`).
+    pub agent: Option<String>,
+    /// How the product is being installed, e.g. `curl-sh` (`properties.install_method`).
+    pub install_method: Option<String>,
+    /// The install attempt, 1, 2, ... per installation ID (`properties.attempt`).
+    pub attempt: Option<i64>,
     /// The full properties object, as sent.
     pub properties: Map<String, Value>,
 }
@@ -201,6 +207,9 @@ impl Event {
             arch: text(prop::ARCH),
             container: text(prop::CONTAINER),
             ci: properties.get(prop::CI).and_then(as_bool),
+            agent: text(prop::AGENT),
+            install_method: text(prop::INSTALL_METHOD),
+            attempt: int(prop::ATTEMPT).filter(|a| *a >= 1),
             properties,
         }
     }

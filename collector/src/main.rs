@@ -130,6 +130,7 @@ fn report(args: ReportArgs) -> Result<(), Error> {
         product: args.product,
         show_emails: args.show_emails,
         include_ci: args.include_ci,
+        include_agents: args.include_agents,
         running_ms: i64::try_from(args.running_window.as_millis()).unwrap_or(i64::MAX),
         now_ms: now,
     };

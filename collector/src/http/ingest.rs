@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::admission;
 use super::auth::header_key;
 use super::{App, error};
-use crate::event::{Checkpoint, Protocol};
+use crate::event::{Checkpoint, Protocol, names};
 use crate::ingest::{self, IngestError};
 use crate::store::StoreError;
 
@@ -170,7 +170,8 @@ const NOTED_NAMES: usize = 20;
 fn note_unknown_names(app: &App, events: &[crate::event::Event]) {
     let mut noted = app.noted_names.lock().unwrap_or_else(|e| e.into_inner());
     for e in events {
-        if noted.len() >= NOTED_NAMES || Checkpoint::of_standard_name(&e.event).is_some() || noted.contains(&e.event) {
+        let known = Checkpoint::of_standard_name(&e.event).is_some() || e.event == names::BEACON_UNAVAILABLE;
+        if noted.len() >= NOTED_NAMES || known || noted.contains(&e.event) {
             continue;
         }
         eprintln!(

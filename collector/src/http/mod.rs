@@ -136,6 +136,7 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
 
 fn router(app: Arc<App>) -> Router {
     let posthog = post(|s: State<Arc<App>>, h: HeaderMap, b: Body| ingest::ingest(s, Protocol::Posthog, "track", h, b));
+    let plain = post(|s: State<Arc<App>>, h: HeaderMap, b: Body| ingest::ingest(s, Protocol::Json, "track", h, b));
     Router::new()
         .route("/v1/{kind}", post(ingest::segment))
         .route("/batch", posthog.clone())
@@ -146,11 +147,9 @@ fn router(app: Arc<App>) -> Router {
         .route("/e/", posthog.clone())
         .route("/i/v0/e", posthog.clone())
         .route("/i/v0/e/", posthog)
-        .route(
-            "/events",
-            post(|s: State<Arc<App>>, h: HeaderMap, b: Body| ingest::ingest(s, Protocol::Json, "track", h, b)),
-        )
-        .route("/", get(read::page))
+        .route("/events", plain.clone())
+        // install-beacon's JSON protocol posts to the endpoint as given: the base URL works too.
+        .route("/", get(read::page).merge(plain))
         .route("/report.json", get(read::report_json))
         .route("/public", get(public::page))
         .route("/public.json", get(public::json))

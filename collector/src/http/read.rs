@@ -22,6 +22,7 @@ pub struct ReportParams {
     product: Option<String>,
     /// Count CI installations in the funnels (`1`, `true` or `on`).
     include_ci: Option<String>,
+    include_agents: Option<String>,
 }
 
 impl ReportParams {
@@ -35,7 +36,8 @@ impl ReportParams {
             window: window::resolve(since.as_ref(), from.as_ref(), to.as_ref(), now_ms)?,
             product: given(&self.product).map(String::from),
             show_emails: admin,
-            include_ci: given(&self.include_ci).is_some_and(|v| matches!(v, "1" | "true" | "on")),
+            include_ci: flag(&self.include_ci),
+            include_agents: flag(&self.include_agents),
             running_ms: i64::try_from(report::RUNNING_WINDOW.as_millis()).unwrap_or(i64::MAX),
             now_ms,
         })
@@ -54,6 +56,11 @@ impl ReportParams {
 }
 
 /// A parameter, unless absent or empty (as an unfilled form field sends it).
+/// A checkbox or `1`/`true` in the URL.
+fn flag(value: &Option<String>) -> bool {
+    given(value).is_some_and(|v| matches!(v, "1" | "true" | "on"))
+}
+
 fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }

@@ -75,6 +75,18 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
         let prod = p.product.as_str();
         rows.push(Row::new("installations", prod).funnel(&p.installations));
         rows.push(Row::new("ci", prod).funnel(&p.ci));
+        rows.push(Row::new("agents", prod).funnel(&p.agents));
+        // Attempts by outcome; `count` is the installations recovered after a failed attempt.
+        rows.push(Row {
+            started: Some(p.attempts.started),
+            succeeded: Some(p.attempts.succeeded),
+            failed: Some(p.attempts.failed),
+            count: Some(p.installations.recovered),
+            ..Row::new("attempts", prod)
+        });
+        if p.beacon_unavailable > 0 {
+            rows.push(Row::new("beacon_unavailable", prod).count(p.beacon_unavailable));
+        }
         for r in &p.by_os {
             rows.push(
                 Row {
@@ -89,6 +101,7 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
             ("version", &p.by_version),
             ("arch", &p.by_arch),
             ("container", &p.by_container),
+            ("install_method", &p.by_install_method),
         ] {
             for r in list {
                 rows.push(

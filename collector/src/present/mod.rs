@@ -54,12 +54,30 @@ pub fn window(report: &Report) -> &str {
 }
 
 /// The single-fact breakdowns of a product: title, column name, rows.
-pub fn breakdowns(p: &ProductReport) -> [(&'static str, &'static str, &[Row]); 3] {
+pub fn breakdowns(p: &ProductReport) -> [(&'static str, &'static str, &[Row]); 4] {
     [
         ("product version", "version", &p.by_version),
         ("architecture", "arch", &p.by_arch),
         ("container", "container", &p.by_container),
+        ("install method", "method", &p.by_install_method),
     ]
+}
+
+/// The attempts line: `3 started, 2 succeeded, 1 failed; 1 installation recovered after a failed attempt`.
+pub fn attempts(p: &ProductReport) -> String {
+    let a = &p.attempts;
+    format!(
+        "{} started, {} succeeded, {} failed; {} recovered after a failed attempt",
+        a.started, a.succeeded, a.failed, p.installations.recovered
+    )
+}
+
+/// The beacon-unavailable line: installers that could not fetch the beacon.
+pub fn beacon_unavailable(p: &ProductReport) -> String {
+    format!(
+        "{} installers could not fetch the beacon (not counted as installations)",
+        p.beacon_unavailable
+    )
 }
 
 /// Pretty JSON.

@@ -57,8 +57,8 @@ const SINCE_CHOICES: [(&str, &str); 6] = [
     ("365d", "last year"),
 ];
 
-/// A plain GET form: product, period or dates, CI; the choice lands in the URL.
-fn picker(picker: &Picker, ci_included: bool) -> Markup {
+/// A plain GET form: product, period or dates, CI and agents; the choice lands in the URL.
+fn picker(picker: &Picker, report: &Report) -> Markup {
     let known_since = SINCE_CHOICES.iter().any(|(v, _)| *v == picker.since);
     let unlisted_product = !picker.product.is_empty() && !picker.products.contains(&picker.product);
     html! {
@@ -86,7 +86,12 @@ fn picker(picker: &Picker, ci_included: bool) -> Markup {
             " "
             label { "to " input type="date" name="to" value=(picker.to); }
             " "
-            label { input type="checkbox" name="include_ci" value="1" checked[ci_included]; " count CI installs" }
+            label { input type="checkbox" name="include_ci" value="1" checked[report.ci_included]; " count CI installs" }
+            " "
+            label {
+                input type="checkbox" name="include_agents" value="1" checked[report.agents_included];
+                " count agent installs"
+            }
             " "
             button type="submit" { "show" }
         }
@@ -138,7 +143,7 @@ pub fn render(report: &Report, choice: &Picker) -> String {
         a style="color:#74c0fc" href="/report.json" { "JSON" }
     };
     let main = html! {
-        (picker(choice, report.ci_included))
+        (picker(choice, report))
         (forwarding(report))
         @if report.products.is_empty() {
             section.product { p.empty { "No events yet. Point install-beacon at this collector." } }
@@ -228,11 +233,16 @@ fn product(p: &ProductReport) -> Markup {
                 (percent(f.success_rate), "success rate"),
                 (f.running.to_string(), "running now"),
                 (p.ci.started.to_string(), "CI installs (apart)"),
+                (p.agents.started.to_string(), "agent installs (apart)"),
                 (duration(f.median_duration_ms), "median install"),
                 (duration(f.p90_duration_ms), "p90 install"),
                 (p.active_24h.to_string(), "active (24 h)"),
                 (p.support.count.to_string(), "support requests"),
+                (p.attempts.started.to_string(), "install attempts"),
+                (f.recovered.to_string(), "recovered after a failure"),
+                (p.beacon_unavailable.to_string(), "beacon unavailable"),
             ]))
+            p.empty { "Attempts: " (super::attempts(p)) ". Beacon unavailable: " (super::beacon_unavailable(p)) "." }
             div.charts {
                 (svg::bars("Funnel", &funnel_bars(f), 520))
                 (svg::bars("Failures by step", &steps, 520))
@@ -404,6 +414,7 @@ mod tests {
             generated_at: "2026-11-23T10:00:00Z".into(),
             since: Some(evil.into()),
             ci_included: false,
+            agents_included: false,
             products: vec![ProductReport {
                 product: evil.into(),
                 failing_steps: vec![FailingStep {

@@ -34,10 +34,15 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "beacon-collector report ({}, generated {}; CI installations {})",
+        "beacon-collector report ({}, generated {}; CI installations {}, agent installations {})",
         super::window(report),
         report.generated_at,
-        if report.ci_included { "included" } else { "shown apart" }
+        if report.ci_included { "included" } else { "shown apart" },
+        if report.agents_included {
+            "included"
+        } else {
+            "shown apart"
+        }
     );
     for f in &report.forwarding {
         let state = match &f.failing_since {
@@ -62,10 +67,14 @@ pub fn render(report: &Report) -> String {
         row.push(p.active_24h.to_string());
         row.push(p.support.count.to_string());
         rows.push(row);
-        let mut row = vec!["CI".to_string()];
-        row.extend(funnel_cells(&p.ci));
-        rows.push(row);
+        for (name, funnel) in [("CI", &p.ci), ("agents", &p.agents)] {
+            let mut row = vec![name.to_string()];
+            row.extend(funnel_cells(funnel));
+            rows.push(row);
+        }
         out.push_str(&grid(&rows));
+        let _ = writeln!(out, "attempts: {}", super::attempts(p));
+        let _ = writeln!(out, "beacon unavailable: {}", super::beacon_unavailable(p));
         if let Some(emails) = &p.support.emails {
             let _ = writeln!(
                 out,

@@ -11,11 +11,12 @@ pub mod public;
 use std::collections::BTreeMap;
 
 use crate::clock;
-use crate::store::{Facts, Scope, Status, Store, StoreError};
+use crate::store::{Cell, Facts, Scope, Status, Store, StoreError};
 use crate::window::Window;
 
 pub use model::{
-    Day, FailingStep, Funnel, Message, OsRow, OtherProducts, ProductReport, Report, Row, Support, SupportRequest,
+    Attempts, Day, FailingStep, Funnel, Message, OsRow, OtherProducts, ProductReport, Report, Row, Support,
+    SupportRequest,
 };
 
 /// What to report on; resolved once from flags or query parameters.
@@ -29,6 +30,8 @@ pub struct Query {
     pub show_emails: bool,
     /// Count CI installations in the funnel and success rates (they are always shown apart).
     pub include_ci: bool,
+    /// Count agent installations in the funnel and success rates (they are always shown apart).
+    pub include_agents: bool,
     /// An installation with no outcome that started less than this long ago is *running*, not
     /// abandoned (ms).
     pub running_ms: i64,
@@ -40,6 +43,11 @@ impl Query {
     /// The start of the "active in the last 24 h" window.
     fn active_cutoff_ms(&self) -> i64 {
         self.now_ms.saturating_sub(clock::DAY_MS)
+    }
+
+    /// Whether installations with these facts count in the funnel (not CI or agent runs left out).
+    fn counts(&self, f: &Facts) -> bool {
+        (self.include_ci || !f.ci) && (self.include_agents || f.agent.is_empty())
     }
 
     /// The window as `[since, until)` in ms, unbounded ends as `i64::MIN`/`i64::MAX`.
@@ -75,6 +83,8 @@ struct Group {
     failed: u64,
     abandoned: u64,
     running: u64,
+    recovered: u64,
+    attempts: Attempts,
     durations: Vec<i64>,
 }
 
@@ -85,6 +95,10 @@ impl Group {
         self.failed += other.failed;
         self.abandoned += other.abandoned;
         self.running += other.running;
+        self.recovered += other.recovered;
+        self.attempts.started += other.attempts.started;
+        self.attempts.succeeded += other.attempts.succeeded;
+        self.attempts.failed += other.attempts.failed;
         self.durations.extend(other.durations);
     }
 
@@ -95,6 +109,23 @@ impl Group {
             Outcome::Failed => self.failed += n,
             Outcome::Abandoned => self.abandoned += n,
             Outcome::Running => self.running += n,
+        }
+    }
+
+    /// Adds a cell of the store's cube: its installations by outcome, their attempts (those
+    /// before the latest, and the latest by the cell's status) and the recovered ones.
+    fn add_cell(&mut self, cell: &Cell, parts: &[(Outcome, u64)]) {
+        for (outcome, n) in parts {
+            self.add(*outcome, *n);
+        }
+        self.recovered += cell.recovered;
+        self.attempts.started += cell.attempts;
+        self.attempts.succeeded += cell.earlier_succeeded;
+        self.attempts.failed += cell.earlier_failed;
+        match cell.status {
+            Status::Succeeded => self.attempts.succeeded += cell.installations,
+            Status::Failed => self.attempts.failed += cell.installations,
+            Status::Abandoned => {}
         }
     }
 
@@ -114,6 +145,7 @@ impl Group {
             failed: self.failed,
             abandoned: self.abandoned,
             running: self.running,
+            recovered: self.recovered,
             success_rate: rate(self.succeeded, self.started - self.running),
             median_duration_ms: median,
             p90_duration_ms: p90,
@@ -152,10 +184,12 @@ fn nearest_rank(sorted: &[i64], pct: usize) -> i64 {
 struct Acc {
     total: Group,
     ci: Group,
+    agents: Group,
     by_os: BTreeMap<(String, String), Group>,
     by_version: BTreeMap<String, Group>,
     by_arch: BTreeMap<String, Group>,
     by_container: BTreeMap<String, Group>,
+    by_install_method: BTreeMap<String, Group>,
     daily: BTreeMap<i64, Day>,
 }
 
@@ -172,19 +206,23 @@ impl Acc {
     }
 
     /// The groups an installation with these facts counts in.
-    fn groups(&mut self, f: &Facts, include_ci: bool) -> Vec<&mut Group> {
-        let mut out = Vec::with_capacity(6);
+    fn groups(&mut self, f: &Facts, q: &Query) -> Vec<&mut Group> {
+        let mut out = Vec::with_capacity(8);
         if f.ci {
             out.push(&mut self.ci);
-            if !include_ci {
-                return out;
-            }
+        }
+        if !f.agent.is_empty() {
+            out.push(&mut self.agents);
+        }
+        if !q.counts(f) {
+            return out;
         }
         out.push(&mut self.total);
         out.push(self.by_os.entry((f.os.clone(), f.os_version.clone())).or_default());
         out.push(self.by_version.entry(f.version.clone()).or_default());
         out.push(self.by_arch.entry(f.arch.clone()).or_default());
         out.push(self.by_container.entry(f.container.clone()).or_default());
+        out.push(self.by_install_method.entry(f.install_method.clone()).or_default());
         out
     }
 }
@@ -237,12 +275,10 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
             ],
             other => vec![(Outcome::from(other), n)],
         };
-        for group in acc.groups(&cell.facts, q.include_ci) {
-            for (outcome, n) in &parts {
-                group.add(*outcome, *n);
-            }
+        for group in acc.groups(&cell.facts, q) {
+            group.add_cell(&cell, &parts);
         }
-        if cell.facts.ci && !q.include_ci {
+        if !q.counts(&cell.facts) {
             continue;
         }
         if let Some(day) = acc.day(cell.start_day) {
@@ -258,7 +294,7 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
     }
     for (facts, run) in store.success_durations(&scope)? {
         let acc = accs.entry(facts.product.clone()).or_default();
-        for group in acc.groups(&facts, q.include_ci) {
+        for group in acc.groups(&facts, q) {
             group.durations.extend_from_slice(&run);
         }
     }
@@ -280,16 +316,20 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
                 ..d
             })
             .collect();
+        let attempts = acc.total.attempts.clone();
         products.insert(
             product.clone(),
             ProductReport {
                 product,
                 installations: acc.total.funnel(),
+                attempts,
                 ci: acc.ci.funnel(),
+                agents: acc.agents.funnel(),
                 by_os,
                 by_version: rows_of(acc.by_version),
                 by_arch: rows_of(acc.by_arch),
                 by_container: rows_of(acc.by_container),
+                by_install_method: rows_of(acc.by_install_method),
                 daily,
                 ..Default::default()
             },
@@ -307,6 +347,9 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
     for (product, support) in support(store, q, &scope)? {
         entry(&mut products, product).support = support;
     }
+    for (product, n) in store.beacon_unavailable(&scope)? {
+        entry(&mut products, product).beacon_unavailable = n;
+    }
     for (product, active) in store.active_instances(&listed, q.active_cutoff_ms())? {
         entry(&mut products, product).active_24h = active;
     }
@@ -318,6 +361,7 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
         generated_at: clock::iso_seconds(q.now_ms),
         since: q.window.label.clone(),
         ci_included: q.include_ci,
+        agents_included: q.include_agents,
         products,
         other_products: if listed.len() < MAX_PRODUCTS {
             None

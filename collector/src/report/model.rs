@@ -11,6 +11,8 @@ pub struct Report {
     pub since: Option<String>,
     /// Whether CI installations are counted in the funnels.
     pub ci_included: bool,
+    /// Whether installations run by AI agents are counted in the funnels.
+    pub agents_included: bool,
     /// One section per product, most installations first (at most `MAX_PRODUCTS`).
     pub products: Vec<ProductReport>,
     /// The products not listed, summed; absent when every product is listed.
@@ -43,6 +45,8 @@ pub struct Funnel {
     pub abandoned: u64,
     /// Installations with no outcome yet that started within the running window.
     pub running: u64,
+    /// Installations that succeeded after a failed attempt.
+    pub recovered: u64,
     /// succeeded / (started − running), 0 to 1, rounded to 4 decimals.
     pub success_rate: f64,
     /// Median install duration of succeeded installations (nearest rank).
@@ -145,8 +149,13 @@ pub struct ProductReport {
     pub product: String,
     /// Outcomes over all its installations (without CI ones unless included).
     pub installations: Funnel,
+    /// Install attempts of these installations (one installation, one ID; each re-run after a
+    /// `started` is a new attempt). An installation's outcome is that of its latest attempt.
+    pub attempts: Attempts,
     /// Outcomes of the installations that ran in CI (`ci` property true).
     pub ci: Funnel,
+    /// Outcomes of the installations an AI agent ran (`agent` property set).
+    pub agents: Funnel,
     /// Outcomes by OS and OS version, most installations first.
     pub by_os: Vec<OsRow>,
     /// Outcomes by product version, most installations first.
@@ -155,12 +164,28 @@ pub struct ProductReport {
     pub by_arch: Vec<Row>,
     /// Outcomes by container runtime (`none` on a plain host), most installations first.
     pub by_container: Vec<Row>,
+    /// Outcomes by install method (`curl-sh`, `docker`, ...; `unknown` when not said).
+    pub by_install_method: Vec<Row>,
     /// Most frequent failing steps.
     pub failing_steps: Vec<FailingStep>,
     /// Support requests.
     pub support: Support,
+    /// `Beacon Unavailable` events: installers that could not fetch the beacon (not installations,
+    /// never in the funnel or the failing steps).
+    pub beacon_unavailable: u64,
     /// Distinct installations with an `Instance Active` event in the last 24 h.
     pub active_24h: u64,
     /// Per-day series.
     pub daily: Vec<Day>,
+}
+
+/// Install attempts, counted by the outcome of each.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Attempts {
+    /// Attempts begun.
+    pub started: u64,
+    /// Attempts that ended in a Success.
+    pub succeeded: u64,
+    /// Attempts that ended in an Error.
+    pub failed: u64,
 }

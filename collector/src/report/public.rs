@@ -253,6 +253,7 @@ mod tests {
             generated_at: "2026-11-24T08:00:00Z".into(),
             since: None,
             ci_included: false,
+            agents_included: false,
             products: vec![acme, tiny],
             other_products: None,
             forwarding: vec![],

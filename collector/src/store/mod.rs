@@ -110,6 +110,9 @@ pub trait Store: Send + Sync {
     /// The distinct (product, email) of the scope's support requests.
     fn support_emails(&self, scope: &Scope<'_>) -> Result<Vec<(String, String)>, StoreError>;
 
+    /// `Beacon Unavailable` events (the installer could not fetch the beacon) per product.
+    fn beacon_unavailable(&self, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError>;
+
     /// Installations of `products` with an instance active since `since_ms`, per product.
     fn active_instances(&self, products: &[String], since_ms: i64) -> Result<Vec<(String, u64)>, StoreError>;
 

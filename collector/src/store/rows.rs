@@ -41,6 +41,8 @@ pub struct Facts {
     pub product: String,
     /// Whether it ran in CI.
     pub ci: bool,
+    /// The AI agent that ran it, empty for none.
+    pub agent: String,
     /// OS id.
     pub os: String,
     /// OS version.
@@ -51,6 +53,8 @@ pub struct Facts {
     pub arch: String,
     /// Container runtime, `none` on a plain host.
     pub container: String,
+    /// How the product was installed (`curl-sh`, `docker`, ...; `unknown` when not said).
+    pub install_method: String,
 }
 
 /// Installations sharing their facts, first day, status and outcome day.
@@ -68,6 +72,14 @@ pub struct Cell {
     pub installations: u64,
     /// How many of them were first seen within the running window.
     pub recent: u64,
+    /// Their install attempts (the latest attempt numbers, summed).
+    pub attempts: u64,
+    /// Their attempts before the latest that succeeded.
+    pub earlier_succeeded: u64,
+    /// Their attempts before the latest that failed.
+    pub earlier_failed: u64,
+    /// Those that succeeded after a failed attempt.
+    pub recovered: u64,
 }
 
 /// Errors at one step with one exit code, of one product.

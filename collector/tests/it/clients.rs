@@ -176,7 +176,7 @@ fn every_client_format_lands_in_the_report() {
     let acme = product(&report, "acme");
     assert_eq!(
         acme["installations"],
-        json!({"started": 8, "succeeded": 5, "failed": 2, "abandoned": 1, "running": 0, "success_rate": 0.625,
+        json!({"started": 8, "succeeded": 5, "failed": 2, "abandoned": 1, "running": 0, "recovered": 0, "success_rate": 0.625,
                "median_duration_ms": 90000, "p90_duration_ms": 300000})
     );
     let os: Vec<(String, String, u64, u64, u64, u64)> = acme["by_os"]

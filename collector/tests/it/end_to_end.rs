@@ -232,3 +232,26 @@ fn install_beacon_and_the_demo_installer_fill_the_report_exactly() {
         .unwrap();
     assert_eq!(product_says.trim(), format!("demo 1.4.0, installation {reported}"));
 }
+
+#[test]
+fn the_json_protocol_reaches_the_collector_at_its_base_url() {
+    // As the README's fetch snippet configures it: `--endpoint https://collector… --protocol json`.
+    let collector = Collector::start(&["--key", "e2e-key"]);
+    let base = collector.base.clone();
+    let target = [
+        "--protocol",
+        "json",
+        "--endpoint",
+        base.as_str(),
+        "--key",
+        "e2e-key",
+        "--strict",
+    ];
+    let m = Machine::new();
+    m.beacon(&target, &["started"]);
+    m.beacon(&target, &["error", "--step", "download", "--exit-code", "22"]);
+    let report = collector.report(&[]);
+    let acme = product(&report, "acme");
+    assert_eq!(counts(&acme["installations"]), json!([1, 0, 1, 0, 0]), "{acme:#}");
+    assert_eq!(acme["failing_steps"][0]["step"], "download");
+}

@@ -13,6 +13,7 @@ mod clients;
 mod drill_down;
 mod end_to_end;
 mod erasure;
+mod installs;
 mod limits;
 mod notices;
 mod page;

@@ -19,18 +19,23 @@ INSERT OR IGNORE INTO events (
     ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
 ) RETURNING id, ts_ms";
 
-/// Folds one Started/Success/Error event (?6 = its time, ?7 = its name) into its installation.
+/// Folds one Started/Success/Error event (?6 = its time, ?7 = its name, ?12 = its attempt) into
+/// its installation. An event of a later attempt than the installation's starts that attempt over
+/// (its outcome so far is added to `earlier_succeeded` or `earlier_failed`); one of an earlier
+/// attempt leaves the outcome alone; one of the same attempt is folded in.
 const UPSERT_INSTALLATION: &str = "
 INSERT INTO installations (
     product, installation_id, os, os_version, product_version,
-    first_at, started_at, success_at, error_at, success_duration, arch, container, ci
+    first_at, started_at, success_at, error_at, success_duration, arch, container, ci,
+    attempt, agent, install_method
 ) VALUES (
     ?1, ?2, COALESCE(?3, 'unknown'), COALESCE(?4, ''), COALESCE(?5, 'unknown'), ?6,
     CASE WHEN ?7 = '{STARTED}' THEN ?6 END,
     CASE WHEN ?7 = '{SUCCESS}' THEN ?6 END,
     CASE WHEN ?7 = '{ERROR}' THEN ?6 END,
     CASE WHEN ?7 = '{SUCCESS}' THEN ?8 END,
-    COALESCE(?9, 'unknown'), COALESCE(?10, 'unknown'), COALESCE(?11, 0)
+    COALESCE(?9, 'unknown'), COALESCE(?10, 'unknown'), COALESCE(?11, 0),
+    COALESCE(?12, 1), COALESCE(?13, ''), COALESCE(?14, 'unknown')
 ) ON CONFLICT (product, installation_id) DO UPDATE SET
     os = COALESCE(?3, os),
     os_version = COALESCE(?4, os_version),
@@ -38,11 +43,25 @@ INSERT INTO installations (
     arch = COALESCE(?9, arch),
     container = COALESCE(?10, container),
     ci = COALESCE(?11, ci),
+    agent = COALESCE(?13, agent),
+    install_method = COALESCE(?14, install_method),
     first_at = min(first_at, excluded.first_at),
-    started_at = min(COALESCE(started_at, excluded.started_at), COALESCE(excluded.started_at, started_at)),
-    success_at = max(COALESCE(success_at, excluded.success_at), COALESCE(excluded.success_at, success_at)),
-    error_at = max(COALESCE(error_at, excluded.error_at), COALESCE(excluded.error_at, error_at)),
-    success_duration = CASE
+    attempt = max(attempt, excluded.attempt),
+    earlier_succeeded = earlier_succeeded + (excluded.attempt > attempt AND success_at IS NOT NULL
+        AND (error_at IS NULL OR success_at >= error_at)),
+    earlier_failed = earlier_failed + (excluded.attempt > attempt AND error_at IS NOT NULL
+        AND (success_at IS NULL OR success_at < error_at)),
+    started_at = CASE WHEN excluded.attempt > attempt THEN excluded.started_at
+        WHEN excluded.attempt < attempt THEN started_at
+        ELSE min(COALESCE(started_at, excluded.started_at), COALESCE(excluded.started_at, started_at)) END,
+    success_at = CASE WHEN excluded.attempt > attempt THEN excluded.success_at
+        WHEN excluded.attempt < attempt THEN success_at
+        ELSE max(COALESCE(success_at, excluded.success_at), COALESCE(excluded.success_at, success_at)) END,
+    error_at = CASE WHEN excluded.attempt > attempt THEN excluded.error_at
+        WHEN excluded.attempt < attempt THEN error_at
+        ELSE max(COALESCE(error_at, excluded.error_at), COALESCE(excluded.error_at, error_at)) END,
+    success_duration = CASE WHEN excluded.attempt > attempt THEN excluded.success_duration
+        WHEN excluded.attempt < attempt THEN success_duration
         WHEN excluded.success_at IS NOT NULL AND (success_at IS NULL OR excluded.success_at >= success_at)
         THEN excluded.success_duration ELSE success_duration END";
 
@@ -112,6 +131,9 @@ pub fn insert(
                 arch: e.arch.as_deref(),
                 container: e.container.as_deref(),
                 ci: e.ci,
+                agent: e.agent.as_deref(),
+                install_method: e.install_method.as_deref(),
+                attempt: e.attempt,
             }
             .into(&mut installation, &mut instance)?;
         }
@@ -134,6 +156,9 @@ struct Fold<'a> {
     arch: Option<&'a str>,
     container: Option<&'a str>,
     ci: Option<bool>,
+    agent: Option<&'a str>,
+    install_method: Option<&'a str>,
+    attempt: Option<i64>,
 }
 
 impl Fold<'_> {
@@ -154,6 +179,9 @@ impl Fold<'_> {
                     self.arch,
                     self.container,
                     self.ci,
+                    self.attempt,
+                    self.agent,
+                    self.install_method,
                 ])?;
             }
             names::INSTANCE_ACTIVE => {
@@ -175,7 +203,9 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
         let mut rename = tx.prepare(&sql("UPDATE events SET event = ?1 WHERE event = ?2
              RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms,
                        json_extract(properties, '$.{ARCH}'), json_extract(properties, '$.{CONTAINER}'),
-                       json_extract(properties, '$.{CI}') IN (1, 'true')"))?;
+                       json_extract(properties, '$.{CI}') IN (1, 'true'),
+                       json_extract(properties, '$.{AGENT}'), json_extract(properties, '$.{INSTALL_METHOD}'),
+                       CAST(json_extract(properties, '$.{ATTEMPT}') AS INTEGER)"))?;
         let mut installation = tx.prepare_cached(&sql(UPSERT_INSTALLATION))?;
         let mut instance = tx.prepare_cached(UPSERT_INSTANCE)?;
         for (branded, standard) in names.renamed() {
@@ -186,6 +216,7 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
                 let (os, os_version, version): (Option<String>, Option<String>, Option<String>) =
                     (r.get(2)?, r.get(3)?, r.get(4)?);
                 let (arch, container): (Option<String>, Option<String>) = (r.get(7)?, r.get(8)?);
+                let (agent, method): (Option<String>, Option<String>) = (r.get(10)?, r.get(11)?);
                 Fold {
                     event: standard,
                     product: product.as_deref(),
@@ -198,6 +229,9 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
                     arch: arch.as_deref(),
                     container: container.as_deref(),
                     ci: r.get(9)?,
+                    agent: agent.as_deref(),
+                    install_method: method.as_deref(),
+                    attempt: r.get::<_, Option<i64>>(12)?.filter(|a| *a >= 1),
                 }
                 .into(&mut installation, &mut instance)?;
             }

@@ -63,7 +63,8 @@ impl FromSql for Status {
 
 /// SQL with the event names of `beacon_wire` (and [`NO_PRODUCT`]) put in for `{STARTED}`,
 /// `{SUCCESS}`, `{ERROR}`, `{SUPPORT}`, `{INSTANCE_ACTIVE}` and `{NO_PRODUCT}`, and the property
-/// keys for `{ARCH}`, `{CONTAINER}`, `{CI}` and `{MESSAGE}`, so that no name is written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
+/// keys for `{ARCH}`, `{CONTAINER}`, `{CI}`, `{MESSAGE}`, `{AGENT}`, `{INSTALL_METHOD}` and
+/// `{ATTEMPT}` (and `{BEACON_UNAVAILABLE}`), so that no name is written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
 fn sql(template: &str) -> String {
     template
         .replace("{STARTED}", names::STARTED)
@@ -76,6 +77,10 @@ fn sql(template: &str) -> String {
         .replace("{CONTAINER}", beacon_wire::prop::CONTAINER)
         .replace("{CI}", beacon_wire::prop::CI)
         .replace("{MESSAGE}", beacon_wire::prop::MESSAGE)
+        .replace("{AGENT}", beacon_wire::prop::AGENT)
+        .replace("{INSTALL_METHOD}", beacon_wire::prop::INSTALL_METHOD)
+        .replace("{ATTEMPT}", beacon_wire::prop::ATTEMPT)
+        .replace("{BEACON_UNAVAILABLE}", names::BEACON_UNAVAILABLE)
 }
 
 /// Read-only connections kept for reuse.
@@ -274,6 +279,10 @@ impl Store for Sqlite {
         self.read(|c| report::support_emails(c, scope))
     }
 
+    fn beacon_unavailable(&self, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| report::beacon_unavailable(c, scope))
+    }
+
     fn active_instances(&self, products: &[String], since_ms: i64) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(|c| report::active_instances(c, products, since_ms))
     }
@@ -335,6 +344,7 @@ mod tests {
             names::ERROR,
             names::SUPPORT,
             names::INSTANCE_ACTIVE,
+            names::BEACON_UNAVAILABLE,
             NO_PRODUCT,
         ] {
             assert!(!name.contains('\'') && !name.contains('{'), "{name}");

@@ -16,7 +16,7 @@ use crate::store::{Cell, Facts, MessageRow, Scope, Status, StepRow, StoreError, 
 const IN_WINDOW: &str = "first_at >= ?1 AND first_at < ?2 AND product IN (SELECT value FROM json_each(?3))";
 
 /// Columns of the report cube, in the order of the `installations_cube` index.
-const FACTS: &str = "product, ci, os, os_version, product_version, arch, container";
+const FACTS: &str = "product, ci, agent, os, os_version, product_version, arch, container, install_method";
 
 /// The daily counts retention kept (`error_days`, `support_days`) of the window (?1, ?2) and the
 /// listed products (?3).
@@ -48,52 +48,67 @@ fn scoped<T>(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Reads columns 0..7: product, ci, os, os_version, product_version, arch, container.
+/// Columns in [`FACTS`].
+const FACT_COLUMNS: usize = 9;
+
+/// Reads the columns of [`FACTS`].
 fn facts(r: &Row<'_>) -> rusqlite::Result<Facts> {
     Ok(Facts {
         product: r.get(0)?,
         ci: r.get(1)?,
-        os: r.get(2)?,
-        os_version: r.get(3)?,
-        version: r.get(4)?,
-        arch: r.get(5)?,
-        container: r.get(6)?,
+        agent: r.get(2)?,
+        os: r.get(3)?,
+        os_version: r.get(4)?,
+        version: r.get(5)?,
+        arch: r.get(6)?,
+        container: r.get(7)?,
+        install_method: r.get(8)?,
     })
 }
 
-/// Whether columns 0..7 of `r` are `f` (compared in place, without copying).
+/// Whether the [`FACTS`] columns of `r` are `f` (compared in place, without copying).
 fn same_facts(f: &Facts, r: &Row<'_>) -> rusqlite::Result<bool> {
     let text = |i: usize, v: &str| -> rusqlite::Result<bool> {
         Ok(r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)? == v)
     };
     Ok(text(0, &f.product)?
         && r.get::<_, bool>(1)? == f.ci
-        && text(2, &f.os)?
-        && text(3, &f.os_version)?
-        && text(4, &f.version)?
-        && text(5, &f.arch)?
-        && text(6, &f.container)?)
+        && text(2, &f.agent)?
+        && text(3, &f.os)?
+        && text(4, &f.os_version)?
+        && text(5, &f.version)?
+        && text(6, &f.arch)?
+        && text(7, &f.container)?
+        && text(8, &f.install_method)?)
 }
 
 pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64) -> Result<Vec<Cell>, StoreError> {
     scoped(
         conn,
         &format!(
-            "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4)
+            "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4),
+                SUM(attempt), SUM(earlier_succeeded), SUM(earlier_failed),
+                SUM(status = '{}' AND earlier_failed > 0)
          FROM installations INDEXED BY installations_cube
          WHERE {IN_WINDOW}
-         GROUP BY {FACTS}, start_day, status, outcome_day"
+         GROUP BY {FACTS}, start_day, status, outcome_day",
+            Status::Succeeded.as_sql()
         ),
         scope,
         Some(running_since_ms),
         |r| {
+            let at = |i: usize| FACT_COLUMNS + i;
             Ok(Cell {
                 facts: facts(r)?,
-                start_day: r.get(7)?,
-                status: r.get(8)?,
-                outcome_day: r.get(9)?,
-                installations: r.get(10)?,
-                recent: r.get(11)?,
+                start_day: r.get(at(0))?,
+                status: r.get(at(1))?,
+                outcome_day: r.get(at(2))?,
+                installations: r.get(at(3))?,
+                recent: r.get(at(4))?,
+                attempts: r.get(at(5))?,
+                earlier_succeeded: r.get(at(6))?,
+                earlier_failed: r.get(at(7))?,
+                recovered: r.get(at(8))?,
             })
         },
     )
@@ -109,7 +124,7 @@ pub fn success_durations(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Fa
     let mut runs: Vec<(Facts, Vec<i64>)> = Vec::new();
     let mut rows = stmt.query(params![scope.since_ms, scope.until_ms, products_json(scope.products)])?;
     while let Some(r) = rows.next()? {
-        let duration: i64 = r.get(7)?;
+        let duration: i64 = r.get(FACT_COLUMNS)?;
         match runs.last_mut() {
             Some((f, run)) if same_facts(f, r)? => run.push(duration),
             _ => runs.push((facts(r)?, vec![duration])),
@@ -121,11 +136,13 @@ pub fn success_durations(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Fa
 pub fn reported_products(conn: &Connection, max: usize) -> Result<Vec<String>, StoreError> {
     // Usually there are few products: finding them takes one index seek each.
     let support = sql("event = '{SUPPORT}'");
+    let unavailable = sql("event = '{BEACON_UNAVAILABLE}'");
     let mut all = BTreeSet::new();
     for (from, filter) in [
         ("installations", "1"),
         ("instances", "1"),
         ("events INDEXED BY support_requests", support.as_str()),
+        ("events INDEXED BY beacon_unavailable", unavailable.as_str()),
     ] {
         all.extend(distinct_products(conn, from, filter, max)?);
     }
@@ -339,4 +356,13 @@ pub fn active_instances(
         Ok((r.get(0)?, r.get(1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn beacon_unavailable(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
+    let filter = event_filter(names::BEACON_UNAVAILABLE);
+    let query = format!(
+        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY beacon_unavailable
+         WHERE {filter} GROUP BY 1 ORDER BY 1"
+    );
+    scoped(conn, &query, scope, None, |r| Ok((r.get(0)?, r.get(1)?)))
 }

@@ -69,7 +69,35 @@ CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, p
 ";
 
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
+
+/// Version 5: install attempts, agents and install methods. An installation's outcome is that of
+/// its latest attempt (`attempt`); the outcomes of the attempts before it are counted in
+/// `earlier_succeeded` and `earlier_failed`. Agent installs (`agent`, empty for none) are counted
+/// apart like CI ones, and `install_method` is a breakdown: both join the report cube. Events of
+/// a beacon that could not be fetched (`Beacon Unavailable`) get a partial index.
+const MIGRATION_5: &str = "
+ALTER TABLE installations ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE installations ADD COLUMN earlier_succeeded INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE installations ADD COLUMN earlier_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE installations ADD COLUMN agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE installations ADD COLUMN install_method TEXT NOT NULL DEFAULT 'unknown';
+UPDATE installations SET agent = f.agent, install_method = f.install_method FROM (
+    SELECT COALESCE(product, '{NO_PRODUCT}') AS product, installation_id,
+           COALESCE(MAX(json_extract(properties, '$.{AGENT}')), '') AS agent,
+           COALESCE(MAX(json_extract(properties, '$.{INSTALL_METHOD}')), 'unknown') AS install_method
+    FROM events
+    WHERE event IN ('{STARTED}', '{SUCCESS}', '{ERROR}')
+      AND (json_extract(properties, '$.{AGENT}') IS NOT NULL
+           OR json_extract(properties, '$.{INSTALL_METHOD}') IS NOT NULL)
+    GROUP BY 1, 2) AS f
+WHERE installations.product = f.product AND installations.installation_id = f.installation_id;
+DROP INDEX IF EXISTS installations_cube;
+CREATE INDEX installations_cube ON installations (
+    product, ci, agent, os, os_version, product_version, arch, container, install_method, start_day, status,
+    outcome_day, first_at, duration, attempt, earlier_succeeded, earlier_failed);
+CREATE INDEX IF NOT EXISTS beacon_unavailable ON events (product, ts_ms) WHERE event = '{BEACON_UNAVAILABLE}';
+";
 
 /// Version 4: the relay's queue (see `queue.rs`); databases that forwarded before have it already.
 const MIGRATION_4: &str = "
@@ -172,21 +200,25 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
             conn.execute_batch(&sql(SCHEMA))?;
             conn.execute_batch(&sql(BACKFILL))?;
         }
-        if version < 2 {
-            let has_arch: bool = conn.query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('installations') WHERE name = 'arch'",
-                [],
+        // A column the migration adds may be there already (a database whose version was reset).
+        let has_column = |name: &str| -> Result<bool, rusqlite::Error> {
+            conn.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('installations') WHERE name = ?1",
+                [name],
                 |r| r.get(0),
-            )?;
-            if !has_arch {
-                conn.execute_batch(&sql(MIGRATION_2))?;
-            }
+            )
+        };
+        if version < 2 && !has_column("arch")? {
+            conn.execute_batch(&sql(MIGRATION_2))?;
         }
         if version < 3 {
             conn.execute_batch(MIGRATION_3)?;
         }
         if version < 4 {
             conn.execute_batch(MIGRATION_4)?;
+        }
+        if version < 5 && !has_column("attempt")? {
+            conn.execute_batch(&sql(MIGRATION_5))?;
         }
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
     };
