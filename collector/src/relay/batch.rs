@@ -31,7 +31,7 @@ pub fn request(target: &Target, events: &[Queued], now_ms: i64) -> Request {
     let sent_at = clock::iso(now_ms);
     match target.backend {
         Backend::Posthog => Request {
-            url: format!("{}/batch/", target.url),
+            url: super::endpoint(&target.url, "/batch/"),
             authorization: None,
             body: body(&json!({
                 "api_key": target.key,
@@ -40,7 +40,7 @@ pub fn request(target: &Target, events: &[Queued], now_ms: i64) -> Request {
             })),
         },
         Backend::Segment => Request {
-            url: format!("{}/v1/batch", target.url),
+            url: super::endpoint(&target.url, "/v1/batch"),
             authorization: Some(format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{}:", target.key))

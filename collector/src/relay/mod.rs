@@ -66,6 +66,45 @@ impl FromStr for Destination {
     }
 }
 
+/// `base` (a `--forward` URL, which may carry a query) with `path` added to its path, before the
+/// query: `https://h/ingest?token=t` + `/batch/` is `https://h/ingest/batch/?token=t`.
+pub fn endpoint(base: &str, path: &str) -> String {
+    let base = base.split_once('#').map_or(base, |(url, _)| url);
+    match base.split_once('?') {
+        Some((url, query)) => format!("{}{path}?{query}", url.trim_end_matches('/')),
+        None => format!("{}{path}", base.trim_end_matches('/')),
+    }
+}
+
+/// A `--forward` URL fit to show (page, `/report.json`, `report`, the database): its user and
+/// password and every query value become `***`, its fragment is dropped.
+pub fn masked(url: &str) -> String {
+    let url = url.split_once('#').map_or(url, |(url, _)| url);
+    let (url, query) = url.split_once('?').map_or((url, None), |(url, q)| (url, Some(q)));
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority.to_string(), |(_, host)| format!("***@{host}"));
+    let mut shown = if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=***"),
+                None => "***".to_string(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
+    }
+    shown
+}
+
 /// A backend events are forwarded to, with its key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Target {
@@ -140,6 +179,21 @@ mod tests {
                 .unwrap_err()
                 .contains("https://")
         );
+    }
+
+    #[test]
+    fn paths_go_before_the_query_and_credentials_are_masked() {
+        assert_eq!(endpoint("https://h.example", "/batch/"), "https://h.example/batch/");
+        assert_eq!(
+            endpoint("https://h.example/ingest/?token=t&x=1", "/v1/batch"),
+            "https://h.example/ingest/v1/batch?token=t&x=1"
+        );
+        assert_eq!(
+            masked("https://user:pa%40ss@h.example:8443/p?token=s3cret&flag#frag"),
+            "https://***@h.example:8443/p?token=***&***"
+        );
+        assert_eq!(masked("https://eu.i.posthog.com"), "https://eu.i.posthog.com");
+        assert_eq!(masked(&masked("https://u@h/?k=v")), "https://***@h/?k=***");
     }
 
     #[test]

@@ -42,7 +42,13 @@ impl Forwarder {
 /// per target. Returns the wake-up handle, and the backends no target names any more that still
 /// have events queued, with how many.
 pub fn start(store: &Arc<dyn Store>, targets: &[Target]) -> Result<(Forwarder, Vec<(String, u64)>), StoreError> {
-    let backends: Vec<(&str, &str)> = targets.iter().map(|t| (t.backend.as_str(), t.url.as_str())).collect();
+    // The store keeps the URL to show it: without credentials.
+    let shown: Vec<String> = targets.iter().map(|t| super::masked(&t.url)).collect();
+    let backends: Vec<(&str, &str)> = targets
+        .iter()
+        .zip(&shown)
+        .map(|(t, url)| (t.backend.as_str(), url.as_str()))
+        .collect();
     let left = store.forward_to(&backends)?;
     let mut wake = Vec::new();
     for target in targets {

@@ -368,7 +368,15 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
         } else {
             other_products(store, q, &listed)?
         },
-        forwarding: store.forwarding()?,
+        // Masked again for URLs a database stored before they were masked.
+        forwarding: store
+            .forwarding()?
+            .into_iter()
+            .map(|f| crate::store::Forwarding {
+                url: crate::relay::masked(&f.url),
+                ..f
+            })
+            .collect(),
     })
 }
 

@@ -249,3 +249,26 @@ fn forward_without_its_key_is_a_usage_error() {
     assert_eq!(run.code, Some(2));
     assert!(run.stderr.contains("unknown backend \"amplitude\""), "{}", run.stderr);
 }
+
+#[test]
+fn forward_credentials_are_masked_and_the_path_goes_before_the_query() {
+    let receiver = Receiver::start("127.0.0.1:0", &[]);
+    let host = receiver.url.trim_start_matches("http://");
+    let forward = format!("posthog=http://relay-user:pa55word@{host}/ingest/?token=t0ken-in-query");
+    let collector = Collector::start(&["--forward", &forward, "--forward-key", "phc_test_key"]);
+    let (status, _) = collector.post_json("/v1/batch", &[], &segment_events());
+    assert_eq!(status, 200);
+    let got = receiver.wait_for_accepted(3, batch);
+    assert_eq!(got[0].path, "/ingest/batch/?token=t0ken-in-query");
+
+    let shown = format!("http://***@{host}/ingest/?token=***");
+    let (_, page) = collector.get("/");
+    let (_, json) = collector.get("/report.json");
+    let text = common::run_report(&collector.db, &[]).ok();
+    for (name, out) in [("page", &page), ("/report.json", &json), ("report", &text)] {
+        for secret in ["pa55word", "t0ken-in-query", "relay-user"] {
+            assert!(!out.contains(secret), "{name} shows {secret}: {out}");
+        }
+        assert!(out.contains(&shown), "{name} names the masked URL {shown}: {out}");
+    }
+}
