@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::net::{self, BlackHole, Ca, Proxy, TlsFront};
-use crate::support::{Env, Server, refused_url, stderr as stderr_of, stdout, tools};
+use crate::support::{Env, Server, eventually, refused_url, stderr as stderr_of, stdout, tools};
 
 fn outbox(env: &Env) -> Vec<Value> {
     fs::read_to_string(env.state_dir("acme").join("outbox.jsonl"))
@@ -32,13 +32,14 @@ fn outage(env: &Env) -> Value {
 fn wait_for_background_delivery(env: &Env) {
     std::thread::sleep(Duration::from_millis(200));
     let lock = env.state_dir("acme").join(".delivery.lock");
-    for _ in 0..200 {
-        if fs::File::open(&lock).is_ok_and(|f| f.try_lock().is_ok()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("a background delivery still holds {} after 10 s", lock.display());
+    eventually(
+        Duration::from_secs(10),
+        "the background delivery gave up the delivery lock",
+        || {
+            let free = fs::File::open(&lock).is_ok_and(|f| f.try_lock().is_ok());
+            if free { Ok(()) } else { Err(lock.display().to_string()) }
+        },
+    );
 }
 
 /// `bin` in `env`'s clean environment, sending to `url` with the Segment protocol.
@@ -377,12 +378,18 @@ fn a_black_hole_costs_one_timeout_per_install_and_no_event() {
             .args(["--timeout", "5s", "track", "Step", "--prop", "n=10"])
             .assert()
             .success();
-        for _ in 0..100 {
-            if server.accepted().len() >= 11 && outbox(&env).is_empty() && outage(&env).is_null() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually(
+            Duration::from_secs(5),
+            "all 11 events delivered, the outage over",
+            || {
+                let accepted = server.accepted().len();
+                if accepted >= 11 && outbox(&env).is_empty() && outage(&env).is_null() {
+                    Ok(())
+                } else {
+                    Err((accepted, outbox(&env), outage(&env)))
+                }
+            },
+        );
         let mut ns: Vec<i64> = server
             .accepted()
             .iter()

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use crate::support::{Env, Peer, RawPeer, Reply, Server, net, refused_url, stderr, stdout, tools};
+use crate::support::{Env, Peer, RawPeer, Reply, Server, eventually, net, refused_url, stderr, stdout, tools};
 use serde_json::Value;
 
 fn message_ids(events: &[Value]) -> Vec<String> {
@@ -560,12 +560,18 @@ fn background_returns_at_once_and_a_detached_process_delivers() {
         .args(["--background", "started"])
         .assert()
         .success();
-    for _ in 0..100 {
-        if !server.accepted().is_empty() && outbox_lines(&env).is_empty() {
-            break;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(5),
+        "the detached delivery emptied the outbox",
+        || {
+            let accepted = server.accepted();
+            if !accepted.is_empty() && outbox_lines(&env).is_empty() {
+                Ok(())
+            } else {
+                Err((accepted, outbox_lines(&env)))
+            }
+        },
+    );
     let accepted = server.accepted();
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0]["event"], "Installation Started");
@@ -616,12 +622,9 @@ fn bad_certificate_is_refused_and_queued() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(5), "openssl s_server listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.kind())
+    });
     let env = Env::new();
     let out = env
         .segment(&format!("https://127.0.0.1:{port}"))

@@ -11,10 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::tmux::{Tmux, sh_quote};
-use crate::support::{Server, build_beacon, requeue, tools};
+use crate::support::{Server, build_beacon, eventually, requeue, tools};
 use serde_json::Value;
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -365,22 +365,20 @@ fn background_delivery_is_a_detached_process() {
     let case = Case::new();
     ok(&run(wine, &case.args(&server.url, &["--background", "success"]), &[]));
     // The caller is back; the detached `flush` delivers on its own (a generous hang guard).
-    let until = Instant::now() + Duration::from_secs(30);
-    while server.events().is_empty() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let events = server.events();
+    let events = eventually(Duration::from_secs(30), "the detached delivery", || {
+        let events = server.events();
+        if events.is_empty() { Err(events) } else { Ok(events) }
+    });
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["event"], "Installation Success");
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), "the queue emptied", || {
         let status = text(&run(wine, &case.args(&server.url, &["status"]), &[]).stdout);
         if status.contains("queued:     0 event(s)") {
-            break;
+            Ok(())
+        } else {
+            Err(status)
         }
-        assert!(Instant::now() < until, "the queue was not emptied: {status}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    });
 }
 
 #[test]
@@ -405,11 +403,10 @@ fn the_consent_prompt_asks_on_the_console() {
     };
     tmux.wait_for("Share anonymous installation statistics? [Y/n]");
     tmux.type_line("n");
-    let until = Instant::now() + Duration::from_secs(30);
-    while !done.exists() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "0");
+    let code = eventually(Duration::from_secs(30), "the prompt's exit code", || {
+        std::fs::read_to_string(&done).map_err(|e| e.kind())
+    });
+    assert_eq!(code.trim(), "0");
     let saved = std::fs::read_to_string(case.state().join("state.json")).unwrap();
     let saved: Value = serde_json::from_str(&saved).unwrap();
     assert_eq!(saved["consent"], false, "{saved}");

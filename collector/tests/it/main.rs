@@ -2,8 +2,7 @@
 //! through the one helper API in `common`. Add a test file here as a module.
 
 mod common;
-#[path = "../../../tests/it/support/tools.rs"]
-mod tools;
+use testkit::tools;
 
 mod abuse;
 mod bad_input;

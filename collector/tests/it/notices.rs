@@ -1,9 +1,10 @@
 //! `serve --notices FILE`: notices per product and version in accepted responses, the file
 //! validated at start and reloaded when it changes or on SIGHUP, a bad reload keeping the old one.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use testkit::eventually;
 
 use crate::common::{self, Collector};
 
@@ -28,15 +29,10 @@ fn answer(c: &Collector, product: &str, version: &str) -> Value {
 
 /// Polls until `product` at `version` gets `expected` (generous bound; fails after it).
 fn wait_for(c: &Collector, product: &str, version: &str, expected: &Value) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(Duration::from_secs(15), &format!("the answer {expected}"), || {
         let got = answer(c, product, version);
-        if &got == expected {
-            return;
-        }
-        assert!(Instant::now() < deadline, "still {got} instead of {expected}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        if &got == expected { Ok(()) } else { Err(got) }
+    });
 }
 
 #[test]

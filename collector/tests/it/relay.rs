@@ -2,96 +2,29 @@
 //! receiver standing in for PostHog or Segment, which checks the batch format and the key. The
 //! queue lives in the database, so events wait through a backend outage and a restart.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::{self, Collector, basic, facts};
 use serde_json::{Value, json};
+use testkit::{Received, Reply, Server, eventually};
 
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    authorization: Option<String>,
-    body: Value,
-    answered: u16,
+/// A stand-in backend on `addr` (127.0.0.1): answers each request with the next status of
+/// `script` (200 once it is used up) and records it.
+fn receiver(addr: &str, script: &[u16]) -> Server {
+    Server::at(addr, script.iter().map(|s| Reply::Status(*s)).collect())
 }
 
-/// A stand-in backend on 127.0.0.1: answers each request with the next scripted status (200 once
-/// the script is used up) and records it.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start(addr: &str, script: &[u16]) -> Receiver {
-        let server = Arc::new(tiny_http::Server::http(addr).expect("bind receiver"));
-        let url = format!("http://{}", server.server_addr().to_ip().expect("ip address"));
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let (server2, got2) = (Arc::clone(&server), Arc::clone(&got));
-        let mut script: Vec<u16> = script.iter().rev().copied().collect();
-        let thread = std::thread::spawn(move || {
-            for mut request in server2.incoming_requests() {
-                let mut text = String::new();
-                let _ = request.as_reader().read_to_string(&mut text);
-                let status = script.pop().unwrap_or(200);
-                got2.lock().unwrap().push(Received {
-                    path: request.url().to_string(),
-                    authorization: request
-                        .headers()
-                        .iter()
-                        .find(|h| h.field.equiv("Authorization"))
-                        .map(|h| h.value.to_string()),
-                    body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-                    answered: status,
-                });
-                let _ = request.respond(tiny_http::Response::from_string("{\"status\":1}").with_status_code(status));
-            }
-        });
-        Receiver {
-            url,
-            got,
-            server,
-            thread: Some(thread),
-        }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-
-    /// Waits until the receiver has accepted `n` events in total (generous bound; fails after it).
-    fn wait_for_accepted(&self, n: usize, events: fn(&Value) -> &Vec<Value>) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let got = self.received();
-            let accepted: usize = got
-                .iter()
-                .filter(|r| r.answered == 200)
-                .map(|r| events(&r.body).len())
-                .sum();
-            if accepted >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {accepted} of {n} events forwarded: {got:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// Waits until `receiver` has accepted `n` events in total (generous bound; fails after it).
+fn wait_for_accepted(receiver: &Server, n: usize, events: fn(&Value) -> &Vec<Value>) -> Vec<Received> {
+    eventually(Duration::from_secs(30), &format!("{n} events forwarded"), || {
+        let got = receiver.requests();
+        let accepted: usize = got
+            .iter()
+            .filter(|r| r.status == Some(200))
+            .map(|r| events(&r.json()).len())
+            .sum();
+        if accepted >= n { Ok(got) } else { Err(got) }
+    })
 }
 
 fn batch(body: &Value) -> &Vec<Value> {
@@ -120,7 +53,7 @@ fn segment_events() -> Value {
 
 #[test]
 fn posthog_gets_every_stored_event_once_accepted_with_original_ids_and_key() {
-    let receiver = Receiver::start("127.0.0.1:0", &[503]);
+    let receiver = receiver("127.0.0.1:0", &[503]);
     let forward = format!("posthog={}", receiver.url);
     let collector = Collector::start(&["--forward", &forward, "--forward-key", "phc_test_key"]);
     let (status, _) = collector.post_json("/v1/batch", &[("Authorization", &basic("wk"))], &segment_events());
@@ -128,16 +61,18 @@ fn posthog_gets_every_stored_event_once_accepted_with_original_ids_and_key() {
     // A client retry of the same batch is stored once, so forwarded once.
     collector.post_json("/v1/batch", &[("Authorization", &basic("wk"))], &segment_events());
 
-    let got = receiver.wait_for_accepted(3, batch);
+    let got = wait_for_accepted(&receiver, 3, batch);
     assert_eq!(got.len(), 2, "one refused (503) then one accepted: {got:#?}");
     assert_eq!(
-        got[0].body["batch"], got[1].body["batch"],
+        got[0].json()["batch"],
+        got[1].json()["batch"],
         "the retry resends the same batch"
     );
     let accepted = &got[1];
-    assert_eq!(accepted.path, "/batch/");
-    assert_eq!(accepted.body["api_key"], "phc_test_key");
-    let events = batch(&accepted.body);
+    assert_eq!(accepted.url, "/batch/");
+    let body = accepted.json();
+    assert_eq!(body["api_key"], "phc_test_key");
+    let events = batch(&body);
     let uuids: Vec<&str> = events.iter().map(|e| e["uuid"].as_str().unwrap()).collect();
     assert_eq!(uuids, IDS);
     assert_eq!(events[1]["event"], "Installation Error");
@@ -180,15 +115,14 @@ fn segment_events_wait_in_the_queue_through_an_outage_and_a_restart() {
     let (status, _) = collector.post_json("/v1/batch", &[], &segment_events());
     assert_eq!(status, 200, "storing never waits for the backend");
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let forwarding = loop {
-        let r = collector.report(&[]);
-        if r["forwarding"][0]["failing_since"].is_string() {
-            break r["forwarding"][0].clone();
+    let forwarding = eventually(Duration::from_secs(20), "the relay reported failing", || {
+        let forwarding = collector.report(&[])["forwarding"][0].clone();
+        if forwarding["failing_since"].is_string() {
+            Ok(forwarding)
+        } else {
+            Err(forwarding)
         }
-        assert!(Instant::now() < deadline, "never reported failing: {r:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    });
     assert_eq!(forwarding["queued"], 3);
     assert_eq!(forwarding["forwarded"], 0);
     let (_, page) = collector.get("/");
@@ -207,23 +141,27 @@ fn segment_events_wait_in_the_queue_through_an_outage_and_a_restart() {
     );
     drop(without);
 
-    let receiver = Receiver::start(&addr.to_string(), &[]);
+    let receiver = receiver(&addr.to_string(), &[]);
     let restarted = Collector::start_with_db(&db, &args);
-    let got = receiver.wait_for_accepted(3, batch);
+    let got = wait_for_accepted(&receiver, 3, batch);
     let r = &got[0];
-    assert_eq!(r.path, "/v1/batch");
-    assert_eq!(r.authorization.as_deref(), Some(basic("seg_write_key").as_str()));
-    let events = batch(&r.body);
+    assert_eq!(r.url, "/v1/batch");
+    assert_eq!(r.header("authorization"), Some(basic("seg_write_key").as_str()));
+    let body = r.json();
+    let events = batch(&body);
     let ids: Vec<&str> = events.iter().map(|e| e["messageId"].as_str().unwrap()).collect();
     assert_eq!(ids, IDS);
     assert_eq!(events[0]["type"], "track");
     assert_eq!(events[0]["anonymousId"], "inst-1");
     assert_eq!(events[0]["properties"], facts("acme", "2.4.0", "ubuntu", "22.04"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while restarted.report(&[])["forwarding"][0]["queued"] != 0 {
-        assert!(Instant::now() < deadline, "queue not emptied");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(Duration::from_secs(10), "the queue emptied", || {
+        let forwarding = restarted.report(&[])["forwarding"][0].clone();
+        if forwarding["queued"] == 0 {
+            Ok(())
+        } else {
+            Err(forwarding)
+        }
+    });
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! silently without its tool: under `CI=true` a missing tool fails the test; elsewhere the test
 //! skips with one line on the real stderr, which `cargo test` shows even without `--nocapture`.
 //!
-//! Shared by the collector's tests (`collector/tests/it/main.rs` includes this file).
+//! Both integration suites use it through `testkit::tools`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
