@@ -190,14 +190,14 @@ fn forward_without_its_key_is_a_usage_error() {
 
 #[test]
 fn forward_credentials_are_masked_and_the_path_goes_before_the_query() {
-    let receiver = Receiver::start("127.0.0.1:0", &[]);
+    let receiver = receiver("127.0.0.1:0", &[]);
     let host = receiver.url.trim_start_matches("http://");
     let forward = format!("posthog=http://relay-user:pa55word@{host}/ingest/?token=t0ken-in-query");
     let collector = Collector::start(&["--forward", &forward, "--forward-key", "phc_test_key"]);
     let (status, _) = collector.post_json("/v1/batch", &[], &segment_events());
     assert_eq!(status, 200);
-    let got = receiver.wait_for_accepted(3, batch);
-    assert_eq!(got[0].path, "/ingest/batch/?token=t0ken-in-query");
+    let got = wait_for_accepted(&receiver, 3, batch);
+    assert_eq!(got[0].url, "/ingest/batch/?token=t0ken-in-query");
 
     let shown = format!("http://***@{host}/ingest/?token=***");
     let (_, page) = collector.get("/");
