@@ -181,6 +181,64 @@ fn every_document_with_marked_blocks_is_read() {
     assert!(read.len() > 2, "docs/*.md are read: {read:?}");
 }
 
+/// GitHub's anchor of a heading line: lower case, punctuation dropped, spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim_start_matches('#')
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings, outside code blocks.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut in_code = false;
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && line.starts_with('#') {
+            found.insert(anchor(line));
+        }
+    }
+    found
+}
+
+/// Links between the documents (`[text](docs/x.md#part)`) lead to a file that exists and, with
+/// `#part`, to one of its headings: moving a section breaks this test, not the reader's click.
+#[test]
+fn every_link_between_documents_resolves() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut broken = Vec::new();
+    for doc in documents().iter().map(String::as_str).chain(["ARCHITECTURE.md"]) {
+        let text = fs::read_to_string(root.join(doc)).unwrap();
+        for (i, _) in text.match_indices("](") {
+            let target: String = text[i + 2..]
+                .chars()
+                .take_while(|c| *c != ')' && !c.is_whitespace())
+                .collect();
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (path, part) = target.split_once('#').unwrap_or((&target, ""));
+            let file = if path.is_empty() {
+                root.join(doc)
+            } else {
+                root.join(doc).parent().unwrap().join(path)
+            };
+            if !file.exists() {
+                broken.push(format!("{doc}: {target} (no such file)"));
+            } else if !part.is_empty() && !anchors(&fs::read_to_string(&file).unwrap_or_default()).contains(part) {
+                broken.push(format!("{doc}: {target} (no such heading)"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
 /// What a block printed and how it ended.
 struct Ran {
     code: Option<i32>,
