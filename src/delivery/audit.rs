@@ -10,11 +10,13 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::encode::Target;
 use crate::event::Event;
 use crate::store::files::{self, create_dir, open_private_append};
+use crate::ui;
 
 /// The log's file name in the state directory.
 pub const FILE: &str = "audit.jsonl";
@@ -22,7 +24,8 @@ pub const FILE: &str = "audit.jsonl";
 pub const ROTATE_AT: u64 = 256 * 1024;
 
 /// What became of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The backend accepted it.
     Delivered,
@@ -42,11 +45,31 @@ impl Outcome {
     }
 }
 
-/// One line of the log, a JSON object: `time`, `outcome`, `reason` (queued or dropped), `host`,
-/// `protocol`, `event`, `installation_id`, `message_id` and `properties` as sent, the email
-/// masked. Built and read as a plain JSON map: serde's derived code would cost the binary more.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record(Map<String, Value>);
+/// One line of the log: what became of one event, when, where it went, and the event as sent (an
+/// email masked). The fields are in the order they have always been written in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The event's name.
+    pub event: String,
+    /// The destination's host and port.
+    pub host: String,
+    /// The installation ID sent.
+    pub installation_id: String,
+    /// The event's message ID.
+    pub message_id: String,
+    /// Delivered, queued or dropped.
+    pub outcome: Outcome,
+    /// The properties as sent, the email masked.
+    pub properties: Map<String, Value>,
+    /// The protocol's name; kept as text, so a line written for a protocol this version does not
+    /// know still reads.
+    pub protocol: String,
+    /// Why it was queued or dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When, RFC 3339.
+    pub time: String,
+}
 
 impl Record {
     /// The line for `event`, sent to `to`, stamped `time`.
@@ -55,37 +78,30 @@ impl Record {
         if let Some(Value::String(email)) = properties.get_mut("email") {
             *email = mask_email(email);
         }
-        let mut line = Map::new();
-        line.insert("time".into(), time.into());
-        line.insert("outcome".into(), outcome.name().into());
-        if let Some(reason) = reason {
-            line.insert("reason".into(), reason.into());
+        Record {
+            event: event.event.clone(),
+            host: to.endpoint.host().to_owned(),
+            installation_id: event.installation_id.clone(),
+            message_id: event.message_id.clone(),
+            outcome,
+            properties,
+            protocol: to.protocol.name().to_owned(),
+            reason: reason.map(str::to_owned),
+            time: time.to_owned(),
         }
-        line.insert("host".into(), to.endpoint.host().into());
-        line.insert("protocol".into(), to.protocol.name().into());
-        line.insert("event".into(), event.event.clone().into());
-        line.insert("installation_id".into(), event.installation_id.clone().into());
-        line.insert("message_id".into(), event.message_id.clone().into());
-        line.insert("properties".into(), properties.into());
-        Record(line)
-    }
-
-    /// A string field, empty when absent.
-    fn text(&self, key: &str) -> &str {
-        self.0.get(key).and_then(Value::as_str).unwrap_or_default()
     }
 
     /// Turns a `queued` line into a `dropped` one (the outbox did not take the event).
     pub fn drop_if_queued(&mut self, reason: &str) {
-        if self.text("outcome") == Outcome::Queued.name() {
-            self.0.insert("outcome".into(), Outcome::Dropped.name().into());
-            self.0.insert("reason".into(), reason.into());
+        if self.outcome == Outcome::Queued {
+            self.outcome = Outcome::Dropped;
+            self.reason = Some(reason.to_owned());
         }
     }
 
     /// The line as stored.
     pub fn to_json(&self) -> String {
-        Value::Object(self.0.clone()).to_string()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -160,8 +176,8 @@ impl AuditLog {
             };
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 match serde_json::from_str(line) {
-                    Ok(Value::Object(map)) => entries.push(Record(map)),
-                    _ => unreadable += 1,
+                    Ok(record) => entries.push(record),
+                    Err(_) => unreadable += 1,
                 }
             }
         }
@@ -169,53 +185,54 @@ impl AuditLog {
     }
 }
 
-/// The entries as a table, one row per event and its properties indented below it.
+/// Most characters of a cell or a property shown in the table (`--json` shows lines whole).
+const MAX_CELL: usize = 200;
+
+/// The entries as a table, one row per event and its properties indented below it. Whatever the
+/// file holds is shown inert: control characters removed, each cell and property cut to
+/// [`MAX_CELL`] characters.
 pub fn table(entries: &[Record]) -> String {
-    let header = ["TIME", "OUTCOME", "EVENT", "TO"];
+    let cell = |text: &str| ui::plain(text, MAX_CELL);
+    let header = ["TIME", "OUTCOME", "EVENT", "TO"].map(str::to_owned);
     let rows: Vec<[String; 4]> = entries
         .iter()
         .map(|e| {
-            let outcome = match e.text("reason") {
-                "" => e.text("outcome").to_owned(),
-                reason => format!("{} ({reason})", e.text("outcome")),
+            let outcome = match &e.reason {
+                None => e.outcome.name().to_owned(),
+                Some(reason) => format!("{} ({})", e.outcome.name(), cell(reason)),
             };
-            let time = e.text("time").replacen('T', " ", 1);
-            let to = format!("{} ({})", e.text("host"), e.text("protocol"));
-            [time, outcome, e.text("event").to_owned(), to]
+            let time = cell(&e.time).replacen('T', " ", 1);
+            let to = format!("{} ({})", cell(&e.host), cell(&e.protocol));
+            [time, outcome, cell(&e.event), to]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+    let mut widths = [0; 4];
+    for row in rows.iter().chain([&header]) {
+        for (w, text) in widths.iter_mut().zip(row) {
+            *w = (*w).max(text.chars().count());
         }
     }
-    let line = |cells: [&str; 4]| {
+    // Padded by hand: a width past u16::MAX in a format string panics.
+    let line = |cells: &[String; 4]| {
         let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i == 3 {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
+        for (text, width) in cells.iter().zip(widths).take(3) {
+            out.push_str(text);
+            out.extend(std::iter::repeat_n(' ', width - text.chars().count() + 2));
         }
+        out.push_str(&cells[3]);
         out.push('\n');
         out
     };
-    let mut out = line(header);
+    let mut out = line(&header);
     for (row, entry) in rows.iter().zip(entries) {
-        out.push_str(&line([&row[0], &row[1], &row[2], &row[3]]));
-        let props: Vec<String> = match entry.0.get("properties") {
-            Some(Value::Object(props)) => props
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => format!("{k}={s}"),
-                    other => format!("{k}={other}"),
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let id = entry.text("installation_id");
+        out.push_str(&line(row));
+        let props: Vec<String> = (entry.properties.iter())
+            .map(|(k, v)| match v {
+                Value::String(s) => cell(&format!("{k}={s}")),
+                other => cell(&format!("{k}={other}")),
+            })
+            .collect();
+        let id = cell(&entry.installation_id);
         out.push_str(&format!("    id {id}: {}\n", props.join(" ")));
     }
     out
@@ -272,7 +289,7 @@ mod tests {
             &to(Protocol::Json, "https://h"),
             "t",
         );
-        assert_eq!(e.0["properties"]["email"], "a***@example.com");
+        assert_eq!(e.properties["email"], "a***@example.com");
     }
 
     #[test]
@@ -292,8 +309,35 @@ mod tests {
         let mode = fs::metadata(log.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let (entries, unreadable) = log.read().unwrap();
-        let names: Vec<&str> = entries.iter().map(|e| e.text("event")).collect();
+        let names: Vec<&str> = entries.iter().map(|e| e.event.as_str()).collect();
         assert_eq!((names, unreadable), (vec!["A", "B", "C"], 1));
+    }
+
+    /// What 0.1.0 wrote reads whole, and is written back byte for byte.
+    #[test]
+    fn reads_what_earlier_versions_wrote() {
+        let old = include_str!("../../tests/fixtures/audit-0.1.0.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE), old).unwrap();
+        let (records, unreadable) = AuditLog::new(dir.path()).read().unwrap();
+        assert_eq!((records.len(), unreadable), (5, 0));
+        let outcomes: Vec<Outcome> = records.iter().map(|r| r.outcome).collect();
+        use Outcome::{Delivered, Dropped, Queued};
+        assert_eq!(outcomes, [Dropped, Delivered, Queued, Queued, Queued]);
+        assert_eq!(records[4].properties["email"], "a***@example.com");
+        let lines: String = records.iter().map(|r| r.to_json() + "\n").collect();
+        assert_eq!(lines, old);
+    }
+
+    #[test]
+    fn a_huge_name_makes_a_bounded_row() {
+        let mut record = entry("x", Outcome::Delivered);
+        record.event = "N".repeat(65_536);
+        let text = table(&[record]);
+        assert!(
+            text.len() < 1_000 && text.contains(&format!("{}…", "N".repeat(MAX_CELL - 1))),
+            "{text}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::encode::Destination;
 use crate::event::Event;
@@ -23,57 +23,27 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 /// Events queued for another destination are dropped once they are older than this.
 pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// One line of the outbox: the event's fields and a `destination` object. Lines
-/// written before destinations were recorded have none and match no call.
-#[derive(Debug, Clone)]
+/// One line of the outbox: the event's fields and a `destination` object. Lines written before
+/// destinations were recorded have none and match no call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueuedEvent {
     /// Where the event is to be delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<Destination>,
     /// The event.
+    #[serde(flatten)]
     pub event: Event,
 }
 
 impl QueuedEvent {
     /// Reads one line: the event's fields, all required, and the destination when there is one.
-    /// By hand from a JSON map, as serde's derived code would cost the binary more.
     fn parse(line: &[u8]) -> Option<QueuedEvent> {
-        let Ok(Value::Object(mut map)) = serde_json::from_slice(line) else {
-            return None;
-        };
-        let mut text = |key| match map.remove(key) {
-            Some(Value::String(text)) => Some(text),
-            _ => None,
-        };
-        let (event, installation_id) = (text("event")?, text("installation_id")?);
-        let (message_id, timestamp) = (text("message_id")?, text("timestamp")?);
-        let Some(Value::Object(properties)) = map.remove("properties") else {
-            return None;
-        };
-        Some(QueuedEvent {
-            destination: map.get("destination").and_then(Destination::from_json),
-            event: Event {
-                event,
-                installation_id,
-                message_id,
-                timestamp,
-                properties,
-            },
-        })
+        serde_json::from_slice(line).ok()
     }
 
     /// The line, newline included.
     fn line(&self) -> io::Result<Vec<u8>> {
-        let e = &self.event;
-        let mut map = Map::new();
-        if let Some(destination) = &self.destination {
-            map.insert("destination".into(), destination.to_json());
-        }
-        map.insert("event".into(), e.event.clone().into());
-        map.insert("installation_id".into(), e.installation_id.clone().into());
-        map.insert("message_id".into(), e.message_id.clone().into());
-        map.insert("timestamp".into(), e.timestamp.clone().into());
-        map.insert("properties".into(), Value::Object(e.properties.clone()));
-        let mut line = serde_json::to_vec(&map).map_err(io::Error::other)?;
+        let mut line = serde_json::to_vec(self).map_err(io::Error::other)?;
         line.push(b'\n');
         Ok(line)
     }
@@ -259,7 +229,7 @@ mod tests {
 
     fn to(endpoint: &str) -> Destination {
         Destination {
-            protocol: "json".into(),
+            protocol: beacon_wire::Protocol::Json,
             endpoint: endpoint.into(),
             credentials_sha256: None,
         }
@@ -305,6 +275,43 @@ mod tests {
         let (entries, skipped) = parse(text.as_bytes());
         assert_eq!(entries.len(), 2);
         assert_eq!(skipped, 2);
+    }
+
+    /// What 0.1.0 wrote: every line reads, a call to the same endpoint and key still finds its
+    /// events, and writing the lines back gives the same bytes.
+    #[test]
+    fn reads_and_rewrites_what_earlier_versions_wrote() {
+        use crate::encode::{Endpoint, Target};
+        use beacon_wire::Protocol;
+
+        let old = include_str!("../../tests/fixtures/outbox-0.1.0.jsonl");
+        let (entries, skipped) = parse(old.as_bytes());
+        assert_eq!((entries.len(), skipped), (4, 0));
+        let protocols: Vec<_> = entries
+            .iter()
+            .map(|e| e.destination.as_ref().map(|d| d.protocol))
+            .collect();
+        assert_eq!(
+            protocols,
+            [
+                Some(Protocol::Json),
+                Some(Protocol::Segment),
+                Some(Protocol::Json),
+                None
+            ]
+        );
+        let target = |protocol, endpoint, key: &str| Target {
+            protocol,
+            endpoint: Endpoint::parse(endpoint).unwrap(),
+            key: Some(key.to_owned()),
+        };
+        let json = target(Protocol::Json, "http://127.0.0.1:1/in?token=t0k&v", "k1");
+        assert_eq!(entries[0].destination, Some(json.destination()));
+        let segment = target(Protocol::Segment, "http://ada:pw@127.0.0.1:1", "wk");
+        assert_eq!(entries[1].destination, Some(segment.destination()));
+        assert_eq!(entries[1].event.properties["exit_code"], 3);
+        let lines: Vec<u8> = entries.iter().flat_map(|e| e.line().unwrap()).collect();
+        assert_eq!(String::from_utf8(lines).unwrap(), old);
     }
 
     #[test]

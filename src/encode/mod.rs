@@ -2,6 +2,7 @@
 //! accept, with the field names and types their official client libraries send.
 
 use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
 use beacon_wire::{Protocol, prop};
@@ -9,7 +10,6 @@ use beacon_wire::{Protocol, prop};
 use crate::event::Event;
 
 mod endpoint;
-mod json;
 mod posthog;
 mod segment;
 
@@ -109,12 +109,12 @@ impl Target {
     }
 
     fn encoded_len(&self, event: &Event) -> usize {
-        let value = match self.protocol {
-            Protocol::Segment => segment::event(event),
-            Protocol::Posthog => posthog::event(event),
-            Protocol::Json => json::event(event),
+        let encoded = match self.protocol {
+            Protocol::Segment => serde_json::to_vec(&segment::event(event)),
+            Protocol::Posthog => serde_json::to_vec(&posthog::event(event)),
+            Protocol::Json => serde_json::to_vec(event),
         };
-        serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len())
+        encoded.map_or(usize::MAX, |v| v.len())
     }
 
     /// The URL events are posted to.
@@ -131,11 +131,11 @@ impl Target {
     pub fn encode(&self, events: &[Event], sent_at: &str) -> Vec<Request> {
         match self.protocol {
             Protocol::Segment => vec![self.request(
-                json!({"batch": events.iter().map(segment::event).collect::<Vec<_>>(), "sentAt": sent_at}),
+                &json!({"batch": events.iter().map(segment::event).collect::<Vec<_>>(), "sentAt": sent_at}),
                 events,
             )],
             Protocol::Posthog => vec![self.request(
-                json!({
+                &json!({
                     "api_key": self.key.as_deref().unwrap_or_default(),
                     "batch": events.iter().map(posthog::event).collect::<Vec<_>>(),
                     "sent_at": sent_at,
@@ -144,12 +144,12 @@ impl Target {
             )],
             Protocol::Json => events
                 .iter()
-                .map(|e| self.request(json::event(e), std::slice::from_ref(e)))
+                .map(|e| self.request(e, std::slice::from_ref(e)))
                 .collect(),
         }
     }
 
-    fn request(&self, body: Value, events: &[Event]) -> Request {
+    fn request(&self, body: &impl Serialize, events: &[Event]) -> Request {
         let mut headers = vec![("Content-Type", "application/json".to_owned())];
         if let Some(auth) = self.authorization(self.key.as_deref()) {
             headers.push(("Authorization", auth));
@@ -157,7 +157,7 @@ impl Target {
         Request {
             url: self.url(),
             headers,
-            body: serde_json::to_vec(&body).unwrap_or_default(),
+            body: serde_json::to_vec(body).unwrap_or_default(),
             message_ids: events.iter().map(|e| e.message_id.clone()).collect(),
         }
     }
@@ -187,7 +187,7 @@ impl Target {
             digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
         });
         Destination {
-            protocol: self.protocol.name().to_owned(),
+            protocol: self.protocol,
             endpoint: self.endpoint.without_credentials(),
             credentials_sha256: credentials,
         }
@@ -219,37 +219,33 @@ impl Target {
 
 /// Where queued events are to be delivered: the protocol, the endpoint without credentials and
 /// with its query values masked, and a SHA-256 of the key, of any `user:password@` and of any query
-/// in the endpoint (never the credentials themselves). A call delivers only the queued events whose destination equals its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// in the endpoint (never the credentials themselves). A call delivers only the queued events whose
+/// destination equals its own. Stored as `{"credentials_sha256": …, "endpoint": …, "protocol": …}`,
+/// the first only when there are credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
-    /// `segment`, `posthog` or `json`.
-    pub protocol: String,
-    /// Base URL, credentials removed, query values masked.
-    pub endpoint: String,
     /// Hex SHA-256 of `key \n user:password`, then `\n query` when the endpoint has one; absent
     /// when there is none of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_sha256: Option<String>,
+    /// Base URL, credentials removed, query values masked.
+    pub endpoint: String,
+    /// The wire format, by its name (`segment`, `posthog`, `json`).
+    #[serde(with = "protocol_name")]
+    pub protocol: Protocol,
 }
 
-impl Destination {
-    /// As stored: `{"protocol": …, "endpoint": …, "credentials_sha256": …}`, the last only when
-    /// there are credentials. Built by hand, as serde's derived code would cost the binary more.
-    pub fn to_json(&self) -> Value {
-        let mut object = json!({"protocol": self.protocol, "endpoint": self.endpoint});
-        if let Some(hash) = &self.credentials_sha256 {
-            object["credentials_sha256"] = hash.clone().into();
-        }
-        object
+/// A `Protocol` as its `--protocol` name.
+mod protocol_name {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(protocol: &Protocol, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(protocol.name())
     }
 
-    /// Reads what `to_json` wrote; `None` for anything else.
-    pub fn from_json(value: &Value) -> Option<Destination> {
-        let text = |key| value.get(key).and_then(Value::as_str).map(str::to_owned);
-        Some(Destination {
-            protocol: text("protocol")?,
-            endpoint: text("endpoint")?,
-            credentials_sha256: text("credentials_sha256"),
-        })
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Protocol, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Protocol::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown protocol '{name}'")))
     }
 }
 

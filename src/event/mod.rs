@@ -8,14 +8,16 @@ pub mod facts;
 use std::time::SystemTime;
 
 use beacon_wire::prop;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub use checkpoint::Checkpoint;
 use facts::Facts;
 
-/// One event, ready to be encoded for any protocol.
-#[derive(Debug, Clone, PartialEq)]
+/// One event, ready to be encoded for any protocol. Serialised as it is stored in the outbox and
+/// sent by the plain JSON protocol; the fields are in the order they have always been written in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Event name, e.g. `Installation Started`.
     pub event: String,
@@ -23,10 +25,10 @@ pub struct Event {
     pub installation_id: String,
     /// Unique per event and kept across retries, so backends can drop duplicates.
     pub message_id: String,
-    /// When the event happened, RFC 3339 with milliseconds.
-    pub timestamp: String,
     /// Facts and fields.
     pub properties: Map<String, Value>,
+    /// When the event happened, RFC 3339 with milliseconds.
+    pub timestamp: String,
 }
 
 /// What identifies the product in every event.

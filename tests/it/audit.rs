@@ -113,3 +113,54 @@ fn opted_out_calls_and_dry_runs_record_nothing() {
     env.json(&server.url).args(["--dry-run", "started"]).assert().success();
     assert!(!env.state_dir("acme").join("audit.jsonl").exists());
 }
+
+/// `log` reads whatever the file holds: a 65,536-character event name (which made it abort),
+/// bytes that are not UTF-8, nesting past any limit, wrong types, escape sequences, a line of
+/// 300,000 characters. Each bad line is counted, the rest shown inert, and the call exits 0.
+#[test]
+fn log_shows_any_audit_file_without_failing() {
+    let env = Env::new();
+    let dir = env.state_dir("acme");
+    fs::create_dir_all(&dir).unwrap();
+    let record = |event: &str| {
+        serde_json::json!({
+            "event": event, "host": "h", "installation_id": "i", "message_id": "m",
+            "outcome": "delivered", "properties": {"note": event}, "protocol": "json",
+            "time": "2026-11-24T07:00:01Z",
+        })
+        .to_string()
+    };
+    let mut file = Vec::new();
+    for line in [
+        record(&"N".repeat(65_536)),
+        record("\u{1b}[31mred\u{1b}]0;title\u{7}\r\u{202e}"),
+        "[".repeat(100_000),
+        r#"{"event": 5, "outcome": "delivered"}"#.to_owned(),
+        r#"{"event": "x", "outcome": "exploded"}"#.to_owned(),
+        "[1, 2, 3]".to_owned(),
+        format!("\"{}\"", "x".repeat(300_000)),
+        record("Installation Started"),
+    ] {
+        file.extend_from_slice(line.as_bytes());
+        file.push(b'\n');
+    }
+    file.extend_from_slice(b"\xff\xfe{\"event\"\x00\n");
+    fs::write(dir.join("audit.jsonl"), &file).unwrap();
+
+    let out = env.cmd().arg("log").output().unwrap();
+    let (table, err) = (stdout(&out), crate::support::stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("skipped 6 unreadable line(s)"), "{err}");
+    assert!(!table.contains(['\u{1b}', '\u{7}', '\r', '\u{202e}']), "{table:?}");
+    assert!(
+        table.contains("red") && table.contains("Installation Started"),
+        "{table}"
+    );
+    assert!(table.len() < 4_000, "long values are cut: {} bytes", table.len());
+    let rows: Vec<&str> = table.lines().filter(|l| !l.starts_with("    ")).collect();
+    assert_eq!(rows.len(), 4, "header and three records:\n{table}");
+
+    let out = env.cmd().args(["log", "--json", "--limit", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), record("Installation Started") + "\n");
+}
