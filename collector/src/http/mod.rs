@@ -91,6 +91,12 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
              they are sent when one does again"
         );
     }
+    if let Some(files) = accept::raise_open_files().filter(|&n| n < accept::FEW_OPEN_FILES) {
+        eprintln!(
+            "note: at most {files} open files (the hard limit), so at most about that many connections; \
+             raise it with ulimit -Hn or LimitNOFILE= for busy installers"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::Bind(settings.listen, e))?;

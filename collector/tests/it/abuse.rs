@@ -38,6 +38,42 @@ fn connections_that_stall_in_their_body_do_not_keep_real_events_out() {
     drop(stalled);
 }
 
+/// The soft and hard limits on open files of a running process.
+fn open_files_limit(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let mut values = line["Max open files".len()..].split_whitespace();
+    let soft = values.next().expect("soft limit").to_string();
+    (soft, values.next().expect("hard limit").to_string())
+}
+
+#[test]
+fn the_open_files_soft_limit_is_raised_so_idle_connections_do_not_keep_events_out() {
+    if !crate::tools::have("prlimit", &["--version"], "util-linux") {
+        return;
+    }
+    let c = Collector::start_under(&["prlimit", "--nofile=256:4096"], &[]);
+    assert_eq!(open_files_limit(c.pid()), ("4096".into(), "4096".into()));
+    // More idle connections than the soft limit the collector was started with.
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(c.addr()).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let real = json!({"event": "Installation Started", "installation_id": "real", "properties": {"product": "acme"}});
+    let (status, answer) = c.post_json("/events", &[], &real);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(c.stored(), 1);
+    let stderr = c.stderr();
+    assert!(
+        !stderr.contains("accepting") && !stderr.contains("open files"),
+        "{stderr}"
+    );
+    drop(idle);
+}
+
 #[test]
 fn without_a_token_the_report_refuses_host_names_other_than_loopback() {
     let c = Collector::start(&[]);

@@ -60,6 +60,13 @@ impl Collector {
         Collector::spawn(dir, db, listen, extra, env)
     }
 
+    /// Starts `serve` as the last arguments of `wrapper` (e.g. `prlimit --nofile=256:4096`).
+    pub fn start_under(wrapper: &[&str], extra: &[&str]) -> Collector {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("events.sqlite");
+        Collector::launch(wrapper, dir, db, "127.0.0.1:0", extra, &[])
+    }
+
     /// Starts `serve` on an existing database (kept where it is).
     pub fn start_with_db(db: &Path, extra: &[&str]) -> Collector {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -67,8 +74,26 @@ impl Collector {
     }
 
     fn spawn(dir: tempfile::TempDir, db: PathBuf, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Collector {
+        Collector::launch(&[], dir, db, listen, extra, env)
+    }
+
+    fn launch(
+        wrapper: &[&str],
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Collector {
         let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
-        let mut command = Command::new(BIN);
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
         for name in OWN_ENV {
             command.env_remove(name);
         }
