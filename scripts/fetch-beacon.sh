@@ -9,16 +9,23 @@
 #   beacon_fetch --product acme --endpoint https://collector.acme.example --protocol json
 #   beacon_started; beacon_run unpack -- tar -xzf acme.tgz; beacon_success
 #
-# `beacon_fetch [shell-init options]` picks the asset for `uname -s`/`uname -m`, downloads it with curl
-# or wget (bounded by BEACON_FETCH_TIMEOUT seconds, default 10), checks its SHA-256 against the pinned
-# sums, unpacks it into BEACON_DIR (default: a new temp directory) and only then runs it:
-# `install-beacon shell-init OPTIONS` defines the beacon_* hooks, and BEACON is the binary's path.
-# On any failure BEACON is empty, the same hooks are defined as no-ops (beacon_run still runs its
-# command) and, unless an opt-out says otherwise and if curl exists, one `Installation Error` with
-# step `beacon-download` tells the vendor why. It returns 0 either way.
+# `beacon_fetch [shell-init options]` first checks the opt-outs install-beacon honours that a shell
+# can see (DO_NOT_TRACK, the product's variables, --telemetry/INSTALL_BEACON_TELEMETRY, the policy
+# file, a saved `disable`, --default-consent disabled): when one applies it downloads nothing and
+# defines the hooks as no-ops. Otherwise it picks the asset for `uname -s`/`uname -m`, downloads it
+# with curl or wget (bounded by BEACON_FETCH_TIMEOUT seconds, default 10, and 16 MiB) into a private
+# directory (BEACON_DIR, or a new one in TMPDIR: mode 0700, owned by the caller; an existing one
+# that is not is refused), checks its SHA-256 against the pinned sums, unpacks it and only then runs
+# it: `install-beacon shell-init OPTIONS` defines the beacon_* hooks, BEACON is the binary's path,
+# and the hooks' EXIT path removes the binary and its directory. On any failure BEACON is empty,
+# the same hooks are defined as no-ops (beacon_run still runs its command) and, if curl exists,
+# one `Beacon Unavailable` event tells the vendor why. It returns 0 either way.
 
 beacon_fetch() {
   BEACON=
+  case $( (_beacon_fetch_options "$@" && _beacon_fetch_consent) 2>/dev/null) in
+    off) _beacon_fetch_noop; return 0 ;;
+  esac
   _bf_out=$(_beacon_fetch_verified) || true
   case $_bf_out in
     /*)
@@ -26,7 +33,10 @@ beacon_fetch() {
       [ -z "${ZSH_VERSION-}" ] || setopt POSIX_TRAPS
       if _bf_hooks=$("$_bf_out" shell-init "$@" 2>/dev/null) && eval "$_bf_hooks"; then
         BEACON=$_bf_out
+        # The hooks' EXIT path removes the binary and this directory.
+        __beacon_fetched_dir=${_bf_out%/*}
       else
+        _beacon_fetch_remove "${_bf_out%/*}"
         _beacon_fetch_fallback "install-beacon did not run on this machine" "$@"
       fi
       ;;
@@ -36,6 +46,9 @@ beacon_fetch() {
   unset _bf_out _bf_hooks
   return 0
 }
+
+# The most any download may write: a hostile mirror cannot fill the disk.
+_beacon_fetch_max=16777216
 
 # Prints the path of the verified binary, or `error:REASON`. Runs in a subshell: its variables,
 # `cd` and any `set -e` abort stay inside.
@@ -47,27 +60,66 @@ _beacon_fetch_verified() {
   _bf_want=$(printf '%s\n' "$BEACON_SHA256SUMS" |
     awk -v f="$_bf_asset" '{ n = $2; sub(/^\*/, "", n); if (n == f) { print tolower($1); exit } }')
   [ -n "$_bf_want" ] || { echo "error:no pinned checksum for $_bf_asset"; return 1; }
-  _bf_dir=${BEACON_DIR-}
-  if [ -z "$_bf_dir" ]; then
-    _bf_dir=$(mktemp -d 2>/dev/null) || _bf_dir=${TMPDIR:-/tmp}/install-beacon.$$
-  fi
-  mkdir -p "$_bf_dir" 2>/dev/null || { echo "error:cannot create $_bf_dir"; return 1; }
+  _bf_dir=$(_beacon_fetch_private_dir) || { echo "error:$_bf_dir"; return 1; }
   _bf_file=$_bf_dir/$_bf_asset
-  _beacon_fetch_download "${BEACON_BASE_URL%/}/$_bf_asset" "$_bf_file" ||
-    { rm -f "$_bf_file"; echo "error:download of $_bf_asset failed"; return 1; }
-  _bf_got=$(_beacon_fetch_sha256 "$_bf_file") || { rm -f "$_bf_file"; echo "error:no sha256sum, shasum or openssl"; return 1; }
-  if [ "$_bf_got" != "$_bf_want" ]; then
-    rm -f "$_bf_file"
-    echo "error:checksum mismatch for $_bf_asset"
+  _bf_why=
+  _beacon_fetch_download "${BEACON_BASE_URL%/}/$_bf_asset" "$_bf_file" || _bf_why="download of $_bf_asset failed"
+  # curl's 63 (--max-filesize), or as many bytes as the cap let through.
+  if [ -n "$_bf_why" ] && { [ "$_bf_rc" = 63 ] || [ "$(wc -c <"$_bf_file" 2>/dev/null | tr -d ' ')" = "$_beacon_fetch_max" ]; }; then
+    _bf_why="download of $_bf_asset failed: larger than 16 MiB"
+  fi
+  if [ -z "$_bf_why" ]; then
+    _bf_got=$(_beacon_fetch_sha256 "$_bf_file") || _bf_why="no sha256sum, shasum or openssl"
+  fi
+  [ -n "$_bf_why" ] || [ "$_bf_got" = "$_bf_want" ] || _bf_why="checksum mismatch for $_bf_asset"
+  if [ -z "$_bf_why" ] && ! { (cd "$_bf_dir" && tar -xzf "$_bf_asset" install-beacon) >/dev/null 2>&1 && [ -x "$_bf_dir/install-beacon" ]; }; then
+    _bf_why="cannot unpack $_bf_asset"
+  fi
+  rm -f "$_bf_file"
+  if [ -n "$_bf_why" ]; then
+    _beacon_fetch_remove "$_bf_dir"
+    echo "error:$_bf_why"
     return 1
   fi
-  (cd "$_bf_dir" && tar -xzf "$_bf_asset" install-beacon) >/dev/null 2>&1 && [ -x "$_bf_dir/install-beacon" ] ||
-    { echo "error:cannot unpack $_bf_asset"; return 1; }
-  rm -f "$_bf_file"
-  case $_bf_dir in
-    /*) echo "$_bf_dir/install-beacon" ;;
-    *) echo "$(pwd)/$_bf_dir/install-beacon" ;;
+  echo "$_bf_dir/install-beacon"
+}
+
+# Prints the absolute path of a directory only the caller can write: BEACON_DIR (created if
+# missing), else a new one in TMPDIR. An existing directory must be a real directory owned by the
+# caller with mode 0700, so nobody else can swap the binary between its check and its run.
+# Prints the reason instead and fails when that cannot be had.
+_beacon_fetch_private_dir() {
+  umask 077
+  if [ -n "${BEACON_DIR-}" ]; then
+    _bf_d=$BEACON_DIR
+    [ -e "$_bf_d" ] || [ -L "$_bf_d" ] || mkdir -p -- "$_bf_d" 2>/dev/null || { echo "cannot create $_bf_d"; return 1; }
+  else
+    _bf_d=$(mktemp -d "${TMPDIR:-/tmp}/install-beacon.XXXXXXXX" 2>/dev/null) || {
+      # No mktemp: a random name, made by a mkdir that fails on anything already there.
+      _bf_n=0
+      while :; do
+        _bf_d=${TMPDIR:-/tmp}/install-beacon.$(od -An -tx1 -N8 /dev/urandom 2>/dev/null | tr -d ' \n')
+        mkdir -- "$_bf_d" 2>/dev/null && break
+        _bf_n=$((_bf_n + 1))
+        [ "$_bf_n" -lt 3 ] || { echo "cannot create a directory in ${TMPDIR:-/tmp}"; return 1; }
+      done
+    }
+  fi
+  case $_bf_d in /*) ;; *) _bf_d=$(pwd)/$_bf_d ;; esac
+  # `ls -ldn`: mode, links, numeric owner; POSIX, unlike stat(1) and test -O.
+  set -- $(ls -ldn -- "$_bf_d" 2>/dev/null)
+  case ${1-}/${3-} in
+    # A trailing . or + marks an SELinux context or an ACL.
+    "drwx------/$(id -u)" | "drwx------./$(id -u)") [ ! -L "$_bf_d" ] && echo "$_bf_d" && return 0 ;;
   esac
+  echo "$_bf_d is not a private directory of this user (mode 0700, owner $(id -u), not a link)"
+  return 1
+}
+
+# Removes the binary the fetch put in DIR, and DIR itself once empty.
+_beacon_fetch_remove() {
+  rm -f -- "$1/install-beacon" 2>/dev/null || true
+  rmdir -- "$1" 2>/dev/null || true
 }
 
 # The release target for this machine.
@@ -75,26 +127,35 @@ _beacon_fetch_target() {
   case "$(uname -s 2>/dev/null)/$(uname -m 2>/dev/null)" in
     Linux/x86_64 | Linux/amd64) echo x86_64-unknown-linux-musl ;;
     Linux/aarch64 | Linux/arm64) echo aarch64-unknown-linux-musl ;;
+    # armv8l: a 64-bit CPU running a 32-bit userland, which runs armv7 binaries.
+    Linux/armv7* | Linux/armv8l) echo armv7-unknown-linux-musleabihf ;;
+    Linux/riscv64) echo riscv64gc-unknown-linux-musl ;;
     Darwin/x86_64) echo x86_64-apple-darwin ;;
     Darwin/arm64 | Darwin/aarch64) echo aarch64-apple-darwin ;;
     *) return 1 ;;
   esac
 }
 
+# Downloads URL to FILE, writing at most _beacon_fetch_max bytes whatever the server sends.
 _beacon_fetch_download() {
   _bf_t=${BEACON_FETCH_TIMEOUT:-10}
+  rm -f "$2.rc"
   if command -v curl >/dev/null 2>&1; then
-    curl -fsSL --proto '=https,http' --connect-timeout 3 --max-time "$_bf_t" -o "$2" "$1" 2>/dev/null
+    { curl -fsSL --proto '=https,http' --connect-timeout 3 --max-time "$_bf_t" --max-filesize "$_beacon_fetch_max" "$1" 2>/dev/null
+      echo "$?" >"$2.rc"; } | head -c "$_beacon_fetch_max" >"$2"
   elif command -v wget >/dev/null 2>&1; then
     # wget bounds each phase, not the whole transfer: timeout(1) does, where it exists.
     if command -v timeout >/dev/null 2>&1; then
-      timeout "$_bf_t" wget -q -T 3 -t 1 -O "$2" "$1" 2>/dev/null
+      { timeout "$_bf_t" wget -q -T 3 -t 1 -O - "$1" 2>/dev/null; echo "$?" >"$2.rc"; } | head -c "$_beacon_fetch_max" >"$2"
     else
-      wget -q -T 3 -t 1 -O "$2" "$1" 2>/dev/null
+      { wget -q -T 3 -t 1 -O - "$1" 2>/dev/null; echo "$?" >"$2.rc"; } | head -c "$_beacon_fetch_max" >"$2"
     fi
   else
     return 1
   fi
+  _bf_rc=$(cat "$2.rc" 2>/dev/null) || _bf_rc=1
+  rm -f "$2.rc"
+  [ "$_bf_rc" = 0 ]
 }
 
 _beacon_fetch_sha256() {
@@ -109,28 +170,31 @@ _beacon_fetch_sha256() {
   fi
 }
 
-# Defines the hooks as no-ops and reports why the beacon is missing, when allowed.
-_beacon_fetch_fallback() {
-  _bf_reason=$1
-  shift
+# The hooks `install-beacon shell-init` defines, doing nothing: every one exists, with the same
+# arguments and exit codes, so a script calls them whether the beacon came or not.
+_beacon_fetch_noop() {
   BEACON=
   beacon_started() { :; }
   beacon_step() { :; }
+  beacon_error() { :; }
   beacon_success() { :; }
+  beacon_on_exit() { :; }
   beacon_run() {
     while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do shift; done
     [ "$#" -eq 0 ] || shift
     "$@"
   }
-  (_beacon_fetch_report "$_bf_reason" "$@") >/dev/null 2>&1 || true
-  unset _bf_reason
 }
 
-# One `Installation Error` (step `beacon-download`) through curl, in the protocol the options or
-# INSTALL_BEACON_* variables name. Sends nothing when any opt-out install-beacon honours applies.
-_beacon_fetch_report() {
-  _bf_reason=$1
-  shift
+# Defines the no-op hooks and reports why the beacon is missing, when allowed.
+_beacon_fetch_fallback() {
+  _beacon_fetch_noop
+  (_bf_reason=$1 && shift && _beacon_fetch_options "$@" && _beacon_fetch_report "$_bf_reason") >/dev/null 2>&1 || true
+}
+
+# Reads the shell-init options (and the INSTALL_BEACON_* variables they default to) that decide
+# consent and where a report goes into _bf_* variables. Run it in a subshell.
+_beacon_fetch_options() {
   _bf_product=${INSTALL_BEACON_PRODUCT-} _bf_pversion=${INSTALL_BEACON_PRODUCT_VERSION-}
   _bf_protocol=${INSTALL_BEACON_PROTOCOL:-segment} _bf_endpoint=${INSTALL_BEACON_ENDPOINT-}
   _bf_key=${INSTALL_BEACON_KEY-} _bf_telemetry=${INSTALL_BEACON_TELEMETRY-}
@@ -156,40 +220,57 @@ _beacon_fetch_report() {
     esac
     shift
   done
-  command -v curl >/dev/null 2>&1 || return 0
-  case $_bf_product in '' | *[!A-Za-z0-9._-]*) return 0 ;; esac
-  [ -n "$_bf_dry" ] && return 0
-  _bf_upper=$(printf '%s' "$_bf_product" | tr 'a-z' 'A-Z' | tr -c 'A-Z0-9\n' '_')
-  for _bf_var in DO_NOT_TRACK "${_bf_upper}_DISABLE_TELEMETRY" "${_bf_upper}_TELEMETRY_DISABLE" "${_bf_upper}_TELEMETRY_DISABLED"; do
-    eval "_bf_v=\${$_bf_var-}"
-    case $_bf_v in '' | 0 | false) ;; *) return 0 ;; esac
-  done
+  case $_bf_product in '' | *[!A-Za-z0-9._-]*) _bf_product= ;; esac
+}
+
+# Prints install-beacon's consent decision as far as a shell sees it, in its order: `off` (an
+# opt-out applies: nothing may connect), `on`, or `ask` (undecided: only the binary can ask).
+_beacon_fetch_consent() {
   _bf_policy=${INSTALL_BEACON_POLICY_FILE:-/etc/install-beacon/policy}
   if [ -e "$_bf_policy" ] && ! grep -Eq '^[[:space:]]*telemetry[[:space:]]*=[[:space:]]*on[[:space:]]*$' "$_bf_policy" 2>/dev/null; then
+    echo off
     return 0
   fi
   case $(printf '%s' "$_bf_telemetry" | tr 'A-Z' 'a-z') in
-    0 | f | false | n | no | off | disable | disabled | optout | opt-out | disallow | forbid) return 0 ;;
-    1 | t | true | y | yes | on | enable | enabled | optin | opt-in | allow) ;;
-    *)
-      [ "$_bf_default" = enabled ] || return 0
-      [ -n "$_bf_state" ] || _bf_state=${XDG_STATE_HOME:-${HOME:-/nonexistent}/.local/state}/$_bf_product
-      ! grep -Eq '"consent"[[:space:]]*:[[:space:]]*false' "$_bf_state/state.json" 2>/dev/null || return 0
-      ;;
+    0 | f | false | n | no | off | disable | disabled | optout | opt-out | disallow | forbid) echo off; return 0 ;;
+    1 | t | true | y | yes | on | enable | enabled | optin | opt-in | allow) _bf_flag=on ;;
+    *) _bf_flag= ;;
   esac
+  _bf_upper=$(printf '%s' "$_bf_product" | tr 'a-z' 'A-Z' | tr -c 'A-Z0-9\n' '_')
+  for _bf_var in DO_NOT_TRACK "${_bf_upper}_DISABLE_TELEMETRY" "${_bf_upper}_TELEMETRY_DISABLE" "${_bf_upper}_TELEMETRY_DISABLED"; do
+    eval "_bf_v=\${$_bf_var-}"
+    case $_bf_v in '' | 0 | [Ff][Aa][Ll][Ss][Ee]) ;; *) echo off; return 0 ;; esac
+  done
+  [ -n "$_bf_state" ] || _bf_state=${XDG_STATE_HOME:-${HOME:-/nonexistent}/.local/state}/$_bf_product
+  if grep -Eq '"consent"[[:space:]]*:[[:space:]]*false' "$_bf_state/state.json" 2>/dev/null; then
+    echo off
+  elif [ -n "$_bf_flag" ] || grep -Eq '"consent"[[:space:]]*:[[:space:]]*true' "$_bf_state/state.json" 2>/dev/null; then
+    echo on
+  else
+    case $_bf_default in enabled) echo on ;; disabled) echo off ;; *) echo ask ;; esac
+  fi
+}
+
+# One `Beacon Unavailable` event with REASON through curl, in the protocol the options name, when
+# the consent decision is `on`. Expects _beacon_fetch_options to have run.
+_beacon_fetch_report() {
+  command -v curl >/dev/null 2>&1 || return 0
+  [ -n "$_bf_product" ] && [ -z "$_bf_dry" ] || return 0
+  [ "$(_beacon_fetch_consent)" = on ] || return 0
   _bf_endpoint=${_bf_endpoint%/}
   [ -n "$_bf_endpoint" ] || [ "$_bf_protocol" != segment ] || _bf_endpoint=https://api.segment.io
   case $_bf_endpoint in http://* | https://*) ;; *) return 0 ;; esac
 
+  _bf_event="Beacon Unavailable"
   _bf_id=$(_beacon_fetch_uuid) && _bf_mid=$(_beacon_fetch_uuid) || return 0
   _bf_ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   _bf_os=$(uname -s | tr 'A-Z' 'a-z')
   [ "$_bf_os" != darwin ] || _bf_os=macos
   _bf_arch=$(uname -m)
   case $_bf_arch in amd64) _bf_arch=x86_64 ;; arm64) _bf_arch=aarch64 ;; esac
-  _bf_props=$(printf '"arch":"%s","beacon_version":"%s","os":"%s","product":"%s","product_version":"%s","step":"beacon-download","message":"%s"' \
+  _bf_props=$(printf '"arch":"%s","beacon_version":"%s","os":"%s","product":"%s","product_version":"%s","message":"%s"' \
     "$(_beacon_fetch_clean "$_bf_arch")" "$(_beacon_fetch_clean "${BEACON_VERSION-}")" "$(_beacon_fetch_clean "$_bf_os")" \
-    "$_bf_product" "$(_beacon_fetch_clean "$_bf_pversion")" "$(_beacon_fetch_clean "$_bf_reason")")
+    "$_bf_product" "$(_beacon_fetch_clean "$_bf_pversion")" "$(_beacon_fetch_clean "$1")")
   set -- -fsS --proto '=https,http' --connect-timeout 2 --max-time 3 -o /dev/null -H 'Content-Type: application/json'
   case $_bf_protocol in
     segment)
@@ -197,20 +278,20 @@ _beacon_fetch_report() {
       _bf_auth=$(printf '%s:' "$_bf_key" | base64 | tr -d '\n') || return 0
       _bf_url=$_bf_endpoint/v1/batch
       set -- "$@" -H "Authorization: Basic $_bf_auth"
-      _bf_body=$(printf '{"batch":[{"type":"track","event":"Installation Error","anonymousId":"%s","messageId":"%s","timestamp":"%s","context":{"library":{"name":"install-beacon-fetch","version":"%s"}},"properties":{%s}}],"sentAt":"%s"}' \
-        "$_bf_id" "$_bf_mid" "$_bf_ts" "$(_beacon_fetch_clean "${BEACON_VERSION-}")" "$_bf_props" "$_bf_ts")
+      _bf_body=$(printf '{"batch":[{"type":"track","event":"%s","anonymousId":"%s","messageId":"%s","timestamp":"%s","context":{"library":{"name":"install-beacon-fetch","version":"%s"}},"properties":{%s}}],"sentAt":"%s"}' \
+        "$_bf_event" "$_bf_id" "$_bf_mid" "$_bf_ts" "$(_beacon_fetch_clean "${BEACON_VERSION-}")" "$_bf_props" "$_bf_ts")
       ;;
     posthog)
       [ -n "$_bf_key" ] || return 0
       _bf_url=$_bf_endpoint/batch/
-      _bf_body=$(printf '{"api_key":"%s","batch":[{"event":"Installation Error","distinct_id":"%s","uuid":"%s","timestamp":"%s","properties":{"$process_person_profile":false,"$lib":"install-beacon-fetch",%s}}],"sent_at":"%s"}' \
-        "$(_beacon_fetch_clean "$_bf_key")" "$_bf_id" "$_bf_mid" "$_bf_ts" "$_bf_props" "$_bf_ts")
+      _bf_body=$(printf '{"api_key":"%s","batch":[{"event":"%s","distinct_id":"%s","uuid":"%s","timestamp":"%s","properties":{"$process_person_profile":false,"$lib":"install-beacon-fetch",%s}}],"sent_at":"%s"}' \
+        "$(_beacon_fetch_clean "$_bf_key")" "$_bf_event" "$_bf_id" "$_bf_mid" "$_bf_ts" "$_bf_props" "$_bf_ts")
       ;;
     json)
       _bf_url=$_bf_endpoint
       [ -z "$_bf_key" ] || set -- "$@" -H "Authorization: Bearer $_bf_key"
-      _bf_body=$(printf '{"event":"Installation Error","installation_id":"%s","message_id":"%s","timestamp":"%s","properties":{%s}}' \
-        "$_bf_id" "$_bf_mid" "$_bf_ts" "$_bf_props")
+      _bf_body=$(printf '{"event":"%s","installation_id":"%s","message_id":"%s","timestamp":"%s","properties":{%s}}' \
+        "$_bf_event" "$_bf_id" "$_bf_mid" "$_bf_ts" "$_bf_props")
       ;;
     *) return 0 ;;
   esac

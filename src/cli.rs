@@ -260,6 +260,10 @@ pub struct RunArgs {
     /// Append the command's stdout and stderr to this file; show its last lines on failure
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Keep a failure for the `error` the shell hooks' EXIT path sends (with the installer's
+    /// message), instead of reporting it now
+    #[arg(long, hide = true)]
+    pub report_on_exit: bool,
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,

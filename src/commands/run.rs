@@ -18,6 +18,7 @@ use crate::cli::RunArgs;
 use crate::event::Checkpoint;
 use crate::exit;
 use crate::session::Session;
+use crate::store::state::PendingFailure;
 use crate::store::steps;
 use crate::ui;
 
@@ -58,6 +59,15 @@ pub fn run(session: &Session, args: RunArgs) -> exit::ExitStatus {
     } else {
         if let (Some(log), Some(start)) = (&args.log, log_start) {
             show_tail(log, start);
+        }
+        if args.report_on_exit {
+            let pending = PendingFailure {
+                step: args.step,
+                exit_code: code.into(),
+                duration_ms,
+            };
+            session.remember("the failed step", |saved| saved.pending_failure = Some(pending));
+            return exit::ExitStatus::Step(u8::try_from(code).unwrap_or(1));
         }
         let failed = Checkpoint::Error {
             step: Some(args.step),

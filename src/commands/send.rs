@@ -13,6 +13,7 @@ use crate::session::Session;
 use crate::store::throttle::{self, Throttle, Verdict};
 use crate::store::{files, identity};
 use crate::ui;
+use beacon_wire::prop;
 use uuid::Uuid;
 
 /// Builds the checkpoint's event and delivers it, honoring consent, `throttle`, dry run, debug and
@@ -31,12 +32,15 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
         name: &s.product,
         version: s.product_version.as_deref(),
     };
-    let event = Event::new(
+    let mut event = Event::new(
         checkpoint,
         session.installation_id(),
         &Facts::collect(&s.facts_env),
         &product,
     );
+    event
+        .properties
+        .insert(prop::ATTEMPT.into(), attempt(session, checkpoint).into());
 
     if s.dry_run {
         print_requests(&target, &event);
@@ -51,6 +55,22 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
     } else {
         ExitStatus::Success
     })
+}
+
+/// The install attempt an event belongs to: 1, 2, … per installation ID. `started` begins the next
+/// one and records it (a dry run only shows it); other events belong to the latest.
+fn attempt(session: &Session, checkpoint: &Checkpoint) -> u64 {
+    let id = session.installation_id().hyphenated().to_string();
+    let latest = session.saved.attempts.get(&id).copied().unwrap_or(0);
+    if !matches!(checkpoint, Checkpoint::Started) {
+        return latest.max(1);
+    }
+    let next = latest + 1;
+    session.remember("the install attempt", |saved| {
+        saved.attempts.insert(id, next);
+        saved.pending_failure = None;
+    });
+    next
 }
 
 /// Sends a request the user made while statistics are off (`support`): the checkpoint's own

@@ -60,8 +60,10 @@ pub fn exports(s: &Settings) -> Vec<(&'static str, String)> {
 pub fn script(s: &Settings, support_prompt: bool) -> String {
     let mut out = format!(
         "# install-beacon hooks for {product}: beacon_started, beacon_step NAME, \
-         beacon_run NAME [--label TEXT] [--log FILE] -- CMD..., beacon_success.\n\
-         # An EXIT trap reports 'Installation Error' with the current step if the script fails.\n",
+         beacon_run NAME [--label TEXT] [--log FILE] -- CMD..., beacon_error TEXT, beacon_success, \
+         beacon_on_exit CODE.\n\
+         # An EXIT trap reports one 'Installation Error' with the current step, the exit code and \
+         the beacon_error text if the script fails.\n",
         product = s.product
     );
     for (name, value) in exports(s) {
@@ -85,25 +87,48 @@ const SUPPORT_HOOK: &str = "    #support\n";
 
 const FUNCTIONS: &str = r#"__beacon() { command -v "$__beacon_bin" >/dev/null 2>&1 && "$__beacon_bin" "$@" || true; }
 beacon_started() { __beacon started; }
-beacon_step() { __beacon_step=$1; __beacon_reported=; }
+beacon_step() { __beacon_step=$1; __beacon_message=; }
+beacon_error() { __beacon_message=$1; }
 beacon_run() {
   beacon_step "$1"; shift
-  if command -v "$__beacon_bin" >/dev/null 2>&1; then
-    "$__beacon_bin" run --step "$__beacon_step" "$@" && return 0
-    __beacon_rc=$?; __beacon_reported=1; return "$__beacon_rc"
-  fi
+  __beacon_cmd= __beacon_log= __beacon_prev=
+  for __beacon_arg in "$@"; do
+    [ "$__beacon_prev" != -- ] || { __beacon_cmd=$__beacon_arg; break; }
+    case $__beacon_prev/$__beacon_arg in --log/*) __beacon_log=$__beacon_arg ;; */--log=*) __beacon_log=${__beacon_arg#--log=} ;; esac
+    __beacon_prev=$__beacon_arg
+  done
+  # A shell function runs here, in this shell, so the variables it sets survive; anything else
+  # runs under `run` (spinner, log, duration).
+  case $(type "$__beacon_cmd" 2>/dev/null | sed 1q) in
+    *function*) ;;
+    *) if command -v "$__beacon_bin" >/dev/null 2>&1; then
+      "$__beacon_bin" run --report-on-exit --step "$__beacon_step" "$@"
+      return
+    fi ;;
+  esac
   while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do shift; done
   [ "$#" -eq 0 ] || shift
-  "$@"
+  if [ -n "$__beacon_log" ]; then "$@" >>"$__beacon_log" 2>&1; else "$@"; fi
 }
 beacon_success() { __beacon_done=1; __beacon success; }
 beacon_on_exit() {
   if [ "$1" -ne 0 ] && [ -z "${__beacon_done-}" ]; then
     __beacon_done=1
-    [ -n "${__beacon_reported-}" ] || __beacon error --step "${__beacon_step:-unknown}" --exit-code "$1"
+    if [ -n "${__beacon_message-}" ]; then
+      __beacon error --step "${__beacon_step:-unknown}" --exit-code "$1" --message "$__beacon_message"
+    else
+      __beacon error --step "${__beacon_step:-unknown}" --exit-code "$1"
+    fi
     #support
   fi
+  if [ -n "${__beacon_fetched_dir-}" ]; then
+    rm -f -- "$__beacon_fetched_dir/install-beacon" 2>/dev/null || true
+    rmdir -- "$__beacon_fetched_dir" 2>/dev/null || true
+    __beacon_fetched_dir=
+  fi
 }
+# zsh skips the EXIT trap when `set -e` ends the script inside a function, unless POSIX_TRAPS.
+[ -z "${ZSH_VERSION-}" ] || setopt POSIX_TRAPS
 trap 'beacon_on_exit "$?"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -26,12 +26,28 @@ pub struct Saved {
     pub steps: Vec<StepTime>,
     /// The step named by the last `Installation Error` sent, for `support`.
     pub last_failed_step: Option<String>,
+    /// A step `run --report-on-exit` saw fail, not reported yet: the next `error` for that step
+    /// carries its exit code and duration.
+    pub pending_failure: Option<PendingFailure>,
     /// Events sent with `--once`: `<installation ID> <event name>` → when (Unix seconds).
     pub sent_once: BTreeMap<String, u64>,
     /// When each event was last sent with `--min-interval` or `heartbeat --every` (Unix seconds).
     pub last_sent: BTreeMap<String, u64>,
     /// The endpoint found unreachable, while calls queue without trying.
     pub outage: Option<Outage>,
+    /// Installation ID → the number of its latest install attempt (each `started` begins one).
+    pub attempts: BTreeMap<String, u64>,
+}
+
+/// A failed step kept for the `error` that reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFailure {
+    /// Step name, as given to `run --step`.
+    pub step: String,
+    /// The command's exit code.
+    pub exit_code: i64,
+    /// Wall time from start to exit, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// How long one step took.

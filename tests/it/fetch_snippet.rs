@@ -1,8 +1,9 @@
 //! `scripts/fetch-beacon.sh` sourced by real shells (sh, dash, bash, zsh) under `set -eu`, against a
 //! loopback server that hosts a release directory and receives events: a good asset is verified,
 //! unpacked and run; a tampered one is never executed; a 404, a dead server or an unknown platform
-//! leave no-op hooks, report one `Installation Error` (step `beacon-download`) unless opted out, and
-//! the installer goes on with exit 0.
+//! leave no-op hooks, report one `Beacon Unavailable` unless opted out, and the installer goes on
+//! with exit 0. An opt-out downloads nothing; the download goes into a private directory, is capped
+//! at 16 MiB and is gone when the installer exits.
 
 use std::fs;
 use std::path::Path;
@@ -70,6 +71,8 @@ struct Run<'a> {
     extra_env: Vec<(&'a str, String)>,
     path: Option<String>,
     version: String,
+    /// How the script sets BEACON_DIR (or not).
+    dir_line: String,
 }
 
 impl<'a> Run<'a> {
@@ -83,6 +86,7 @@ impl<'a> Run<'a> {
             extra_env: Vec::new(),
             path: None,
             version: VERSION.to_owned(),
+            dir_line: "BEACON_DIR=$HOME/beacon".to_owned(),
         }
     }
 
@@ -94,10 +98,11 @@ impl<'a> Run<'a> {
     fn output(&self) -> Output {
         let script = format!(
             r#"set -eu
-BEACON_BASE_URL=$BASE BEACON_VERSION=$VERSION BEACON_SHA256SUMS=$SUMS BEACON_DIR=$HOME/beacon
+BEACON_BASE_URL=$BASE BEACON_VERSION=$VERSION BEACON_SHA256SUMS=$SUMS {dir}
 . "$SNIPPET"
 beacon_fetch {args}
 echo "BEACON=[$BEACON]"
+[ -z "$BEACON" ] || echo "version=$("$BEACON" --version | cut -d' ' -f2) dir=$(ls -ldn "${{BEACON%/*}}" | cut -d' ' -f1)"
 beacon_started
 beacon_run unpack --label Unpacking -- echo step-ran
 beacon_step configure
@@ -105,7 +110,8 @@ ${{FAIL_AT_CONFIGURE:+false}}
 beacon_success
 echo installer-done
 "#,
-            args = self.fetch_args
+            args = self.fetch_args,
+            dir = self.dir_line
         );
         let snippet = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-beacon.sh");
         let mut cmd = Command::new(self.shell);
@@ -145,14 +151,14 @@ fn installer_finished(shell: &str, out: &Output) -> String {
     line["BEACON=[".len()..line.len() - 1].to_owned()
 }
 
-/// The one `Installation Error` the snippet reports, with its fixed properties checked.
+/// The one `Beacon Unavailable` the snippet reports, with its fixed properties checked.
 fn download_error(shell: &str, server: &Server) -> Value {
     let events = server.events();
     assert_eq!(events.len(), 1, "{shell}: expected exactly one event, got {events:?}");
     let event = &events[0];
-    assert_eq!(event["event"], "Installation Error", "{shell}");
+    assert_eq!(event["event"], beacon_wire::event::BEACON_UNAVAILABLE, "{shell}");
     let props = &event["properties"];
-    assert_eq!(props["step"], "beacon-download", "{shell}");
+    assert_eq!(props.get("step"), None, "{shell}: not a step of the installation");
     assert_eq!(props["product"], "acme", "{shell}");
     assert_eq!(props["product_version"], "1.2.3", "{shell}");
     assert_eq!(props["beacon_version"], VERSION, "{shell}");
@@ -176,10 +182,13 @@ fn a_good_asset_is_verified_unpacked_and_its_hooks_report() {
             env.home.path().join("beacon/install-beacon").to_str().unwrap(),
             "{shell}"
         );
-        assert_eq!(
-            fs::read(&beacon).unwrap(),
-            fs::read(env!("CARGO_BIN_EXE_install-beacon")).unwrap(),
-            "{shell}: the unpacked binary is the released one"
+        assert!(
+            stdout(&out).contains(&format!("version={} ", env!("CARGO_PKG_VERSION"))),
+            "{shell}: the unpacked binary is the released one: {out:?}"
+        );
+        assert!(
+            !env.home.path().join("beacon").exists(),
+            "{shell}: the binary and its directory are removed at exit"
         );
         assert_eq!(
             server.downloads(),
@@ -329,13 +338,227 @@ fn opted_out_nothing_is_reported() {
         installer_finished(shell, &run.output());
         assert_eq!(server.requests().len(), 0, "{shell}: opt-in default");
     }
-    // With a good asset, the real binary honours DO_NOT_TRACK itself.
-    let env = Env::new();
-    let server = Server::serving(release.dir.path());
-    let mut run = Run::hosted("sh", &env, &server, &release.sums);
-    run.extra_env.push(("DO_NOT_TRACK", "1".into()));
-    assert_ne!(installer_finished("sh", &run.output()), "");
-    assert_eq!(server.requests().len(), 0);
+}
+
+/// An opt-out the shell can see means no connection at all: not even the download of the beacon.
+#[test]
+fn an_opt_out_downloads_nothing() {
+    let release = Release::real();
+    for shell in shells() {
+        for (name, value) in [
+            ("DO_NOT_TRACK", "1"),
+            ("ACME_TELEMETRY_DISABLED", "yes"),
+            ("INSTALL_BEACON_TELEMETRY", "off"),
+            ("INSTALL_BEACON_DEFAULT_CONSENT", "disabled"),
+        ] {
+            let env = Env::new();
+            let server = Server::serving(release.dir.path());
+            let mut run = Run::hosted(shell, &env, &server, &release.sums);
+            run.extra_env.push((name, value.into()));
+            assert_eq!(installer_finished(shell, &run.output()), "", "{shell} {name}");
+            assert_eq!(server.downloads(), Vec::<String>::new(), "{shell} {name}");
+            assert_eq!(server.requests().len(), 0, "{shell} {name}");
+            assert!(!env.home.path().join("beacon").exists(), "{shell} {name}");
+        }
+    }
+}
+
+/// The fetched binary and its directory are gone when the installer exits, whether it succeeded or
+/// failed, and with or without mktemp: nothing is left in TMPDIR. The directory was private (0700).
+#[test]
+fn nothing_is_left_in_tmpdir() {
+    let release = Release::real();
+    let no_mktemp = tempfile::tempdir().unwrap();
+    fs::write(
+        no_mktemp.path().join("mktemp"),
+        "#!/bin/sh
+exit 1
+",
+    )
+    .unwrap();
+    fs::set_permissions(
+        no_mktemp.path().join("mktemp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        no_mktemp.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for shell in shells() {
+        for (fail, mktemp) in [(false, true), (true, true), (false, false)] {
+            let env = Env::new();
+            let tmp = tempfile::tempdir().unwrap();
+            let server = Server::serving(release.dir.path());
+            let mut run = Run::hosted(shell, &env, &server, &release.sums);
+            run.dir_line = String::new();
+            run.extra_env.push(("TMPDIR", tmp.path().display().to_string()));
+            if fail {
+                run.extra_env.push(("FAIL_AT_CONFIGURE", "1".into()));
+            }
+            if !mktemp {
+                run.path = Some(path.clone());
+            }
+            let out = run.output();
+            let case = format!("{shell}, failing: {fail}, mktemp: {mktemp}");
+            assert_eq!(out.status.code(), Some(i32::from(fail)), "{case}: {out:?}");
+            let text = stdout(&out);
+            let beacon = text.lines().find_map(|l| l.strip_prefix("BEACON=[")).unwrap();
+            let dir = Path::new(beacon.trim_end_matches(']')).parent().unwrap();
+            assert_eq!(dir.parent(), Some(tmp.path()), "{case}: {text}");
+            assert!(
+                dir.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("install-beacon."),
+                "{case}: {text}"
+            );
+            assert!(text.contains("dir=drwx------"), "{case}: private: {text}");
+            let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+            assert!(left.is_empty(), "{case}: left in TMPDIR: {left:?}");
+            let names: Vec<Value> = server.events().iter().map(|e| e["event"].clone()).collect();
+            let last = if fail {
+                "Installation Error"
+            } else {
+                "Installation Success"
+            };
+            assert_eq!(names, ["Installation Started", last], "{case}");
+        }
+    }
+}
+
+/// A BEACON_DIR that someone else could write to (mode 0777, or another user's even at 0700) is
+/// refused before anything is downloaded; the installer goes on without the beacon.
+#[test]
+fn a_directory_someone_else_controls_is_refused() {
+    let release = Release::real();
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    for shell in shells() {
+        let mut cases = vec![("mode 0777", 0o777, None)];
+        if root {
+            cases.push(("owned by uid 1000", 0o700, Some(1000)));
+        }
+        for (case, mode, owner) in cases {
+            let env = Env::new();
+            let dir = env.home.path().join("beacon");
+            fs::create_dir(&dir).unwrap();
+            fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+            std::os::unix::fs::chown(&dir, owner, None).unwrap();
+            let server = Server::serving(release.dir.path());
+            let out = Run::hosted(shell, &env, &server, &release.sums).output();
+            assert_eq!(installer_finished(shell, &out), "", "{shell}, {case}");
+            assert!(server.downloads().is_empty(), "{shell}, {case}: downloaded into it");
+            let message = download_error(shell, &server)["properties"]["message"].clone();
+            assert!(
+                message
+                    .as_str()
+                    .unwrap()
+                    .contains("is not a private directory of this user"),
+                "{shell}, {case}: {message}"
+            );
+            assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "{shell}, {case}");
+        }
+    }
+    if !root {
+        crate::support::tools::cannot_run("not root: the case of another user's directory needs chown");
+    }
+}
+
+/// A mirror that sends without end: the snippet writes 16 MiB and stops, and says so.
+#[test]
+fn a_download_is_capped_at_16_mib() {
+    let release = Release::real();
+    let endless = RawPeer::start(Peer::Endless);
+    for shell in shells() {
+        let env = Env::new();
+        let receiver = Server::start();
+        let mut run = Run::new(shell, &env, &endless.url, &release.sums, &receiver.url);
+        run.extra_env.push(("BEACON_FETCH_TIMEOUT", "60".into()));
+        assert_eq!(installer_finished(shell, &run.output()), "", "{shell}");
+        assert_eq!(
+            download_error(shell, &receiver)["properties"]["message"],
+            format!(
+                "download of install-beacon-{VERSION}-{}.tar.gz failed: larger than 16 MiB",
+                this_target()
+            ),
+            "{shell}"
+        );
+        assert!(!env.home.path().join("beacon").exists(), "{shell}");
+    }
+}
+
+/// `uname -m` picks the asset of its target; a machine without one downloads nothing. (The mapping
+/// is a `case` that every shell runs alike: `sh` is enough here.)
+#[test]
+fn each_machine_gets_the_asset_of_its_target() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_install-beacon"));
+    let targets = [
+        ("x86_64", "x86_64-unknown-linux-musl"),
+        ("amd64", "x86_64-unknown-linux-musl"),
+        ("aarch64", "aarch64-unknown-linux-musl"),
+        ("arm64", "aarch64-unknown-linux-musl"),
+        ("armv7l", "armv7-unknown-linux-musleabihf"),
+        ("armv8l", "armv7-unknown-linux-musleabihf"),
+        ("riscv64", "riscv64gc-unknown-linux-musl"),
+    ];
+    // One release directory with every Linux asset (each holding this machine's binary, which the
+    // fake uname does not change).
+    let release = Release::with(binary);
+    let mut sums = release.sums.clone();
+    for (_, target) in targets {
+        let asset = format!("install-beacon-{VERSION}-{target}.tar.gz");
+        let from = release
+            .dir
+            .path()
+            .join(format!("install-beacon-{VERSION}-{}.tar.gz", this_target()));
+        if !release.dir.path().join(&asset).exists() {
+            fs::copy(&from, release.dir.path().join(&asset)).unwrap();
+            sums.push_str(&sha256_line(&release.dir.path().join(&asset), &asset));
+        }
+    }
+    let fake = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let machines = targets
+        .iter()
+        .map(|(m, t)| (*m, Some(*t)))
+        .chain([("armv6l", None), ("mips", None)]);
+    for (machine, target) in machines {
+        fs::write(
+            fake.path().join("uname"),
+            format!("#!/bin/sh\ncase $1 in -m) echo {machine} ;; *) echo Linux ;; esac\n"),
+        )
+        .unwrap();
+        fs::set_permissions(
+            fake.path().join("uname"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let env = Env::new();
+        let server = Server::serving(release.dir.path());
+        let mut run = Run::hosted("sh", &env, &server, &sums);
+        run.path = Some(path.clone());
+        let beacon = installer_finished("sh", &run.output());
+        let want: Vec<String> = target
+            .map(|t| format!("/install-beacon-{VERSION}-{t}.tar.gz"))
+            .into_iter()
+            .collect();
+        assert_eq!(server.downloads(), want, "uname -m {machine}");
+        assert_eq!(beacon.is_empty(), target.is_none(), "uname -m {machine}");
+        if target.is_none() {
+            let events = server.events();
+            assert_eq!(events[0]["event"], "Beacon Unavailable");
+            assert_eq!(
+                events[0]["properties"]["message"],
+                format!("no build for Linux/{machine}")
+            );
+        }
+    }
 }
 
 #[test]
@@ -377,7 +600,7 @@ fn an_unknown_platform_and_the_segment_and_posthog_reports() {
         );
         let event = &req.events()[0];
         assert_eq!(event["type"], "track");
-        assert_eq!(event["event"], "Installation Error");
+        assert_eq!(event["event"], "Beacon Unavailable");
         assert_eq!(event["properties"]["message"], "no build for SunOS/sparc64");
         assert_eq!(event["properties"]["os"], "sunos");
         assert_ne!(event["anonymousId"], event["messageId"]);
@@ -393,7 +616,7 @@ fn an_unknown_platform_and_the_segment_and_posthog_reports() {
         assert_eq!(req.url, "/batch/", "{shell}");
         assert_eq!(req.json()["api_key"], "phc_abc");
         assert_eq!(req.events()[0]["properties"]["$process_person_profile"], false);
-        assert_eq!(req.events()[0]["properties"]["step"], "beacon-download");
+        assert_eq!(req.events()[0]["event"], "Beacon Unavailable");
     }
 }
 

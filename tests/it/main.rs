@@ -7,6 +7,7 @@ mod completions;
 mod consent_policy;
 mod core;
 mod fetch_snippet;
+mod hooks;
 mod installers;
 mod messages;
 mod network;

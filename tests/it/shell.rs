@@ -4,6 +4,8 @@
 
 use std::process::{Command, Output};
 
+use assert_cmd::prelude::*;
+
 use crate::support::{Env, Server, shells, stderr, stdout};
 use serde_json::Value;
 
@@ -117,4 +119,106 @@ fn a_missing_install_beacon_never_fails_the_script() {
         // The hooks were set up for this server; with the binary gone, nothing reaches it.
         assert!(server.events().is_empty());
     }
+}
+
+/// `beacon_error TEXT` attaches the installer's words to the failure: the EXIT path sends exactly
+/// one `Installation Error` with the step, the exit code and the text; after a failed `beacon_run`
+/// it also carries the step's duration.
+#[test]
+fn beacon_error_text_goes_with_the_one_error_the_exit_path_sends() {
+    for shell in shells() {
+        let server = Server::start();
+        let env = Env::new();
+        let out = run(
+            shell,
+            &env,
+            &server,
+            "",
+            "beacon_started\nbeacon_step configure\nbeacon_error 'port 8080 is taken'\nexit 4",
+        );
+        assert_eq!(out.status.code(), Some(4), "{shell}: {}", stderr(&out));
+        let e = events(&server);
+        let names: Vec<&Value> = e.iter().map(|e| &e["event"]).collect();
+        assert_eq!(names, ["Installation Started", "Installation Error"], "{shell}");
+        assert_eq!(e[1]["properties"]["step"], "configure", "{shell}");
+        assert_eq!(e[1]["properties"]["exit_code"], 4, "{shell}");
+        assert_eq!(e[1]["properties"]["message"], "port 8080 is taken", "{shell}");
+
+        let server = Server::start();
+        let out = run(
+            shell,
+            &env,
+            &server,
+            "",
+            "beacon_run download -- sh -c 'exit 22' || { beacon_error 'mirror unreachable'; exit 22; }",
+        );
+        assert_eq!(out.status.code(), Some(22), "{shell}: {}", stderr(&out));
+        let e = events(&server);
+        assert_eq!(e.len(), 1, "{shell}: exactly one error: {e:?}");
+        assert_eq!(e[0]["properties"]["step"], "download", "{shell}");
+        assert_eq!(e[0]["properties"]["exit_code"], 22, "{shell}");
+        assert_eq!(e[0]["properties"]["message"], "mirror unreachable", "{shell}");
+        assert!(e[0]["properties"]["duration_ms"].is_u64(), "{shell}: {e:?}");
+    }
+}
+
+/// `beacon_run STEP -- FUNCTION` runs a shell function in the installer's own shell: what it sets
+/// survives, and its failure is reported with its step.
+#[test]
+fn beacon_run_runs_shell_functions_in_the_installers_shell() {
+    for shell in shells() {
+        let server = Server::start();
+        let env = Env::new();
+        let body = "download_and_extract() { ARCHIVE=acme.tgz; echo \"args: $*\"; }\n\
+                    beacon_run download --label Downloading -- download_and_extract a 'b c'\n\
+                    echo \"ARCHIVE=$ARCHIVE\"\n\
+                    check() { return 3; }\n\
+                    beacon_run check -- check\necho unreachable";
+        let out = run(shell, &env, &server, "", body);
+        assert_eq!(out.status.code(), Some(3), "{shell}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "args: a b c\nARCHIVE=acme.tgz\n", "{shell}");
+        let e = events(&server);
+        assert_eq!(e.len(), 1, "{shell}: {e:?}");
+        assert_eq!(e[0]["properties"]["step"], "check", "{shell}");
+        assert_eq!(e[0]["properties"]["exit_code"], 3, "{shell}");
+    }
+}
+
+/// A re-run after a failure is a new attempt: each `started` begins one, and every event carries
+/// the number of its attempt (per installation ID, kept in the state directory); a dry run shows
+/// the next number without using it up.
+#[test]
+fn every_event_carries_its_install_attempt() {
+    let server = Server::start();
+    let env = Env::new();
+    let calls: [&[&str]; 6] = [
+        &["started"],
+        &["error", "--step", "download", "--exit-code", "22"],
+        &["started"],
+        &["track", "Plugin Installed"],
+        &["success"],
+        &["heartbeat"],
+    ];
+    for args in calls {
+        env.json(&server.url).args(args).assert().success();
+    }
+    let dry = env.json(&server.url).args(["--dry-run", "started"]).output().unwrap();
+    assert!(stdout(&dry).contains("\"attempt\": 3"), "{}", stdout(&dry));
+    let e = events(&server);
+    let attempts: Vec<(&Value, &Value)> = e.iter().map(|e| (&e["event"], &e["properties"]["attempt"])).collect();
+    assert_eq!(
+        attempts,
+        [
+            (&Value::from("Installation Started"), &Value::from(1)),
+            (&Value::from("Installation Error"), &Value::from(1)),
+            (&Value::from("Installation Started"), &Value::from(2)),
+            (&Value::from("Plugin Installed"), &Value::from(2)),
+            (&Value::from("Installation Success"), &Value::from(2)),
+            (&Value::from("Instance Active"), &Value::from(2)),
+        ]
+    );
+    // Another installation ID (a reset) starts counting again.
+    env.json(&server.url).args(["id", "--reset"]).assert().success();
+    env.json(&server.url).arg("started").assert().success();
+    assert_eq!(events(&server)[6]["properties"]["attempt"], 1);
 }
