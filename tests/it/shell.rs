@@ -4,8 +4,6 @@
 
 use std::process::{Command, Output};
 
-use assert_cmd::prelude::*;
-
 use crate::support::{Env, Server, shells, stderr, stdout};
 use serde_json::Value;
 
