@@ -74,6 +74,7 @@ fn segment_started_request_is_exactly_what_segment_expects() {
     let keys: Vec<&String> = p.as_object().unwrap().keys().collect();
     let mut expected = vec![
         "arch",
+        "attempt",
         "beacon_version",
         "ci",
         "container",
@@ -93,6 +94,7 @@ fn segment_started_request_is_exactly_what_segment_expects() {
     assert_eq!(p["beacon_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(p["arch"], std::env::consts::ARCH);
     assert_eq!(p["ci"], false);
+    assert_eq!(p["attempt"], 1);
     assert!(p["cpu_count"].as_u64().is_some_and(|n| n >= 1));
     assert!(["docker", "podman", "kubernetes", "none"].contains(&p["container"].as_str().unwrap()));
     assert_eq!(
