@@ -151,6 +151,16 @@ fn installer_finished(shell: &str, out: &Output) -> String {
     line["BEACON=[".len()..line.len() - 1].to_owned()
 }
 
+/// A directory holding a fake `name` (a sh script running `body`), and a PATH that finds it first.
+fn faked(name: &str, body: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let tool = dir.path().join(name);
+    fs::write(&tool, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+    (dir, path)
+}
+
 /// The one `Beacon Unavailable` the snippet reports, with its fixed properties checked.
 fn download_error(shell: &str, server: &Server) -> Value {
     let events = server.events();
@@ -368,24 +378,7 @@ fn an_opt_out_downloads_nothing() {
 #[test]
 fn nothing_is_left_in_tmpdir() {
     let release = Release::real();
-    let no_mktemp = tempfile::tempdir().unwrap();
-    fs::write(
-        no_mktemp.path().join("mktemp"),
-        "#!/bin/sh
-exit 1
-",
-    )
-    .unwrap();
-    fs::set_permissions(
-        no_mktemp.path().join("mktemp"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        no_mktemp.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let (_no_mktemp, path) = faked("mktemp", "exit 1");
     for shell in shells() {
         for (fail, mktemp) in [(false, true), (true, true), (false, false)] {
             let env = Env::new();
@@ -518,27 +511,15 @@ fn each_machine_gets_the_asset_of_its_target() {
             sums.push_str(&sha256_line(&release.dir.path().join(&asset), &asset));
         }
     }
-    let fake = tempfile::tempdir().unwrap();
-    let path = format!(
-        "{}:{}",
-        fake.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let machines = targets
         .iter()
         .map(|(m, t)| (*m, Some(*t)))
         .chain([("armv6l", None), ("mips", None)]);
     for (machine, target) in machines {
-        fs::write(
-            fake.path().join("uname"),
-            format!("#!/bin/sh\ncase $1 in -m) echo {machine} ;; *) echo Linux ;; esac\n"),
-        )
-        .unwrap();
-        fs::set_permissions(
-            fake.path().join("uname"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        let (_fake, path) = faked(
+            "uname",
+            &format!("case $1 in -m) echo {machine} ;; *) echo Linux ;; esac"),
+        );
         let env = Env::new();
         let server = Server::serving(release.dir.path());
         let mut run = Run::hosted("sh", &env, &server, &sums);
@@ -564,21 +545,9 @@ fn each_machine_gets_the_asset_of_its_target() {
 #[test]
 fn an_unknown_platform_and_the_segment_and_posthog_reports() {
     let release = Release::real();
-    let fake = tempfile::tempdir().unwrap();
-    fs::write(
-        fake.path().join("uname"),
-        "#!/bin/sh\ncase $1 in -s) echo SunOS ;; -m) echo sparc64 ;; *) echo SunOS ;; esac\n",
-    )
-    .unwrap();
-    fs::set_permissions(
-        fake.path().join("uname"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        fake.path().display(),
-        std::env::var("PATH").unwrap_or_default()
+    let (_fake, path) = faked(
+        "uname",
+        "case $1 in -s) echo SunOS ;; -m) echo sparc64 ;; *) echo SunOS ;; esac",
     );
     for shell in shells() {
         let env = Env::new();

@@ -119,39 +119,35 @@ fn a_missing_install_beacon_never_fails_the_script() {
     }
 }
 
+/// Runs `body` after the hooks in `shell` against a fresh receiver: the script's result and the events.
+fn events_of(shell: &str, body: &str) -> (Output, Vec<Value>) {
+    let server = Server::start();
+    let out = run(shell, &Env::new(), &server, "", body);
+    (out, events(&server))
+}
+
 /// `beacon_error TEXT` attaches the installer's words to the failure: the EXIT path sends exactly
 /// one `Installation Error` with the step, the exit code and the text; after a failed `beacon_run`
 /// it also carries the step's duration.
 #[test]
 fn beacon_error_text_goes_with_the_one_error_the_exit_path_sends() {
     for shell in shells() {
-        let server = Server::start();
-        let env = Env::new();
-        let out = run(
+        let (out, e) = events_of(
             shell,
-            &env,
-            &server,
-            "",
             "beacon_started\nbeacon_step configure\nbeacon_error 'port 8080 is taken'\nexit 4",
         );
         assert_eq!(out.status.code(), Some(4), "{shell}: {}", stderr(&out));
-        let e = events(&server);
         let names: Vec<&Value> = e.iter().map(|e| &e["event"]).collect();
         assert_eq!(names, ["Installation Started", "Installation Error"], "{shell}");
         assert_eq!(e[1]["properties"]["step"], "configure", "{shell}");
         assert_eq!(e[1]["properties"]["exit_code"], 4, "{shell}");
         assert_eq!(e[1]["properties"]["message"], "port 8080 is taken", "{shell}");
 
-        let server = Server::start();
-        let out = run(
+        let (out, e) = events_of(
             shell,
-            &env,
-            &server,
-            "",
             "beacon_run download -- sh -c 'exit 22' || { beacon_error 'mirror unreachable'; exit 22; }",
         );
         assert_eq!(out.status.code(), Some(22), "{shell}: {}", stderr(&out));
-        let e = events(&server);
         assert_eq!(e.len(), 1, "{shell}: exactly one error: {e:?}");
         assert_eq!(e[0]["properties"]["step"], "download", "{shell}");
         assert_eq!(e[0]["properties"]["exit_code"], 22, "{shell}");
@@ -165,17 +161,14 @@ fn beacon_error_text_goes_with_the_one_error_the_exit_path_sends() {
 #[test]
 fn beacon_run_runs_shell_functions_in_the_installers_shell() {
     for shell in shells() {
-        let server = Server::start();
-        let env = Env::new();
         let body = "download_and_extract() { ARCHIVE=acme.tgz; echo \"args: $*\"; }\n\
                     beacon_run download --label Downloading -- download_and_extract a 'b c'\n\
                     echo \"ARCHIVE=$ARCHIVE\"\n\
                     check() { return 3; }\n\
                     beacon_run check -- check\necho unreachable";
-        let out = run(shell, &env, &server, "", body);
+        let (out, e) = events_of(shell, body);
         assert_eq!(out.status.code(), Some(3), "{shell}: {}", stderr(&out));
         assert_eq!(stdout(&out), "args: a b c\nARCHIVE=acme.tgz\n", "{shell}");
-        let e = events(&server);
         assert_eq!(e.len(), 1, "{shell}: {e:?}");
         assert_eq!(e[0]["properties"]["step"], "check", "{shell}");
         assert_eq!(e[0]["properties"]["exit_code"], 3, "{shell}");
