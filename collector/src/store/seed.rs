@@ -85,12 +85,32 @@ fn installation(rng: &mut Rng, now: i64, span: i64, out: &mut Vec<Event>) {
     let age = (span as f64 * (1.0 - ((rng.below(10_000) as f64) / 10_000.0).sqrt())) as i64;
     let start = now - age.clamp(60_000, span);
     let id = rng.uuid();
-    let base = json!({
+    if rng.chance(0.01) {
+        // The installer could not fetch the beacon: one event, no installation.
+        let props = json!({"product": product, "step": "beacon-download", "exit_code": 22});
+        out.push(Event::new(
+            Protocol::Json,
+            Some(rng.uuid()),
+            names::BEACON_UNAVAILABLE.into(),
+            id,
+            Some(crate::clock::iso(start)),
+            props.as_object().cloned().unwrap_or_default(),
+            Fallbacks::default(),
+        ));
+        return;
+    }
+    let agent = rng.chance(0.05).then(|| *rng.pick(&["claude-code", "cursor", "codex"]));
+    let install_method = *rng.pick(&["curl-sh", "curl-sh", "curl-sh", "docker", "brew"]);
+    let mut base = json!({
         "os": os, "os_version": os_version, "arch": if os == "macos" { "arm64" } else { "x86_64" },
         "cpu_count": 2 + rng.below(15), "memory_mb": 2048 * (1 + rng.below(16)),
         "container": *rng.pick(&["none", "none", "none", "docker", "kubernetes"]), "ci": rng.chance(0.1),
         "product": product, "product_version": version, "beacon_version": "0.1.0",
+        "install_method": install_method, "attempt": 1,
     });
+    if let (Some(agent), Some(props)) = (agent, base.as_object_mut()) {
+        props.insert("agent".into(), agent.into());
+    }
     let mut push = |rng: &mut Rng, name: &str, at: i64, extra: Value| {
         let mut props: Map<String, Value> = base.as_object().cloned().unwrap_or_default();
         if let Value::Object(e) = extra {
@@ -125,11 +145,13 @@ fn installation(rng: &mut Rng, now: i64, span: i64, out: &mut Vec<Event>) {
             );
         }
         if rng.chance(0.25) {
+            // Re-run after the failure: a second attempt that succeeds.
+            push(rng, names::STARTED, at + 540_000, json!({"attempt": 2}));
             push(
                 rng,
                 names::SUCCESS,
                 at + 600_000,
-                json!({"duration_ms": duration, "total_duration_ms": duration}),
+                json!({"attempt": 2, "duration_ms": 60_000, "total_duration_ms": 60_000}),
             );
         }
     } else if roll < fail_rate + 0.07 {
