@@ -18,7 +18,7 @@ const IN_WINDOW: &str = "first_at >= ?1 AND first_at < ?2 AND product IN (SELECT
 /// Columns of the report cube, in the order of the `installations_cube` index.
 const FACTS: &str = "product, ci, agent, os, os_version, product_version, arch, container, install_method";
 
-/// The daily counts retention kept (`error_days`, `support_days`) of the window (?1, ?2) and the
+/// The daily counts retention kept (`error_days`, `support_days`, `unavailable_days`) of the window (?1, ?2) and the
 /// listed products (?3).
 const RETAINED: &str = "day * 86400000 >= ?1 AND day * 86400000 < ?2 AND product IN (SELECT value FROM json_each(?3))";
 
@@ -361,8 +361,12 @@ pub fn active_instances(
 pub fn beacon_unavailable(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
     let filter = event_filter(names::BEACON_UNAVAILABLE);
     let query = format!(
-        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY beacon_unavailable
-         WHERE {filter} GROUP BY 1 ORDER BY 1"
+        "SELECT product, SUM(n) FROM (
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COUNT(*) AS n
+            FROM events INDEXED BY beacon_unavailable WHERE {filter} GROUP BY 1
+            UNION ALL
+            SELECT product, SUM(events) FROM unavailable_days WHERE {RETAINED} GROUP BY 1)
+         GROUP BY product ORDER BY product"
     );
     scoped(conn, &query, scope, None, |r| Ok((r.get(0)?, r.get(1)?)))
 }

@@ -3,7 +3,7 @@
 //!
 //! The report needs no raw event for its funnels, breakdowns, durations and per-day series (they
 //! come from `installations`); of old Error and Support events it keeps daily counts
-//! (`error_days`, `support_days`). Old installations keep their outcome but lose their ID.
+//! (`error_days`, `support_days`, `unavailable_days`). Old installations keep their outcome but lose their ID.
 
 use rusqlite::Connection;
 
@@ -50,6 +50,15 @@ pub fn retain(conn: &mut Connection, cutoff_ms: i64) -> Result<Retained, StoreEr
         ),
         [cutoff_ms],
     )?;
+    tx.execute(
+        &format!(
+            "INSERT INTO unavailable_days (product, day, events)
+             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
+             FROM events WHERE event = '{}' AND ts_ms < ?1 GROUP BY 1, 2",
+            names::BEACON_UNAVAILABLE
+        ),
+        [cutoff_ms],
+    )?;
     let events = tx.execute("DELETE FROM events WHERE ts_ms < ?1", [cutoff_ms])?;
     if events > 0 {
         tx.execute(
@@ -72,7 +81,7 @@ mod tests {
     use super::super::Sqlite;
     use crate::event::names;
     use crate::event::{Event, Fallbacks, Protocol};
-    use crate::store::{Forgotten, Retained, Store};
+    use crate::store::{Forgotten, Retained, Scope, Store};
     use serde_json::json;
 
     fn event(id: &str, installation: &str, name: &str, ts: &str, props: serde_json::Value) -> Event {
@@ -133,15 +142,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Sqlite::create(&dir.path().join("r.sqlite"), std::time::Duration::from_secs(1)).unwrap();
         sample(&store);
+        let gone = json!({"product": "acme"});
+        let gone = event("6", "gone", names::BEACON_UNAVAILABLE, "2025-01-02T10:00:00Z", gone);
+        store.insert(&[gone], 0).unwrap();
         let cutoff = 1_767_225_600_000; // 2026-01-01
         let done = store.retain(cutoff).unwrap();
         assert_eq!(
             done,
             Retained {
-                events: 3,
+                events: 4,
                 installations: 1
             }
         );
+        let all = Scope {
+            since_ms: i64::MIN,
+            until_ms: i64::MAX,
+            products: &["acme".to_string()],
+        };
+        assert_eq!(store.beacon_unavailable(&all).unwrap(), [("acme".to_string(), 1)]);
         assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 2);
         assert_eq!(
             count(&store, "SELECT COUNT(*) FROM installations"),

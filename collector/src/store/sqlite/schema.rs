@@ -69,7 +69,7 @@ CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, p
 ";
 
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Version 5: install attempts, agents and install methods. An installation's outcome is that of
 /// its latest attempt (`attempt`); the outcomes of the attempts before it are counted in
@@ -97,6 +97,17 @@ CREATE INDEX installations_cube ON installations (
     product, ci, agent, os, os_version, product_version, arch, container, install_method, start_day, status,
     outcome_day, first_at, duration, attempt, earlier_succeeded, earlier_failed);
 CREATE INDEX IF NOT EXISTS beacon_unavailable ON events (product, ts_ms) WHERE event = '{BEACON_UNAVAILABLE}';
+";
+
+/// Version 6: what retention keeps of the `Beacon Unavailable` events it deletes (see
+/// `retention.rs`): their counts per product and day.
+const MIGRATION_6: &str = "
+CREATE TABLE IF NOT EXISTS unavailable_days (
+    product TEXT NOT NULL,
+    day     INTEGER NOT NULL,
+    events  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unavailable_days_by_product ON unavailable_days (product, day);
 ";
 
 /// Version 4: the relay's queue (see `queue.rs`); databases that forwarded before have it already.
@@ -219,6 +230,9 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
         }
         if version < 5 && !has_column("attempt")? {
             conn.execute_batch(&sql(MIGRATION_5))?;
+        }
+        if version < 6 {
+            conn.execute_batch(MIGRATION_6)?;
         }
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
     };
