@@ -83,10 +83,14 @@ fn posthog_gets_every_stored_event_once_accepted_with_original_ids_and_key() {
     assert_eq!(events[1]["properties"]["$process_person_profile"], false);
 
     // The worker records the batch as forwarded just after the backend's answer.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while collector.report(&[])["forwarding"][0]["forwarded"] != 3 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(10), "the batch recorded as forwarded", || {
+        let forwarding = collector.report(&[])["forwarding"][0].clone();
+        if forwarding["forwarded"] == 3 {
+            Ok(())
+        } else {
+            Err(forwarding)
+        }
+    });
     let (_, page) = collector.get("/");
     assert!(
         page.contains("Forwarding to posthog") && page.contains("3 forwarded · 0 queued"),
