@@ -98,7 +98,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         Some(path) => notices::Notices::load(path, global_notices.clone()).map_err(Error::Notices)?,
         None => global_notices.clone(),
     };
-    let store = Sqlite::serve(&db, busy_timeout).map_err(|e| Error::OpenDatabase(db.clone(), e))?;
+    let store = Sqlite::serve(&db, busy_timeout, retain).map_err(|e| Error::OpenDatabase(db.clone(), e))?;
     let settings = http::Settings {
         listen,
         store: std::sync::Arc::new(store),

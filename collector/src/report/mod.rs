@@ -263,6 +263,9 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
         products: &listed,
     };
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
+    // Events may be dated up to a day ahead (clock skew): the series shows them today, never a
+    // day to come.
+    let today = q.now_ms.div_euclid(clock::DAY_MS);
 
     for cell in store.outcome_cells(&scope, q.now_ms.saturating_sub(q.running_ms))? {
         let (n, recent) = (cell.installations, cell.recent);
@@ -281,10 +284,10 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
         if !q.counts(&cell.facts) {
             continue;
         }
-        if let Some(day) = acc.day(cell.start_day) {
+        if let Some(day) = acc.day(cell.start_day.min(today)) {
             day.started += n;
         }
-        if let Some(day) = cell.outcome_day.and_then(|d| acc.day(d)) {
+        if let Some(day) = cell.outcome_day.and_then(|d| acc.day(d.min(today))) {
             match cell.status {
                 Status::Succeeded => day.succeeded += n,
                 Status::Failed => day.failed += n,

@@ -10,12 +10,26 @@ mod rows;
 pub mod seed;
 pub mod sqlite;
 
+use std::time::Duration;
+
+use crate::clock::DAY_MS;
 use crate::event::{Event, EventNames};
 
 pub use rows::{
     Cell, Facts, Forgotten, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status, StepRow,
     StoredEvent, SupportRow,
 };
+
+/// The span of event times trusted for an event received at `received_ms`: at most a day ahead
+/// (clock skew) and, with a retention, no older than it. An event dated outside it counts at
+/// `received_ms` (its sent timestamp is kept as sent), so a batch dated years ahead or back
+/// cannot rewrite the report's recent days nor slip past retention.
+pub fn trusted_times(received_ms: i64, retain: Option<Duration>) -> (i64, i64) {
+    let oldest = retain.map_or(i64::MIN, |keep| {
+        received_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+    });
+    (oldest, received_ms.saturating_add(DAY_MS))
+}
 
 /// Why a store operation failed.
 #[derive(Debug)]

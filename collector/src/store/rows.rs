@@ -205,7 +205,7 @@ pub struct StoredEvent {
     pub event: String,
     /// Installation ID.
     pub installation_id: String,
-    /// Event time (ms).
+    /// Event time (ms): as sent, or when received if the sent time was not trusted.
     pub ts_ms: i64,
     /// When it was received (ms).
     pub received_at_ms: i64,
@@ -229,4 +229,6 @@ pub struct StoredEvent {
     pub duration_ms: Option<i64>,
     /// The properties object as sent (JSON text).
     pub properties: String,
+    /// The event's own timestamp, as sent (if it sent one).
+    pub sent_timestamp: Option<String>,
 }

@@ -137,3 +137,61 @@ fn json_reports_escape_del_and_c1_controls() {
         assert!(served.contains(escaped), "{escaped}: {served}");
     }
 }
+
+/// Today's date (UTC), as the report writes it.
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%F"])
+        .output()
+        .expect("date");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn events_dated_far_ahead_or_before_the_retention_count_when_received() {
+    let c = Collector::start(&["--public", "--public-k", "2", "--retain", "30d"]);
+    let event = |id: &str, name: &str, at: &str| json!({"event": name, "installation_id": id, "timestamp": at, "properties": {"product": "acme"}});
+    let batch = json!([
+        event("future-1", "Installation Started", "2031-01-06T10:00:00Z"),
+        event("future-1", "Installation Success", "2031-01-06T10:05:00Z"),
+        event("future-2", "Installation Started", "2030-06-01T00:00:00+02:00"),
+        event("past-1", "Installation Started", "2020-01-01T00:00:00Z"),
+    ]);
+    assert_eq!(c.post_json("/events", &[], &batch).0, 200);
+
+    let today = today();
+    let report = c.report(&["--since", "30d"]);
+    let acme = crate::common::product(&report, "acme");
+    assert_eq!(acme["installations"]["started"], 3, "{acme:#}");
+    let days: Vec<&str> = acme["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, [today.as_str()], "{acme:#}");
+    assert_eq!(acme["daily"][0]["started"], 3);
+    assert_eq!(acme["daily"][0]["succeeded"], 1);
+
+    let (status, public) = c.get("/public.json");
+    assert_eq!(status, 200);
+    let public: serde_json::Value = serde_json::from_str(&public).unwrap();
+    let weeks: Vec<&str> = public["products"][0]["weeks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["week_of"].as_str().unwrap())
+        .collect();
+    assert_eq!(weeks.len(), 1, "{public:#}");
+    assert!(weeks[0] <= today.as_str() && !weeks[0].starts_with("203"), "{weeks:?}");
+
+    // The sent time is kept apart from the time counted.
+    let export = crate::common::run(["export", "--db", c.db.to_str().unwrap()]).ok();
+    let first: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(first["sent_timestamp"], "2031-01-06T10:00:00Z");
+    assert!(first["timestamp"].as_str().unwrap().starts_with(&today), "{first}");
+}

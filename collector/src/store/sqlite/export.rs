@@ -11,7 +11,7 @@ pub fn each_event(
 ) -> Result<u64, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT message_id, event, installation_id, ts_ms, received_at, protocol, product, product_version,
-                os, os_version, step, exit_code, email, duration_ms, properties
+                os, os_version, step, exit_code, email, duration_ms, properties, timestamp
          FROM events ORDER BY id",
     )?;
     let mut rows = stmt.query([])?;
@@ -33,6 +33,7 @@ pub fn each_event(
             email: r.get(12)?,
             duration_ms: r.get(13)?,
             properties: r.get(14)?,
+            sent_timestamp: r.get(15)?,
         })?;
         n += 1;
     }

@@ -7,15 +7,19 @@ use super::sql;
 use crate::event::{Event, EventNames, NO_PRODUCT, names};
 use crate::store::{Inserted, StoreError};
 
-/// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`), else the
-/// time it was received. Returns no row for a message ID already stored.
+/// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`) when it lies in
+/// `[?16, ?17]` ([`crate::store::trusted_times`]), else the time it was received; `timestamp` keeps
+/// what was sent. Returns no row for a message ID already stored.
 const INSERT: &str = "
 INSERT OR IGNORE INTO events (
     message_id, protocol, event, installation_id, timestamp, ts_ms, received_at,
     product, product_version, os, os_version, step, exit_code, email, duration_ms, properties
 ) VALUES (
     ?1, ?2, ?3, ?4, ?5,
-    COALESCE(CAST(round((julianday(?5) - 2440587.5) * 86400000.0) AS INTEGER), ?6), ?6,
+    COALESCE((
+        SELECT sent FROM (SELECT CAST(round((julianday(?5) - 2440587.5) * 86400000.0) AS INTEGER) AS sent)
+        WHERE sent BETWEEN ?16 AND ?17
+    ), ?6), ?6,
     ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
 ) RETURNING id, ts_ms";
 
@@ -78,6 +82,7 @@ pub fn insert(
     conn: &mut Connection,
     events: &[Event],
     received_at_ms: i64,
+    trusted: (i64, i64),
     forward: &[String],
 ) -> Result<Inserted, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -107,6 +112,8 @@ pub fn insert(
                         e.email,
                         e.duration_ms,
                         props,
+                        trusted.0,
+                        trusted.1,
                     ],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )

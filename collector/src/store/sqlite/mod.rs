@@ -99,6 +99,8 @@ pub struct Sqlite {
     readers: Mutex<Vec<Connection>>,
     /// The file as opened, checked around every insert (set by [`Sqlite::serve`]).
     file: Option<DbFile>,
+    /// `serve --retain`: events dated before it count at their receipt.
+    retain: Option<Duration>,
 }
 
 impl Sqlite {
@@ -119,9 +121,11 @@ impl Sqlite {
     /// [`Sqlite::create`] for `serve`: also watches the file for being deleted or replaced
     /// ([`Store::check`], and around every insert), and checkpoints the write-ahead log on a
     /// background thread.
-    pub fn serve(path: &Path, busy_timeout: Duration) -> Result<Sqlite, StoreError> {
+    /// Events dated before `retain` count at their receipt.
+    pub fn serve(path: &Path, busy_timeout: Duration, retain: Option<Duration>) -> Result<Sqlite, StoreError> {
         let mut store = Sqlite::create(path, busy_timeout)?;
         store.file = Some(DbFile::of(path)?);
+        store.retain = retain;
         checkpoint_in_background(path, Duration::from_millis(500))?;
         Ok(store)
     }
@@ -148,6 +152,7 @@ impl Sqlite {
             }),
             readers: Mutex::new(Vec::new()),
             file: None,
+            retain: None,
         })
     }
 
@@ -210,7 +215,8 @@ impl Store for Sqlite {
         let mut writer = self.writer();
         self.check()?;
         let Writer { conn, forward } = &mut *writer;
-        let inserted = ingest::insert(conn, events, received_at_ms, forward)?;
+        let trusted = crate::store::trusted_times(received_at_ms, self.retain);
+        let inserted = ingest::insert(conn, events, received_at_ms, trusted, forward)?;
         self.check()?;
         Ok(inserted)
     }
