@@ -365,20 +365,22 @@ mod tests {
         let path = dir.join("t.sqlite");
         let _ = std::fs::remove_file(&path);
         let store = Sqlite::create(&path, Duration::from_millis(100)).unwrap();
+        // 2026-11-24, a day after the events.
+        const RECEIVED: i64 = 1_795_500_000_000;
         let events = [
             event("a", Some("2026-11-23T10:00:00.123Z")),
             event("b", Some("2026-11-23T12:00:00.5+02:00")),
             event("c", Some("not a time")),
         ];
         assert_eq!(
-            store.insert(&events, 42).unwrap(),
+            store.insert(&events, RECEIVED).unwrap(),
             Inserted {
                 stored: 3,
                 duplicates: 0
             }
         );
         assert_eq!(
-            store.insert(&events[..1], 42).unwrap(),
+            store.insert(&events[..1], RECEIVED).unwrap(),
             Inserted {
                 stored: 0,
                 duplicates: 1
@@ -393,7 +395,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(ts, vec![1_795_428_000_123, 1_795_428_000_500, 42]);
+        assert_eq!(ts, vec![1_795_428_000_123, 1_795_428_000_500, RECEIVED]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

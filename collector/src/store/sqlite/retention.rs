@@ -114,7 +114,8 @@ mod tests {
             event("4", "new", names::STARTED, "2026-11-01T10:00:00Z", p.clone()),
             event("5", "new", names::ERROR, "2026-11-01T10:01:00Z", err),
         ];
-        store.insert(&events, 0).unwrap();
+        // Received now: long after they were sent.
+        store.insert(&events, crate::clock::now_ms()).unwrap();
     }
 
     #[test]
