@@ -123,7 +123,7 @@ fn export_writes_every_event_as_jsonl_or_csv() {
     let mut rows = csv.lines();
     assert_eq!(
         rows.next().unwrap(),
-        "message_id,event,installation_id,timestamp,received_at,protocol,product,product_version,os,os_version,step,exit_code,email,duration_ms,properties"
+        "message_id,event,installation_id,timestamp,received_at,sent_timestamp,protocol,product,product_version,os,os_version,step,exit_code,email,duration_ms,properties"
     );
     assert_eq!(rows.count(), 6);
 }
