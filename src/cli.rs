@@ -194,7 +194,7 @@ pub struct ErrorArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub exit_code: Option<i64>,
     /// Short description of the failure (trimmed to 500 characters)
-    #[arg(long)]
+    #[arg(long, value_parser = lossy_text())]
     pub message: Option<String>,
 }
 
@@ -208,7 +208,7 @@ pub struct SupportArgs {
     #[arg(long, conflicts_with = "email")]
     pub prompt: bool,
     /// What the user needs help with (trimmed to 500 characters)
-    #[arg(long)]
+    #[arg(long, value_parser = lossy_text())]
     pub message: Option<String>,
     /// The step that failed [default: the step of the last `error` reported]
     #[arg(long)]
@@ -341,6 +341,13 @@ pub fn parse_product(s: &str) -> Result<String, String> {
 
 /// Longest duration accepted: any deadline or interval up to it can be computed without overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Free text taken as it comes: bytes that are not UTF-8 (a message from a Latin-1 log, say) become
+/// U+FFFD instead of failing the call, so the report still goes out.
+fn lossy_text() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(|s| s.to_string_lossy().into_owned())
+}
 
 /// Durations like `500ms`, `3s`, `12h`; a bare number means seconds; at most `MAX_DURATION`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -115,13 +115,6 @@ impl<'a> Session<'a> {
         }
         let _lock = s.state_dir.as_ref().and_then(|d| d.lock().ok());
         match identity::load_or_create(path) {
-            Ok((id, identity::Origin::Replaced)) => {
-                self.ui.warn(&format!(
-                    "{} did not hold an installation ID; wrote a new one",
-                    path.display()
-                ));
-                id
-            }
             Ok((id, _)) => id,
             Err(e) => {
                 self.ui.warn(&format!(

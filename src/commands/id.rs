@@ -82,8 +82,12 @@ fn dry_run(path: &Path, reset: bool, prefix: &str) -> Result<String, Error> {
             "--dry-run: would replace {} with a new installation ID\n",
             path.display()
         ),
-        (Err(invalid), _) => format!(
+        (Err(invalid), true) => format!(
             "--dry-run: would replace {}, {invalid}with a new installation ID\n",
+            path.display()
+        ),
+        (Err(_), false) => format!(
+            "--dry-run: {} holds no valid ID: it would be left untouched (id --reset replaces it)\n",
             path.display()
         ),
     })

@@ -7,8 +7,8 @@
 
 use std::io;
 
-/// Forks; the child leaves the caller's session, points its stdio at /dev/null, runs `work` and
-/// exits 0, so only the caller returns (`Ok`).
+/// Forks; the child leaves the caller's session, points its stdio at /dev/null, closes every other
+/// descriptor it inherited, runs `work` and exits 0, so only the caller returns (`Ok`).
 ///
 /// Refuses while another thread runs (an output relay of `run` kept alive by a daemon that holds
 /// its pipes): the child could inherit a lock that thread holds and hang.
@@ -31,6 +31,7 @@ pub fn run_detached(_: &[(&'static str, String)], work: impl FnOnce()) -> io::Re
                     libc::dup2(null.as_raw_fd(), fd);
                 }
             }
+            close_inherited_fds();
             work();
             std::process::exit(0)
         }
@@ -58,6 +59,32 @@ pub fn run_detached(env: &[(&'static str, String)], _work: impl FnOnce()) -> io:
         .creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
         .spawn()?;
     Ok(())
+}
+
+/// Closes every descriptor above 2. An installer's pipe the caller inherited (`( install-beacon
+/// started --background 3>&1 ) | cat`) would otherwise stay open in the child, and whoever reads it
+/// would wait for the whole delivery.
+#[cfg(unix)]
+fn close_inherited_fds() {
+    // The open ones, where the system lists them (Linux, macOS); else every number below the limit.
+    let listed = ["/proc/self/fd", "/dev/fd"].iter().find_map(|dir| {
+        let entries = std::fs::read_dir(dir).ok()?;
+        Some(
+            entries
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::c_int>().ok())
+                .collect::<Vec<_>>(),
+        )
+    });
+    // SAFETY: sysconf takes no pointers.
+    let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(256, 65_536);
+    let fds = listed.unwrap_or_else(|| (0..libc::c_int::try_from(max).unwrap_or(1024)).collect());
+    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: closing a number that is not open is a harmless EBADF; nothing else in this
+        // single-threaded child holds these descriptors.
+        unsafe {
+            libc::close(fd);
+        }
+    }
 }
 
 /// Whether this process runs more than one thread (Linux: `/proc/self/task`; elsewhere, or without

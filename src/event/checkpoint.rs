@@ -104,9 +104,10 @@ impl Checkpoint {
     }
 }
 
-/// Cuts a message to `MAX_MESSAGE` characters (never inside a character).
+/// Masks URL passwords and email addresses in a message (`scrub`), then cuts it to `MAX_MESSAGE`
+/// characters (never inside a character).
 pub fn trim_message(message: &str) -> String {
-    message.trim().chars().take(MAX_MESSAGE).collect()
+    super::scrub::scrub(message.trim()).chars().take(MAX_MESSAGE).collect()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod branding;
 pub mod checkpoint;
 pub mod facts;
+pub mod scrub;
 
 use std::time::SystemTime;
 

@@ -1,6 +1,7 @@
 //! The anonymous installation ID: a UUID v4 created once, kept as one line in a file the installed
-//! product can read (mode 0644), reused by every later call, replaced only on request or when the
-//! file does not hold a UUID.
+//! product can read (mode 0644), reused by every later call, replaced only on request. A file that
+//! holds anything else (a config file, a binary that `--id-file` was pointed at by mistake) is never
+//! overwritten.
 
 use std::io;
 use std::path::Path;
@@ -17,10 +18,8 @@ const MODE: u32 = 0o644;
 pub enum Origin {
     /// The file held a valid ID.
     Existing,
-    /// There was no file; a new ID was written.
+    /// There was no file, or an empty one; a new ID was written.
     Created,
-    /// The file held something else; it was replaced by a new ID.
-    Replaced,
 }
 
 /// Parses an ID file's content: one UUID, surrounding whitespace ignored.
@@ -29,9 +28,9 @@ pub fn parse(content: &[u8]) -> Option<Uuid> {
     Uuid::try_parse(text.trim()).ok().filter(|id| !id.is_nil())
 }
 
-/// Returns the ID in `path`, creating it if missing. Concurrent callers all get the same ID: a new
-/// file is linked into place only if none exists yet. An invalid file is replaced; anything but a
-/// regular file (a symlink, a FIFO) is an error and left alone.
+/// Returns the ID in `path`, creating it if missing (or empty). Concurrent callers all get the same
+/// ID: a new file is linked into place only if none exists yet. A file holding anything but an ID,
+/// and anything but a regular file (a symlink, a FIFO), is an error and left alone.
 pub fn load_or_create(path: &Path) -> io::Result<(Uuid, Origin)> {
     // A link fails only when something is at `path`, and then the next read sees it; a few rounds
     // cover a file that another process creates and removes again in between.
@@ -40,7 +39,11 @@ pub fn load_or_create(path: &Path) -> io::Result<(Uuid, Origin)> {
             Ok(content) => {
                 return match parse(&content) {
                     Some(id) => Ok((id, Origin::Existing)),
-                    None => write_new(path).map(|id| (id, Origin::Replaced)),
+                    None if content.trim_ascii().is_empty() => write_new(path).map(|id| (id, Origin::Created)),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "it holds something other than an installation ID (left untouched)",
+                    )),
                 };
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -94,20 +97,24 @@ mod tests {
     }
 
     #[test]
-    fn invalid_content_is_replaced() {
+    fn other_content_is_refused_and_left_untouched_an_empty_file_is_filled() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("installation_id");
         for junk in [
-            &b""[..],
-            b"not-a-uuid\n",
+            &b"not-a-uuid\n"[..],
             b"\xff\xfe",
             b"00000000-0000-0000-0000-000000000000",
+            b"[server]\nport = 8080\n",
         ] {
             fs::write(&path, junk).unwrap();
-            let (id, origin) = load_or_create(&path).unwrap();
-            assert_eq!(origin, Origin::Replaced);
-            assert_eq!(parse(&fs::read(&path).unwrap()), Some(id));
+            let err = load_or_create(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert_eq!(fs::read(&path).unwrap(), junk);
         }
+        fs::write(&path, " \n").unwrap();
+        let (id, origin) = load_or_create(&path).unwrap();
+        assert_eq!(origin, Origin::Created);
+        assert_eq!(parse(&fs::read(&path).unwrap()), Some(id));
     }
 
     #[test]

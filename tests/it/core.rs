@@ -324,6 +324,14 @@ fn id_dry_run_writes_no_file() {
     assert_eq!(
         stdout(&out),
         format!(
+            "--dry-run: {} holds no valid ID: it would be left untouched (id --reset replaces it)\n",
+            path.display()
+        )
+    );
+    let out = env.cmd().args(["--dry-run", "id", "--reset"]).output().unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!(
             "--dry-run: would replace {}, which holds no valid ID, with a new installation ID\n",
             path.display()
         )
@@ -331,17 +339,37 @@ fn id_dry_run_writes_no_file() {
     assert_eq!(fs::read_to_string(&path).unwrap(), "garbage");
 }
 
+/// `--id-file` pointed at a file that holds something else (a config file, a binary): a warning, a
+/// one-time ID for this call, and the file untouched, byte for byte. Only a missing (or empty) file
+/// is created.
 #[test]
-fn corrupt_id_file_is_replaced_with_a_warning() {
+fn an_id_file_that_holds_something_else_is_refused_and_left_untouched() {
     let server = Server::start();
     let env = Env::new();
-    fs::create_dir_all(env.state_dir("acme")).unwrap();
-    fs::write(env.id_file("acme"), "garbage\n").unwrap();
-    let out = env.segment(&server.url).arg("started").assert().success();
-    let stderr = stderr(out.get_output());
-    assert!(stderr.contains("did not hold an installation ID"), "{stderr}");
-    let id = fs::read_to_string(env.id_file("acme")).unwrap();
-    assert_eq!(server.events()[0]["anonymousId"], id.trim());
+    let config = env.home.path().join("acme.conf");
+    let content = b"[server]\nlisten = 127.0.0.1:8080\n\xff\x00binary\n";
+    fs::write(&config, content).unwrap();
+    for _ in 0..2 {
+        let out = env
+            .segment(&server.url)
+            .arg("--id-file")
+            .arg(&config)
+            .arg("started")
+            .assert()
+            .success();
+        let stderr = stderr(out.get_output());
+        assert_eq!(
+            stderr.lines().next().unwrap_or_default(),
+            format!(
+                "install-beacon: warning: cannot keep the installation ID in {}: it holds something other than an installation ID (left untouched); using a one-time ID",
+                config.display()
+            ),
+            "{stderr}"
+        );
+    }
+    assert_eq!(fs::read(&config).unwrap(), content);
+    let events = server.events();
+    assert_ne!(events[0]["anonymousId"], events[1]["anonymousId"], "one-time IDs");
 }
 
 /// Every opt-out source: the call exits 0, opens no connection and creates no ID file, and

@@ -46,7 +46,7 @@ fn usage_errors() {
 
     let (code, text) = fails(&env, &["--dry-run", "track", "Signup", "--prop", "email=a@b.co"]);
     assert_eq!(code, Some(2));
-    assert_snapshot!(text, @"error: --prop email=… is an email address, which is not sent with custom events; use `install-beacon support --email ADDRESS`");
+    assert_snapshot!(text, @"error: --prop email=… holds an email address, which is not sent with custom events; use `install-beacon support --email ADDRESS`");
 
     let (code, text) = fails(
         &env,
@@ -61,7 +61,28 @@ fn usage_errors() {
         ],
     );
     assert_eq!(code, Some(2));
-    assert_snapshot!(text, @"error: --prop contact=… is an email address, which is not sent with custom events; use `install-beacon support --email ADDRESS`");
+    assert_snapshot!(text, @"error: --prop contact=… holds an email address, which is not sent with custom events; use `install-beacon support --email ADDRESS`");
+
+    for value in [
+        "owner=mailto:ada@example.com",
+        "owner=Ada <ada@example.com>",
+        "note=ask ada@example.com.",
+    ] {
+        let (code, text) = fails(&env, &["--dry-run", "track", "Signup", "--prop", value]);
+        assert_eq!(code, Some(2), "{value}");
+        assert!(text.contains("holds an email address"), "{value}: {text}");
+    }
+
+    let long = "x".repeat(65_536);
+    let (code, text) = fails(&env, &["--dry-run", "track", &long]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @"error: the event name is 65536 characters long; use at most 200");
+    let (code, text) = fails(&env, &["--dry-run", "track", "Signup", "--prop", &format!("{long}=1")]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @"error: the property key is 65536 characters long; use at most 200");
+    let (code, text) = fails(&env, &["--dry-run", "track", "beacon unavailable"]);
+    assert_eq!(code, Some(2));
+    assert_snapshot!(text, @r#"error: the event name "beacon unavailable" is what fetch-beacon.sh sends when the beacon could not be fetched; use another name"#);
 }
 
 #[test]

@@ -886,3 +886,57 @@ fn a_relative_home_never_puts_the_state_dir_under_the_working_directory() {
     }
     assert!(listing(cwd.path()).is_empty());
 }
+
+/// The `--background` child closes every descriptor it inherited above 2: a pipe the installer
+/// handed down (`3>&1` into `| cat`) reaches end-of-file when the caller returns, not when the
+/// child's delivery gives up 20 s later; the event still goes out from the child.
+#[test]
+fn the_background_child_keeps_no_inherited_descriptor_open() {
+    let env = Env::new();
+    let silent = RawPeer::start(Peer::Silent);
+    let script = r#"( "$BIN" --product acme --protocol json --endpoint "$URL" --timeout 20s started --background 3>&1 >/dev/null ) | cat; echo piped"#;
+    let started = Instant::now();
+    let out = env
+        .bin(Path::new("sh"))
+        .args(["-c", script])
+        .env("BIN", env!("CARGO_BIN_EXE_install-beacon"))
+        .env("URL", &silent.url)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(stdout(&out), "piped\n", "{out:?}");
+    assert!(took < Duration::from_secs(10), "the pipe stayed open for {took:?}");
+    // The child is still at work: it connected and waits for the silent endpoint.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while silent.connections() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(silent.connections(), 1);
+}
+
+/// `error --message` (and `support --message`) is free text from the installer: an address in it,
+/// however wrapped, and a URL's password are masked before it is sent or written to the audit log;
+/// bytes that are not UTF-8 are sent as U+FFFD instead of failing the report.
+#[test]
+fn messages_lose_addresses_and_url_passwords_and_non_utf8_is_sent_lossily() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let server = Server::start();
+    let env = Env::new();
+    let mut message = b"fetch https://deploy:s3cr3t@dl.example.com/a.tgz failed; mail mailto:ada@example.com or <bob@example.org>; caf\xe9".to_vec();
+    message.extend_from_slice(b" done");
+    env.json(&server.url)
+        .args(["error", "--step", "download", "--message"])
+        .arg(OsStr::from_bytes(&message))
+        .assert()
+        .success();
+    let want =
+        "fetch https://deploy:***@dl.example.com/a.tgz failed; mail mailto:***@*** or <***@***>; caf\u{fffd} done";
+    assert_eq!(server.events()[0]["properties"]["message"], want);
+    let audit = fs::read_to_string(env.state_dir("acme").join("audit.jsonl")).unwrap();
+    for secret in ["s3cr3t", "ada@", "bob@"] {
+        assert!(!audit.contains(secret), "{secret} in the audit log: {audit}");
+    }
+    assert!(audit.contains("deploy:***@dl.example.com"), "{audit}");
+}
