@@ -19,11 +19,13 @@ pub enum Protocol {
     Posthog,
     /// One plain JSON object per event: POST {endpoint}.
     Json,
+    /// OpenTelemetry logs, OTLP/HTTP JSON: POST {endpoint}/v1/logs.
+    Otlp,
 }
 
 impl Protocol {
     /// Every protocol, in the order the docs list them.
-    pub const ALL: [Protocol; 3] = [Protocol::Segment, Protocol::Posthog, Protocol::Json];
+    pub const ALL: [Protocol; 4] = [Protocol::Segment, Protocol::Posthog, Protocol::Json, Protocol::Otlp];
 
     /// The name used on command lines, in build variables and in stored rows.
     pub const fn name(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Protocol {
             Protocol::Segment => "segment",
             Protocol::Posthog => "posthog",
             Protocol::Json => "json",
+            Protocol::Otlp => "otlp",
         }
     }
 
@@ -40,6 +43,7 @@ impl Protocol {
             b"segment" => Some(Protocol::Segment),
             b"posthog" => Some(Protocol::Posthog),
             b"json" => Some(Protocol::Json),
+            b"otlp" => Some(Protocol::Otlp),
             _ => None,
         }
     }
@@ -57,7 +61,7 @@ pub struct UnknownProtocol;
 
 impl fmt::Display for UnknownProtocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("use segment, posthog or json")
+        f.write_str("use segment, posthog, json or otlp")
     }
 }
 
@@ -166,9 +170,92 @@ pub mod prop {
     ];
 }
 
+/// OpenTelemetry logs (OTLP/HTTP): the names both sides translate events and properties to. One
+/// `LogRecord` per event; the machine and product facts on the resource, the checkpoint's own fields
+/// on the record. Properties not named here keep their key as the attribute key.
+pub mod otlp {
+    use super::{event, prop};
+
+    /// The path of the logs endpoint under an `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub const LOGS_PATH: &str = "/v1/logs";
+    /// The resource attribute that carries the installation ID (semantic conventions: `app`).
+    pub const INSTALLATION_ID: &str = "app.installation.id";
+    /// `telemetry.sdk.name` of what the beacon sends.
+    pub const SDK_NAME: &str = "install-beacon";
+
+    /// Checkpoint name → `LogRecord.eventName`; other events keep their own name.
+    pub const EVENT_NAMES: [(&str, &str); 5] = [
+        (event::STARTED, "install.started"),
+        (event::SUCCESS, "install.succeeded"),
+        (event::ERROR, "install.failed"),
+        (event::SUPPORT, "install.support_requested"),
+        (event::INSTANCE_ACTIVE, "install.active"),
+    ];
+
+    /// Property key → resource attribute key.
+    pub const RESOURCE: [(&str, &str); 11] = [
+        (prop::PRODUCT, "service.name"),
+        (prop::PRODUCT_VERSION, "service.version"),
+        (prop::OS, "os.name"),
+        (prop::OS_VERSION, "os.version"),
+        (prop::ARCH, "host.arch"),
+        (prop::BEACON_VERSION, "telemetry.sdk.version"),
+        (prop::CPU_COUNT, "install.cpu_count"),
+        (prop::MEMORY_MB, "install.memory_mb"),
+        (prop::CONTAINER, "install.container"),
+        (prop::CI, "install.ci"),
+        (prop::CONTEXT, "install.context"),
+    ];
+
+    /// Property key → `LogRecord` attribute key.
+    pub const RECORD: [(&str, &str); 8] = [
+        (prop::STEP, "install.step"),
+        (prop::EXIT_CODE, "process.exit.code"),
+        (prop::MESSAGE, "install.message"),
+        (prop::DURATION_MS, "install.duration_ms"),
+        (prop::TOTAL_DURATION_MS, "install.total_duration_ms"),
+        (prop::STEP_DURATIONS_MS, "install.step_durations_ms"),
+        (prop::EMAIL, "user.email"),
+        ("attempt", "install.attempt"),
+    ];
+
+    /// `std::env::consts::ARCH` → the semantic conventions' `host.arch` value; others are sent as they are.
+    pub const ARCH_NAMES: [(&str, &str); 6] = [
+        ("x86_64", "amd64"),
+        ("aarch64", "arm64"),
+        ("arm", "arm32"),
+        ("powerpc", "ppc32"),
+        ("powerpc64", "ppc64"),
+        ("x86", "x86"),
+    ];
+
+    /// The OpenTelemetry name for `ours` in `table` (`(ours, theirs)` pairs).
+    pub fn to_otel(table: &[(&'static str, &'static str)], ours: &str) -> Option<&'static str> {
+        table.iter().find(|(o, _)| *o == ours).map(|(_, t)| *t)
+    }
+
+    /// Our name for the OpenTelemetry name `theirs` in `table`.
+    pub fn from_otel(table: &[(&'static str, &'static str)], theirs: &str) -> Option<&'static str> {
+        table.iter().find(|(_, t)| *t == theirs).map(|(o, _)| *o)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn otlp_names_are_one_to_one() {
+        use otlp::*;
+        for table in [&EVENT_NAMES[..], &RESOURCE, &RECORD, &ARCH_NAMES] {
+            for (ours, theirs) in table {
+                assert_eq!(from_otel(table, theirs), Some(*ours), "{theirs}");
+                assert_eq!(to_otel(table, ours), Some(*theirs), "{ours}");
+            }
+        }
+        let keys = RESOURCE.iter().chain(&RECORD).map(|(_, t)| *t);
+        assert!(keys.clone().all(|k| k != INSTALLATION_ID && RESOURCE.iter().chain(&RECORD).filter(|(_, t)| *t == k).count() == 1));
+    }
 
     #[test]
     fn names_round_trip() {

@@ -14,7 +14,7 @@ use super::admission;
 use super::auth::header_key;
 use super::{App, error};
 use crate::event::{Checkpoint, Protocol, names};
-use crate::ingest::{self, IngestError};
+use crate::ingest::{self, IngestError, otlp};
 use crate::store::StoreError;
 
 /// How long a client may take to send its body once its headers are in: short, because the
@@ -61,6 +61,10 @@ pub async fn ingest(
         .and_then(|v| v.to_str().ok())
         .map(String::from);
     let key = header_key(&headers);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     // Decoding and parsing up to 500 KB is CPU work: off the threads that answer other requests.
     let app2 = Arc::clone(&app);
     let parsed = tokio::task::spawn_blocking(move || {
@@ -70,7 +74,14 @@ pub async fn ingest(
         let Some(ticket) = app2.admission.promote(ticket, bytes.len()) else {
             return Ok(None);
         };
-        let mut batch = ingest::parse(protocol, &bytes, key, default_type, &app2.keys)?;
+        let mut batch = ingest::parse(
+            protocol,
+            &bytes,
+            key,
+            default_type,
+            content_type.as_deref(),
+            &app2.keys,
+        )?;
         app2.event_names.standardise(&mut batch.events);
         Ok(Some((batch, ticket)))
     })
@@ -95,6 +106,7 @@ pub async fn ingest(
         .iter()
         .find(|e| e.product.is_some())
         .map(|e| (e.product.clone(), e.product_version.clone()));
+    let refused = batch.refused.clone();
     if !batch.events.is_empty() {
         // A large request keeps its turn until stored, so a small one waits behind one at most.
         let turn = app.admission.store_turn(&ticket).await;
@@ -153,6 +165,7 @@ pub async fn ingest(
     let mut body = match protocol {
         Protocol::Posthog => json!({"status": 1}),
         Protocol::Segment | Protocol::Json => json!({"success": true}),
+        Protocol::Otlp => return otlp_answer(&headers, StatusCode::OK, |e| otlp::answer(e, &refused)),
     };
     if let Value::Object(m) = &mut body {
         let (product, version) = installation.unwrap_or_default();
@@ -240,6 +253,35 @@ async fn read_body(mut body: Body, admission: &admission::Admission) -> Result<(
             "resend",
         )),
     }
+}
+
+/// `/v1/logs`: OpenTelemetry logs. Answered as OTLP/HTTP asks: in the request's encoding, a
+/// refusal as a `google.rpc.Status` whose message holds the error and its hint.
+pub async fn otlp_logs(state: State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let answer = ingest(state, Protocol::Otlp, "track", headers.clone(), body).await;
+    if answer.status().is_success() {
+        return answer;
+    }
+    let status = answer.status();
+    let retry_after = answer.headers().get(header::RETRY_AFTER).cloned();
+    let refusal: Value = match axum::body::to_bytes(answer.into_body(), ingest::MAX_REQUEST_BYTES).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => Value::Null,
+    };
+    let text = |key: &str| refusal.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    let message = format!("{} ({})", text("error"), text("hint"));
+    let mut resp = otlp_answer(&headers, status, |e| otlp::status(e, &message));
+    if let Some(value) = retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    resp
+}
+
+/// A body in the encoding the OTLP request was sent in (JSON when it named none OTLP knows).
+fn otlp_answer(headers: &HeaderMap, status: StatusCode, body: impl FnOnce(otlp::Encoding) -> Vec<u8>) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let encoding = otlp::Encoding::of(content_type).unwrap_or(otlp::Encoding::Json);
+    (status, [(header::CONTENT_TYPE, encoding.content_type())], body(encoding)).into_response()
 }
 
 fn ingest_error(e: &IngestError) -> Response {

@@ -144,6 +144,7 @@ fn router(app: Arc<App>) -> Router {
     let posthog = post(|s: State<Arc<App>>, h: HeaderMap, b: Body| ingest::ingest(s, Protocol::Posthog, "track", h, b));
     let plain = post(|s: State<Arc<App>>, h: HeaderMap, b: Body| ingest::ingest(s, Protocol::Json, "track", h, b));
     Router::new()
+        .route("/v1/logs", post(ingest::otlp_logs))
         .route("/v1/{kind}", post(ingest::segment))
         .route("/batch", posthog.clone())
         .route("/batch/", posthog.clone())

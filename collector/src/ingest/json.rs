@@ -54,7 +54,10 @@ pub fn parse(value: Value, header_key: Option<String>, keys: &Keys) -> Result<Ba
             Fallbacks::default(),
         ));
     }
-    Ok(Batch { events })
+    Ok(Batch {
+        events,
+        ..Batch::default()
+    })
 }
 
 #[cfg(test)]

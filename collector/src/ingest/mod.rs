@@ -3,6 +3,7 @@
 //! Every function here is pure: bytes and header values in, events or an [`IngestError`] out.
 
 pub mod json;
+pub mod otlp;
 pub mod posthog;
 pub mod segment;
 
@@ -28,15 +29,20 @@ pub enum IngestError {
     TooLarge(String),
     /// The key is missing or not one of the configured keys (401).
     Unauthorized(String),
+    /// The body is not an OTLP logs request (400).
+    BadOtlp(String),
+    /// The `Content-Type` names no encoding the endpoint reads (415).
+    UnsupportedMediaType(String),
 }
 
 impl IngestError {
     /// The HTTP status code for this error.
     pub fn status(&self) -> u16 {
         match self {
-            IngestError::BadJson(_) | IngestError::Invalid(_) => 400,
+            IngestError::BadJson(_) | IngestError::Invalid(_) | IngestError::BadOtlp(_) => 400,
             IngestError::TooLarge(_) => 413,
             IngestError::Unauthorized(_) => 401,
+            IngestError::UnsupportedMediaType(_) => 415,
         }
     }
 
@@ -46,7 +52,9 @@ impl IngestError {
             IngestError::BadJson(m)
             | IngestError::Invalid(m)
             | IngestError::TooLarge(m)
-            | IngestError::Unauthorized(m) => m,
+            | IngestError::Unauthorized(m)
+            | IngestError::BadOtlp(m)
+            | IngestError::UnsupportedMediaType(m) => m,
         }
     }
 
@@ -57,6 +65,9 @@ impl IngestError {
             IngestError::Invalid(_) => "every event needs an event name and an installation ID",
             IngestError::TooLarge(_) => "send at most 32 KB per event and 500 KB per request; split the batch",
             IngestError::Unauthorized(_) => "send one of the keys the collector was started with (--key)",
+            IngestError::BadOtlp(_) | IngestError::UnsupportedMediaType(_) => {
+                "send an OTLP ExportLogsServiceRequest as application/x-protobuf or application/json"
+            }
         }
     }
 }
@@ -66,6 +77,17 @@ impl IngestError {
 pub struct Batch {
     /// Events to store (messages that are acknowledged but not stored are left out).
     pub events: Vec<Event>,
+    /// Records refused on their own while the others are stored (OTLP's partial success).
+    pub refused: Refused,
+}
+
+/// How many records of a request were refused, and why the first was.
+#[derive(Debug, Clone, Default)]
+pub struct Refused {
+    /// Records refused.
+    pub count: u64,
+    /// Why the first of them was refused.
+    pub first: Option<String>,
 }
 
 /// Accepted keys; an empty list accepts any key (or none).
@@ -160,23 +182,25 @@ pub fn parse_json(body: &[u8]) -> Result<Value, IngestError> {
 /// Parses a body in the given protocol. `header_key` is the key from the `Authorization` header,
 /// if any. The key is checked against `keys` before the events are validated, so a wrong key is a
 /// 401 whatever else is wrong with the events. `default_type` is the Segment message type implied
-/// by the endpoint (`track` for `/v1/batch` and `/v1/track`).
+/// by the endpoint (`track` for `/v1/batch` and `/v1/track`); `content_type` tells OTLP's two
+/// encodings apart.
 pub fn parse(
     protocol: Protocol,
     body: &[u8],
     header_key: Option<String>,
     default_type: &str,
+    content_type: Option<&str>,
     keys: &Keys,
 ) -> Result<Batch, IngestError> {
     if protocol != Protocol::Posthog && header_key.is_some() {
         // The header key wins over any body key for these protocols: refuse before parsing.
         keys.check(header_key.as_deref())?;
     }
-    let value = parse_json(body)?;
     match protocol {
-        Protocol::Segment => segment::parse(value, header_key, default_type, keys),
-        Protocol::Posthog => posthog::parse(value, header_key, keys),
-        Protocol::Json => json::parse(value, header_key, keys),
+        Protocol::Segment => segment::parse(parse_json(body)?, header_key, default_type, keys),
+        Protocol::Posthog => posthog::parse(parse_json(body)?, header_key, keys),
+        Protocol::Json => json::parse(parse_json(body)?, header_key, keys),
+        Protocol::Otlp => otlp::parse(body, otlp::Encoding::of(content_type)?, header_key, keys),
     }
 }
 

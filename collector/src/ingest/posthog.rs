@@ -30,7 +30,10 @@ pub fn parse(value: Value, header_key: Option<String>, keys: &Keys) -> Result<Ba
         let props = properties(&mut obj, index)?;
         events.push(to_event(obj, props, index)?);
     }
-    Ok(Batch { events })
+    Ok(Batch {
+        events,
+        ..Batch::default()
+    })
 }
 
 /// The key carried by an event itself: `api_key`, or `properties.token` as posthog-js sends it.

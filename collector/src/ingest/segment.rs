@@ -33,7 +33,10 @@ pub fn parse(value: Value, header_key: Option<String>, default_type: &str, keys:
             events.push(event);
         }
     }
-    Ok(Batch { events })
+    Ok(Batch {
+        events,
+        ..Batch::default()
+    })
 }
 
 fn message_to_event(message: Value, index: usize, default_type: &str) -> Result<Option<Event>, IngestError> {

@@ -15,6 +15,7 @@ mod erasure;
 mod installs;
 mod limits;
 mod notices;
+mod otlp;
 mod page;
 mod public;
 mod relay;

@@ -1,0 +1,200 @@
+//! OpenTelemetry logs at `/v1/logs`, sent by the official Python SDK's OTLP/HTTP exporter
+//! (protobuf) and as the official schema's JSON mapping, answers read back with that schema.
+//! `.ci/run` installs the PyPI packages; without them these fail under `CI=true` and skip with a
+//! line on stderr elsewhere.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::common::{self, Collector, product};
+
+/// The PyPI packages these tests run, as `.ci/run` installs them.
+pub const PYPI: &str = "opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-proto";
+
+/// Whether python3 has the OpenTelemetry packages; reports it as a missing tool when not.
+pub fn have_otel_python() -> bool {
+    let imports = "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http, \
+                   opentelemetry.proto.collector.logs.v1.logs_service_pb2";
+    let ok = Command::new("python3")
+        .args(["-c", imports])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        crate::tools::cannot_run(&format!(
+            "python3 lacks the OpenTelemetry packages (python3 -m pip install {PYPI})"
+        ));
+    }
+    ok
+}
+
+/// Runs a Python program with `args`; returns its stdout, failing the test on a non-zero exit.
+pub fn python(program: &str, args: &[&str]) -> String {
+    let mut child = Command::new("python3")
+        .arg("-")
+        .args(args)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
+        .env("NO_PROXY", "127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(program.as_bytes())
+        .expect("write program");
+    let out = child.wait_with_output().expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "python3 failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The SDK's own path: a LoggerProvider with a resource, the OTLP/HTTP exporter (protobuf), one
+/// `emit` per record. The record without an event name is refused alone: the SDK exports the batch
+/// in one request, and the answer's partial success says so.
+const SDK: &str = r#"
+import sys
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.sdk.resources import Resource
+
+base, key = sys.argv[1], sys.argv[2]
+resource = Resource.create({
+    "service.name": "acme", "service.version": "2.4.0", "app.installation.id": "6f1c-otel",
+    "os.type": "linux", "os.name": "debian", "os.version": "12", "host.arch": "amd64",
+})
+provider = LoggerProvider(resource=resource)
+exporter = OTLPLogExporter(endpoint=base + "/v1/logs", headers={"Authorization": "Bearer " + key})
+provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+logger = provider.get_logger("installer")
+t = 1795428000123000000
+logger.emit(LogRecord(timestamp=t, event_name="install.started", severity_number=SeverityNumber.INFO))
+logger.emit(LogRecord(timestamp=t + 10**9, event_name="install.failed", severity_number=SeverityNumber.ERROR,
+    attributes={"install.step": "db", "process.exit.code": 3, "install.message": "disk full",
+                "install.duration_ms": 1250}))
+logger.emit(LogRecord(timestamp=t + 2 * 10**9, event_name="install.support_requested",
+    attributes={"install.step": "db", "user.email": "ops@example.com"}))
+logger.emit(LogRecord(timestamp=t + 3 * 10**9, event_name="license.accepted", attributes={"seats": 5}))
+logger.emit(LogRecord(timestamp=t + 4 * 10**9, body="a plain log line, no event"))
+print("flushed" if provider.force_flush() else "not flushed")
+provider.shutdown()
+"#;
+
+#[test]
+fn the_official_sdk_exporter_is_stored_as_checkpoints_and_custom_events() {
+    if !have_otel_python() {
+        return;
+    }
+    let collector = Collector::start(&["--key", "otel-key"]);
+    let out = python(SDK, &[&collector.base, "otel-key"]);
+    assert_eq!(out.trim(), "flushed");
+    assert_eq!(collector.stored(), 4, "{}", collector.stderr());
+
+    let db = collector.db.to_str().expect("UTF-8 temp path");
+    let export = common::run(["export", "--db", db, "--format", "jsonl"]).ok();
+    let rows: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let column = |key: &str| rows.iter().map(|r| r[key].as_str().unwrap_or_default()).collect::<Vec<_>>();
+    assert_eq!(
+        column("event"),
+        [
+            "Installation Started",
+            "Installation Error",
+            "Installation Support",
+            "license.accepted"
+        ]
+    );
+    assert!(column("protocol").iter().all(|p| *p == "otlp"));
+    assert!(column("installation_id").iter().all(|id| *id == "6f1c-otel"));
+    assert_eq!(column("timestamp")[0], "2026-11-23T10:00:00.123Z");
+    assert_eq!((column("os")[0], rows[0]["properties"]["arch"].as_str()), ("debian", Some("x86_64")));
+    assert_eq!(column("email")[2], "ops@example.com");
+    assert_eq!(rows[3]["properties"]["seats"], 5);
+
+    let report = collector.report(&["--since", "100000d"]);
+    let acme = product(&report, "acme");
+    assert_eq!(acme["installations"]["failed"], 1, "{acme:#}");
+    let step = &acme["failing_steps"][0];
+    assert_eq!((&step["step"], &step["exit_code"]), (&Value::from("db"), &Value::from(3)), "{step:#}");
+    assert_eq!(step["messages"][0]["message"], "disk full", "{step:#}");
+}
+
+/// Builds a request with the official schema and posts it in both encodings; the answers are
+/// parsed with the official schema too, the JSON one refusing unknown fields.
+const SCHEMA: &str = r#"
+import sys, urllib.request
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
+from google.rpc.status_pb2 import Status
+
+base = sys.argv[1]
+req = ExportLogsServiceRequest()
+rl = req.resource_logs.add()
+for k, v in [("service.name", "acme"), ("service.version", "2.4.0"), ("app.installation.id", "6f1c-json")]:
+    rl.resource.attributes.add(key=k, value={"string_value": v})
+sl = rl.scope_logs.add()
+sl.log_records.add(time_unix_nano=1795428000123000000, event_name="install.started", severity_number=9)
+sl.log_records.add(time_unix_nano=1795428001123000000, event_name="install.succeeded", severity_number=9,
+    attributes=[{"key": "install.total_duration_ms", "value": {"int_value": 4200}}])
+sl.log_records.add(time_unix_nano=1795428002123000000, severity_number=9)
+
+def post(body, content_type):
+    r = urllib.request.Request(base + "/v1/logs", data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(r) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read()
+
+status, ctype, body = post(json_format.MessageToJson(req).encode(), "application/json")
+answer = json_format.Parse(body, ExportLogsServiceResponse(), ignore_unknown_fields=False)
+print("json", status, ctype, answer.partial_success.rejected_log_records, answer.partial_success.error_message)
+status, ctype, body = post(req.SerializeToString(), "application/x-protobuf")
+answer = ExportLogsServiceResponse.FromString(body)
+print("protobuf", status, ctype, answer.partial_success.rejected_log_records, answer.partial_success.error_message)
+status, ctype, body = post(b"\x0a\xff", "application/x-protobuf")
+print("refused", status, ctype, Status.FromString(body).message)
+status, ctype, body = post(b"{}", "text/plain")
+print("refused", status, ctype, json_format.Parse(body, Status(), ignore_unknown_fields=False).message)
+"#;
+
+#[test]
+fn json_and_protobuf_answers_parse_with_the_official_schema() {
+    if !have_otel_python() {
+        return;
+    }
+    let collector = Collector::start(&[]);
+    let out = python(SCHEMA, &[&collector.base]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "json 200 application/json 1 log record 2 has no eventName",
+            "protobuf 200 application/x-protobuf 1 log record 2 has no eventName"
+        ],
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("refused 400 application/x-protobuf body is not a protobuf ExportLogsServiceRequest"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[3],
+        "refused 415 application/json Content-Type \"text/plain\" is not an OTLP encoding (send an OTLP \
+         ExportLogsServiceRequest as application/x-protobuf or application/json)",
+        "{out}"
+    );
+    // The same two records in both encodings: the second request is a retry, stored once.
+    assert_eq!(collector.stored(), 2);
+    let acme = product(&collector.report(&["--since", "100000d"]), "acme").clone();
+    let funnel = &acme["installations"];
+    assert_eq!((&funnel["started"], &funnel["succeeded"]), (&Value::from(1), &Value::from(1)), "{acme:#}");
+}
