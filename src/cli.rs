@@ -312,6 +312,7 @@ fn protocol_help(protocol: Protocol) -> &'static str {
         Protocol::Segment => "Segment HTTP tracking API: POST {endpoint}/v1/batch",
         Protocol::Posthog => "PostHog capture API: POST {endpoint}/batch/",
         Protocol::Json => "One plain JSON object per event: POST {endpoint}",
+        Protocol::Otlp => "OpenTelemetry logs, OTLP/HTTP JSON: POST {endpoint}/v1/logs",
     }
 }
 

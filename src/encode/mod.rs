@@ -10,6 +10,7 @@ use beacon_wire::{Protocol, prop};
 use crate::event::Event;
 
 mod endpoint;
+mod otlp;
 mod posthog;
 mod segment;
 
@@ -78,6 +79,11 @@ impl Target {
                 events: 1,
                 event: 1_000_000,
             },
+            Protocol::Otlp => Limits {
+                body: 500_000,
+                events: 2_500,
+                event: 32_000,
+            },
         }
     }
 
@@ -113,6 +119,7 @@ impl Target {
             Protocol::Segment => serde_json::to_vec(&segment::event(event)),
             Protocol::Posthog => serde_json::to_vec(&posthog::event(event)),
             Protocol::Json => serde_json::to_vec(event),
+            Protocol::Otlp => serde_json::to_vec(&otlp::event(event)),
         };
         encoded.map_or(usize::MAX, |v| v.len())
     }
@@ -123,6 +130,7 @@ impl Target {
             Protocol::Segment => self.endpoint.join("/v1/batch"),
             Protocol::Posthog => self.endpoint.join("/batch/"),
             Protocol::Json => self.endpoint.clone(),
+            Protocol::Otlp => self.endpoint.join(beacon_wire::otlp::LOGS_PATH),
         }
     }
 
@@ -146,6 +154,7 @@ impl Target {
                 .iter()
                 .map(|e| self.request(e, std::slice::from_ref(e)))
                 .collect(),
+            Protocol::Otlp => vec![self.request(&otlp::request(events, sent_at), events)],
         }
     }
 
@@ -170,7 +179,7 @@ impl Target {
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
             )),
-            (Protocol::Json, Some(key)) => Some(format!("Bearer {key}")),
+            (Protocol::Json | Protocol::Otlp, Some(key)) => Some(format!("Bearer {key}")),
             _ => None,
         }
     }

@@ -17,7 +17,7 @@ pub const ENDPOINT: Option<&str> = non_empty(option_env!("BEACON_BUILD_ENDPOINT"
 /// Segment write key or PostHog project key (`BEACON_BUILD_KEY`), used when `--key` is not given.
 pub const KEY: Option<&str> = non_empty(option_env!("BEACON_BUILD_KEY"));
 
-/// Wire format (`BEACON_BUILD_PROTOCOL`: segment, posthog or json), used when `--protocol` is not given.
+/// Wire format (`BEACON_BUILD_PROTOCOL`: segment, posthog, json or otlp), used when `--protocol` is not given.
 pub const PROTOCOL: Option<Protocol> = match non_empty(option_env!("BEACON_BUILD_PROTOCOL")) {
     Some(name) => Protocol::from_name(name),
     None => None,
@@ -55,7 +55,7 @@ const _: () = assert!(
 );
 const _: () = assert!(
     PROTOCOL.is_some() || non_empty(option_env!("BEACON_BUILD_PROTOCOL")).is_none(),
-    "BEACON_BUILD_PROTOCOL: use segment, posthog or json"
+    "BEACON_BUILD_PROTOCOL: use segment, posthog, json or otlp"
 );
 const _: () = assert!(
     match ENDPOINT {

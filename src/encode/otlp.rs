@@ -1,0 +1,186 @@
+//! OpenTelemetry logs, OTLP/HTTP JSON (`POST {endpoint}/v1/logs`): one `LogRecord` per event,
+//! written by hand in the proto3 JSON mapping so the binary carries no protobuf code. The names
+//! come from `beacon_wire::otlp`, which the collector reads them back with.
+
+use serde_json::{Map, Value, json};
+
+use beacon_wire::{event, otlp, prop};
+
+use crate::event::{Event, branding};
+
+/// `severityNumber` of `INFO` and `ERROR`.
+const INFO: u8 = 9;
+const ERROR: u8 = 17;
+
+/// The `ExportLogsServiceRequest` of `events`: consecutive events of one installation and
+/// machine share a resource. `observed` is when they are sent (RFC 3339).
+pub fn request(events: &[Event], observed: &str) -> Value {
+    let mut resources: Vec<(Vec<Value>, Vec<Value>)> = Vec::new();
+    for e in events {
+        let (resource, record) = split(e, observed);
+        match resources.last_mut() {
+            Some((last, records)) if *last == resource => records.push(record),
+            _ => resources.push((resource, vec![record])),
+        }
+    }
+    let resource_logs: Vec<Value> = resources
+        .into_iter()
+        .map(|(attributes, records)| {
+            json!({
+                "resource": {"attributes": attributes},
+                "scopeLogs": [{
+                    "scope": {"name": otlp::SDK_NAME, "version": super::VERSION},
+                    "logRecords": records,
+                }],
+            })
+        })
+        .collect();
+    json!({ "resourceLogs": resource_logs })
+}
+
+/// One event alone, as [`request`] sends it (for size limits).
+pub fn event(e: &Event) -> Value {
+    let (resource, record) = split(e, &e.timestamp);
+    json!([resource, record])
+}
+
+/// The resource attributes and the `LogRecord` of one event.
+fn split(e: &Event, observed: &str) -> (Vec<Value>, Value) {
+    let mut resource = vec![
+        attribute(otlp::INSTALLATION_ID, &Value::from(e.installation_id.as_str())),
+        attribute("os.type", &Value::from(os_type())),
+        attribute("telemetry.sdk.name", &Value::from(otlp::SDK_NAME)),
+        attribute("telemetry.sdk.language", &Value::from("rust")),
+    ];
+    let mut attributes = vec![attribute("log.record.uid", &Value::from(e.message_id.as_str()))];
+    for (key, value) in &e.properties {
+        if let Some(name) = otlp::to_otel(&otlp::RESOURCE, key) {
+            let value = match (key.as_str(), value) {
+                (prop::ARCH, Value::String(arch)) => Value::from(otlp::to_otel(&otlp::ARCH_NAMES, arch).unwrap_or(arch)),
+                _ => value.clone(),
+            };
+            resource.push(attribute(name, &value));
+        } else {
+            attributes.push(attribute(otlp::to_otel(&otlp::RECORD, key).unwrap_or(key), value));
+        }
+    }
+    resource.retain(|a| a["value"] != json!({}));
+    attributes.retain(|a| a["value"] != json!({}));
+    let name = standard_name(&e.event);
+    let severity = if name == event::ERROR { ERROR } else { INFO };
+    let record = json!({
+        "timeUnixNano": nanos(&e.timestamp),
+        "observedTimeUnixNano": nanos(observed),
+        "severityNumber": severity,
+        "severityText": if severity == ERROR { "ERROR" } else { "INFO" },
+        "eventName": otlp::to_otel(&otlp::EVENT_NAMES, name).unwrap_or(name),
+        "attributes": attributes,
+    });
+    (resource, record)
+}
+
+/// The standard name of a checkpoint this build sends under a branded name.
+fn standard_name(name: &str) -> &str {
+    [
+        (branding::EVENT_STARTED, event::STARTED),
+        (branding::EVENT_SUCCESS, event::SUCCESS),
+        (branding::EVENT_ERROR, event::ERROR),
+        (branding::EVENT_SUPPORT, event::SUPPORT),
+    ]
+    .into_iter()
+    .find(|(branded, _)| *branded == name)
+    .map_or(name, |(_, standard)| standard)
+}
+
+/// `{"key": …, "value": AnyValue}`; a null value becomes an empty `AnyValue` (dropped above).
+fn attribute(key: &str, value: &Value) -> Value {
+    json!({"key": key, "value": any_value(value)})
+}
+
+/// A JSON value as an OTLP `AnyValue` (64-bit integers as strings, as the JSON mapping writes them).
+fn any_value(value: &Value) -> Value {
+    match value {
+        Value::Null => json!({}),
+        Value::Bool(b) => json!({ "boolValue": b }),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => json!({ "intValue": i.to_string() }),
+            None => json!({ "doubleValue": n.as_f64() }),
+        },
+        Value::String(s) => json!({ "stringValue": s }),
+        Value::Array(items) => json!({"arrayValue": {"values": items.iter().map(any_value).collect::<Vec<_>>()}}),
+        Value::Object(map) => json!({"kvlistValue": {"values": key_values(map)}}),
+    }
+}
+
+fn key_values(map: &Map<String, Value>) -> Vec<Value> {
+    map.iter().map(|(k, v)| attribute(k, v)).collect()
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 time, as a decimal string (fixed64 in JSON); "0"
+/// (unknown, in OTLP's terms) if it does not parse.
+fn nanos(time: &str) -> String {
+    humantime::parse_rfc3339_weak(time)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(|| "0".to_owned(), |d| d.as_nanos().to_string())
+}
+
+/// The semantic conventions' `os.type` of this build.
+fn os_type() -> &'static str {
+    match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(name: &str, props: Value) -> Event {
+        Event {
+            event: name.into(),
+            installation_id: "6f1c".into(),
+            message_id: "m1".into(),
+            timestamp: "2026-11-23T10:00:00.123Z".into(),
+            properties: props.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn checkpoints_become_named_records_on_a_shared_resource() {
+        let facts = json!({"product": "acme", "arch": "x86_64", "os": "debian", "ci": false});
+        let mut failed = facts.clone();
+        failed["step"] = "db".into();
+        failed["exit_code"] = 3.into();
+        failed["email"] = Value::Null;
+        let body = request(&[e(event::STARTED, facts), e(event::ERROR, failed)], "2026-11-23T10:00:01Z");
+        let logs = &body["resourceLogs"];
+        assert_eq!(logs.as_array().map(Vec::len), Some(1), "{body:#}");
+        let resource = &logs[0]["resource"]["attributes"];
+        assert!(resource.as_array().unwrap().contains(&json!({"key": "host.arch", "value": {"stringValue": "amd64"}})));
+        assert!(resource.as_array().unwrap().contains(&json!({"key": "service.name", "value": {"stringValue": "acme"}})));
+        assert!(resource.as_array().unwrap().contains(&json!({"key": "install.ci", "value": {"boolValue": false}})));
+        let records = &logs[0]["scopeLogs"][0]["logRecords"];
+        assert_eq!(records[0]["eventName"], "install.started");
+        assert_eq!((&records[1]["eventName"], &records[1]["severityNumber"]), (&json!("install.failed"), &json!(17)));
+        assert_eq!(records[1]["timeUnixNano"], "1795428000123000000");
+        assert_eq!(records[1]["observedTimeUnixNano"], "1795428001000000000");
+        let attributes = records[1]["attributes"].as_array().unwrap();
+        assert!(attributes.contains(&json!({"key": "process.exit.code", "value": {"intValue": "3"}})));
+        assert!(attributes.iter().all(|a| a["key"] != "user.email"), "null is left out");
+    }
+
+    #[test]
+    fn other_installations_get_their_own_resource() {
+        let mut other = e("Custom", json!({"seats": 1.5, "tags": ["a"], "map": {"k": 1}}));
+        other.installation_id = "7a2d".into();
+        let body = request(&[e(event::STARTED, json!({})), other], "x");
+        let attrs = &body["resourceLogs"][1]["scopeLogs"][0]["logRecords"][0]["attributes"];
+        assert!(attrs.as_array().unwrap().contains(&json!({"key": "seats", "value": {"doubleValue": 1.5}})));
+        assert!(attrs.as_array().unwrap().contains(
+            &json!({"key": "map", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"intValue": "1"}}]}}})
+        ));
+        assert_eq!(body["resourceLogs"][1]["scopeLogs"][0]["logRecords"][0]["observedTimeUnixNano"], "0");
+    }
+}
