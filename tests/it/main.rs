@@ -10,6 +10,7 @@ mod fetch_snippet;
 mod hooks;
 mod installers;
 mod messages;
+mod otlp;
 mod network;
 mod prompt;
 mod readme;

@@ -216,7 +216,7 @@ pub mod otlp {
         (prop::TOTAL_DURATION_MS, "install.total_duration_ms"),
         (prop::STEP_DURATIONS_MS, "install.step_durations_ms"),
         (prop::EMAIL, "user.email"),
-        ("attempt", "install.attempt"),
+        (prop::ATTEMPT, "install.attempt"),
     ];
 
     /// `std::env::consts::ARCH` → the semantic conventions' `host.arch` value; others are sent as they are.

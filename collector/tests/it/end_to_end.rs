@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::common::{self, Collector, Run, product};
 
 /// The install-beacon binary built next to beacon-collector.
-fn beacon_bin() -> PathBuf {
+pub fn beacon_bin() -> PathBuf {
     let bin = Path::new(common::BIN).with_file_name("install-beacon");
     assert!(
         bin.exists(),

@@ -3,58 +3,10 @@
 //! `.ci/run` installs the PyPI packages; without them these fail under `CI=true` and skip with a
 //! line on stderr elsewhere.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
 use crate::common::{self, Collector, product};
-
-/// The PyPI packages these tests run, as `.ci/run` installs them.
-pub const PYPI: &str = "opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-proto";
-
-/// Whether python3 has the OpenTelemetry packages; reports it as a missing tool when not.
-pub fn have_otel_python() -> bool {
-    let imports = "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http, \
-                   opentelemetry.proto.collector.logs.v1.logs_service_pb2";
-    let ok = Command::new("python3")
-        .args(["-c", imports])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        crate::tools::cannot_run(&format!(
-            "python3 lacks the OpenTelemetry packages (python3 -m pip install {PYPI})"
-        ));
-    }
-    ok
-}
-
-/// Runs a Python program with `args`; returns its stdout, failing the test on a non-zero exit.
-pub fn python(program: &str, args: &[&str]) -> String {
-    let mut child = Command::new("python3")
-        .arg("-")
-        .args(args)
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
-        .env("NO_PROXY", "127.0.0.1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python3");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(program.as_bytes())
-        .expect("write program");
-    let out = child.wait_with_output().expect("python3");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "python3 failed: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::tools::{have_otel_python, python};
 
 /// The SDK's own path: a LoggerProvider with a resource, the OTLP/HTTP exporter (protobuf), one
 /// `emit` per record. The record without an event name is refused alone: the SDK exports the batch
@@ -197,4 +149,45 @@ fn json_and_protobuf_answers_parse_with_the_official_schema() {
     let acme = product(&collector.report(&["--since", "100000d"]), "acme").clone();
     let funnel = &acme["installations"];
     assert_eq!((&funnel["started"], &funnel["succeeded"]), (&Value::from(1), &Value::from(1)), "{acme:#}");
+}
+
+#[test]
+fn install_beacon_over_otlp_fills_the_report() {
+    let collector = Collector::start(&["--key", "otel-key"]);
+    let home = tempfile::tempdir().unwrap();
+    let beacon = |args: &[&str]| {
+        let out = std::process::Command::new(crate::end_to_end::beacon_bin())
+            .env_clear()
+            .env("HOME", home.path())
+            .args(["--product", "acme", "--product-version", "2.4.0", "--protocol", "otlp"])
+            .args(["--endpoint", &collector.base, "--key", "otel-key", "--strict"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        stderr.into_owned()
+    };
+    beacon(&["started"]);
+    beacon(&["error", "--step", "db", "--exit-code", "3", "--message", "disk full"]);
+    beacon(&["support", "--email", "ada@example.com"]);
+    beacon(&["track", "license.accepted"]);
+    beacon(&["heartbeat"]);
+
+    let report = collector.report(&["--show-emails"]);
+    let acme = product(&report, "acme");
+    assert_eq!(acme["installations"]["failed"], 1, "{acme:#}");
+    let step = &acme["failing_steps"][0];
+    assert_eq!((&step["step"], &step["exit_code"]), (&Value::from("db"), &Value::from(3)), "{step:#}");
+    assert_eq!(step["messages"][0]["message"], "disk full");
+    assert_eq!(acme["support"]["requests"][0]["email"], "ada@example.com", "{acme:#}");
+    assert_eq!(acme["by_version"][0]["value"], "2.4.0");
+    let db = collector.db.to_str().expect("UTF-8 temp path");
+    let export = common::run(["export", "--db", db, "--format", "jsonl"]).ok();
+    let rows: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r["protocol"] == "otlp"));
+    assert_eq!((&rows[3]["event"], &rows[4]["event"]), (&Value::from("license.accepted"), &Value::from("Instance Active")));
+    let id = std::fs::read_to_string(home.path().join(".local/state/acme/installation_id")).unwrap();
+    assert!(rows.iter().all(|r| r["installation_id"] == id.trim()), "{rows:#?}");
 }

@@ -1,0 +1,106 @@
+//! `--protocol otlp`: what the real binary sends parses with the official OpenTelemetry protobuf
+//! schema's JSON mapping, unknown fields refused (`opentelemetry-proto` from PyPI, which `.ci/run`
+//! installs; without it these fail under `CI=true` and skip with a line on stderr elsewhere).
+
+use serde_json::{Value, json};
+
+use crate::support::tools::{have_otel_python, python};
+use crate::support::{Env, Server, Received};
+
+/// Parses each file with `json_format.Parse(..., ignore_unknown_fields=False)` into an
+/// `ExportLogsServiceRequest` and prints one JSON line per record: what the schema read.
+const STRICT: &str = r#"
+import json, sys
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+def attrs(kvs):
+    return {kv.key: json_format.MessageToDict(kv.value) for kv in kvs}
+
+for path in sys.argv[1:]:
+    with open(path) as f:
+        req = json_format.Parse(f.read(), ExportLogsServiceRequest(), ignore_unknown_fields=False)
+    for rl in req.resource_logs:
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                print(json.dumps({
+                    "resource": attrs(rl.resource.attributes), "scope": sl.scope.name,
+                    "eventName": r.event_name, "severityNumber": r.severity_number,
+                    "severityText": r.severity_text, "time": r.time_unix_nano,
+                    "observed": r.observed_time_unix_nano, "attributes": attrs(r.attributes),
+                }, sort_keys=True))
+"#;
+
+/// The records of `requests` as the official schema reads them.
+fn strict_parse(requests: &[Received]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<String> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let path = dir.path().join(format!("{i}.json"));
+            std::fs::write(&path, &r.body).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let args: Vec<&str> = paths.iter().map(String::as_str).collect();
+    python(STRICT, &args)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn otlp(env: &Env, server: &Server) -> assert_cmd::Command {
+    let mut cmd = env.cmd();
+    cmd.args(["--protocol", "otlp", "--endpoint", &server.url, "--product-version", "2.4.0"]);
+    cmd
+}
+
+#[test]
+fn the_body_parses_with_the_official_schema_unknown_fields_refused() {
+    if !have_otel_python() {
+        return;
+    }
+    let server = Server::start();
+    let env = Env::new();
+    otlp(&env, &server).arg("started").assert().success();
+    otlp(&env, &server)
+        .args(["error", "--step", "db", "--exit-code", "3", "--message", "disk full"])
+        .assert()
+        .success();
+    otlp(&env, &server)
+        .args(["support", "--email", "ada@example.com"])
+        .assert()
+        .success();
+    let requests = server.requests();
+    assert!(requests.iter().all(|r| r.url == "/v1/logs" && r.header("content-type") == Some("application/json")));
+    let records = strict_parse(&requests);
+    let names: Vec<&Value> = records.iter().map(|r| &r["eventName"]).collect();
+    assert_eq!(names, ["install.started", "install.failed", "install.support_requested"]);
+    let severities: Vec<(&Value, &Value)> = records.iter().map(|r| (&r["severityNumber"], &r["severityText"])).collect();
+    assert_eq!(
+        severities,
+        [
+            (&json!(9), &json!("INFO")),
+            (&json!(17), &json!("ERROR")),
+            (&json!(9), &json!("INFO"))
+        ]
+    );
+    let id = std::fs::read_to_string(env.id_file("acme")).unwrap();
+    let resource = &records[1]["resource"];
+    assert_eq!(resource["app.installation.id"], json!({"stringValue": id.trim()}));
+    assert_eq!(resource["service.name"], json!({"stringValue": "acme"}));
+    assert_eq!(resource["service.version"], json!({"stringValue": "2.4.0"}));
+    assert_eq!(resource["telemetry.sdk.name"], json!({"stringValue": "install-beacon"}));
+    for key in ["os.type", "os.name", "os.version", "host.arch", "telemetry.sdk.version", "install.cpu_count"] {
+        assert!(resource.get(key).is_some(), "{key} in {resource}");
+    }
+    let failed = &records[1]["attributes"];
+    assert_eq!(failed["install.step"], json!({"stringValue": "db"}));
+    assert_eq!(failed["process.exit.code"], json!({"intValue": "3"}));
+    assert_eq!(failed["install.message"], json!({"stringValue": "disk full"}));
+    assert!(failed.get("user.email").is_none());
+    assert_eq!(records[2]["attributes"]["user.email"], json!({"stringValue": "ada@example.com"}));
+    assert!(records.iter().all(|r| r["time"].as_u64().is_some_and(|t| t > 1_700_000_000_000_000_000)));
+    assert!(records.iter().all(|r| r["observed"].as_u64() >= r["time"].as_u64()));
+}
