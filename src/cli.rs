@@ -17,7 +17,8 @@ use crate::consent;
 use crate::event::branding;
 
 /// Reports installer checkpoints (started, success, error, support) with anonymous OS facts to
-/// Segment, PostHog or a plain JSON endpoint, without ever failing or stalling the installer.
+/// Segment, PostHog, OpenTelemetry (OTLP) or a plain JSON endpoint, without ever failing or stalling
+/// the installer.
 #[derive(Debug, Parser)]
 #[command(name = "install-beacon", version, max_term_width = 100)]
 #[command(after_help = "Opt out with DO_NOT_TRACK=1, --telemetry=off, \

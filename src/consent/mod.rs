@@ -192,12 +192,14 @@ pub fn decide(inputs: &Inputs) -> Decision {
     }
 }
 
-/// Names of the opt-out variables for a product, strongest first: `DO_NOT_TRACK`, then
+/// Names of the opt-out variables for a product, strongest first: `DO_NOT_TRACK`,
+/// `OTEL_SDK_DISABLED` (OpenTelemetry's switch, which DO_NOT_TRACK helpers set too), then
 /// `<PRODUCT>_DISABLE_TELEMETRY`, `<PRODUCT>_TELEMETRY_DISABLE`, `<PRODUCT>_TELEMETRY_DISABLED`.
 pub fn opt_out_vars(product: &str) -> Vec<String> {
     let prefix = env_prefix(product);
     vec![
         "DO_NOT_TRACK".into(),
+        "OTEL_SDK_DISABLED".into(),
         format!("{prefix}_DISABLE_TELEMETRY"),
         format!("{prefix}_TELEMETRY_DISABLE"),
         format!("{prefix}_TELEMETRY_DISABLED"),
@@ -359,6 +361,14 @@ mod tests {
             ..inputs()
         });
         assert_eq!(d.source, Source::Env("ACME_TELEMETRY_DISABLED".into()));
+        let all_set: Vec<(String, String)> = opt_out_vars("acme").into_iter().map(|n| (n, "true".into())).collect();
+        for first in 0..all_set.len() {
+            let d = decide(&Inputs {
+                env: all_set[first..].to_vec(),
+                ..inputs()
+            });
+            assert_eq!(d.source, Source::Env(all_set[first].0.clone()), "{first}");
+        }
     }
 
     #[test]
@@ -382,6 +392,7 @@ mod tests {
             opt_out_vars("acme-db.io"),
             [
                 "DO_NOT_TRACK",
+                "OTEL_SDK_DISABLED",
                 "ACME_DB_IO_DISABLE_TELEMETRY",
                 "ACME_DB_IO_TELEMETRY_DISABLE",
                 "ACME_DB_IO_TELEMETRY_DISABLED"

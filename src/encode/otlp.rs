@@ -56,7 +56,9 @@ fn split(e: &Event, observed: &str) -> (Vec<Value>, Value) {
     for (key, value) in &e.properties {
         if let Some(name) = otlp::to_otel(&otlp::RESOURCE, key) {
             let value = match (key.as_str(), value) {
-                (prop::ARCH, Value::String(arch)) => Value::from(otlp::to_otel(&otlp::ARCH_NAMES, arch).unwrap_or(arch)),
+                (prop::ARCH, Value::String(arch)) => {
+                    Value::from(otlp::to_otel(&otlp::ARCH_NAMES, arch).unwrap_or(arch))
+                }
                 _ => value.clone(),
             };
             resource.push(attribute(name, &value));
@@ -154,16 +156,37 @@ mod tests {
         failed["step"] = "db".into();
         failed["exit_code"] = 3.into();
         failed["email"] = Value::Null;
-        let body = request(&[e(event::STARTED, facts), e(event::ERROR, failed)], "2026-11-23T10:00:01Z");
+        let body = request(
+            &[e(event::STARTED, facts), e(event::ERROR, failed)],
+            "2026-11-23T10:00:01Z",
+        );
         let logs = &body["resourceLogs"];
         assert_eq!(logs.as_array().map(Vec::len), Some(1), "{body:#}");
         let resource = &logs[0]["resource"]["attributes"];
-        assert!(resource.as_array().unwrap().contains(&json!({"key": "host.arch", "value": {"stringValue": "amd64"}})));
-        assert!(resource.as_array().unwrap().contains(&json!({"key": "service.name", "value": {"stringValue": "acme"}})));
-        assert!(resource.as_array().unwrap().contains(&json!({"key": "install.ci", "value": {"boolValue": false}})));
+        assert!(
+            resource
+                .as_array()
+                .unwrap()
+                .contains(&json!({"key": "host.arch", "value": {"stringValue": "amd64"}}))
+        );
+        assert!(
+            resource
+                .as_array()
+                .unwrap()
+                .contains(&json!({"key": "service.name", "value": {"stringValue": "acme"}}))
+        );
+        assert!(
+            resource
+                .as_array()
+                .unwrap()
+                .contains(&json!({"key": "install.ci", "value": {"boolValue": false}}))
+        );
         let records = &logs[0]["scopeLogs"][0]["logRecords"];
         assert_eq!(records[0]["eventName"], "install.started");
-        assert_eq!((&records[1]["eventName"], &records[1]["severityNumber"]), (&json!("install.failed"), &json!(17)));
+        assert_eq!(
+            (&records[1]["eventName"], &records[1]["severityNumber"]),
+            (&json!("install.failed"), &json!(17))
+        );
         assert_eq!(records[1]["timeUnixNano"], "1795428000123000000");
         assert_eq!(records[1]["observedTimeUnixNano"], "1795428001000000000");
         let attributes = records[1]["attributes"].as_array().unwrap();
@@ -177,10 +200,18 @@ mod tests {
         other.installation_id = "7a2d".into();
         let body = request(&[e(event::STARTED, json!({})), other], "x");
         let attrs = &body["resourceLogs"][1]["scopeLogs"][0]["logRecords"][0]["attributes"];
-        assert!(attrs.as_array().unwrap().contains(&json!({"key": "seats", "value": {"doubleValue": 1.5}})));
+        assert!(
+            attrs
+                .as_array()
+                .unwrap()
+                .contains(&json!({"key": "seats", "value": {"doubleValue": 1.5}}))
+        );
         assert!(attrs.as_array().unwrap().contains(
             &json!({"key": "map", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"intValue": "1"}}]}}})
         ));
-        assert_eq!(body["resourceLogs"][1]["scopeLogs"][0]["logRecords"][0]["observedTimeUnixNano"], "0");
+        assert_eq!(
+            body["resourceLogs"][1]["scopeLogs"][0]["logRecords"][0]["observedTimeUnixNano"],
+            "0"
+        );
     }
 }

@@ -182,7 +182,7 @@ fn bad_values_are_reported_by_the_parser() {
     assert_eq!(code, Some(2));
     assert_snapshot!(text, @r"
     error: invalid value 'carrier-pigeon' for '--protocol <PROTOCOL>'
-      [possible values: segment, posthog, json]
+      [possible values: segment, posthog, json, otlp]
 
     For more information, try '--help'.
     ");

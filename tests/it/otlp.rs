@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::support::tools::{have_otel_python, python};
-use crate::support::{Env, Server, Received};
+use crate::support::{Env, Received, Server};
 
 /// Parses each file with `json_format.Parse(..., ignore_unknown_fields=False)` into an
 /// `ExportLogsServiceRequest` and prints one JSON line per record: what the schema read.
@@ -52,7 +52,14 @@ fn strict_parse(requests: &[Received]) -> Vec<Value> {
 
 fn otlp(env: &Env, server: &Server) -> assert_cmd::Command {
     let mut cmd = env.cmd();
-    cmd.args(["--protocol", "otlp", "--endpoint", &server.url, "--product-version", "2.4.0"]);
+    cmd.args([
+        "--protocol",
+        "otlp",
+        "--endpoint",
+        &server.url,
+        "--product-version",
+        "2.4.0",
+    ]);
     cmd
 }
 
@@ -73,11 +80,21 @@ fn the_body_parses_with_the_official_schema_unknown_fields_refused() {
         .assert()
         .success();
     let requests = server.requests();
-    assert!(requests.iter().all(|r| r.url == "/v1/logs" && r.header("content-type") == Some("application/json")));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.url == "/v1/logs" && r.header("content-type") == Some("application/json"))
+    );
     let records = strict_parse(&requests);
     let names: Vec<&Value> = records.iter().map(|r| &r["eventName"]).collect();
-    assert_eq!(names, ["install.started", "install.failed", "install.support_requested"]);
-    let severities: Vec<(&Value, &Value)> = records.iter().map(|r| (&r["severityNumber"], &r["severityText"])).collect();
+    assert_eq!(
+        names,
+        ["install.started", "install.failed", "install.support_requested"]
+    );
+    let severities: Vec<(&Value, &Value)> = records
+        .iter()
+        .map(|r| (&r["severityNumber"], &r["severityText"]))
+        .collect();
     assert_eq!(
         severities,
         [
@@ -92,7 +109,14 @@ fn the_body_parses_with_the_official_schema_unknown_fields_refused() {
     assert_eq!(resource["service.name"], json!({"stringValue": "acme"}));
     assert_eq!(resource["service.version"], json!({"stringValue": "2.4.0"}));
     assert_eq!(resource["telemetry.sdk.name"], json!({"stringValue": "install-beacon"}));
-    for key in ["os.type", "os.name", "os.version", "host.arch", "telemetry.sdk.version", "install.cpu_count"] {
+    for key in [
+        "os.type",
+        "os.name",
+        "os.version",
+        "host.arch",
+        "telemetry.sdk.version",
+        "install.cpu_count",
+    ] {
         assert!(resource.get(key).is_some(), "{key} in {resource}");
     }
     let failed = &records[1]["attributes"];
@@ -100,7 +124,48 @@ fn the_body_parses_with_the_official_schema_unknown_fields_refused() {
     assert_eq!(failed["process.exit.code"], json!({"intValue": "3"}));
     assert_eq!(failed["install.message"], json!({"stringValue": "disk full"}));
     assert!(failed.get("user.email").is_none());
-    assert_eq!(records[2]["attributes"]["user.email"], json!({"stringValue": "ada@example.com"}));
-    assert!(records.iter().all(|r| r["time"].as_u64().is_some_and(|t| t > 1_700_000_000_000_000_000)));
+    assert_eq!(
+        records[2]["attributes"]["user.email"],
+        json!({"stringValue": "ada@example.com"})
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["time"].as_u64().is_some_and(|t| t > 1_700_000_000_000_000_000))
+    );
     assert!(records.iter().all(|r| r["observed"].as_u64() >= r["time"].as_u64()));
+}
+
+#[test]
+fn otel_sdk_disabled_opts_out_of_every_protocol_and_status_names_it() {
+    let server = Server::start();
+    let env = Env::new();
+    for protocol in ["segment", "posthog", "json", "otlp"] {
+        env.cmd()
+            .env("OTEL_SDK_DISABLED", "true")
+            .args([
+                "--protocol",
+                protocol,
+                "--endpoint",
+                &server.url,
+                "--key",
+                "k",
+                "started",
+            ])
+            .assert()
+            .success();
+    }
+    assert!(server.requests().is_empty(), "nothing is sent");
+    assert!(!env.state_dir("acme").exists(), "nothing is created");
+    let status = env
+        .cmd()
+        .env("OTEL_SDK_DISABLED", "true")
+        .arg("status")
+        .output()
+        .unwrap();
+    let text = crate::support::stdout(&status);
+    assert!(
+        text.contains("telemetry:  disabled\ndecided by: environment variable OTEL_SDK_DISABLED\n"),
+        "{text}"
+    );
 }

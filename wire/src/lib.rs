@@ -254,7 +254,10 @@ mod tests {
             }
         }
         let keys = RESOURCE.iter().chain(&RECORD).map(|(_, t)| *t);
-        assert!(keys.clone().all(|k| k != INSTALLATION_ID && RESOURCE.iter().chain(&RECORD).filter(|(_, t)| *t == k).count() == 1));
+        assert!(
+            keys.clone()
+                .all(|k| k != INSTALLATION_ID && RESOURCE.iter().chain(&RECORD).filter(|(_, t)| *t == k).count() == 1)
+        );
     }
 
     #[test]

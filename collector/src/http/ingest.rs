@@ -74,14 +74,7 @@ pub async fn ingest(
         let Some(ticket) = app2.admission.promote(ticket, bytes.len()) else {
             return Ok(None);
         };
-        let mut batch = ingest::parse(
-            protocol,
-            &bytes,
-            key,
-            default_type,
-            content_type.as_deref(),
-            &app2.keys,
-        )?;
+        let mut batch = ingest::parse(protocol, &bytes, key, default_type, content_type.as_deref(), &app2.keys)?;
         app2.event_names.standardise(&mut batch.events);
         Ok(Some((batch, ticket)))
     })
@@ -281,7 +274,12 @@ pub async fn otlp_logs(state: State<Arc<App>>, headers: HeaderMap, body: Body) -
 fn otlp_answer(headers: &HeaderMap, status: StatusCode, body: impl FnOnce(otlp::Encoding) -> Vec<u8>) -> Response {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let encoding = otlp::Encoding::of(content_type).unwrap_or(otlp::Encoding::Json);
-    (status, [(header::CONTENT_TYPE, encoding.content_type())], body(encoding)).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body(encoding),
+    )
+        .into_response()
 }
 
 fn ingest_error(e: &IngestError) -> Response {

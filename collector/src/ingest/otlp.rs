@@ -198,24 +198,18 @@ fn attributes(list: Vec<KeyValue>, table: &[(&'static str, &'static str)]) -> Ma
 fn any_value(value: any_value::Value) -> Value {
     use any_value::Value as V;
     match value {
-        V::StringValue(s) => Value::String(s),
-        V::BoolValue(b) => Value::Bool(b),
-        V::IntValue(i) => Value::from(i),
-        V::DoubleValue(d) => serde_json::Number::from_f64(d).map_or_else(|| Value::String(d.to_string()), Value::Number),
-        V::ArrayValue(a) => Value::Array(
-            a.values
-                .into_iter()
-                .filter_map(|v| v.value)
-                .map(any_value)
-                .collect(),
-        ),
-        V::KvlistValue(l) => Value::Object(
+        V::String(s) => Value::String(s),
+        V::Bool(b) => Value::Bool(b),
+        V::Int(i) => Value::from(i),
+        V::Double(d) => serde_json::Number::from_f64(d).map_or_else(|| Value::String(d.to_string()), Value::Number),
+        V::Array(a) => Value::Array(a.values.into_iter().filter_map(|v| v.value).map(any_value).collect()),
+        V::Kvlist(l) => Value::Object(
             l.values
                 .into_iter()
                 .filter_map(|kv| Some((kv.key, any_value(kv.value?.value?))))
                 .collect(),
         ),
-        V::BytesValue(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        V::Bytes(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
     }
 }
 
@@ -292,22 +286,28 @@ mod any_value {
 
     /// `AnyValue.value`: in JSON, an object with one of these keys.
     #[derive(Clone, PartialEq, prost::Oneof, Deserialize)]
-    #[serde(rename_all = "camelCase")]
     pub enum Value {
         #[prost(string, tag = "1")]
-        StringValue(String),
+        #[serde(rename = "stringValue")]
+        String(String),
         #[prost(bool, tag = "2")]
-        BoolValue(bool),
+        #[serde(rename = "boolValue")]
+        Bool(bool),
         #[prost(int64, tag = "3")]
-        IntValue(#[serde(deserialize_with = "super::int64")] i64),
+        #[serde(rename = "intValue")]
+        Int(#[serde(deserialize_with = "super::int64")] i64),
         #[prost(double, tag = "4")]
-        DoubleValue(f64),
+        #[serde(rename = "doubleValue")]
+        Double(f64),
         #[prost(message, tag = "5")]
-        ArrayValue(super::ArrayValue),
+        #[serde(rename = "arrayValue")]
+        Array(super::ArrayValue),
         #[prost(message, tag = "6")]
-        KvlistValue(super::KeyValueList),
+        #[serde(rename = "kvlistValue")]
+        Kvlist(super::KeyValueList),
         #[prost(bytes = "vec", tag = "7")]
-        BytesValue(#[serde(deserialize_with = "super::base64_bytes")] Vec<u8>),
+        #[serde(rename = "bytesValue")]
+        Bytes(#[serde(deserialize_with = "super::base64_bytes")] Vec<u8>),
     }
 }
 
@@ -386,7 +386,7 @@ mod tests {
     }
 
     fn text(key: &str, value: &str) -> KeyValue {
-        kv(key, any_value::Value::StringValue(value.into()))
+        kv(key, any_value::Value::String(value.into()))
     }
 
     fn request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
@@ -412,7 +412,7 @@ mod tests {
             event_name: "install.failed".into(),
             attributes: vec![
                 text("install.step", "db"),
-                kv("process.exit.code", any_value::Value::IntValue(3)),
+                kv("process.exit.code", any_value::Value::Int(3)),
                 text("custom", "kept"),
             ],
             ..LogRecord::default()
@@ -442,16 +442,16 @@ mod tests {
     #[test]
     fn json_mapping_reads_strings_for_64_bit_integers() {
         let body = json!({"resourceLogs": [{
-            "resource": {"attributes": [{"key": "app.installation.id", "value": {"stringValue": "i1"}}]},
-            "scopeLogs": [{"scope": {"name": "x"}, "logRecords": [{
-                "timeUnixNano": "1795428000123456789", "eventName": "deploy.done", "severityNumber": 9,
-                "body": {"stringValue": "hello"},
-                "attributes": [
-                    {"key": "process.exit.code", "value": {"intValue": "7"}},
-                    {"key": "install.step_durations_ms", "value": {"kvlistValue": {"values": [
-                        {"key": "db", "value": {"intValue": 12}}]}}},
-                    {"key": "blob", "value": {"bytesValue": "aGk="}}
-                ]}]}]}]});
+        "resource": {"attributes": [{"key": "app.installation.id", "value": {"stringValue": "i1"}}]},
+        "scopeLogs": [{"scope": {"name": "x"}, "logRecords": [{
+            "timeUnixNano": "1795428000123456789", "eventName": "deploy.done", "severityNumber": 9,
+            "body": {"stringValue": "hello"},
+            "attributes": [
+                {"key": "process.exit.code", "value": {"intValue": "7"}},
+                {"key": "install.step_durations_ms", "value": {"kvlistValue": {"values": [
+                    {"key": "db", "value": {"intValue": 12}}]}}},
+                {"key": "blob", "value": {"bytesValue": "aGk="}}
+            ]}]}]}]});
         let batch = parse(body.to_string().as_bytes(), Encoding::Json, None, &Keys::default()).unwrap();
         let e = &batch.events[0];
         assert_eq!(e.event, "deploy.done", "a custom event keeps its name");
@@ -490,7 +490,10 @@ mod tests {
         let err = parse(br#"{"resourceLogs": 3}"#, Encoding::Json, None, &Keys::default()).unwrap_err();
         assert!(err.message().contains("ExportLogsServiceRequest"), "{}", err.message());
         assert_eq!(Encoding::of(Some("application/x-protobuf")), Ok(Encoding::Protobuf));
-        assert_eq!(Encoding::of(Some("Application/JSON; charset=utf-8")), Ok(Encoding::Json));
+        assert_eq!(
+            Encoding::of(Some("Application/JSON; charset=utf-8")),
+            Ok(Encoding::Json)
+        );
         assert_eq!(Encoding::of(Some("text/plain")).unwrap_err().status(), 415);
         assert_eq!(Encoding::of(None).unwrap_err().status(), 415);
         let keys = Keys::new(vec!["k".into()]);

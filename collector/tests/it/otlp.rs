@@ -54,7 +54,11 @@ fn the_official_sdk_exporter_is_stored_as_checkpoints_and_custom_events() {
     let db = collector.db.to_str().expect("UTF-8 temp path");
     let export = common::run(["export", "--db", db, "--format", "jsonl"]).ok();
     let rows: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let column = |key: &str| rows.iter().map(|r| r[key].as_str().unwrap_or_default()).collect::<Vec<_>>();
+    let column = |key: &str| {
+        rows.iter()
+            .map(|r| r[key].as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         column("event"),
         [
@@ -67,7 +71,10 @@ fn the_official_sdk_exporter_is_stored_as_checkpoints_and_custom_events() {
     assert!(column("protocol").iter().all(|p| *p == "otlp"));
     assert!(column("installation_id").iter().all(|id| *id == "6f1c-otel"));
     assert_eq!(column("timestamp")[0], "2026-11-23T10:00:00.123Z");
-    assert_eq!((column("os")[0], rows[0]["properties"]["arch"].as_str()), ("debian", Some("x86_64")));
+    assert_eq!(
+        (column("os")[0], rows[0]["properties"]["arch"].as_str()),
+        ("debian", Some("x86_64"))
+    );
     assert_eq!(column("email")[2], "ops@example.com");
     assert_eq!(rows[3]["properties"]["seats"], 5);
 
@@ -75,7 +82,11 @@ fn the_official_sdk_exporter_is_stored_as_checkpoints_and_custom_events() {
     let acme = product(&report, "acme");
     assert_eq!(acme["installations"]["failed"], 1, "{acme:#}");
     let step = &acme["failing_steps"][0];
-    assert_eq!((&step["step"], &step["exit_code"]), (&Value::from("db"), &Value::from(3)), "{step:#}");
+    assert_eq!(
+        (&step["step"], &step["exit_code"]),
+        (&Value::from("db"), &Value::from(3)),
+        "{step:#}"
+    );
     assert_eq!(step["messages"][0]["message"], "disk full", "{step:#}");
 }
 
@@ -148,7 +159,11 @@ fn json_and_protobuf_answers_parse_with_the_official_schema() {
     assert_eq!(collector.stored(), 2);
     let acme = product(&collector.report(&["--since", "100000d"]), "acme").clone();
     let funnel = &acme["installations"];
-    assert_eq!((&funnel["started"], &funnel["succeeded"]), (&Value::from(1), &Value::from(1)), "{acme:#}");
+    assert_eq!(
+        (&funnel["started"], &funnel["succeeded"]),
+        (&Value::from(1), &Value::from(1)),
+        "{acme:#}"
+    );
 }
 
 #[test]
@@ -178,7 +193,11 @@ fn install_beacon_over_otlp_fills_the_report() {
     let acme = product(&report, "acme");
     assert_eq!(acme["installations"]["failed"], 1, "{acme:#}");
     let step = &acme["failing_steps"][0];
-    assert_eq!((&step["step"], &step["exit_code"]), (&Value::from("db"), &Value::from(3)), "{step:#}");
+    assert_eq!(
+        (&step["step"], &step["exit_code"]),
+        (&Value::from("db"), &Value::from(3)),
+        "{step:#}"
+    );
     assert_eq!(step["messages"][0]["message"], "disk full");
     assert_eq!(acme["support"]["requests"][0]["email"], "ada@example.com", "{acme:#}");
     assert_eq!(acme["by_version"][0]["value"], "2.4.0");
@@ -187,7 +206,10 @@ fn install_beacon_over_otlp_fills_the_report() {
     let rows: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 5);
     assert!(rows.iter().all(|r| r["protocol"] == "otlp"));
-    assert_eq!((&rows[3]["event"], &rows[4]["event"]), (&Value::from("license.accepted"), &Value::from("Instance Active")));
+    assert_eq!(
+        (&rows[3]["event"], &rows[4]["event"]),
+        (&Value::from("license.accepted"), &Value::from("Instance Active"))
+    );
     let id = std::fs::read_to_string(home.path().join(".local/state/acme/installation_id")).unwrap();
     assert!(rows.iter().all(|r| r["installation_id"] == id.trim()), "{rows:#?}");
 }
