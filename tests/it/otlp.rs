@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::support::tools::{have_otel_python, python};
-use crate::support::{Env, Received, Server};
+use crate::support::{Env, Server};
+use testkit::Received;
 
 /// Parses each file with `json_format.Parse(..., ignore_unknown_fields=False)` into an
 /// `ExportLogsServiceRequest` and prints one JSON line per record: what the schema read.
