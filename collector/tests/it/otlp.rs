@@ -8,6 +8,26 @@ use serde_json::Value;
 use crate::common::{self, Collector, product};
 use crate::tools::{have_otel_python, python};
 
+/// acme's report: one installation failed, at step `db` with exit code 3 and "disk full".
+fn failed_at_db(report: &Value) -> &Value {
+    let acme = product(report, "acme");
+    assert_eq!(acme["installations"]["failed"], 1, "{acme:#}");
+    let step = &acme["failing_steps"][0];
+    assert_eq!(
+        (&step["step"], &step["exit_code"], &step["messages"][0]["message"]),
+        (&Value::from("db"), &Value::from(3), &Value::from("disk full")),
+        "{step:#}"
+    );
+    acme
+}
+
+/// Every stored event, as `export --format jsonl` writes them.
+fn exported(collector: &Collector) -> Vec<Value> {
+    let db = collector.db.to_str().expect("UTF-8 temp path");
+    let export = common::run(["export", "--db", db, "--format", "jsonl"]).ok();
+    export.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 /// The SDK's own path: a LoggerProvider with a resource, the OTLP/HTTP exporter (protobuf), one
 /// `emit` per record. The record without an event name is refused alone: the SDK exports the batch
 /// in one request, and the answer's partial success says so.
@@ -51,9 +71,7 @@ fn the_official_sdk_exporter_is_stored_as_checkpoints_and_custom_events() {
     assert_eq!(out.trim(), "flushed");
     assert_eq!(collector.stored(), 4, "{}", collector.stderr());
 
-    let db = collector.db.to_str().expect("UTF-8 temp path");
-    let export = common::run(["export", "--db", db, "--format", "jsonl"]).ok();
-    let rows: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows = exported(&collector);
     let column = |key: &str| {
         rows.iter()
             .map(|r| r[key].as_str().unwrap_or_default())
@@ -79,15 +97,7 @@ fn the_official_sdk_exporter_is_stored_as_checkpoints_and_custom_events() {
     assert_eq!(rows[3]["properties"]["seats"], 5);
 
     let report = collector.report(&["--since", "100000d"]);
-    let acme = product(&report, "acme");
-    assert_eq!(acme["installations"]["failed"], 1, "{acme:#}");
-    let step = &acme["failing_steps"][0];
-    assert_eq!(
-        (&step["step"], &step["exit_code"]),
-        (&Value::from("db"), &Value::from(3)),
-        "{step:#}"
-    );
-    assert_eq!(step["messages"][0]["message"], "disk full", "{step:#}");
+    failed_at_db(&report);
 }
 
 /// Builds a request with the official schema and posts it in both encodings; the answers are
@@ -190,20 +200,10 @@ fn install_beacon_over_otlp_fills_the_report() {
     beacon(&["heartbeat"]);
 
     let report = collector.report(&["--show-emails"]);
-    let acme = product(&report, "acme");
-    assert_eq!(acme["installations"]["failed"], 1, "{acme:#}");
-    let step = &acme["failing_steps"][0];
-    assert_eq!(
-        (&step["step"], &step["exit_code"]),
-        (&Value::from("db"), &Value::from(3)),
-        "{step:#}"
-    );
-    assert_eq!(step["messages"][0]["message"], "disk full");
+    let acme = failed_at_db(&report);
     assert_eq!(acme["support"]["requests"][0]["email"], "ada@example.com", "{acme:#}");
     assert_eq!(acme["by_version"][0]["value"], "2.4.0");
-    let db = collector.db.to_str().expect("UTF-8 temp path");
-    let export = common::run(["export", "--db", db, "--format", "jsonl"]).ok();
-    let rows: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows = exported(&collector);
     assert_eq!(rows.len(), 5);
     assert!(rows.iter().all(|r| r["protocol"] == "otlp"));
     assert_eq!(
