@@ -1,6 +1,10 @@
 //! The public transparency report: aggregates only, every bucket of fewer than k installations
 //! merged into "other" (or, for a week, shown as "fewer than k"), and nothing that names or
 //! reaches a person: no installation IDs, no emails, no error messages, no support requests.
+//!
+//! A small cell is never suppressed alone: what is hidden of a product (its `other` bucket, its
+//! weeks shown as fewer than k) is together 0 or at least k, taking the smallest shown cells in
+//! with it when needed, so subtracting what is shown from a total recovers no group under k.
 
 use std::collections::BTreeMap;
 
@@ -111,7 +115,8 @@ fn product(p: &ProductReport, k: u64) -> PublicProduct {
     }
 }
 
-/// Buckets of at least `k`, most first, then one `other` summing the rest (if any).
+/// Buckets of at least `k`, most first, then one `other` summing the rest (if any), which is at
+/// least `k` too: the smallest buckets join it until it is.
 fn shares(buckets: BTreeMap<&str, u64>, total: u64, k: u64) -> Vec<Share> {
     let mut shown: Vec<(&str, u64)> = Vec::new();
     let mut other = 0;
@@ -123,6 +128,10 @@ fn shares(buckets: BTreeMap<&str, u64>, total: u64, k: u64) -> Vec<Share> {
         }
     }
     shown.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    while other > 0 && other < k {
+        let Some((_, n)) = shown.pop() else { break };
+        other += n;
+    }
     let share = |n: u64| rate(n, total);
     let mut out: Vec<Share> = shown
         .into_iter()
@@ -142,7 +151,8 @@ fn shares(buckets: BTreeMap<&str, u64>, total: u64, k: u64) -> Vec<Share> {
     out
 }
 
-/// Installations per week from the per-day series; weeks under `k` are not counted out.
+/// Installations per week from the per-day series; weeks under `k` are not counted out, and
+/// neither are the smallest others until those not counted out sum to at least `k`.
 fn weeks(p: &ProductReport, k: u64) -> Vec<Week> {
     let mut weeks: BTreeMap<i64, u64> = BTreeMap::new();
     for d in &p.daily {
@@ -152,11 +162,21 @@ fn weeks(p: &ProductReport, k: u64) -> Vec<Week> {
             *weeks.entry(monday).or_default() += d.started;
         }
     }
+    let mut hidden: u64 = weeks.values().filter(|&&n| n < k).sum();
+    let mut shown: Vec<(u64, i64)> = weeks.iter().filter(|&(_, &n)| n >= k).map(|(&m, &n)| (n, m)).collect();
+    shown.sort_unstable();
+    let mut complements = shown.into_iter();
+    let mut also_hidden = Vec::new();
+    while hidden > 0 && hidden < k {
+        let Some((n, monday)) = complements.next() else { break };
+        hidden += n;
+        also_hidden.push(monday);
+    }
     weeks
         .into_iter()
         .map(|(monday, n)| Week {
             week_of: crate::clock::date(monday),
-            installations: (n >= k).then_some(n),
+            installations: (n >= k && !also_hidden.contains(&monday)).then_some(n),
         })
         .collect()
 }
@@ -268,13 +288,14 @@ mod tests {
         let acme = &public.products[0];
         assert_eq!((acme.installations, acme.success_rate), (40, 0.75));
         let os: Vec<(&str, u64)> = acme.os.iter().map(|s| (s.name.as_str(), s.installations)).collect();
-        assert_eq!(os, [("ubuntu", 25), ("alpine", 12), ("other", 3)]);
+        // alpine goes with the 3 others: "other" alone would be under k.
+        assert_eq!(os, [("ubuntu", 25), ("other", 15)]);
         let versions: Vec<(&str, u64)> = acme
             .versions
             .iter()
             .map(|s| (s.name.as_str(), s.installations))
             .collect();
-        assert_eq!(versions, [("2.4.0", 31), ("other", 9)]);
+        assert_eq!(versions, [("other", 40)], "9 alone would be 40 - 31");
         assert_eq!(acme.failure_steps[0].name, "db");
         assert_eq!(
             acme.weeks,
@@ -289,8 +310,11 @@ mod tests {
                 },
             ]
         );
+        // With k = 11 the week of 10 is hidden, and the week of 30 with it: 40 - 30 would show it.
+        let weeks = &from_report(&sample(), 11).products[0].weeks;
+        assert!(weeks.iter().all(|w| w.installations.is_none()), "{weeks:?}");
         let strict = from_report(&sample(), 31);
-        assert_eq!(strict.products[0].versions[0].name, "2.4.0");
+        assert_eq!(strict.products[0].versions[0].name, "other");
         assert_eq!(
             strict.products[0].os,
             [Share {

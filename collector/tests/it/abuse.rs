@@ -195,3 +195,55 @@ fn events_dated_far_ahead_or_before_the_retention_count_when_received() {
     assert_eq!(first["sent_timestamp"], "2031-01-06T10:00:00Z");
     assert!(first["timestamp"].as_str().unwrap().starts_with(&today), "{first}");
 }
+
+/// `date -u -d WHEN` as ISO 8601.
+fn utc(when: &str) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", when, "+%FT%TZ"])
+        .output()
+        .expect("date");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn the_public_page_hides_no_small_group_that_subtraction_recovers() {
+    let k = 3;
+    let c = Collector::start(&["--public", "--public-k", "3"]);
+    let (earlier, now) = (utc("21 days ago"), utc("now"));
+    let mut events = Vec::new();
+    for n in 0..5 {
+        events.push(
+            json!({"event": "Installation Started", "installation_id": format!("a{n}"), "timestamp": earlier,
+            "properties": {"product": "acme", "os": "ubuntu", "product_version": "1.0"}}),
+        );
+    }
+    // One installation this week, on its own OS: a group of one.
+    events.push(
+        json!({"event": "Installation Started", "installation_id": "lonely", "timestamp": now,
+        "properties": {"product": "acme", "os": "alpine", "product_version": "1.0"}}),
+    );
+    assert_eq!(c.post_json("/events", &[], &json!(events)).0, 200);
+
+    let (status, text) = c.get("/public.json");
+    assert_eq!(status, 200);
+    let public: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let acme = &public["products"][0];
+    assert_eq!(acme["installations"], 6);
+    let weeks = acme["weeks"].as_array().unwrap();
+    let shown: u64 = weeks.iter().filter_map(|w| w["installations"].as_u64()).sum();
+    let hidden = 6 - shown;
+    assert!(
+        hidden == 0 || hidden >= k,
+        "total minus the shown weeks is {hidden}: {acme:#}"
+    );
+    assert!(weeks.iter().all(|w| w["installations"].is_null()), "{acme:#}");
+    for list in ["os", "versions"] {
+        let rows = acme[list].as_array().unwrap();
+        let sum: u64 = rows.iter().map(|r| r["installations"].as_u64().unwrap()).sum();
+        assert_eq!(sum, 6, "{list} sums to the total: {acme:#}");
+        for r in rows {
+            assert!(r["installations"].as_u64().unwrap() >= k, "{list}: {r}");
+        }
+    }
+    assert_eq!(acme["os"], json!([{"name": "other", "installations": 6, "share": 1.0}]));
+}
