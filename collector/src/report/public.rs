@@ -116,7 +116,8 @@ fn product(p: &ProductReport, k: u64) -> PublicProduct {
 }
 
 /// Buckets of at least `k`, most first, then one `other` summing the rest (if any), which is at
-/// least `k` too: the smallest buckets join it until it is.
+/// least `k` too: the smallest buckets join it until it is (and it is left out when even all of
+/// them are fewer).
 fn shares(buckets: BTreeMap<&str, u64>, total: u64, k: u64) -> Vec<Share> {
     let mut shown: Vec<(&str, u64)> = Vec::new();
     let mut other = 0;
@@ -141,7 +142,8 @@ fn shares(buckets: BTreeMap<&str, u64>, total: u64, k: u64) -> Vec<Share> {
             share: share(n),
         })
         .collect();
-    if other > 0 {
+    // Under k even with every group in it (fewer failures than k): not shown at all.
+    if other >= k {
         out.push(Share {
             name: "other".into(),
             installations: other,
