@@ -287,6 +287,21 @@ impl Settings {
         })
     }
 
+    /// The error of a protocol that needs a key and has none (a dry run shows the request anyway).
+    pub fn missing_key(&self) -> Option<Error> {
+        let what = match self.protocol {
+            Protocol::Segment => "Segment write key",
+            Protocol::Posthog => "PostHog project API key",
+            Protocol::Json => return None,
+        };
+        self.key.is_none().then(|| {
+            Error::usage_with_hint(
+                format!("missing --key KEY: the {} protocol needs the {what}", self.protocol),
+                "pass --key KEY, or set INSTALL_BEACON_KEY",
+            )
+        })
+    }
+
     /// The target to send to, or the usage error that prevents sending.
     pub fn target(&self) -> Result<Target, Error> {
         let endpoint = self.endpoint.clone().ok_or_else(|| {
@@ -298,17 +313,8 @@ impl Settings {
                 "pass --endpoint URL, or set INSTALL_BEACON_ENDPOINT",
             )
         })?;
-        let needs_key = matches!(self.protocol, Protocol::Segment | Protocol::Posthog);
-        if needs_key && self.key.is_none() && !self.dry_run {
-            let what = if self.protocol == Protocol::Segment {
-                "Segment write key"
-            } else {
-                "PostHog project API key"
-            };
-            return Err(Error::usage_with_hint(
-                format!("missing --key KEY: the {} protocol needs the {what}", self.protocol),
-                "pass --key KEY, or set INSTALL_BEACON_KEY",
-            ));
+        if let Some(missing) = self.missing_key().filter(|_| !self.dry_run) {
+            return Err(missing);
         }
         Ok(Target {
             protocol: self.protocol,

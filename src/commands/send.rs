@@ -44,6 +44,13 @@ pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> R
 
     if s.dry_run {
         print_requests(&target, &event);
+        // The request is shown, but the same call without --dry-run would not send it.
+        if let Some(Error::Usage { message, hint }) = s.missing_key() {
+            let hint = hint.map(|h| format!("hint: {h}\n")).unwrap_or_default();
+            ui::stderr(&format!(
+                "install-beacon: --dry-run: without it, nothing would be sent: {message}\n{hint}"
+            ));
+        }
         return Ok(ExitStatus::Success);
     }
     show_notice_once(session);

@@ -216,7 +216,17 @@ fn a_hostile_state_dir_and_unrepresentable_durations() {
     let shared = env.home.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let (code, text) = fails(&env, &["--state-dir", shared.to_str().unwrap(), "--dry-run", "started"]);
+    let (code, text) = fails(
+        &env,
+        &[
+            "--state-dir",
+            shared.to_str().unwrap(),
+            "--key",
+            "wk_1",
+            "--dry-run",
+            "started",
+        ],
+    );
     assert_eq!(code, Some(0));
     assert_snapshot!(text, @r"
     install-beacon: warning: not using the state directory [HOME]/shared: it is writable by group or others (mode 1777); nothing is saved and the installation ID is a one-time one
@@ -253,4 +263,50 @@ fn a_hostile_state_dir_and_unrepresentable_durations() {
     error: cannot write the installation ID to [HOME]/.local/state/acme/installation_id: a symbolic link, not followed
     hint: remove the link [HOME]/.local/state/acme/installation_id, or point --id-file at a regular file
     ");
+}
+
+/// The first command a new user runs, `started --dry-run`, prints a full request; without a key the
+/// same call without `--dry-run` would send nothing, and the dry run says so (on stderr, so the
+/// request on stdout stays as it is). With a key, or a protocol that needs none, it says nothing.
+#[test]
+fn a_dry_run_without_a_key_says_the_real_call_would_send_nothing() {
+    let env = Env::new();
+    for args in [
+        &["--dry-run", "started"][..],
+        &[
+            "--protocol",
+            "posthog",
+            "--endpoint",
+            "https://eu.i.posthog.com",
+            "--dry-run",
+            "started",
+        ],
+    ] {
+        let out = env.cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(crate::support::stdout(&out).starts_with("POST https://"), "{out:?}");
+        assert!(
+            stderr(&out).starts_with("install-beacon: --dry-run: without it, nothing would be sent: missing --key KEY"),
+            "{out:?}"
+        );
+    }
+    let out = env.cmd().args(["--dry-run", "started"]).output().unwrap();
+    assert_snapshot!(stderr(&out), @r"
+    install-beacon: --dry-run: without it, nothing would be sent: missing --key KEY: the segment protocol needs the Segment write key
+    hint: pass --key KEY, or set INSTALL_BEACON_KEY
+    ");
+    for args in [
+        &["--key", "wk_1", "--dry-run", "started"][..],
+        &[
+            "--protocol",
+            "json",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--dry-run",
+            "started",
+        ],
+    ] {
+        let out = env.cmd().args(args).output().unwrap();
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
 }
