@@ -10,9 +10,9 @@
 #   beacon_started; beacon_run unpack -- tar -xzf acme.tgz; beacon_success
 #
 # `beacon_fetch [shell-init options]` first checks the opt-outs install-beacon honours that a shell
-# can see (DO_NOT_TRACK, the product's variables, --telemetry/INSTALL_BEACON_TELEMETRY, the policy
-# file, a saved `disable`, --default-consent disabled): when one applies it downloads nothing and
-# defines the hooks as no-ops. Otherwise it picks the asset for `uname -s`/`uname -m`, downloads it
+# can see (DO_NOT_TRACK, OTEL_SDK_DISABLED, the product's variables, --telemetry or
+# INSTALL_BEACON_TELEMETRY, the policy file, a saved `disable`, --default-consent disabled): when
+# one applies it downloads nothing and defines the hooks as no-ops. Otherwise it picks the asset for `uname -s`/`uname -m`, downloads it
 # with curl or wget (bounded by BEACON_FETCH_TIMEOUT seconds, default 10, and 16 MiB) into a private
 # directory (BEACON_DIR, or a new one in TMPDIR: mode 0700, owned by the caller; an existing one
 # that is not is refused), checks its SHA-256 against the pinned sums, unpacks it and only then runs
@@ -237,7 +237,7 @@ _beacon_fetch_consent() {
     *) _bf_flag= ;;
   esac
   _bf_upper=$(printf '%s' "$_bf_product" | tr 'a-z' 'A-Z' | tr -c 'A-Z0-9\n' '_')
-  for _bf_var in DO_NOT_TRACK "${_bf_upper}_DISABLE_TELEMETRY" "${_bf_upper}_TELEMETRY_DISABLE" "${_bf_upper}_TELEMETRY_DISABLED"; do
+  for _bf_var in DO_NOT_TRACK OTEL_SDK_DISABLED "${_bf_upper}_DISABLE_TELEMETRY" "${_bf_upper}_TELEMETRY_DISABLE" "${_bf_upper}_TELEMETRY_DISABLED"; do
     eval "_bf_v=\${$_bf_var-}"
     case $_bf_v in '' | 0 | [Ff][Aa][Ll][Ss][Ee]) ;; *) echo off; return 0 ;; esac
   done

@@ -292,7 +292,7 @@ impl Settings {
         let what = match self.protocol {
             Protocol::Segment => "Segment write key",
             Protocol::Posthog => "PostHog project API key",
-            Protocol::Json => return None,
+            Protocol::Json | Protocol::Otlp => return None,
         };
         self.key.is_none().then(|| {
             Error::usage_with_hint(

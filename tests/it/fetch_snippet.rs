@@ -358,6 +358,7 @@ fn an_opt_out_downloads_nothing() {
         for (name, value) in [
             ("DO_NOT_TRACK", "1"),
             ("ACME_TELEMETRY_DISABLED", "yes"),
+            ("OTEL_SDK_DISABLED", "true"),
             ("INSTALL_BEACON_TELEMETRY", "off"),
             ("INSTALL_BEACON_DEFAULT_CONSENT", "disabled"),
         ] {

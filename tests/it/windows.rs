@@ -34,11 +34,13 @@ fn wine() -> Option<&'static Wine> {
         if !tools_here {
             return None;
         }
-        if std::env::var_os("BEACON_WINDOWS_EXE").is_none() {
-            if let Some(why) = missing_target(&sysroot()) {
-                tools::cannot_run(&why);
-                return None;
-            }
+        if let Some(why) = std::env::var_os("BEACON_WINDOWS_EXE")
+            .is_none()
+            .then(|| missing_target(&sysroot()))
+            .flatten()
+        {
+            tools::cannot_run(&why);
+            return None;
         }
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let exe = windows_exe(root);
