@@ -15,6 +15,8 @@ set -eu
 
 export INSTALL_BEACON_PRODUCT="${INSTALL_BEACON_PRODUCT:-demo}"
 export INSTALL_BEACON_STATE_DIR="${INSTALL_BEACON_STATE_DIR:-/var/lib/$INSTALL_BEACON_PRODUCT}"
+# Sent as install_method, so the collector can tell image installs from scripted ones.
+export INSTALL_BEACON_INSTALL_METHOD="${INSTALL_BEACON_INSTALL_METHOD:-docker}"
 BEACON=${INSTALL_BEACON_BIN:-install-beacon}
 if command -v "$BEACON" >/dev/null 2>&1; then
   # Never delays the start by more than the timeout, never fails it.

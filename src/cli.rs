@@ -116,6 +116,10 @@ pub struct GlobalArgs {
     /// Send this event at most once per interval (e.g. 12h); skipped calls exit 0
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub min_interval: Option<Duration>,
+
+    /// How the product is being installed, sent as install_method: curl-sh, docker, brew, winget, npm, ...
+    #[arg(long, global = true, env = "INSTALL_BEACON_INSTALL_METHOD", value_name = "NAME", value_parser = parse_install_method)]
+    pub install_method: Option<String>,
 }
 
 /// What to do.
@@ -341,6 +345,21 @@ pub fn parse_product(s: &str) -> Result<String, String> {
     }
 }
 
+/// Longest `--install-method` name.
+const MAX_INSTALL_METHOD: usize = 32;
+
+/// An install method's name: a short word of lower-case letters, digits, '-', '_' and '.'.
+pub fn parse_install_method(s: &str) -> Result<String, String> {
+    let valid = (1..=MAX_INSTALL_METHOD).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if valid {
+        Ok(s.to_owned())
+    } else {
+        Err("use 1-32 lower-case letters, digits, '-', '_' or '.', e.g. curl-sh, docker, brew, winget, npm".into())
+    }
+}
+
 /// Longest duration accepted: any deadline or interval up to it can be computed without overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -422,6 +441,16 @@ mod tests {
         assert!(parse_duration("36501d").unwrap_err().starts_with("too long"));
         for huge in ["18446744073709551615", "18446744073709551615ms", "600000000y"] {
             assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+    }
+
+    #[test]
+    fn install_methods() {
+        for good in ["curl-sh", "docker", "brew", "winget", "npm", "pip3.12", "apt_get"] {
+            assert_eq!(parse_install_method(good).as_deref(), Ok(good));
+        }
+        for bad in ["", "Curl", "curl sh", "a/b", "é", &"x".repeat(33)] {
+            assert!(parse_install_method(bad).is_err(), "{bad}");
         }
     }
 

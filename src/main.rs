@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod consent;
 mod delivery;
+mod detect;
 mod encode;
 mod event;
 mod exit;

@@ -11,6 +11,7 @@ use beacon_wire::Protocol;
 use crate::cli::{GlobalArgs, parse_duration};
 use crate::consent::{self, Origin, policy};
 use crate::delivery::roots;
+use crate::detect;
 use crate::encode::{Endpoint, Target};
 use crate::event::branding;
 use crate::event::facts::FactsEnv;
@@ -40,8 +41,10 @@ pub struct Environment {
     pub argv0: Option<OsString>,
     /// Whether the process runs as root.
     pub is_root: bool,
-    /// Whether a CI system was detected from its variables.
+    /// Whether `is_ci` found a CI system's variables.
     pub ci: bool,
+    /// Whether this is one of Devin's machines (a marker file).
+    pub devin: bool,
 }
 
 impl Environment {
@@ -52,6 +55,7 @@ impl Environment {
             argv0: std::env::args_os().next(),
             is_root: is_root(),
             ci: is_ci::uncached(),
+            devin: detect::devin_machine(),
         }
     }
 
@@ -167,6 +171,7 @@ impl Settings {
             min_interval,
             opt_out_hint,
             privacy_url,
+            install_method,
         } = args;
         let product = product
             .or_else(|| branding::PRODUCT.map(str::to_owned))
@@ -262,7 +267,9 @@ impl Settings {
                 default: default_consent,
             },
             facts_env: FactsEnv {
-                ci: env.ci,
+                ci: detect::ci(env, env.ci),
+                agent: detect::agent(env, env.devin),
+                install_method,
                 context: env.var("INSTALL_BEACON_CONTEXT").map(str::to_owned),
                 kubernetes: env.is_set("KUBERNETES_SERVICE_HOST"),
                 container: env.var("container").map(str::to_owned),

@@ -25,6 +25,10 @@ pub struct Facts {
     pub container: &'static str,
     /// Whether this runs in a CI system.
     pub ci: bool,
+    /// The AI agent running the installer, when one is detected.
+    pub agent: Option<String>,
+    /// How the product is being installed (`--install-method`).
+    pub install_method: Option<String>,
     /// `CI` and/or the value of `INSTALL_BEACON_CONTEXT`, space-separated.
     pub context: Option<String>,
 }
@@ -34,6 +38,10 @@ pub struct Facts {
 pub struct FactsEnv {
     /// Whether a CI system was detected from its variables.
     pub ci: bool,
+    /// The AI agent detected from its variables.
+    pub agent: Option<String>,
+    /// `--install-method`.
+    pub install_method: Option<String>,
     /// `INSTALL_BEACON_CONTEXT`.
     pub context: Option<String>,
     /// Whether `KUBERNETES_SERVICE_HOST` is set (its value is never read into events).
@@ -57,6 +65,8 @@ impl Facts {
             memory_mb: memory_mb(),
             container: container(env),
             ci: env.ci,
+            agent: env.agent.clone(),
+            install_method: env.install_method.clone(),
             context: context(env),
         }
     }

@@ -55,6 +55,12 @@ impl Event {
         }
         properties.insert(prop::CONTAINER.into(), facts.container.into());
         properties.insert(prop::CI.into(), facts.ci.into());
+        if let Some(agent) = &facts.agent {
+            properties.insert(prop::AGENT.into(), agent.clone().into());
+        }
+        if let Some(method) = &facts.install_method {
+            properties.insert(prop::INSTALL_METHOD.into(), method.clone().into());
+        }
         if let Some(context) = &facts.context {
             properties.insert(prop::CONTEXT.into(), context.clone().into());
         }
@@ -130,6 +136,8 @@ mod tests {
             memory_mb: Some(7982),
             container: "none",
             ci: false,
+            agent: Some("claude-code".into()),
+            install_method: Some("curl-sh".into()),
             context: None,
         }
     }
@@ -153,11 +161,13 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "agent",
                 "arch",
                 "beacon_version",
                 "ci",
                 "container",
                 "cpu_count",
+                "install_method",
                 "memory_mb",
                 "os",
                 "os_version",

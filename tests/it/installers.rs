@@ -153,5 +153,8 @@ fn docker_entrypoint_reports_once_across_container_starts_and_execs_the_command(
     assert_eq!(names(&events), ["Installation Success", "Instance Active"]);
     assert_eq!(events[0]["installation_id"], events[1]["installation_id"]);
     assert_eq!(events[0]["properties"]["product"], "acme");
+    for e in &events {
+        assert_eq!(e["properties"]["install_method"], "docker", "{e}");
+    }
     assert!(state_dir.join("installation_id").exists());
 }

@@ -6,6 +6,7 @@ mod branding;
 mod completions;
 mod consent_policy;
 mod core;
+mod detection;
 mod fetch_snippet;
 mod hooks;
 mod installers;
