@@ -62,9 +62,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "INSTALL_BEACON_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// Turn telemetry on or off for this call: on|off, yes|no, true|false, 1|0, enable|disable, opt-in|opt-out, allow|forbid ...
+    /// Turn telemetry on, off or to errors only (failures and support requests) for this call: on|off|errors, yes|no, true|false, 1|0, enable|disable, opt-in|opt-out, allow|forbid ...
     #[arg(long, global = true, env = "INSTALL_BEACON_TELEMETRY", value_name = "VALUE", value_parser = consent::parse_telemetry)]
-    pub telemetry: Option<bool>,
+    pub telemetry: Option<consent::Level>,
 
     /// Whether `telemetry` came from `INSTALL_BEACON_TELEMETRY` rather than the flag.
     #[arg(skip)]

@@ -69,8 +69,8 @@ fn run() -> Result<ExitStatus, Error> {
         Command::Track(args) => cmd::track::track(s, args),
         Command::Flush => cmd::flush::flush(s),
         Command::Id(args) => cmd::id::id(s, &args),
-        Command::Enable => cmd::choice::save(s, true),
-        Command::Disable => cmd::choice::save(s, false),
+        Command::Enable => cmd::choice::save(s, consent::Level::All),
+        Command::Disable => cmd::choice::save(s, consent::Level::Off),
         Command::Status => {
             cmd::status::status(s);
             Ok(ExitStatus::Success)

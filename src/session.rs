@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
-use crate::consent::{self, Decision};
+use crate::consent::{self, Decision, Level};
 use crate::delivery;
 use crate::settings::Settings;
 use crate::store::state::Saved;
@@ -49,13 +49,13 @@ impl<'a> Session<'a> {
         // A `disable` the user saved in the default state directory counts wherever the installer
         // keeps its own state.
         let disabled_in = (settings.default_state_dir.as_ref())
-            .filter(|dir| dir.load().0.consent == Some(false))
+            .filter(|dir| saved_level(&dir.load().0) == Some(Level::Off))
             .map(|dir| dir.path().to_owned());
         let decision = consent::decide(&consent::Inputs {
             saved: if disabled_in.is_some() {
-                Some(false)
+                Some(Level::Off)
             } else {
-                saved.consent
+                saved_level(&saved)
             },
             ..settings.consent.clone()
         });
@@ -126,10 +126,12 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Changes the saved state when telemetry is on (a disabled beacon keeps no records) and this
-    /// is no dry run; `what` names the record in the warning when it cannot be written.
-    pub fn remember(&self, what: &str, change: impl FnOnce(&mut Saved)) {
-        if !self.decision.enabled() || self.settings.dry_run {
+    /// Changes the saved state when telemetry allows what the record serves (a disabled beacon
+    /// keeps no records; at errors only, only those a failure report or support request needs:
+    /// `error_report`) and this is no dry run; `what` names the record in the warning when it
+    /// cannot be written.
+    pub fn remember(&self, what: &str, error_report: bool, change: impl FnOnce(&mut Saved)) {
+        if !self.decision.allows(error_report) || self.settings.dry_run {
             return;
         }
         let Some(state) = &self.settings.state_dir else { return };
@@ -138,4 +140,9 @@ impl<'a> Session<'a> {
                 .warn(&format!("cannot record {what} in {}: {e}", state.path().display()));
         }
     }
+}
+
+/// The choice saved in a state file.
+fn saved_level(saved: &Saved) -> Option<Level> {
+    Level::from_saved(saved.consent, saved.errors_only)
 }

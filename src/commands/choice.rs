@@ -1,13 +1,14 @@
-//! `enable` and `disable`: save the choice to send telemetry, or not, in the state directory.
+//! `enable` and `disable`: save the choice to send telemetry, or not, in the state directory
+//! (`consent --prompt` saves its answer here too, errors only included).
 
-use crate::consent::{self, Source};
+use crate::consent::{self, Level, Source};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 
 use super::no_state_dir;
 
 /// Saves the choice and warns when a stronger source overrides it.
-pub fn save(session: &Session, on: bool) -> Result<ExitStatus, Error> {
+pub fn save(session: &Session, level: Level) -> Result<ExitStatus, Error> {
     // After a prompt, the lock gets a budget of its own.
     session.arm_deadline();
     let s = session.settings;
@@ -19,19 +20,26 @@ pub fn save(session: &Session, on: bool) -> Result<ExitStatus, Error> {
         )
     })?;
     state
-        .update(|saved| saved.consent = Some(on))
+        .update(|saved| {
+            let (on, errors_only) = level.to_saved();
+            (saved.consent, saved.errors_only) = (Some(on), errors_only);
+        })
         .map_err(|e| Error::io(format!("cannot save the choice in {}", state.path().display()), e))?;
-    let word = if on { "enabled" } else { "disabled" };
+    let word = match level {
+        Level::All => "enabled",
+        Level::Errors => "set to errors only",
+        Level::Off => "disabled",
+    };
     session.ui.info(&format!(
         "telemetry {word} for {} (saved in {})",
         s.product,
         state.path().display()
     ));
     let overridden = consent::decide(&consent::Inputs {
-        saved: Some(on),
+        saved: Some(level),
         ..s.consent.clone()
     });
-    if let Some(dir) = session.disabled_in.as_ref().filter(|_| on) {
+    if let Some(dir) = session.disabled_in.as_ref().filter(|_| level > Level::Off) {
         session.ui.warn(&format!(
             "this choice is overridden by the disable saved in {}; withdraw it with: install-beacon --state-dir {} enable",
             dir.display(),

@@ -2,7 +2,7 @@
 //! `--prompt` and saves the answer.
 
 use crate::cli::ConsentArgs;
-use crate::consent::{Source, State};
+use crate::consent::{Level, Source, State};
 use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 use crate::tty::{Answer, yes_no};
@@ -40,7 +40,7 @@ fn prompt(session: &Session) -> Result<ExitStatus, Error> {
     tty.say(&format!(
         "{} can send anonymous installation statistics: OS and version, CPU and memory size, \
          which step failed, and a random installation ID. Never names, hostnames, IP addresses, \
-         paths or command output.\n",
+         paths or command output. Answer e to share only failures and requests for help.\n",
         session.settings.product
     ));
     let question = format!("Share anonymous installation statistics? {} ", hint(default));
@@ -49,13 +49,13 @@ fn prompt(session: &Session) -> Result<ExitStatus, Error> {
             Answer::Line(answer) => answer,
             Answer::TimedOut | Answer::Closed => return Ok(ExitStatus::Success),
         };
-        let on = match (yes_no(&answer), answer.is_empty(), default) {
-            (Some(on), _, _) => on,
-            (None, true, State::Enabled) => true,
-            (None, true, State::Disabled) => false,
+        let level = match (yes_no(&answer), answer.to_ascii_lowercase().as_str(), default) {
+            (Some(true), _, _) | (None, "", State::Enabled) => Level::All,
+            (Some(false), _, _) | (None, "", State::Disabled) => Level::Off,
+            (None, "e" | "errors", _) => Level::Errors,
             _ => continue,
         };
-        return choice::save(session, on);
+        return choice::save(session, level);
     }
     Ok(ExitStatus::Success)
 }
@@ -65,7 +65,7 @@ fn hint(default: State) -> &'static str {
     match default {
         State::Enabled => "[Y/n]",
         State::Disabled => "[y/N]",
-        State::Undecided => "[y/n]",
+        State::Undecided | State::ErrorsOnly => "[y/n]",
     }
 }
 

@@ -36,7 +36,7 @@ pub fn error(session: &Session, args: ErrorArgs) -> Result<ExitStatus, Error> {
 pub fn report(session: &Session, checkpoint: Checkpoint) -> Result<ExitStatus, Error> {
     let status = send(session, &checkpoint, session.settings.throttle)?;
     if let Checkpoint::Error { step: Some(step), .. } = checkpoint {
-        session.remember("the failed step", |saved| {
+        session.remember("the failed step", true, |saved| {
             saved.last_failed_step = Some(step);
             saved.pending_failure = None;
         });

@@ -4,11 +4,11 @@ use crate::exit::{Error, ExitStatus};
 use crate::session::Session;
 use crate::ui;
 
-use super::send::{dispatch, enabled_or_say_why, target_or_say_why};
+use super::send::{allowed_or_say_why, dispatch, target_or_say_why};
 
 /// Delivers the queued events.
 pub fn flush(session: &Session) -> Result<ExitStatus, Error> {
-    if !enabled_or_say_why(session) {
+    if !allowed_or_say_why(session, None) {
         return Ok(ExitStatus::Success);
     }
     let s = session.settings;

@@ -55,7 +55,9 @@ pub fn run(session: &Session, args: RunArgs) -> exit::ExitStatus {
     session.arm_deadline();
 
     if code == 0 {
-        session.remember("step times", |saved| steps::record(saved, &args.step, duration_ms));
+        session.remember("step times", false, |saved| {
+            steps::record(saved, &args.step, duration_ms)
+        });
     } else {
         if let (Some(log), Some(start)) = (&args.log, log_start) {
             show_tail(log, start);
@@ -66,7 +68,7 @@ pub fn run(session: &Session, args: RunArgs) -> exit::ExitStatus {
                 exit_code: code.into(),
                 duration_ms,
             };
-            session.remember("the failed step", |saved| saved.pending_failure = Some(pending));
+            session.remember("the failed step", true, |saved| saved.pending_failure = Some(pending));
             return exit::ExitStatus::Step(u8::try_from(code).unwrap_or(1));
         }
         let failed = Checkpoint::Error {

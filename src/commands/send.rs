@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::consent::State;
 use crate::delivery::Dispatch;
 use crate::encode::Target;
 use crate::event::branding;
@@ -21,7 +22,7 @@ use uuid::Uuid;
 pub fn send(session: &Session, checkpoint: &Checkpoint, throttle: Throttle) -> Result<ExitStatus, Error> {
     let deadline = session.arm_deadline();
     let name = checkpoint.name();
-    if throttled(session, throttle, name) || !enabled_or_say_why(session) {
+    if throttled(session, throttle, checkpoint) || !allowed_or_say_why(session, Some(checkpoint)) {
         return Ok(ExitStatus::Success);
     }
     let s = session.settings;
@@ -73,7 +74,7 @@ fn attempt(session: &Session, checkpoint: &Checkpoint) -> u64 {
         return latest.max(1);
     }
     let next = latest + 1;
-    session.remember("the install attempt", |saved| {
+    session.remember("the install attempt", false, |saved| {
         saved.attempts.insert(id, next);
         saved.pending_failure = None;
     });
@@ -160,17 +161,24 @@ pub fn target_or_say_why(session: &Session) -> Result<Option<Target>, Error> {
     }
 }
 
-/// True when telemetry is on; otherwise says so on a dry run or in debug mode.
-pub fn enabled_or_say_why(session: &Session) -> bool {
-    let enabled = session.decision.enabled();
+/// True when telemetry allows sending `checkpoint` (with `None`, delivering the queue: anything
+/// but off); otherwise says so on a dry run or in debug mode.
+pub fn allowed_or_say_why(session: &Session, checkpoint: Option<&Checkpoint>) -> bool {
+    let decision = &session.decision;
+    let allowed = decision.allows(checkpoint.is_none_or(Checkpoint::is_error_report));
     let s = session.settings;
-    if !enabled && (s.dry_run || s.debug) {
+    if !allowed && (s.dry_run || s.debug) {
+        let what = match checkpoint {
+            Some(checkpoint) if decision.state == State::ErrorsOnly => format!("'{}' is not sent", checkpoint.name()),
+            _ => "nothing is sent".to_owned(),
+        };
         ui::stderr(&format!(
-            "install-beacon: telemetry is disabled ({}): nothing is sent\n",
-            session.decision.source
+            "install-beacon: telemetry is {} ({}): {what}\n",
+            decision.state.name(),
+            decision.source
         ));
     }
-    enabled
+    allowed
 }
 
 /// Prints what is collected and how to opt out, the first time a product's beacon sends.
@@ -189,8 +197,9 @@ fn show_notice_once(session: &Session) {
 /// True when `--once` / `--min-interval` hold this event back. Only consulted when the event
 /// would really be sent (consent given); without a state directory nothing can be remembered, so
 /// the event goes out with a warning.
-fn throttled(session: &Session, rules: Throttle, event: &str) -> bool {
-    if !(rules.once || rules.min_interval.is_some()) || !session.decision.enabled() {
+fn throttled(session: &Session, rules: Throttle, checkpoint: &Checkpoint) -> bool {
+    let event = checkpoint.name();
+    if !(rules.once || rules.min_interval.is_some()) || !session.decision.allows(checkpoint.is_error_report()) {
         return false;
     }
     let s = session.settings;

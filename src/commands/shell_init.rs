@@ -40,10 +40,9 @@ pub fn exports(s: &Settings) -> Vec<(&'static str, String)> {
     );
     add(
         "INSTALL_BEACON_TELEMETRY",
-        s.consent
-            .telemetry
-            .map(|(on, _)| if on { "on" } else { "off" }.to_owned()),
+        s.consent.telemetry.map(|(level, _)| level.name().to_owned()),
     );
+    add("INSTALL_BEACON_INSTALL_METHOD", s.facts_env.install_method.clone());
     add(
         "INSTALL_BEACON_DEFAULT_CONSENT",
         Some(s.consent.default.name().to_owned()),

@@ -13,6 +13,6 @@ pub fn success(session: &Session) -> Result<ExitStatus, Error> {
         steps: session.saved.steps.clone(),
     };
     let status = send(session, &checkpoint, session.settings.throttle)?;
-    session.remember("step times", steps::clear);
+    session.remember("step times", false, steps::clear);
     Ok(status)
 }

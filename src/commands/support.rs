@@ -27,7 +27,7 @@ pub fn support(session: &Session, args: SupportArgs) -> Result<ExitStatus, Error
         step,
     } = args;
     let source = &session.decision.source;
-    if source.forbids_any_connection() {
+    if session.decision.forbids_any_connection() {
         if !ask {
             validate_email(email.as_deref().unwrap_or_default())?;
         }
@@ -53,7 +53,7 @@ struct Support {
 fn report(session: &Session, email: String, support: Support) -> Result<ExitStatus, Error> {
     let Support { message, step } = support;
     let checkpoint = Checkpoint::Support { email, message, step };
-    if session.decision.enabled() {
+    if session.decision.allows(checkpoint.is_error_report()) {
         send(session, &checkpoint, session.settings.throttle)
     } else {
         send_request_only(session, &checkpoint)
@@ -94,7 +94,7 @@ fn prompt(session: &Session, support: Support) -> Result<ExitStatus, Error> {
         Answer::Line(a) if yes_no(&a) == Some(true) => {}
         _ => return Ok(ExitStatus::Success),
     }
-    if !session.decision.enabled() {
+    if !session.decision.allows(true) {
         tty.say("Only your address, the failed step and the installation ID are sent, nothing about this machine.\n");
     }
     ask_email(&mut tty, product).map_or(Ok(ExitStatus::Success), |email| report(session, email, support))

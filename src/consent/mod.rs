@@ -16,16 +16,60 @@ const OFF: &[&str] = &[
 const ON: &[&str] = &[
     "1", "t", "true", "y", "yes", "on", "enable", "enabled", "optin", "opt-in", "allow",
 ];
+/// Values of `--telemetry` that send failures and support requests only (VS Code's `error` level).
+const ERRORS: &[&str] = &["errors", "error", "errors-only"];
+
+/// How much telemetry a source allows, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Nothing.
+    Off,
+    /// Only Installation Error and Installation Support.
+    Errors,
+    /// Every event.
+    All,
+}
+
+impl Level {
+    /// The `--telemetry` value that asks for this level.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Off => "off",
+            Level::Errors => "errors",
+            Level::All => "on",
+        }
+    }
+
+    /// The level a state file's `consent` and `errors_only` record.
+    pub fn from_saved(consent: Option<bool>, errors_only: bool) -> Option<Level> {
+        consent.map(|on| match (on, errors_only) {
+            (true, _) => Level::All,
+            (false, true) => Level::Errors,
+            (false, false) => Level::Off,
+        })
+    }
+
+    /// `consent` and `errors_only` as a state file records this level.
+    pub fn to_saved(self) -> (bool, bool) {
+        (self == Level::All, self == Level::Errors)
+    }
+}
 
 /// Parses a `--telemetry` value, case-insensitively.
-pub fn parse_telemetry(value: &str) -> Result<bool, String> {
+pub fn parse_telemetry(value: &str) -> Result<Level, String> {
     let v = value.trim().to_ascii_lowercase();
     if OFF.contains(&v.as_str()) {
-        Ok(false)
+        Ok(Level::Off)
     } else if ON.contains(&v.as_str()) {
-        Ok(true)
+        Ok(Level::All)
+    } else if ERRORS.contains(&v.as_str()) {
+        Ok(Level::Errors)
     } else {
-        Err(format!("use one of: {} (on) or {} (off)", ON.join(" "), OFF.join(" ")))
+        Err(format!(
+            "use one of: {} (on), {} (off) or errors (failures and support requests only)",
+            ON.join(" "),
+            OFF.join(" ")
+        ))
     }
 }
 
@@ -50,11 +94,11 @@ pub struct Inputs {
     /// File name of the running executable.
     pub exe_name: String,
     /// `--telemetry` or `INSTALL_BEACON_TELEMETRY`, parsed.
-    pub telemetry: Option<(bool, Origin)>,
+    pub telemetry: Option<(Level, Origin)>,
     /// Opt-out variables that are set, as (name, value), strongest first.
     pub env: Vec<(String, String)>,
-    /// The choice saved by `enable` / `disable`.
-    pub saved: Option<bool>,
+    /// The choice saved by `enable` / `disable` / `consent --prompt`.
+    pub saved: Option<Level>,
     /// The machine-wide policy file, when one exists.
     pub policy: Option<Policy>,
     /// What applies when nothing else decides (`--default-consent`).
@@ -71,6 +115,8 @@ pub enum State {
     Undecided,
     /// Send nothing, create nothing.
     Disabled,
+    /// Send Installation Error and Installation Support only.
+    ErrorsOnly,
 }
 
 impl State {
@@ -80,6 +126,7 @@ impl State {
             State::Enabled => "enabled",
             State::Undecided => "undecided",
             State::Disabled => "disabled",
+            State::ErrorsOnly => "errors only",
         }
     }
 }
@@ -112,15 +159,6 @@ pub enum Source {
     Default,
 }
 
-impl Source {
-    /// Whether this opt-out rules out every connection, even one the user asks for (`support`):
-    /// the packager's `donottrack` name and the administrator's policy do; the statistics
-    /// choices (flag, environment, saved answer, default) are about statistics only.
-    pub fn forbids_any_connection(&self) -> bool {
-        matches!(self, Source::ExecutableName(_) | Source::Policy(_))
-    }
-}
-
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -144,51 +182,74 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// True when events may be sent.
-    pub fn enabled(&self) -> bool {
-        self.state == State::Enabled
+    /// True when an event may be sent: every one when enabled, failures and support requests
+    /// (`error_report`) at the errors-only level.
+    pub fn allows(&self, error_report: bool) -> bool {
+        match self.state {
+            State::Enabled => true,
+            State::ErrorsOnly => error_report,
+            State::Undecided | State::Disabled => false,
+        }
+    }
+
+    /// Whether this opt-out rules out every connection, even one the user asks for (`support`):
+    /// the packager's `donottrack` name and the administrator's policy do; the statistics
+    /// choices (flag, environment, saved answer, default) are about statistics only.
+    pub fn forbids_any_connection(&self) -> bool {
+        self.state == State::Disabled && matches!(self.source, Source::ExecutableName(_) | Source::Policy(_))
     }
 }
 
 /// Decides, opt-outs first so that the user's opt-out always wins: executable name, the machine's
-/// policy file, `--telemetry` off, opt-out variables, a saved `disable`; then the opt-ins:
-/// `--telemetry` on, a saved `enable`; and last `--default-consent`.
+/// policy file, `--telemetry` off, opt-out variables, a saved `disable`; then the errors-only
+/// choices (`--telemetry errors`, saved), which beat the opt-ins: `--telemetry` on, a saved
+/// `enable`; and last `--default-consent`. A policy file saying `telemetry=errors` caps whatever
+/// would send at errors only, and grants nothing.
 pub fn decide(inputs: &Inputs) -> Decision {
-    let decision = |on: bool, source| Decision {
-        state: if on { State::Enabled } else { State::Disabled },
-        source,
-    };
-    let flag = inputs.telemetry.map(|(on, origin)| {
+    let decision = |state, source| Decision { state, source };
+    let flag = inputs.telemetry.map(|(level, origin)| {
         let source = match origin {
             Origin::Flag => Source::Flag,
             Origin::Env => Source::Env("INSTALL_BEACON_TELEMETRY".into()),
         };
-        (on, source)
+        (level, source)
     });
     if inputs.exe_name.to_ascii_lowercase().contains("donottrack") {
-        return decision(false, Source::ExecutableName(inputs.exe_name.clone()));
+        return decision(State::Disabled, Source::ExecutableName(inputs.exe_name.clone()));
     }
-    if let Some(policy) = inputs.policy.as_ref().filter(|p| p.disables) {
-        return decision(false, Source::Policy(policy.path.clone()));
+    let policy = inputs.policy.as_ref().filter(|p| p.level < Level::All);
+    if let Some(policy) = policy.filter(|p| p.level == Level::Off) {
+        return decision(State::Disabled, Source::Policy(policy.path.clone()));
     }
-    if let Some((false, source)) = &flag {
-        return decision(false, source.clone());
+    let chosen = |wanted: Level| {
+        let flag = flag
+            .clone()
+            .filter(|(level, _)| *level == wanted)
+            .map(|(_, source)| source);
+        flag.or_else(|| (inputs.saved == Some(wanted)).then_some(Source::Saved))
+    };
+    let opted_out = (flag
+        .clone()
+        .filter(|(level, _)| *level == Level::Off)
+        .map(|(_, source)| source))
+    .or_else(|| {
+        let (name, _) = inputs.env.iter().find(|(_, value)| env_opts_out(value))?;
+        Some(Source::Env(name.clone()))
+    })
+    .or_else(|| (inputs.saved == Some(Level::Off)).then_some(Source::Saved));
+    if let Some(source) = opted_out {
+        return decision(State::Disabled, source);
     }
-    if let Some((name, _)) = inputs.env.iter().find(|(_, value)| env_opts_out(value)) {
-        return decision(false, Source::Env(name.clone()));
-    }
-    if inputs.saved == Some(false) {
-        return decision(false, Source::Saved);
-    }
-    if let Some((true, source)) = flag {
-        return decision(true, source);
-    }
-    if inputs.saved == Some(true) {
-        return decision(true, Source::Saved);
-    }
-    Decision {
-        state: inputs.default,
-        source: Source::Default,
+    let chosen = match (chosen(Level::Errors), chosen(Level::All)) {
+        (Some(source), _) => decision(State::ErrorsOnly, source),
+        (None, Some(source)) => decision(State::Enabled, source),
+        (None, None) => decision(inputs.default, Source::Default),
+    };
+    match policy {
+        Some(policy) if matches!(chosen.state, State::Enabled | State::ErrorsOnly) => {
+            decision(State::ErrorsOnly, Source::Policy(policy.path.clone()))
+        }
+        _ => chosen,
     }
 }
 
@@ -237,15 +298,21 @@ mod tests {
         for v in [
             "0", "F", "false", "N", "no", "disable", "Disabled", "optout", "opt-out", "disallow", "forbid", "off",
         ] {
-            assert_eq!(parse_telemetry(v), Ok(false), "{v}");
+            assert_eq!(parse_telemetry(v), Ok(Level::Off), "{v}");
         }
         for v in [
             "1", "t", "TRUE", "y", "yes", "enable", "enabled", "optin", "opt-in", "allow", "on",
         ] {
-            assert_eq!(parse_telemetry(v), Ok(true), "{v}");
+            assert_eq!(parse_telemetry(v), Ok(Level::All), "{v}");
+        }
+        for v in ["errors", "Error", "ERRORS-ONLY"] {
+            assert_eq!(parse_telemetry(v), Ok(Level::Errors), "{v}");
         }
         let err = parse_telemetry("maybe").unwrap_err();
-        assert!(err.contains("opt-out") && err.contains("allow"), "{err}");
+        assert!(
+            err.contains("opt-out") && err.contains("allow") && err.contains("errors"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -263,8 +330,8 @@ mod tests {
     fn executable_name_beats_everything() {
         let d = decide(&Inputs {
             exe_name: "acme-DoNotTrack".into(),
-            telemetry: Some((true, Origin::Flag)),
-            saved: Some(true),
+            telemetry: Some((Level::All, Origin::Flag)),
+            saved: Some(Level::All),
             ..inputs()
         });
         assert_eq!(d.state, State::Disabled);
@@ -273,7 +340,7 @@ mod tests {
 
     #[test]
     fn every_opt_out_beats_the_flag_opt_in() {
-        let on = Some((true, Origin::Flag));
+        let on = Some((Level::All, Origin::Flag));
         let d = decide(&Inputs {
             telemetry: on,
             env: vec![("DO_NOT_TRACK".into(), "1".into())],
@@ -287,22 +354,22 @@ mod tests {
             }
         );
         let d = decide(&Inputs {
-            telemetry: Some((true, Origin::Env)),
-            saved: Some(false),
+            telemetry: Some((Level::All, Origin::Env)),
+            saved: Some(Level::Off),
             ..inputs()
         });
         assert_eq!(d.source, Source::Saved);
         assert_eq!(d.state, State::Disabled);
         let d = decide(&Inputs {
             telemetry: on,
-            saved: Some(false),
+            saved: Some(Level::Off),
             ..inputs()
         });
         assert_eq!(d.state, State::Disabled);
         // An opt-in still beats a saved `enable`, a default and nothing at all.
         let d = decide(&Inputs {
             telemetry: on,
-            saved: Some(true),
+            saved: Some(Level::All),
             default: State::Disabled,
             ..inputs()
         });
@@ -314,7 +381,7 @@ mod tests {
             }
         );
         let d = decide(&Inputs {
-            telemetry: Some((false, Origin::Env)),
+            telemetry: Some((Level::Off, Origin::Env)),
             ..inputs()
         });
         assert_eq!(d.source, Source::Env("INSTALL_BEACON_TELEMETRY".into()));
@@ -333,7 +400,7 @@ mod tests {
         ] {
             let d = decide(&Inputs {
                 env: vec![("ACME_DISABLE_TELEMETRY".into(), value.into())],
-                saved: Some(true),
+                saved: Some(Level::All),
                 ..inputs()
             });
             let expected = if disables {
@@ -374,7 +441,7 @@ mod tests {
     #[test]
     fn saved_choice() {
         let d = decide(&Inputs {
-            saved: Some(false),
+            saved: Some(Level::Off),
             ..inputs()
         });
         assert_eq!(
@@ -402,30 +469,36 @@ mod tests {
 
     #[test]
     fn policy_file_text() {
-        assert_eq!(policy::parse("telemetry=off\n"), (true, vec![]));
-        assert_eq!(policy::parse("# admin\n\n Telemetry = ON \n"), (false, vec![]));
-        assert_eq!(policy::parse(""), (true, vec![]), "an empty file still disables");
-        assert_eq!(policy::parse("telemetry=on\ntelemetry=off"), (true, vec![]));
+        use Level::{All, Errors, Off};
+        assert_eq!(policy::parse("telemetry=off\n"), (Off, vec![]));
+        assert_eq!(policy::parse("# admin\n\n Telemetry = ON \n"), (All, vec![]));
+        assert_eq!(policy::parse(""), (Off, vec![]), "an empty file still disables");
+        assert_eq!(policy::parse("telemetry=on\ntelemetry=off"), (Off, vec![]));
+        assert_eq!(policy::parse("telemetry=errors"), (Errors, vec![]));
+        assert_eq!(
+            policy::parse("telemetry=on\ntelemetry=errors\ntelemetry=on"),
+            (Errors, vec![])
+        );
         assert_eq!(
             policy::parse("telemetry=maybe"),
-            (true, vec!["telemetry=maybe".to_owned()])
+            (Off, vec!["telemetry=maybe".to_owned()])
         );
         assert_eq!(
             policy::parse("\u{0}\u{1}garbage"),
-            (true, vec!["\u{0}\u{1}garbage".to_owned()])
+            (Off, vec!["\u{0}\u{1}garbage".to_owned()])
         );
-        assert_eq!(policy::parse("telemetry=on\nnoise"), (false, vec!["noise".to_owned()]));
+        assert_eq!(policy::parse("telemetry=on\nnoise"), (All, vec!["noise".to_owned()]));
     }
 
     #[test]
     fn policy_beats_flag_but_not_executable_name() {
         let policy = Some(Policy {
             path: "/etc/install-beacon/policy".into(),
-            disables: true,
+            level: Level::Off,
         });
         let d = decide(&Inputs {
-            telemetry: Some((true, Origin::Flag)),
-            saved: Some(true),
+            telemetry: Some((Level::All, Origin::Flag)),
+            saved: Some(Level::All),
             policy: policy.clone(),
             ..inputs()
         });
@@ -452,33 +525,83 @@ mod tests {
             );
             let d = decide(&Inputs {
                 default,
-                saved: Some(true),
+                saved: Some(Level::All),
                 ..inputs()
             });
             assert_eq!(d.state, State::Enabled, "a saved yes beats default {default:?}");
         }
     }
 
+    #[test]
+    fn errors_only_beats_the_opt_ins_and_loses_to_the_opt_outs() {
+        let errors = |origin| Some((Level::Errors, origin));
+        let d = decide(&Inputs {
+            telemetry: errors(Origin::Env),
+            saved: Some(Level::All),
+            ..inputs()
+        });
+        assert_eq!(
+            d,
+            Decision {
+                state: State::ErrorsOnly,
+                source: Source::Env("INSTALL_BEACON_TELEMETRY".into())
+            }
+        );
+        assert!(d.allows(true) && !d.allows(false));
+        let d = decide(&Inputs {
+            telemetry: Some((Level::All, Origin::Flag)),
+            saved: Some(Level::Errors),
+            ..inputs()
+        });
+        assert_eq!((d.state, d.source), (State::ErrorsOnly, Source::Saved));
+        let d = decide(&Inputs {
+            telemetry: errors(Origin::Flag),
+            env: vec![("DO_NOT_TRACK".into(), "1".into())],
+            ..inputs()
+        });
+        assert_eq!(
+            (d.state, d.source),
+            (State::Disabled, Source::Env("DO_NOT_TRACK".into()))
+        );
+        // The policy caps what would be sent, and grants nothing.
+        let policy = Some(Policy {
+            path: "P".into(),
+            level: Level::Errors,
+        });
+        let d = decide(&Inputs {
+            policy: policy.clone(),
+            telemetry: Some((Level::All, Origin::Flag)),
+            ..inputs()
+        });
+        assert!(!d.forbids_any_connection(), "a support request still goes out");
+        assert_eq!((d.state, d.source), (State::ErrorsOnly, Source::Policy("P".into())));
+        let d = decide(&Inputs {
+            policy,
+            default: State::Undecided,
+            ..inputs()
+        });
+        assert_eq!((d.state, d.source), (State::Undecided, Source::Default));
+    }
+
     /// Every combination of every input, against the precedence written out as a table: the first
-    /// row whose input is present decides, and no opt-in row comes before an opt-out row.
+    /// row whose input is present decides, no errors-only row comes before an opt-out row and no
+    /// opt-in row before an errors-only row; a policy of `errors` then caps whatever sends.
     #[test]
     fn every_combination() {
+        use Level::{All, Errors, Off};
         let exes = ["install-beacon", "x-donottrack"];
-        let policies = [None, Some(true), Some(false)];
-        let flags = [
-            None,
-            Some((true, Origin::Flag)),
-            Some((false, Origin::Flag)),
-            Some((true, Origin::Env)),
-            Some((false, Origin::Env)),
-        ];
+        let policies = [None, Some(Off), Some(Errors), Some(All)];
+        let mut flags = vec![None];
+        for level in [All, Errors, Off] {
+            flags.extend([Some((level, Origin::Flag)), Some((level, Origin::Env))]);
+        }
         let envs: [&[(&str, &str)]; 3] = [&[], &[("DO_NOT_TRACK", "1")], &[("DO_NOT_TRACK", "0")]];
-        let saveds = [None, Some(true), Some(false)];
+        let saveds = [None, Some(All), Some(Errors), Some(Off)];
         let defaults = [State::Enabled, State::Undecided, State::Disabled];
         let mut count = 0;
         for exe in exes {
             for policy in policies {
-                for flag in flags {
+                for &flag in &flags {
                     for env in envs {
                         for saved in saveds {
                             for default in defaults {
@@ -488,32 +611,36 @@ mod tests {
                                     telemetry: flag,
                                     env: env.iter().map(|(n, v)| ((*n).into(), (*v).into())).collect(),
                                     saved,
-                                    policy: policy.map(|disables| Policy {
+                                    policy: policy.map(|level| Policy {
                                         path: "P".into(),
-                                        disables,
+                                        level,
                                     }),
                                     default,
                                 };
+                                let state = |level| match level {
+                                    Off => State::Disabled,
+                                    Errors => State::ErrorsOnly,
+                                    All => State::Enabled,
+                                };
                                 let off = |source| (State::Disabled, source);
-                                let flag_row = flag.map(|(on, origin)| {
-                                    let state = if on { State::Enabled } else { State::Disabled };
+                                let flag_row = flag.map(|(level, origin)| {
                                     let source = match origin {
                                         Origin::Flag => Source::Flag,
                                         Origin::Env => Source::Env("INSTALL_BEACON_TELEMETRY".into()),
                                     };
-                                    (state, source)
+                                    (state(level), source)
                                 });
-                                // Every opt-out, then every opt-in, then the default.
+                                let saved_row = saved.map(|level| (state(level), Source::Saved));
                                 let is = |state| move |row: &(State, Source)| row.0 == state;
-                                let saved_row =
-                                    saved.map(|on| (if on { State::Enabled } else { State::Disabled }, Source::Saved));
-                                let expected = [
+                                let chosen = [
                                     (exe != "install-beacon").then(|| off(Source::ExecutableName(exe.into()))),
-                                    (policy == Some(true)).then(|| off(Source::Policy("P".into()))),
+                                    (policy == Some(Off)).then(|| off(Source::Policy("P".into()))),
                                     flag_row.clone().filter(is(State::Disabled)),
                                     (env.first().is_some_and(|(_, v)| *v == "1"))
                                         .then(|| off(Source::Env("DO_NOT_TRACK".into()))),
                                     saved_row.clone().filter(is(State::Disabled)),
+                                    flag_row.clone().filter(is(State::ErrorsOnly)),
+                                    saved_row.clone().filter(is(State::ErrorsOnly)),
                                     flag_row.filter(is(State::Enabled)),
                                     saved_row.filter(is(State::Enabled)),
                                     Some((default, Source::Default)),
@@ -522,6 +649,12 @@ mod tests {
                                 .flatten()
                                 .next()
                                 .unwrap();
+                                let sends = matches!(chosen.0, State::Enabled | State::ErrorsOnly);
+                                let expected = if policy == Some(Errors) && sends {
+                                    (State::ErrorsOnly, Source::Policy("P".into()))
+                                } else {
+                                    chosen
+                                };
                                 let d = decide(&input);
                                 assert_eq!((d.state, d.source), expected, "{input:?}");
                             }
@@ -530,6 +663,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(count, 2 * 3 * 5 * 3 * 3 * 3);
+        assert_eq!(count, 2 * 4 * 7 * 3 * 4 * 3);
     }
 }

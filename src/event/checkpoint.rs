@@ -52,6 +52,11 @@ pub enum Checkpoint {
 }
 
 impl Checkpoint {
+    /// Whether this reports a failure or asks for help: what the errors-only level sends.
+    pub fn is_error_report(&self) -> bool {
+        matches!(self, Checkpoint::Error { .. } | Checkpoint::Support { .. })
+    }
+
     /// The event name (the checkpoints' names can be renamed by a branded build).
     pub fn name(&self) -> &str {
         match self {

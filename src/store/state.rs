@@ -16,6 +16,10 @@ use crate::store::outage::Outage;
 pub struct Saved {
     /// The choice of `enable` (true) or `disable` (false).
     pub consent: Option<bool>,
+    /// With `consent` false: the choice was errors only (so a beacon that predates the level reads
+    /// it as `disable`, never as `enable`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub errors_only: bool,
     /// When the first-run notice was printed (RFC 3339).
     pub notice_shown_at: Option<String>,
     /// The newest product version already announced.

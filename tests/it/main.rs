@@ -7,6 +7,7 @@ mod completions;
 mod consent_policy;
 mod core;
 mod detection;
+mod errors_only;
 mod fetch_snippet;
 mod hooks;
 mod installers;

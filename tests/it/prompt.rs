@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// A shell command line running the binary in a clean environment inside the pane, then showing
 /// its exit code and keeping the pane open.
-fn command_line(env: &Env, server: &Server, args: &str) -> String {
+pub fn command_line(env: &Env, server: &Server, args: &str) -> String {
     format!(
         "env -i HOME={home} PATH={path} TERM=xterm INSTALL_BEACON_PROMPT_TIMEOUT=2s {bin} --product acme \
          --protocol json --endpoint {url} {args}; echo \"EXIT=$?\"; sleep 600",
