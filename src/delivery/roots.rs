@@ -1,8 +1,12 @@
 //! The certificate authorities HTTPS trusts: the Mozilla roots built into the binary, plus the
 //! system's CA bundle (where corporate TLS-inspection roots are installed), plus `SSL_CERT_FILE` and
 //! `SSL_CERT_DIR` when set, plus the keychain on macOS and the certificate store on Windows. Every
-//! source adds; none replaces another,
-//! and a source that cannot be read is skipped. There is no way to turn verification off.
+//! source adds; none replaces another, and a source that cannot be read is skipped. There is no way
+//! to turn verification off.
+//!
+//! The sources come in three `Stage`s, each read only when the chain did not verify against the
+//! ones before (`tls`): reading and parsing the system bundle costs more than the handshake, and a
+//! directory of a few hundred certificates ten times that.
 
 use std::collections::HashSet;
 use std::fs;
@@ -33,25 +37,53 @@ pub struct Sources {
     pub cert_dirs: Vec<PathBuf>,
 }
 
-/// The trusted roots: bundled, system, then the environment's.
-pub fn store(sources: &Sources) -> RootCertStore {
+/// A group of CA sources, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The roots built into the binary and `SSL_CERT_FILE`: no file read but the one named.
+    Bundled,
+    /// The system's bundle, and the keychain or certificate store.
+    System,
+    /// Every file of the `SSL_CERT_DIR` directories (those already read by the stages before
+    /// skipped: the system bundle is usually linked there).
+    Dirs,
+}
+
+impl Stage {
+    /// Every stage, in the order they are tried.
+    pub const ALL: [Stage; 3] = [Stage::Bundled, Stage::System, Stage::Dirs];
+}
+
+/// The trusted roots of one stage (empty when it has none).
+pub fn store(sources: &Sources, stage: Stage) -> RootCertStore {
+    let system = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file());
     let mut files = PemFiles {
-        store: RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
+        store: RootCertStore::empty(),
         read: HashSet::new(),
     };
-    if let Some(bundle) = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
-        files.add(bundle);
-    }
-    add_keychain(&mut files.store);
-    if let Some(file) = &sources.cert_file {
-        files.add(file);
-    }
-    for dir in &sources.cert_dirs {
-        let Ok(entries) = fs::read_dir(dir) else { continue };
-        for entry in entries.flatten() {
-            files.add(&entry.path());
+    match stage {
+        Stage::Bundled => {
+            files.store.roots = webpki_roots::TLS_SERVER_ROOTS.to_vec();
+            if let Some(file) = &sources.cert_file {
+                files.add(file);
+            }
+        }
+        Stage::System => {
+            if let Some(bundle) = system {
+                files.add(bundle);
+            }
+            add_keychain(&mut files.store);
+        }
+        Stage::Dirs => {
+            for done in system.iter().copied().chain(sources.cert_file.as_deref()) {
+                files.skip(done);
+            }
+            for dir in &sources.cert_dirs {
+                let Ok(entries) = fs::read_dir(dir) else { continue };
+                for entry in entries.flatten() {
+                    files.add(&entry.path());
+                }
+            }
         }
     }
     files.store
@@ -85,6 +117,13 @@ fn file_id(path: &Path, _: &fs::Metadata) -> Option<FileId> {
 }
 
 impl PemFiles {
+    /// Counts `path` as read (an earlier stage read it).
+    fn skip(&mut self, path: &Path) {
+        if let Some(id) = fs::metadata(path).ok().and_then(|meta| file_id(path, &meta)) {
+            self.read.insert(id);
+        }
+    }
+
     /// Adds every certificate of a PEM file; other sections, bad certificates and unreadable
     /// files are skipped (a broken bundle must not cost the roots already trusted).
     fn add(&mut self, path: &Path) {
@@ -122,10 +161,14 @@ mod tests {
         )
         .unwrap();
         let bundled = webpki_roots::TLS_SERVER_ROOTS.len();
-        let store = store(&Sources {
+        let sources = Sources {
             cert_file: Some(garbage),
             cert_dirs: vec![dir.path().join("missing"), dir.path().to_owned()],
-        });
-        assert!(store.len() >= bundled, "{} < {bundled}", store.len());
+        };
+        assert_eq!(store(&sources, Stage::Bundled).len(), bundled);
+        assert!(
+            store(&sources, Stage::Dirs).is_empty(),
+            "the garbage file was read in the first stage"
+        );
     }
 }
