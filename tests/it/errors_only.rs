@@ -7,8 +7,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::prompt::command_line;
-use crate::support::tmux::Tmux;
+use crate::prompt::answer_prompt;
 use crate::support::{Env, Server, stderr, stdout};
 
 /// Every reporting command, with what it would send when everything is on.
@@ -172,19 +171,15 @@ fn shell_init_passes_errors_only_to_the_hooks() {
 #[test]
 fn consent_prompt_offers_errors_only_and_saves_it() {
     let env = Env::new();
-    let line = command_line(&env, &Server::start(), "consent --prompt");
-    let Some(tmux) = Tmux::start(env.home.path(), &line) else {
+    let question = "Share anonymous installation statistics? [Y/n]";
+    let Some((asked, done)) = answer_prompt(&env, &Server::start(), "consent --prompt", question, "e") else {
         return;
     };
-    let screen = tmux.wait_for("Share anonymous installation statistics? [Y/n]");
     assert!(
-        screen.contains("Answer e to share only failures and requests for help."),
-        "{screen}"
+        asked.contains("Answer e to share only failures and requests for help."),
+        "{asked}"
     );
-    tmux.type_line("e");
-    let screen = tmux.wait_for("EXIT=0");
-    assert!(screen.contains("telemetry set to errors only for acme"), "{screen}");
-    drop(tmux);
+    assert!(done.contains("telemetry set to errors only for acme"), "{done}");
     let saved = state(&env);
     // An older beacon reads this as `disable`.
     assert_eq!(

@@ -100,24 +100,31 @@ fn support_needs_email_unless_prompt() {
     assert!(stderr(&out).contains("--email <EMAIL>"));
 }
 
+/// Runs `args` in a terminal, waits for `question` and types `answer`: the screen when asked and
+/// once the call exited 0 (`None` without tmux, which `Tmux::start` reports).
+pub fn answer_prompt(env: &Env, server: &Server, args: &str, question: &str, answer: &str) -> Option<(String, String)> {
+    let tmux = Tmux::start(env.home.path(), &command_line(env, server, args))?;
+    let asked = tmux.wait_for(question);
+    tmux.type_line(answer);
+    Some((asked, tmux.wait_for("EXIT=0")))
+}
+
 #[test]
 fn consent_prompt_saves_the_answer_and_is_not_asked_twice() {
     let server = Server::start();
     let env = Env::new();
-    let line = command_line(&env, &server, "--default-consent disabled consent --prompt");
-    let Some(tmux) = Tmux::start(env.home.path(), &line) else {
+    let args = "--default-consent disabled consent --prompt";
+    let question = "Share anonymous installation statistics? [y/N]";
+    let Some((asked, _)) = answer_prompt(&env, &server, args, question, "y") else {
         return;
     };
-    let screen = tmux.wait_for("Share anonymous installation statistics? [y/N]");
     assert!(
-        screen.contains("Never names, hostnames, IP addresses, paths or command output."),
-        "{screen}"
+        asked.contains("Never names, hostnames, IP addresses, paths or command output."),
+        "{asked}"
     );
-    tmux.type_line("y");
-    tmux.wait_for("EXIT=0");
     let saved: Value = serde_json::from_slice(&fs::read(env.state_dir("acme").join("state.json")).unwrap()).unwrap();
     assert_eq!(saved["consent"], true);
-    drop(tmux);
+    let line = command_line(&env, &server, args);
 
     // Asked once: a saved choice skips the question.
     let Some(tmux) = Tmux::start(env.home.path(), &line) else {
