@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -26,6 +26,8 @@ use crate::ui;
 const TAIL_LINES: usize = 10;
 /// How much of the end of the log is read to find them: a step may have logged gigabytes.
 const TAIL_BYTES: u64 = 64 * 1024;
+/// The most of the child's output held at a time while relaying it.
+const RELAY_CHUNK: usize = 8 * 1024;
 /// How long to wait for the output relays once the child exited (a daemon it started may hold
 /// the pipes open forever).
 const RELAY_GRACE: Duration = Duration::from_secs(1);
@@ -149,8 +151,10 @@ fn exit_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or(1)
 }
 
-/// Copies the child's stdout and stderr line by line above the spinner. Returns a channel that
-/// gets one message per stream when it ends.
+/// Copies the child's stdout and stderr above the spinner as the bytes come, a chunk of at most
+/// `RELAY_CHUNK` bytes at a time: a prompt without a newline (`Continue? [Y/n] `) shows at once,
+/// and a child that never prints a newline costs no memory. Returns a channel that gets one
+/// message per stream when it ends.
 fn relay(child: &mut Child, bar: &ProgressBar) -> Option<mpsc::Receiver<()>> {
     let (tx, rx) = mpsc::channel();
     if let Some(out) = child.stdout.take() {
@@ -162,19 +166,31 @@ fn relay(child: &mut Child, bar: &ProgressBar) -> Option<mpsc::Receiver<()>> {
     Some(rx)
 }
 
-fn spawn_relay(stream: impl Read + Send + 'static, bar: ProgressBar, to_stderr: bool, done: mpsc::Sender<()>) {
+fn spawn_relay(mut stream: impl Read + Send + 'static, bar: ProgressBar, to_stderr: bool, done: mpsc::Sender<()>) {
     thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-            bar.suspend(|| {
+        let mut chunk = vec![0; RELAY_CHUNK];
+        loop {
+            let n = match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let write = |bytes: &[u8]| {
                 let _ = if to_stderr {
-                    io::stderr().lock().write_all(&line)
+                    io::stderr().lock().write_all(bytes)
                 } else {
-                    io::stdout().lock().write_all(&line).and_then(|()| io::stdout().flush())
+                    io::stdout().lock().write_all(bytes).and_then(|()| io::stdout().flush())
                 };
-            });
-            line.clear();
+            };
+            if chunk[..n].ends_with(b"\n") && !bar.is_finished() {
+                bar.suspend(|| write(&chunk[..n]));
+            } else {
+                // A line left open is the child talking to the user (a prompt): the spinner would
+                // draw over it, so it goes away for the rest of the step.
+                bar.finish_and_clear();
+                write(&chunk[..n]);
+            }
         }
         let _ = done.send(());
     });

@@ -252,3 +252,37 @@ fn support_under_opt_outs_sends_the_request_unless_every_connection_is_ruled_out
         assert!(!env.id_file("acme").exists(), "{opt_out}");
     }
 }
+
+/// `run` on a terminal passes the child's output through as it comes: a prompt without a newline
+/// shows at once (not after the answer), and the child reads the answer from the terminal.
+#[test]
+fn run_shows_a_prompt_without_a_newline_and_the_child_reads_the_answer() {
+    let server = Server::start();
+    let env = Env::new();
+    let child = r#"printf 'Continue? [Y/n] '; read answer; echo "answer=$answer""#;
+    let args = format!("run --step ask -- sh -c {}", sh_quote(child));
+    let Some(tmux) = Tmux::start(env.home.path(), &command_line(&env, &server, &args)) else {
+        return;
+    };
+    tmux.wait_for("Continue? [Y/n] ");
+    tmux.type_line("n");
+    let screen = tmux.wait_for("EXIT=0");
+    assert!(screen.contains("answer=n"), "{screen}");
+    assert!(screen.contains("✓ ask ("), "{screen}");
+}
+
+/// A child that prints 512 MiB without a newline: `run` relays it through a bounded buffer, so it
+/// finishes within a 384 MiB address-space limit (holding the line whole, it aborted).
+#[test]
+fn run_relays_an_endless_line_in_bounded_memory() {
+    let server = Server::start();
+    let env = Env::new();
+    let args = "run --step big -- sh -c 'head -c 536870912 /dev/zero' >/dev/null";
+    let line = format!("ulimit -v 393216; {}", command_line(&env, &server, args));
+    let Some(tmux) = Tmux::start(env.home.path(), &line) else {
+        return;
+    };
+    let screen = tmux.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(server.events().is_empty(), "the step did not fail");
+}
