@@ -28,6 +28,8 @@ const LARGE_LANE: usize = 4;
 const BODY_BUDGET: usize = 64 * crate::ingest::MAX_REQUEST_BYTES;
 /// Seconds a refused client is asked to wait.
 const RETRY_AFTER_SECS: &str = "1";
+/// Seconds a client is asked to wait while the disk is full: long enough for someone to free it.
+pub const FULL_RETRY_AFTER_SECS: &str = "60";
 
 /// The lanes and the database queue for large requests.
 #[derive(Debug)]
@@ -111,13 +113,18 @@ impl Admission {
 
 /// 503 with `Retry-After`: nothing was stored, send again later.
 pub fn busy() -> Response {
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
+    retry_later(
         "the collector is busy",
         "send again after Retry-After seconds; nothing from this request was stored",
-    );
+        RETRY_AFTER_SECS,
+    )
+}
+
+/// 503 with `Retry-After: seconds`.
+pub fn retry_later(message: &str, hint: &str, seconds: &'static str) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message, hint);
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
     response
 }

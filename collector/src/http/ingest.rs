@@ -125,9 +125,20 @@ pub async fn ingest(
                     "retry later; nothing from this request was stored",
                 );
             }
+            Ok(Err(StoreError::Full)) => {
+                eprintln!(
+                    "error: the disk holding {} is full; events are refused (503) until space is freed",
+                    app.db.display()
+                );
+                return admission::retry_later(
+                    "the collector cannot store events now",
+                    "send again after Retry-After seconds; nothing from this request was stored",
+                    admission::FULL_RETRY_AFTER_SECS,
+                );
+            }
             Ok(Err(StoreError::Gone)) => {
                 eprintln!(
-                    "error: {} was deleted or replaced; restart the collector",
+                    "error: {} (or its -wal file) was deleted or replaced; restart the collector",
                     app.db.display()
                 );
                 return error(

@@ -40,6 +40,8 @@ pub enum StoreError {
     Database(Box<dyn std::error::Error + Send + Sync>),
     /// The database file was deleted or replaced while open (answer 503).
     Gone,
+    /// The disk is full: nothing of the write was kept (answer 503, retry later).
+    Full,
     /// The operating system refused something (e.g. starting a background thread, writing).
     Io(std::io::Error),
 }
@@ -49,7 +51,8 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Busy => f.write_str("database is locked by another writer"),
             StoreError::Database(e) => write!(f, "database error: {e}"),
-            StoreError::Gone => f.write_str("the database file was deleted or replaced while open"),
+            StoreError::Gone => f.write_str("the database file (or its -wal) was deleted or replaced while open"),
+            StoreError::Full => f.write_str("the disk is full"),
             StoreError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -71,7 +74,8 @@ pub trait Store: Send + Sync {
     /// they had arrived under it; returns how many were renamed.
     fn adopt_renamed(&self, names: &EventNames) -> Result<u64, StoreError>;
 
-    /// Whether the store can still keep what it acknowledges ([`StoreError::Gone`] when not).
+    /// Whether the store can still keep what it acknowledges ([`StoreError::Gone`] when not,
+    /// [`StoreError::Full`] while the last write failed for want of space).
     fn check(&self) -> Result<(), StoreError>;
 
     // Report.

@@ -247,3 +247,102 @@ fn the_public_page_hides_no_small_group_that_subtraction_recovers() {
     }
     assert_eq!(acme["os"], json!([{"name": "other", "installations": 6, "share": 1.0}]));
 }
+
+/// A tmpfs of `size` mounted on a temporary directory, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` (after saying why) where mounting is not allowed.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            crate::tools::cannot_run("mounting a small tmpfs needs root (mount -t tmpfs)");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("mount");
+        assert!(status.success(), "remount");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_answers_503_with_retry_after_and_loses_no_acknowledged_event() {
+    let Some(disk) = SmallDisk::mount("600k") else { return };
+    let c = Collector::start_with_db(&disk.dir.path().join("events.sqlite"), &[]);
+    let body = |b: usize| {
+        let events: Vec<_> = (0..20)
+            .map(|n| {
+                json!({"event": "Installation Started", "installation_id": format!("i{b}-{n}"),
+                "properties": {"product": "acme", "message": "x".repeat(200)}})
+            })
+            .collect();
+        serde_json::to_vec(&events).unwrap()
+    };
+    let mut acknowledged = 0;
+    let mut refused = None;
+    for b in 0..500 {
+        let reply = c.request("/events", &[], Some(&body(b)));
+        match reply.status {
+            200 => acknowledged += 20,
+            503 => {
+                refused = Some((b, reply));
+                break;
+            }
+            other => panic!("batch {b}: {other} {}", reply.text),
+        }
+    }
+    let (b, reply) = refused.expect("the disk fills up");
+    assert!(acknowledged > 0);
+    assert_eq!(reply.header("retry-after"), Some("60"), "{}", reply.text);
+    assert_eq!(c.get("/healthz").0, 503);
+    assert!(c.stderr().contains("is full"), "{}", c.stderr());
+
+    disk.resize("8m");
+    assert_eq!(
+        c.request("/events", &[], Some(&body(b))).status,
+        200,
+        "stored once there is room"
+    );
+    acknowledged += 20;
+    assert_eq!(c.get("/healthz"), (200, "ok\n".into()));
+    assert_eq!(c.stored(), acknowledged, "every acknowledged event is kept");
+}
+
+#[test]
+fn a_deleted_wal_file_is_detected_like_a_deleted_database() {
+    let c = Collector::start(&[]);
+    let event =
+        |id: &str| json!({"event": "Installation Started", "installation_id": id, "properties": {"product": "acme"}});
+    assert_eq!(c.post_json("/events", &[], &event("i-1")).0, 200);
+    let wal = c.db.with_extension("sqlite-wal");
+    std::fs::remove_file(&wal).expect("the -wal file exists while serve runs");
+
+    assert_eq!(c.get("/healthz").0, 503);
+    let (status, answer) = c.post_json("/events", &[], &event("i-2"));
+    assert_eq!(status, 503, "nothing is acknowledged into a deleted log: {answer}");
+    assert!(c.stderr().contains("-wal"), "{}", c.stderr());
+}

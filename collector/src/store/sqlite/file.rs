@@ -20,29 +20,46 @@ pub fn create_private(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// The database file as it was opened: its path and identity (device and inode number).
-#[derive(Debug, Clone)]
+/// The database file as it was opened: its path and identity (device and inode number), and
+/// those of its write-ahead log once seen.
+#[derive(Debug)]
 pub struct DbFile {
     path: PathBuf,
     id: (u64, u64),
+    wal_path: PathBuf,
+    wal_id: std::sync::OnceLock<(u64, u64)>,
 }
 
 impl DbFile {
     /// Records the identity of the file at `path` now.
     pub fn of(path: &Path) -> Result<DbFile, StoreError> {
         let meta = std::fs::metadata(path).map_err(StoreError::Io)?;
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
         Ok(DbFile {
             path: path.to_path_buf(),
             id: (meta.dev(), meta.ino()),
+            wal_path: wal_path.into(),
+            wal_id: std::sync::OnceLock::new(),
         })
     }
 
     /// Fails with [`StoreError::Gone`] when the path no longer names the file that was opened
     /// (deleted, or replaced by another file): writes would go to an unlinked inode, acknowledged
-    /// but lost.
+    /// but lost. The same for the `-wal` file once it was seen: SQLite keeps it while the
+    /// database is open, and events committed to a deleted one are lost at the next start.
     pub fn check(&self) -> Result<(), StoreError> {
         match std::fs::metadata(&self.path) {
-            Ok(meta) if (meta.dev(), meta.ino()) == self.id => Ok(()),
+            Ok(meta) if (meta.dev(), meta.ino()) == self.id => {}
+            _ => return Err(StoreError::Gone),
+        }
+        match (std::fs::metadata(&self.wal_path), self.wal_id.get()) {
+            (Ok(meta), Some(&id)) if (meta.dev(), meta.ino()) == id => Ok(()),
+            (Ok(meta), None) => {
+                let _ = self.wal_id.set((meta.dev(), meta.ino()));
+                Ok(())
+            }
+            (Err(_), None) => Ok(()),
             _ => Err(StoreError::Gone),
         }
     }

@@ -32,6 +32,7 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            Some(ErrorCode::DiskFull) => StoreError::Full,
             _ => StoreError::Database(Box::new(e)),
         }
     }
@@ -101,6 +102,8 @@ pub struct Sqlite {
     file: Option<DbFile>,
     /// `serve --retain`: events dated before it count at their receipt.
     retain: Option<Duration>,
+    /// Whether the last insert failed because the disk is full (cleared by one that succeeds).
+    full: std::sync::atomic::AtomicBool,
 }
 
 impl Sqlite {
@@ -153,7 +156,13 @@ impl Sqlite {
             readers: Mutex::new(Vec::new()),
             file: None,
             retain: None,
+            full: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// [`DbFile::check`] when serving.
+    fn check_file(&self) -> Result<(), StoreError> {
+        self.file.as_ref().map_or(Ok(()), DbFile::check)
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -213,11 +222,16 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
 impl Store for Sqlite {
     fn insert(&self, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError> {
         let mut writer = self.writer();
-        self.check()?;
+        self.check_file()?;
         let Writer { conn, forward } = &mut *writer;
         let trusted = crate::store::trusted_times(received_at_ms, self.retain);
-        let inserted = ingest::insert(conn, events, received_at_ms, trusted, forward)?;
-        self.check()?;
+        let inserted = ingest::insert(conn, events, received_at_ms, trusted, forward);
+        self.full.store(
+            matches!(inserted, Err(StoreError::Full)),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let inserted = inserted?;
+        self.check_file()?;
         Ok(inserted)
     }
 
@@ -226,7 +240,11 @@ impl Store for Sqlite {
     }
 
     fn check(&self) -> Result<(), StoreError> {
-        self.file.as_ref().map_or(Ok(()), DbFile::check)
+        self.check_file()?;
+        if self.full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Full);
+        }
+        Ok(())
     }
 
     fn products(&self, limit: usize) -> Result<Vec<String>, StoreError> {
