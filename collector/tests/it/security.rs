@@ -182,7 +182,7 @@ fn a_deleted_or_replaced_database_is_never_acknowledged() {
         assert_eq!(status, 503, "{health}");
         assert_eq!(
             health,
-            "unavailable: the database file was deleted or replaced while open\n"
+            "unavailable: the database file (or its -wal) was deleted or replaced while open\n"
         );
         let (status, report) = c.get("/report.json");
         assert_eq!(status, 503, "{report}");
