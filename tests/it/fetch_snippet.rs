@@ -631,3 +631,32 @@ fn a_release_made_by_release_sh_is_verified_fetched_and_run() {
     let names: Vec<Value> = server.events().iter().map(|e| e["event"].clone()).collect();
     assert_eq!(names, ["Installation Started", "Installation Success"]);
 }
+
+/// `scripts/install.ps1` cannot run here (no PowerShell), so it is read for what it must do: the
+/// exe it runs is unpacked from the very bytes whose SHA-256 it checked (no file in between to
+/// swap), into a fresh directory with a random name and an ACL for this user only, created new and
+/// held open without write sharing, the download capped at 16 MiB; never a fixed `%TEMP%` folder.
+#[test]
+fn install_ps1_runs_the_exe_from_the_verified_bytes_in_a_private_directory() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install.ps1");
+    let script = fs::read_to_string(path).unwrap();
+    for must in [
+        "ComputeHash($zipBytes.ToArray())",
+        "ZipArchive($zipBytes,",
+        "[System.Guid]::NewGuid()",
+        "SetAccessRuleProtection($true, $false)",
+        "[System.IO.FileMode]::CreateNew",
+        "[System.IO.FileAccess]::Read, [System.IO.FileShare]::Read)",
+        "-gt 16MB",
+        "} finally {\n    Remove-Beacon\n}",
+    ] {
+        assert!(script.contains(must), "install.ps1 lacks {must:?}");
+    }
+    for never in [
+        "Get-FileHash",
+        "Expand-Archive -Path $zip",
+        "\"install-beacon-$BeaconVersion\"",
+    ] {
+        assert!(!script.contains(never), "install.ps1 still has {never:?}");
+    }
+}
