@@ -118,12 +118,14 @@ impl Group {
         for (outcome, n) in parts {
             self.add(*outcome, *n);
         }
-        self.recovered += cell.recovered;
         self.attempts.started += cell.attempts;
         self.attempts.succeeded += cell.earlier_succeeded;
         self.attempts.failed += cell.earlier_failed;
         match cell.status {
-            Status::Succeeded => self.attempts.succeeded += cell.installations,
+            Status::Succeeded => {
+                self.attempts.succeeded += cell.installations;
+                self.recovered += cell.had_failed;
+            }
             Status::Failed => self.attempts.failed += cell.installations,
             Status::Abandoned => {}
         }

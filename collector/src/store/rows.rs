@@ -78,8 +78,8 @@ pub struct Cell {
     pub earlier_succeeded: u64,
     /// Their attempts before the latest that failed.
     pub earlier_failed: u64,
-    /// Those that succeeded after a failed attempt.
-    pub recovered: u64,
+    /// How many had a failed attempt before their latest (of a succeeded cell: recovered).
+    pub had_failed: u64,
 }
 
 /// Errors at one step with one exit code, of one product.

@@ -88,11 +88,10 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64
         &format!(
             "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4),
                 SUM(attempt), SUM(earlier_succeeded), SUM(earlier_failed),
-                SUM(status = '{}' AND earlier_failed > 0)
+                SUM(earlier_failed > 0)
          FROM installations INDEXED BY installations_cube
          WHERE {IN_WINDOW}
-         GROUP BY {FACTS}, start_day, status, outcome_day",
-            Status::Succeeded.as_sql()
+         GROUP BY {FACTS}, start_day, status, outcome_day"
         ),
         scope,
         Some(running_since_ms),
@@ -108,7 +107,7 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64
                 attempts: r.get(at(5))?,
                 earlier_succeeded: r.get(at(6))?,
                 earlier_failed: r.get(at(7))?,
-                recovered: r.get(at(8))?,
+                had_failed: r.get(at(8))?,
             })
         },
     )
