@@ -105,6 +105,8 @@ pub struct Settings {
     pub endpoint: Option<Endpoint>,
     /// API key.
     pub key: Option<String>,
+    /// Request headers from `OTEL_EXPORTER_OTLP_LOGS_HEADERS` or `OTEL_EXPORTER_OTLP_HEADERS` (otlp only).
+    pub otlp_headers: Vec<(String, String)>,
     /// State directory, if one could be determined and is safe to use.
     pub state_dir: Option<StateDir>,
     /// The state directory that was found but not used, and why (for `status`).
@@ -182,6 +184,7 @@ impl Settings {
                 )
             })?;
         let protocol = protocol.or(branding::PROTOCOL).unwrap_or(Protocol::Segment);
+        let from_flag = endpoint.is_some();
         let endpoint = match (endpoint, branding::ENDPOINT) {
             (Some(endpoint), _) => Some(endpoint),
             (None, Some(baked)) => Some(Endpoint::parse(baked).map_err(|e| {
@@ -195,9 +198,14 @@ impl Settings {
                 .flatten(),
         };
 
+        let mut warnings = Vec::new();
+        let (endpoint, otlp_headers) = match protocol {
+            Protocol::Otlp => otlp_target(endpoint, from_flag, env, &mut warnings),
+            _ => (endpoint, Vec::new()),
+        };
+
         // A relative HOME would put the state under whatever the current directory is.
         let home_set = env.non_empty("HOME").is_some_and(|h| Path::new(h).is_absolute());
-        let mut warnings = Vec::new();
         let mut state_dir_refused = None;
         let default_dir = state::default_dir(&product, home_set, env.is_root);
         let default_state_dir = default_dir
@@ -248,6 +256,7 @@ impl Settings {
             key: key
                 .filter(|k| !k.is_empty())
                 .or_else(|| branding::KEY.map(str::to_owned)),
+            otlp_headers,
             state_dir,
             state_dir_refused,
             default_state_dir,
@@ -327,8 +336,49 @@ impl Settings {
             protocol: self.protocol,
             endpoint,
             key: self.key.clone(),
+            headers: self.otlp_headers.clone(),
         })
     }
+}
+
+/// The logs URL and headers of `--protocol otlp`: `--endpoint` (+ `/v1/logs`), else
+/// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` (as it is), else `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/logs`), else
+/// the built-in endpoint (+ `/v1/logs`); headers from `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, else
+/// `OTEL_EXPORTER_OTLP_HEADERS`. A variable that does not parse is skipped with a warning.
+fn otlp_target(
+    endpoint: Option<Endpoint>,
+    from_flag: bool,
+    env: &Environment,
+    warnings: &mut Vec<String>,
+) -> (Option<Endpoint>, Vec<(String, String)>) {
+    let logs = |e: Endpoint| e.join(beacon_wire::otlp::LOGS_PATH);
+    let mut from_env = |name: &str| {
+        let value = env.var(name).filter(|v| !v.trim().is_empty())?;
+        Endpoint::parse(value.trim())
+            .map_err(|e| warnings.push(format!("ignoring {name}: {e}")))
+            .ok()
+    };
+    let endpoint = match endpoint {
+        Some(flag) if from_flag => Some(logs(flag)),
+        baked => from_env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+            .or_else(|| from_env("OTEL_EXPORTER_OTLP_ENDPOINT").map(logs))
+            .or_else(|| baked.map(logs)),
+    };
+    let headers = ["OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"]
+        .into_iter()
+        .find_map(|name| Some((name, env.var(name).filter(|v| !v.trim().is_empty())?)))
+        .map(|(name, text)| {
+            let (headers, bad) = crate::encode::otlp_headers(text);
+            if bad > 0 {
+                warnings.push(format!(
+                    "ignoring {bad} entr{} of {name}: use key=value pairs separated by commas",
+                    if bad == 1 { "y" } else { "ies" }
+                ));
+            }
+            headers
+        })
+        .unwrap_or_default();
+    (endpoint, headers)
 }
 
 /// The executable's file name as invoked (a `donottrack` symlink or copy counts).

@@ -19,6 +19,7 @@ pub fn status(session: &Session) {
         protocol: s.protocol,
         endpoint: endpoint.clone(),
         key: s.key.clone(),
+        headers: s.otlp_headers.clone(),
     });
     let endpoint = target.as_ref().map_or_else(none, |t| t.url().to_string());
     let outbox = target.and_then(|t| Some(Outbox::new(s.state_dir.clone()?, t.destination())));

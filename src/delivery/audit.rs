@@ -265,6 +265,7 @@ mod tests {
             protocol,
             endpoint: crate::encode::Endpoint::parse(endpoint).unwrap(),
             key: None,
+            headers: Vec::new(),
         }
     }
 

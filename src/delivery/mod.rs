@@ -211,7 +211,19 @@ pub fn send(plan: &Plan, target: &Target, transport: &dyn Transport, debug: Opti
                     show(&target.render(&request));
                 }
             };
-            match send_with_retries(&request, transport, &before_each) {
+            let mut attempt = send_with_retries(&request, transport, &before_each);
+            // OTLP answers 200 when it refuses records: all of them is a refusal like a 4xx; some
+            // of them is reported as one while the request counts as delivered.
+            if let Attempt::Delivered(body) = &attempt
+                && let Some((reason, refused)) = target.partly_refused(body, request.message_ids.len())
+            {
+                if refused == request.message_ids.len() {
+                    attempt = Attempt::Rejected(reason);
+                } else {
+                    sent.rejected.push((reason, refused));
+                }
+            }
+            match attempt {
                 Attempt::Delivered(body) => {
                     sent.responses.push(body);
                     sent.delivered.extend(request.message_ids.iter().cloned());
@@ -512,6 +524,7 @@ mod tests {
             protocol,
             endpoint: Endpoint::parse("http://127.0.0.1:9").unwrap(),
             key: Some("k".into()),
+            headers: Vec::new(),
         }
     }
 

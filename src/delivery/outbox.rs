@@ -304,6 +304,7 @@ mod tests {
             protocol,
             endpoint: Endpoint::parse(endpoint).unwrap(),
             key: Some(key.to_owned()),
+            headers: Vec::new(),
         };
         let json = target(Protocol::Json, "http://127.0.0.1:1/in?token=t0k&v", "k1");
         assert_eq!(entries[0].destination, Some(json.destination()));

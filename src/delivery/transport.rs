@@ -102,7 +102,7 @@ impl Transport for Http {
             .timeout_global(Some(remaining))
             .build();
         for (name, value) in &request.headers {
-            builder = builder.header(*name, value);
+            builder = builder.header(name, value);
         }
         match builder.send(&request.body[..]) {
             Ok(mut response) => {

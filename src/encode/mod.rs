@@ -15,6 +15,7 @@ mod posthog;
 mod segment;
 
 pub use endpoint::{Endpoint, mask};
+pub use otlp::headers as otlp_headers;
 
 /// Library name reported to the backend.
 pub const LIBRARY: &str = "install-beacon";
@@ -30,6 +31,8 @@ pub struct Target {
     pub endpoint: Endpoint,
     /// Segment write key or PostHog project API key.
     pub key: Option<String>,
+    /// More request headers (OTLP: `OTEL_EXPORTER_OTLP_HEADERS`); their values are secrets.
+    pub headers: Vec<(String, String)>,
 }
 
 /// One HTTP POST, ready to send or to print.
@@ -38,7 +41,7 @@ pub struct Request {
     /// Full URL.
     pub url: Endpoint,
     /// Headers besides `User-Agent`, which the transport sets.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(String, String)>,
     /// JSON body.
     pub body: Vec<u8>,
     /// Message IDs of the events carried, in order.
@@ -124,13 +127,23 @@ impl Target {
         encoded.map_or(usize::MAX, |v| v.len())
     }
 
+    /// The refusal an accepted answer carries (OTLP's `partial_success`), with how many of the
+    /// request's `events` were refused.
+    pub fn partly_refused(&self, body: &[u8], events: usize) -> Option<(String, usize)> {
+        match self.protocol {
+            Protocol::Otlp => otlp::partly_refused(body, events),
+            Protocol::Segment | Protocol::Posthog | Protocol::Json => None,
+        }
+    }
+
     /// The URL events are posted to.
     pub fn url(&self) -> Endpoint {
         match self.protocol {
             Protocol::Segment => self.endpoint.join("/v1/batch"),
             Protocol::Posthog => self.endpoint.join("/batch/"),
             Protocol::Json => self.endpoint.clone(),
-            Protocol::Otlp => self.endpoint.join(beacon_wire::otlp::LOGS_PATH),
+            // Settings made it the logs URL (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` is used as it is).
+            Protocol::Otlp => self.endpoint.clone(),
         }
     }
 
@@ -159,10 +172,11 @@ impl Target {
     }
 
     fn request(&self, body: &impl Serialize, events: &[Event]) -> Request {
-        let mut headers = vec![("Content-Type", "application/json".to_owned())];
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
         if let Some(auth) = self.authorization(self.key.as_deref()) {
-            headers.push(("Authorization", auth));
+            headers.push(("Authorization".to_owned(), auth));
         }
+        headers.extend(self.headers.iter().cloned());
         Request {
             url: self.url(),
             headers,
@@ -187,10 +201,14 @@ impl Target {
     /// Where this target sends, as the outbox records it.
     pub fn destination(&self) -> Destination {
         let (userinfo, query) = (self.endpoint.userinfo(), self.endpoint.query());
-        let credentials = (self.key.is_some() || userinfo.is_some() || query.is_some()).then(|| {
+        let headers = !self.headers.is_empty();
+        let credentials = (self.key.is_some() || userinfo.is_some() || query.is_some() || headers).then(|| {
             let mut secrets = format!("{}\n{}", self.key.as_deref().unwrap_or(""), userinfo.unwrap_or(""));
             if let Some(query) = query {
                 secrets.push_str(&format!("\n{query}"));
+            }
+            for (name, value) in &self.headers {
+                secrets.push_str(&format!("\n{name}: {value}"));
             }
             let digest = ring::digest::digest(&ring::digest::SHA256, secrets.as_bytes());
             digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
@@ -207,8 +225,10 @@ impl Target {
     pub fn render(&self, request: &Request) -> String {
         let masked = self.key.as_deref().map(mask);
         let mut out = format!("POST {}\n", request.url);
-        for (name, value) in &request.headers {
-            let value = match (*name, &masked) {
+        for (i, (name, value)) in request.headers.iter().enumerate() {
+            let extra = i >= request.headers.len() - self.headers.len();
+            let value = match (name.as_str(), &masked) {
+                _ if extra => mask(value),
                 ("Authorization", Some(m)) if self.protocol == Protocol::Segment => format!("Basic base64(\"{m}:\")"),
                 ("Authorization", Some(m)) => format!("Bearer {m}"),
                 _ => value.clone(),
@@ -294,6 +314,7 @@ mod tests {
             protocol,
             endpoint: Endpoint::parse("http://127.0.0.1:9").unwrap(),
             key: key.map(Into::into),
+            headers: Vec::new(),
         }
     }
 
@@ -306,7 +327,7 @@ mod tests {
         assert!(
             reqs[0]
                 .headers
-                .contains(&("Authorization", "Basic d2tfc2VjcmV0XzEyMzo=".into()))
+                .contains(&("Authorization".into(), "Basic d2tfc2VjcmV0XzEyMzo=".into()))
         );
         let body: Value = serde_json::from_slice(&reqs[0].body).unwrap();
         assert_eq!(
@@ -328,7 +349,7 @@ mod tests {
         let reqs = t.encode(&[event("a"), event("b")], "now");
         assert_eq!(reqs.len(), 1);
         assert_eq!(reqs[0].url.expose(), "http://127.0.0.1:9/batch/");
-        assert!(reqs[0].headers.iter().all(|(h, _)| *h != "Authorization"));
+        assert!(reqs[0].headers.iter().all(|(h, _)| h != "Authorization"));
         let body: Value = serde_json::from_slice(&reqs[0].body).unwrap();
         assert_eq!(body["api_key"], "phc_abcdefgh");
         assert_eq!(body["sent_at"], "now");
@@ -349,7 +370,7 @@ mod tests {
         let req = &t.encode(&[event("a")], "now")[0];
         assert!(
             req.headers
-                .contains(&("Authorization", "Bearer receiver_token_1".into()))
+                .contains(&("Authorization".into(), "Bearer receiver_token_1".into()))
         );
         assert!(t.render(req).contains("Authorization: Bearer rece****\n"));
     }
@@ -419,6 +440,7 @@ mod tests {
             protocol: Protocol::Json,
             endpoint: Endpoint::parse(endpoint).unwrap(),
             key: key.map(str::to_owned),
+            headers: Vec::new(),
         };
         let d = with("http://ada:secret@h", Some("k")).destination();
         assert_eq!(d.endpoint, "http://h");

@@ -127,6 +127,67 @@ fn nanos(time: &str) -> String {
         .map_or_else(|| "0".to_owned(), |d| d.as_nanos().to_string())
 }
 
+/// `partial_success.rejected_log_records` of an `ExportLogsServiceResponse` (JSON), as a refusal
+/// of that many of the request's `events`, with the server's message.
+pub fn partly_refused(body: &[u8], events: usize) -> Option<(String, usize)> {
+    let answer: Value = serde_json::from_slice(body).ok()?;
+    let partial = answer.get("partialSuccess")?;
+    // int64 is a string in the JSON mapping; a number is read too.
+    let refused = match &partial["rejectedLogRecords"] {
+        Value::String(s) => s.parse::<usize>().ok()?,
+        other => usize::try_from(other.as_u64()?).ok()?,
+    };
+    if refused == 0 {
+        return None;
+    }
+    let refused = refused.min(events);
+    let mut reason = format!("server rejected {refused} of {events} log records");
+    if let Some(message) = partial["errorMessage"].as_str().filter(|m| !m.trim().is_empty()) {
+        reason.push_str(": ");
+        reason.push_str(&crate::ui::plain(message, 200));
+    }
+    Some((reason, refused))
+}
+
+/// The headers of an `OTEL_EXPORTER_OTLP_HEADERS` value (`k=v,k2=v2`, values percent-decoded), and
+/// how many entries were not a valid `key=value`.
+pub fn headers(text: &str) -> (Vec<(String, String)>, usize) {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let (mut headers, mut bad) = (Vec::new(), 0);
+    for entry in text.split(',').filter(|e| !e.trim().is_empty()) {
+        let parsed = entry.split_once('=').and_then(|(k, v)| {
+            let (key, value) = (k.trim(), percent_decode(v.trim()));
+            let valid = !key.is_empty() && key.chars().all(token) && !value.chars().any(char::is_control);
+            valid.then(|| (key.to_owned(), value))
+        });
+        match parsed {
+            Some(header) => headers.push(header),
+            None => bad += 1,
+        }
+    }
+    (headers, bad)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The semantic conventions' `os.type` of this build.
 fn os_type() -> &'static str {
     match std::env::consts::OS {
@@ -192,6 +253,45 @@ mod tests {
         let attributes = records[1]["attributes"].as_array().unwrap();
         assert!(attributes.contains(&json!({"key": "process.exit.code", "value": {"intValue": "3"}})));
         assert!(attributes.iter().all(|a| a["key"] != "user.email"), "null is left out");
+    }
+
+    #[test]
+    fn partial_success_is_a_refusal_of_that_many() {
+        let body =
+            br#"{"partialSuccess": {"rejectedLogRecords": "2", "errorMessage": "log record 1 has no eventName"}}"#;
+        assert_eq!(
+            partly_refused(body, 3),
+            Some((
+                "server rejected 2 of 3 log records: log record 1 has no eventName".into(),
+                2
+            ))
+        );
+        assert_eq!(
+            partly_refused(br#"{"partialSuccess": {"rejectedLogRecords": 1}}"#, 1).map(|r| r.1),
+            Some(1)
+        );
+        for accepted in [
+            &b"{}"[..],
+            b"",
+            br#"{"partialSuccess": {}}"#,
+            br#"{"partialSuccess": {"rejectedLogRecords": "0"}}"#,
+        ] {
+            assert_eq!(partly_refused(accepted, 3), None);
+        }
+    }
+
+    #[test]
+    fn headers_are_key_value_pairs_percent_decoded() {
+        let (h, bad) = headers(" Authorization=Bearer%20t0k%3D ,x-tenant = acme,,bad,=v,a b=c,nl=%0A");
+        assert_eq!(
+            h,
+            [
+                ("Authorization".to_owned(), "Bearer t0k=".to_owned()),
+                ("x-tenant".to_owned(), "acme".to_owned())
+            ]
+        );
+        assert_eq!(bad, 4);
+        assert_eq!(percent_decode("100%-%zz%41"), "100%-%zzA");
     }
 
     #[test]

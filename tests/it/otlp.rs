@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::support::tools::{have_otel_python, python};
-use crate::support::{Env, Server};
+use crate::support::{Env, Reply, Server};
 use testkit::Received;
 
 /// Parses each file with `json_format.Parse(..., ignore_unknown_fields=False)` into an
@@ -169,4 +169,89 @@ fn otel_sdk_disabled_opts_out_of_every_protocol_and_status_names_it() {
         text.contains("telemetry:  disabled\ndecided by: environment variable OTEL_SDK_DISABLED\n"),
         "{text}"
     );
+}
+
+#[test]
+fn otel_variables_set_the_logs_url_and_headers() {
+    let server = Server::start();
+    let env = Env::new();
+    let otlp = || {
+        let mut cmd = env.cmd();
+        cmd.args(["--protocol", "otlp", "--quiet"]);
+        cmd
+    };
+    // The endpoint variable gets /v1/logs; the headers are percent-decoded.
+    otlp()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("{}/otlp/", server.url))
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Bearer%20t0k%3D, x-tenant=acme",
+        )
+        .arg("started")
+        .assert()
+        .success();
+    // The logs endpoint is used as it is and wins, as the logs headers do.
+    otlp()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", crate::support::refused_url())
+        .env(
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            format!("{}/ingest/logs", server.url),
+        )
+        .env("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme")
+        .env("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-tenant=logs-team")
+        .arg("success")
+        .assert()
+        .success();
+    // --endpoint wins over both.
+    otlp()
+        .env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", crate::support::refused_url())
+        .args(["--endpoint", &server.url, "heartbeat"])
+        .assert()
+        .success();
+    let requests = server.requests();
+    let seen: Vec<(&str, Option<&str>, Option<&str>)> = requests
+        .iter()
+        .map(|r| (r.url.as_str(), r.header("authorization"), r.header("x-tenant")))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/otlp/v1/logs", Some("Bearer t0k="), Some("acme")),
+            ("/ingest/logs", None, Some("logs-team")),
+            ("/v1/logs", None, None)
+        ]
+    );
+
+    // --dry-run shows the header masked; a malformed entry is named, its value never shown.
+    let out = env
+        .cmd()
+        .args(["--protocol", "otlp"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+        .env("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret-value-123,oops")
+        .args(["--dry-run", "started"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (crate::support::stdout(&out), crate::support::stderr(&out));
+    assert!(stdout.contains("x-api-key: secr****"), "{stdout}");
+    assert!(!stdout.contains("secret-value-123") && !stderr.contains("secret-value-123"));
+    assert!(
+        stderr.contains("ignoring 1 entry of OTEL_EXPORTER_OTLP_HEADERS: use key=value pairs separated by commas"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn partial_success_is_reported_like_a_refusal() {
+    let answer = r#"{"partialSuccess": {"rejectedLogRecords": "1", "errorMessage": "log record 0 is too large"}}"#;
+    let server = Server::with_plan(vec![Reply::Body(200, answer.into())]);
+    let env = Env::new();
+    let out = otlp(&env, &server).args(["--strict", "started"]).output().unwrap();
+    let stderr = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("server rejected 1 of 1 log records: log record 0 is too large"),
+        "{stderr}"
+    );
+    otlp(&env, &server).arg("success").assert().success();
+    assert_eq!(server.requests().len(), 2, "a refused record is not sent again");
 }
