@@ -41,24 +41,20 @@ pub fn retain(conn: &mut Connection, cutoff_ms: i64) -> Result<Retained, StoreEr
         ),
         [cutoff_ms],
     )?;
-    tx.execute(
-        &format!(
-            "INSERT INTO support_days (product, day, requests)
-             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
-             FROM events WHERE event = '{}' AND ts_ms < ?1 GROUP BY 1, 2",
-            names::SUPPORT
-        ),
-        [cutoff_ms],
-    )?;
-    tx.execute(
-        &format!(
-            "INSERT INTO unavailable_days (product, day, events)
-             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
-             FROM events WHERE event = '{}' AND ts_ms < ?1 GROUP BY 1, 2",
-            names::BEACON_UNAVAILABLE
-        ),
-        [cutoff_ms],
-    )?;
+    // Events kept only as a number per product and day.
+    for (table, column, name) in [
+        ("support_days", "requests", names::SUPPORT),
+        ("unavailable_days", "events", names::BEACON_UNAVAILABLE),
+    ] {
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} (product, day, {column})
+                 SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
+                 FROM events WHERE event = '{name}' AND ts_ms < ?1 GROUP BY 1, 2"
+            ),
+            [cutoff_ms],
+        )?;
+    }
     let events = tx.execute("DELETE FROM events WHERE ts_ms < ?1", [cutoff_ms])?;
     if events > 0 {
         tx.execute(
