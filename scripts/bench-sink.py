@@ -6,17 +6,16 @@
 - a black hole that accepts connections and never answers;
 - a port nothing listens on (bound, then closed), for refused connections;
 - a port that drops every SYN, as a firewall does (a backlog of 0 filled by one connection that is
-  never accepted);
-- with a certificate and key as second and third arguments, the same sink over HTTPS.
+  never accepted).
 
-Writes {"http": port, "https": port, "blackhole": port, "syndrop": port, "refused": port} to the
-file given as first argument once everything listens, then serves until killed.
+HTTPS is nginx's part (bench.sh starts it). Writes {"http": port, "blackhole": port, "syndrop": port,
+"refused": port} to the file given as first argument once everything listens, then serves until
+killed.
 """
 
 import json
 import os
 import socket
-import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,15 +78,6 @@ def main():
     syndrop.listen(0)
     filler = socket.create_connection(syndrop.getsockname())
 
-    servers = [http]
-    if len(sys.argv) > 3:
-        https = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(sys.argv[2], sys.argv[3])
-        https.socket = context.wrap_socket(https.socket, server_side=True)
-        servers.append(https)
-        threading.Thread(target=https.serve_forever, daemon=True).start()
-
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     refused = probe.getsockname()[1]
@@ -95,7 +85,6 @@ def main():
 
     ports = {
         "http": http.server_address[1],
-        "https": servers[-1].server_address[1] if len(servers) > 1 else None,
         "blackhole": hole.getsockname()[1],
         "syndrop": syndrop.getsockname()[1],
         "refused": refused,

@@ -8,6 +8,7 @@
 #                                          installed) and benchmarks it
 #   BENCH_BIN=path scripts/bench.sh        benchmarks another build (e.g. target/release/install-beacon)
 #   BENCH_RUNS=100 scripts/bench.sh        more runs per measurement (default 50)
+#   BENCH_BASELINE=path scripts/bench.sh   also times another build's HTTPS calls in the same rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ command -v hyperfine >/dev/null || need+=(hyperfine)
 command -v strace >/dev/null || need+=(strace)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
+command -v nginx >/dev/null || need+=(nginx-light)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}" >&2
@@ -48,6 +50,7 @@ work=$(mktemp -d)
 sink_pid=""
 cleanup() {
   [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
+  [ -s "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -66,14 +69,39 @@ cat /etc/ssl/certs/ca-certificates.crt "$tls/ca.pem" >"$tls/bundle.pem" 2>/dev/n
 cp "$tls/ca.pem" "$tls/certs/ca-certificates.crt"
 export SSL_CERT_FILE=$tls/ca.pem # install-beacon adds it to the bundled and system roots
 
-python3 scripts/bench-sink.py "$work/ports.json" "$tls/cert.pem" "$tls/key.pem" &
+python3 scripts/bench-sink.py "$work/ports.json" &
 sink_pid=$!
 for _ in $(seq 100); do [ -s "$work/ports.json" ] && break; sleep 0.05; done
 port() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/ports.json" "$1"; }
 URL=http://127.0.0.1:$(port http)
 HOLE=http://127.0.0.1:$(port blackhole)
 REFUSED=http://127.0.0.1:$(port refused)
-HTTPS=https://127.0.0.1:$(port https)
+# HTTPS is served by nginx (TLS 1.3, the run's certificate), as a real collector behind it would be.
+nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/nginx/tmp"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/tmp;
+  proxy_temp_path $work/nginx/tmp;
+  fastcgi_temp_path $work/nginx/tmp;
+  uwsgi_temp_path $work/nginx/tmp;
+  scgi_temp_path $work/nginx/tmp;
+  server {
+    listen 127.0.0.1:$nginx_port ssl;
+    ssl_certificate $tls/cert.pem;
+    ssl_certificate_key $tls/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / { default_type application/json; return 200 '{}'; }
+  }
+}
+NGINX
+nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf"
+HTTPS=https://127.0.0.1:$nginx_port
 SYNDROP=http://127.0.0.1:$(port syndrop)
 posts() { curl -s "$URL/count"; }
 
@@ -84,10 +112,10 @@ send=("$BIN" "${common[@]}" --endpoint "$URL" started)
 "${send[@]}"
 curl -s "$URL/last" >"$work/event.json"
 q() { printf '%q ' "$@"; } # a command line for hyperfine -N, which splits it like a shell
-before=$(posts)
-"$BIN" "${common[@]}" --endpoint "$HTTPS" started
-curl -sf --cacert "$tls/bundle.pem" -X POST --data "@$work/event.json" "$HTTPS" >/dev/null
-[ "$(posts)" = $((before + 2)) ] || { echo "bench: the HTTPS sink did not get both test posts" >&2; exit 1; }
+"$BIN" --product demo --key k --state-dir "$state" --endpoint "$HTTPS" --strict started ||
+  { echo "bench: install-beacon could not post to nginx over HTTPS" >&2; exit 1; }
+curl -sf --cacert "$tls/bundle.pem" -X POST --data "@$work/event.json" "$HTTPS" >/dev/null ||
+  { echo "bench: curl could not post to nginx over HTTPS" >&2; exit 1; }
 
 has_background=false
 "$BIN" --help | grep -q -- '--background' && has_background=true
@@ -98,10 +126,6 @@ has_flush=false
 cmds=(
   -n send "$(q "${send[@]}")"
   -n curl "$(q curl -s -X POST -H 'Content-Type: application/json' --data "@$work/event.json" "$URL")"
-  -n send-https "$(q "$BIN" "${common[@]}" --endpoint "$HTTPS" started)"
-  -n send-https-certdir "$(q env SSL_CERT_DIR=/etc/ssl/certs "$BIN" "${common[@]}" --endpoint "$HTTPS" started)"
-  -n curl-https "$(q curl -s --cacert "$tls/bundle.pem" -X POST -H 'Content-Type: application/json' \
-    --data "@$work/event.json" "$HTTPS")"
   -n refused "$(q "$BIN" "${common[@]}" --endpoint "$REFUSED" started)"
   -n dry-run "$(q "$BIN" "${common[@]}" --endpoint "$URL" --dry-run started)"
   -n opted-out "$(q env DO_NOT_TRACK=1 "${send[@]}")"
@@ -128,7 +152,23 @@ ten=$(printf '%q --product demo --key k --state-dir %q --quiet --endpoint %q --t
 hyperfine --runs 3 --style basic --export-json "$work/ten.json" --prepare "sleep 1.2; rm -rf $(q "$hstate")" \
   -n ten-blackholed "for i in 1 2 3 4 5 6 7 8 9 10; do $ten done" >&2
 
-# Offline (a network namespace with no network) and the system store's cost need root and unshare.
+echo "== HTTPS against nginx: $RUNS alternating rounds, with and without SSL_CERT_DIR, and the floor" >&2
+json_argv() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"; }
+https_send=("$BIN" "${common[@]}" --endpoint "$HTTPS" started)
+https_curl=(curl -s --cacert "$tls/bundle.pem" -X POST -H 'Content-Type: application/json'
+  --data "@$work/event.json" "$HTTPS")
+certdir='{"SSL_CERT_DIR": "/etc/ssl/certs"}'
+python3 scripts/bench-https.py "$work/https.json" "$RUNS" "$HTTPS" "$tls/ca.pem" "$work/event.json" \
+  "send-https=$(json_argv "${https_send[@]}")" \
+  "curl-https=$(json_argv "${https_curl[@]}")" \
+  "send-https-certdir={\"env\": $certdir, \"argv\": $(json_argv "${https_send[@]}")}" \
+  "curl-https-certdir={\"env\": $certdir, \"argv\": $(json_argv "${https_curl[@]}")}" \
+  "version=$(json_argv "$BIN" --version)" \
+  ${BENCH_BASELINE:+"base-https=$(json_argv "$(realpath "$BENCH_BASELINE")" "${common[@]}" --endpoint "$HTTPS" started)"} \
+  ${BENCH_BASELINE:+"base-https-certdir={\"env\": $certdir, \"argv\": $(json_argv "$(realpath "$BENCH_BASELINE")" \
+    "${common[@]}" --endpoint "$HTTPS" started)}"}
+
+# Offline (a network namespace with no network) needs root and unshare.
 has_ns=false
 [ "$(id -u)" = 0 ] && unshare -n -m true 2>/dev/null && has_ns=true
 if $has_ns; then
@@ -139,10 +179,6 @@ if $has_ns; then
     -n offline "$(q unshare -n "$BIN" --product demo --key k --state-dir "$ostate" --quiet \
       --endpoint https://beacon.example.com started)" \
     -n unshare-alone "$(q unshare -n true)" >&2
-  echo "== hyperfine: HTTPS call with the system bundle replaced by the test CA alone (unshare -m)" >&2
-  unshare -m sh -c "mount --bind $(q "$tls/certs") /etc/ssl/certs && exec hyperfine -N --warmup 5 \
-    --runs $RUNS --style basic --export-json $(q "$work/nostore.json") -n send-https-no-system-store \
-    $(q "$(q "$BIN" "${common[@]}" --endpoint "$HTTPS" started)")" >&2
 fi
 
 flush_ms="" flush_requests=""
@@ -197,23 +233,27 @@ exec_refused=$(execs "$BIN" "${common[@]}" --endpoint "$REFUSED" started)
 strace -qq -e trace=openat,open -o "$work/open.txt" "${send[@]}" >/dev/null 2>&1 || true
 opens=$(grep -cE '^open(at)?\(' "$work/open.txt")
 opened=$(grep -oE '"[^"]*"' "$work/open.txt" | tr -d '"' | tr '\n' ' ')
+# An HTTPS call whose chain verifies against the bundled roots and SSL_CERT_FILE reads no other CA.
+SSL_CERT_DIR=/etc/ssl/certs strace -qq -e trace=openat,open -o "$work/open-https.txt" "${https_send[@]}" \
+  >/dev/null 2>&1 || true
+https_ca_reads=$(grep -E '^open(at)?\(' "$work/open-https.txt" | grep -cE '"/etc/ssl/|"/etc/pki/|"/usr/local/share/certs/' || true)
 
 # --- memory -------------------------------------------------------------------------------------
 rss_kib=$(/usr/bin/time -f '%M' "${send[@]}" 2>&1 >/dev/null | tail -1)
 
 # --- table --------------------------------------------------------------------------------------
 export exec_started exec_dry exec_optout exec_refused opens opened rss_kib flush_ms flush_requests \
-  has_background has_flush has_ns
+  has_background has_flush has_ns https_ca_reads
 extra=()
-$has_ns && extra=("$work/offline.json" "$work/nostore.json")
-python3 - "$work/fast.json" "$work/hole.json" "$work/ten.json" "${extra[@]}" <<'EOF'
+$has_ns && extra=("$work/offline.json")
+python3 - "$work/fast.json" "$work/hole.json" "$work/ten.json" "$work/https.json" "${extra[@]}" <<'EOF'
 import json, os, sys
 
 res, cpu = {}, {}
 for path in sys.argv[1:]:
     for r in json.load(open(path))["results"]:
         res[r["command"]] = r["median"] * 1000  # ms
-        cpu[r["command"]] = (r["user"] + r["system"]) * 1000  # mean CPU time, ms: steadier under load
+        cpu[r["command"]] = r.get("cpu_median", 0) * 1000  # median CPU time, ms: steadier under load
 
 env = os.environ
 rows, failed = [], False
@@ -228,14 +268,24 @@ ms = lambda v: f"{v:.2f} ms"
 env_only = res["env-only"]
 send, curl = res["send"], res["curl"]
 row("sending call (median)", ms(send), f"curl {ms(curl)}", f"ratio {send / curl:.2f} <= 0.5", send <= 0.5 * curl)
-https, curl_https = res["send-https"], res["curl-https"]
-row("sending call over HTTPS", ms(https), f"curl {ms(curl_https)}", f"ratio {https / curl_https:.2f} <= 0.5",
-    https <= 0.5 * curl_https)
-row("  with SSL_CERT_DIR=/etc/ssl/certs", ms(res["send-https-certdir"]), f"env alone {ms(env_only)}", "", "info")
+for label, suffix in [("sending call over HTTPS (nginx)", ""), ("  with SSL_CERT_DIR=/etc/ssl/certs", "-certdir")]:
+    ours, theirs = "send-https" + suffix, "curl-https" + suffix
+    row(label, f"{ms(res[ours])} (CPU {ms(cpu[ours])})", f"curl {ms(res[theirs])} (CPU {ms(cpu[theirs])})",
+        f"ratio {res[ours] / res[theirs]:.2f} <= 0.35 (CPU {cpu[ours] / cpu[theirs]:.2f})",
+        res[ours] <= 0.35 * res[theirs])
+floor, floor_cpu = (res["version"] + res["floor-tls13-in-process"], cpu["version"] + cpu["floor-tls13-in-process"])
+row("  physical floor: exec + TCP + TLS 1.3 + POST", f"{ms(floor)} (CPU {ms(floor_cpu)})",
+    f"--version {ms(res['version'])} + handshake {ms(res['floor-tls13-in-process'])}", "", "info")
+row("  the call above the floor", f"{ms(res['send-https'] - floor)} (CPU {ms(cpu['send-https'] - floor_cpu)})",
+    f"{res['send-https'] / floor:.2f}x the floor", "", "info")
+if "base-https" in res:
+    for label, suffix in [("  BENCH_BASELINE over HTTPS", ""), ("  BENCH_BASELINE with SSL_CERT_DIR", "-certdir")]:
+        base, theirs = "base-https" + suffix, "curl-https" + suffix
+        row(label, f"{ms(res[base])} (CPU {ms(cpu[base])})", f"curl {ms(res[theirs])}",
+            f"ratio {res[base] / res[theirs]:.2f} (CPU {cpu[base] / cpu[theirs]:.2f})", "info")
+reads = int(env["https_ca_reads"])
+row("  CA files read beyond SSL_CERT_FILE", str(reads), "SSL_CERT_DIR set", "0 (chain verified)", reads == 0)
 if env["has_ns"] == "true":
-    with_store, without = cpu["send-https"], cpu["send-https-no-system-store"]
-    row("  of which the system CA bundle (CPU)", ms(with_store - without),
-        f"CPU {ms(with_store)} vs {ms(without)}", "", "info")
     off = res["offline"] - res["unshare-alone"]
     row("offline (unshare -n), less unshare", ms(off), f"unshare alone {ms(res['unshare-alone'])}", "<= 100 ms",
         off <= 100)
