@@ -31,7 +31,9 @@ beacon_fetch() {
     /*)
       # zsh runs an EXIT trap set inside a function when the function returns, unless POSIX_TRAPS.
       [ -z "${ZSH_VERSION-}" ] || setopt POSIX_TRAPS
-      if _bf_hooks=$("$_bf_out" shell-init "$@" 2>/dev/null) && eval "$_bf_hooks"; then
+      # Events say how the product was installed (a vendor's --install-method wins).
+      if _bf_hooks=$(INSTALL_BEACON_INSTALL_METHOD=${INSTALL_BEACON_INSTALL_METHOD:-curl-sh} "$_bf_out" shell-init "$@" 2>/dev/null) &&
+        eval "$_bf_hooks"; then
         BEACON=$_bf_out
         # The hooks' EXIT path removes the binary and this directory.
         __beacon_fetched_dir=${_bf_out%/*}

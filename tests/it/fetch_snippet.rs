@@ -212,6 +212,9 @@ fn a_good_asset_is_verified_unpacked_and_its_hooks_report() {
             "{shell}: {out:?}"
         );
         assert_eq!(server.events()[0]["properties"]["product_version"], "1.2.3", "{shell}");
+        for event in server.events() {
+            assert_eq!(event["properties"]["install_method"], "curl-sh", "{shell}: {event}");
+        }
     }
 }
 
