@@ -4,6 +4,8 @@
 //!
 //! `sqlite/` is the implementation (one file, WAL); another database is a folder next to it.
 
+#[cfg(test)]
+mod conformance;
 pub mod export;
 pub mod retention;
 mod rows;

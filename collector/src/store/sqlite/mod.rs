@@ -361,6 +361,16 @@ mod tests {
     }
 
     #[test]
+    fn passes_the_store_conformance_suite() {
+        for (name, check) in crate::store::conformance::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Sqlite::create(&dir.path().join("c.sqlite"), Duration::from_secs(1)).unwrap();
+            eprintln!("conformance: {name}");
+            check(&store);
+        }
+    }
+
+    #[test]
     fn event_names_fit_in_sql_quotes() {
         for name in [
             names::STARTED,

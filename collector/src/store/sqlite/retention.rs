@@ -76,25 +76,9 @@ pub fn retain(conn: &mut Connection, cutoff_ms: i64) -> Result<Retained, StoreEr
 mod tests {
     use super::super::Sqlite;
     use crate::event::names;
-    use crate::event::{Event, Fallbacks, Protocol};
+    use crate::store::conformance::event;
     use crate::store::{Forgotten, Retained, Scope, Store};
     use serde_json::json;
-
-    fn event(id: &str, installation: &str, name: &str, ts: &str, props: serde_json::Value) -> Event {
-        let props = match props {
-            serde_json::Value::Object(m) => m,
-            _ => serde_json::Map::new(),
-        };
-        Event::new(
-            Protocol::Json,
-            Some(id.into()),
-            name.into(),
-            installation.into(),
-            Some(ts.into()),
-            props,
-            Fallbacks::default(),
-        )
-    }
 
     fn count(store: &Sqlite, sql: &str) -> i64 {
         store.writer().conn.query_row(sql, [], |r| r.get(0)).unwrap()
