@@ -202,3 +202,40 @@ fn an_unavailable_beacon_is_counted_but_is_no_installation() {
         c.stderr()
     );
 }
+
+/// The real fetch snippet, as the README pastes it (`--protocol json` to the collector's base
+/// URL), where the beacon cannot be downloaded: the installer goes on, and the collector counts
+/// one unavailable beacon and no installation.
+#[test]
+fn the_fetch_snippet_reports_an_unavailable_beacon_the_collector_counts_apart() {
+    let c = Collector::start(&[]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-beacon.sh");
+    let home = tempfile::tempdir().unwrap();
+    let installer = format!(
+        "set -eu\n. '{}'\nbeacon_fetch --product acme --product-version 1.2.3 --endpoint {} --protocol json\n\
+         beacon_started\nbeacon_run unpack -- true\nbeacon_success\necho installed\n",
+        script.display(),
+        c.base
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &installer])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("TMPDIR", home.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("BEACON_BASE_URL", format!("{}/no-such-release", c.base))
+        .env("BEACON_VERSION", "0.0.1")
+        .env(
+            "BEACON_SHA256SUMS",
+            "0000  install-beacon-0.0.1-x86_64-unknown-linux-musl.tar.gz",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("installed"), "{out:?}");
+    let report = c.report(&[]);
+    let acme = product(&report, "acme");
+    assert_eq!(acme["beacon_unavailable"], 1, "{acme:#}");
+    assert_eq!(acme["installations"]["started"], 0);
+    assert_eq!(acme["failing_steps"], json!([]));
+}
