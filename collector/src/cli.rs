@@ -132,6 +132,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub forward_keys: Vec<String>,
+    /// POST each new support request to this URL as JSON with a Slack-compatible `text` (a Slack
+    /// or Mattermost incoming webhook, or any endpoint); durable and retried like --forward.
+    /// Repeat for several.
+    #[arg(long = "notify-support", value_name = "URL")]
+    pub notify_support: Vec<String>,
     /// Serve the public statistics page /public (and /public.json) without a credential.
     #[arg(long)]
     pub public: bool,

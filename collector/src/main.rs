@@ -64,14 +64,19 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         notices,
         forward,
         forward_keys,
+        notify_support,
         public,
         public_k,
         retain,
         busy_timeout,
         header_timeout,
     } = args;
-    let forward = relay::targets(forward, forward_keys)
+    let mut forward = relay::targets(forward, forward_keys)
         .unwrap_or_else(|e| Cli::command().error(clap::error::ErrorKind::ArgumentConflict, e).exit());
+    forward.extend(
+        relay::notify_targets(notify_support)
+            .unwrap_or_else(|e| Cli::command().error(clap::error::ErrorKind::ValueValidation, e).exit()),
+    );
     if let Some(path) = key_file {
         let from_file = secret::read_lines(&path).map_err(|e| Error::SecretFile("--key-file", path.clone(), e))?;
         if from_file.is_empty() {

@@ -322,6 +322,14 @@ fn support_requests(p: &ProductReport) -> Markup {
                     }
                 }
             }
+            @if !emails {
+                p.empty {
+                    "Emails are hidden: this collector has no admin token, so this page answers anyone who "
+                    "can reach its address. To see them, start serve with " code { "--admin-token-file" }
+                    " (or " code { "BEACON_COLLECTOR_ADMIN_TOKEN" } ") and log in with the token, or run "
+                    code { "beacon-collector report --show-emails" } " where the database is."
+                }
+            }
             @if p.support.count > shown as u64 {
                 p.empty {
                     "the latest " (shown) " of " (p.support.count) "; more in "

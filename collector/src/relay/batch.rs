@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::{Backend, Target};
 use crate::clock;
 use crate::store::Queued;
+use beacon_wire::prop;
 
 /// One HTTP POST.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +40,11 @@ pub fn request(target: &Target, events: &[Queued], now_ms: i64) -> Request {
                 "sent_at": sent_at,
             })),
         },
+        Backend::Notify => Request {
+            url: target.url.clone(),
+            authorization: None,
+            body: body(&notification(&events[..1])),
+        },
         Backend::Segment => Request {
             url: super::endpoint(&target.url, "/v1/batch"),
             authorization: Some(format!(
@@ -51,6 +57,44 @@ pub fn request(target: &Target, events: &[Queued], now_ms: i64) -> Request {
             })),
         },
     }
+}
+
+/// A support request as a webhook message: a Slack-compatible `text` and the fields apart.
+fn notification(events: &[Queued]) -> Value {
+    let Some(e) = events.first() else { return json!({}) };
+    let props: Map<String, Value> = serde_json::from_str(&e.properties).unwrap_or_default();
+    let text = |key: &str| props.get(key).and_then(crate::event::as_text);
+    let (product, version) = (text(prop::PRODUCT), text(prop::PRODUCT_VERSION));
+    let (step, message, email) = (text(prop::STEP), text(prop::MESSAGE), text(prop::EMAIL));
+    let mut summary = format!(
+        "Support request: {} {}",
+        product.as_deref().unwrap_or("(no product)"),
+        version.as_deref().unwrap_or("")
+    )
+    .trim_end()
+    .to_string();
+    if let Some(step) = &step {
+        summary.push_str(&format!(", failed at step {step}"));
+    }
+    if let Some(message) = &message {
+        summary.push_str(&format!("\n> {message}"));
+    }
+    summary.push_str(&format!(
+        "\nemail: {} · installation ID: {}",
+        email.as_deref().unwrap_or("(none given)"),
+        e.installation_id
+    ));
+    json!({
+        "text": summary,
+        "product": product,
+        "version": version,
+        "step": step,
+        "message": message,
+        "email": email,
+        "installation_id": e.installation_id,
+        "timestamp": clock::iso(e.ts_ms),
+        "message_id": e.message_id,
+    })
 }
 
 fn body(value: &Value) -> Vec<u8> {

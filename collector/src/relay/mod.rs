@@ -18,6 +18,9 @@ pub enum Backend {
     Posthog,
     /// Segment's `/v1/batch` tracking endpoint; the write key goes in HTTP Basic auth.
     Segment,
+    /// `serve --notify-support URL`: each support request as one JSON message with a
+    /// Slack-compatible `text`, POSTed to the URL as it is.
+    Notify,
 }
 
 impl Backend {
@@ -26,6 +29,15 @@ impl Backend {
         match self {
             Backend::Posthog => "posthog",
             Backend::Segment => "segment",
+            Backend::Notify => "notify-support",
+        }
+    }
+
+    /// Events sent in one request at most.
+    pub fn batch_events(self) -> usize {
+        match self {
+            Backend::Notify => 1,
+            Backend::Posthog | Backend::Segment => 250,
         }
     }
 }
@@ -105,6 +117,28 @@ pub fn masked(url: &str) -> String {
     shown
 }
 
+/// The targets of `--notify-support URL`s (http:// or https://), each its own queue.
+pub fn notify_targets(urls: Vec<String>) -> Result<Vec<Target>, String> {
+    let mut targets: Vec<Target> = Vec::new();
+    for url in urls {
+        let url = url.trim().to_string();
+        let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        if host.is_none_or(str::is_empty) {
+            return Err(format!("--notify-support {url:?} is not an http:// or https:// URL"));
+        }
+        let target = Target {
+            backend: Backend::Notify,
+            url,
+            key: String::new(),
+        };
+        if targets.iter().any(|t| t.queue() == target.queue()) {
+            return Err(format!("--notify-support {} is given twice", target.shown_url()));
+        }
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
 /// A backend events are forwarded to, with its key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Target {
@@ -116,10 +150,48 @@ pub struct Target {
     pub key: String,
 }
 
+impl Target {
+    /// The name of its queue: the backend's, or for a notification URL one derived from the URL
+    /// (stable across restarts, whatever the order of the flags).
+    pub fn queue(&self) -> String {
+        match self.backend {
+            Backend::Notify => {
+                let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, self.url.as_bytes())
+                    .simple()
+                    .to_string();
+                format!("notify-support-{}", &id[..8])
+            }
+            Backend::Posthog | Backend::Segment => self.backend.as_str().to_string(),
+        }
+    }
+
+    /// Its URL fit to show: [`masked`], and for a notification only scheme and host (a webhook's
+    /// path is its secret, as in Slack's `/services/T…/B…/…`).
+    pub fn shown_url(&self) -> String {
+        let shown = masked(&self.url);
+        match self.backend {
+            Backend::Notify => {
+                let (scheme, rest) = shown.split_once("://").unwrap_or(("", &shown));
+                let host = rest.split(['/', '?']).next().unwrap_or_default();
+                format!("{scheme}://{host}/***")
+            }
+            Backend::Posthog | Backend::Segment => shown,
+        }
+    }
+
+    /// Which events its queue takes: support requests for a notification, else all.
+    pub fn only(&self) -> Option<&'static str> {
+        match self.backend {
+            Backend::Notify => Some(crate::event::names::SUPPORT),
+            Backend::Posthog | Backend::Segment => None,
+        }
+    }
+}
+
 impl fmt::Debug for Target {
     // The key stays out of logs and panics.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Target({}={})", self.backend.as_str(), self.url)
+        write!(f, "Target({}={})", self.backend.as_str(), self.shown_url())
     }
 }
 

@@ -8,10 +8,8 @@ use std::time::Duration;
 use super::Target;
 use super::batch;
 use crate::clock;
-use crate::store::{Queued, Settled, Store, StoreError};
+use crate::store::{Forward, Queued, Settled, Store, StoreError};
 
-/// Events per batch at most.
-const BATCH_EVENTS: usize = 250;
 /// Bytes of properties per batch at most (Segment takes 500 KB per request, with the envelope).
 const BATCH_BYTES: usize = 400 * 1024;
 /// How often an idle worker looks at the queue without being woken.
@@ -43,11 +41,15 @@ impl Forwarder {
 /// have events queued, with how many.
 pub fn start(store: &Arc<dyn Store>, targets: &[Target]) -> Result<(Forwarder, Vec<(String, u64)>), StoreError> {
     // The store keeps the URL to show it: without credentials.
-    let shown: Vec<String> = targets.iter().map(|t| super::masked(&t.url)).collect();
-    let backends: Vec<(&str, &str)> = targets
+    let named: Vec<(String, String)> = targets.iter().map(|t| (t.queue(), t.shown_url())).collect();
+    let backends: Vec<Forward<'_>> = targets
         .iter()
-        .zip(&shown)
-        .map(|(t, url)| (t.backend.as_str(), url.as_str()))
+        .zip(&named)
+        .map(|(t, (name, url))| Forward {
+            name,
+            url,
+            only: t.only(),
+        })
         .collect();
     let left = store.forward_to(&backends)?;
     let mut wake = Vec::new();
@@ -56,7 +58,7 @@ pub fn start(store: &Arc<dyn Store>, targets: &[Target]) -> Result<(Forwarder, V
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let target = target.clone();
         std::thread::Builder::new()
-            .name(format!("forward-{}", target.backend.as_str()))
+            .name(format!("forward-{}", target.queue()))
             .spawn(move || run(&*store, &target, &rx))
             .map_err(StoreError::Io)?;
         wake.push(tx);
@@ -106,14 +108,15 @@ pub fn fit(events: &[Queued]) -> usize {
 }
 
 fn run(store: &dyn Store, target: &Target, wake: &Receiver<()>) {
-    let name = target.backend.as_str();
+    let name = &target.queue();
+    let most = target.backend.batch_events();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(REQUEST_TIMEOUT))
         .user_agent(concat!("beacon-collector/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
-    let mut limit = BATCH_EVENTS;
+    let mut limit = most;
     let mut failures = 0u32;
     loop {
         let mut events = match store.queued(name, limit) {
@@ -138,7 +141,7 @@ fn run(store: &dyn Store, target: &Target, wake: &Receiver<()>) {
                     eprintln!("forward to {name}: delivering again");
                 }
                 failures = 0;
-                limit = (limit * 2).min(BATCH_EVENTS);
+                limit = (limit * 2).min(most);
                 Settled::Forwarded
             }
             Verdict::Refused(_) if events.len() > 1 => {

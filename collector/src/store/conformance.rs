@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Scope, Settled, Status, Store};
+use super::{Forward, Scope, Settled, Status, Store};
 use crate::event::{Event, Fallbacks, Protocol, names};
 
 /// One check: it panics when the store does not behave.
@@ -38,10 +38,26 @@ pub fn event(id: &str, installation: &str, name: &str, ts: &str, props: Value) -
 fn relay_queue(store: &dyn Store) {
     let event = |id: &str| event(id, "i", "E", "2026-11-23T10:00:00Z", json!({}));
     assert_eq!(store.forwarding().unwrap(), vec![]);
-    let target = [("posthog", "http://x")];
+    let target = [
+        Forward {
+            name: "posthog",
+            url: "http://x",
+            only: None,
+        },
+        Forward {
+            name: "notify",
+            url: "http://y",
+            only: Some(names::SUPPORT),
+        },
+    ];
     assert_eq!(store.forward_to(&target).unwrap(), vec![]);
     store.insert(&[event("a"), event("b"), event("a")], 5).unwrap();
     store.insert(&[event("b"), event("c")], 6).unwrap();
+    assert_eq!(
+        store.queued("notify", 10).unwrap(),
+        vec![],
+        "only support requests for it"
+    );
     let queued = store.queued("posthog", 10).unwrap();
     let ids: Vec<&str> = queued.iter().map(|q| q.message_id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c"]);

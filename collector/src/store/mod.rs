@@ -18,8 +18,8 @@ use crate::clock::DAY_MS;
 use crate::event::{Event, EventNames};
 
 pub use rows::{
-    Cell, Facts, Forgotten, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status, StepRow,
-    StoredEvent, SupportRow,
+    Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
+    StepRow, StoredEvent, SupportRow,
 };
 
 /// The span of event times trusted for an event received at `received_ms`: at most a day ahead
@@ -138,9 +138,9 @@ pub trait Store: Send + Sync {
 
     // Relay.
 
-    /// Queues every event stored from now on for these backends (name, URL); returns the
-    /// backends no longer named that still have events queued, with how many.
-    fn forward_to(&self, backends: &[(&str, &str)]) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Queues every event stored from now on (of its `only` name) for these backends; returns
+    /// the backends no longer named that still have events queued, with how many.
+    fn forward_to(&self, backends: &[Forward<'_>]) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// The oldest `limit` events queued for `backend`.
     fn queued(&self, backend: &str, limit: usize) -> Result<Vec<Queued>, StoreError>;

@@ -157,6 +157,17 @@ pub enum Settled {
     Failed(String),
 }
 
+/// A queue the relay sends from, as the store fills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward<'a> {
+    /// The queue's name (the backend's, or one per notification URL).
+    pub name: &'a str,
+    /// Its URL as shown (masked).
+    pub url: &'a str,
+    /// Queue only events of this name (`Installation Support` for notifications); all when `None`.
+    pub only: Option<&'a str>,
+}
+
 /// Forwarding to one backend, as the page and `report` show it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Forwarding {

@@ -214,3 +214,71 @@ fn forward_credentials_are_masked_and_the_path_goes_before_the_query() {
         assert!(out.contains(&shown), "{name} names the masked URL {shown}: {out}");
     }
 }
+
+/// Waits until `receiver` has accepted `n` requests (generous bound; fails after it).
+fn wait_for_requests(receiver: &Server, n: usize) -> Vec<Received> {
+    eventually(Duration::from_secs(30), &format!("{n} requests accepted"), || {
+        let got = receiver.requests();
+        if got.iter().filter(|r| r.status == Some(200)).count() >= n {
+            Ok(got)
+        } else {
+            Err(got)
+        }
+    })
+}
+
+#[test]
+fn each_support_request_is_posted_to_every_notify_url_and_retried() {
+    let slack = receiver("127.0.0.1:0", &[503]);
+    let other = receiver("127.0.0.1:0", &[]);
+    let (slack_url, other_url) = (
+        format!("{}/services/T000/B000/s3cret-hook", slack.url),
+        format!("{}/support", other.url),
+    );
+    let c = Collector::start(&["--notify-support", &slack_url, "--notify-support", &other_url]);
+    let p = facts("acme", "2.4.0", "ubuntu", "22.04");
+    let support = common::with(
+        p.clone(),
+        json!({"step": "db", "message": "migrations hang", "email": "ops@example.com"}),
+    );
+    let events = json!([
+        {"event": "Installation Started", "installation_id": "inst-7", "properties": p},
+        {"event": "Installation Error", "installation_id": "inst-7", "properties": common::with(p.clone(), json!({"step": "db"}))},
+        {"event": "Installation Support", "installation_id": "inst-7", "message_id": "m-support", "properties": support},
+    ]);
+    assert_eq!(c.post_json("/events", &[], &events).0, 200);
+
+    let got = wait_for_requests(&slack, 1);
+    assert_eq!(got.len(), 2, "one refused (503), then the same again: {got:#?}");
+    assert_eq!(got[0].body, got[1].body);
+    assert_eq!(got[1].url, "/services/T000/B000/s3cret-hook");
+    let body = &got[1].json();
+    for (key, value) in [
+        ("product", "acme"),
+        ("version", "2.4.0"),
+        ("step", "db"),
+        ("message", "migrations hang"),
+        ("email", "ops@example.com"),
+        ("installation_id", "inst-7"),
+        ("message_id", "m-support"),
+    ] {
+        assert_eq!(body[key], value, "{key}: {body:#}");
+    }
+    assert_eq!(
+        body["text"],
+        "Support request: acme 2.4.0, failed at step db\n> migrations hang\nemail: ops@example.com · installation ID: inst-7"
+    );
+    let also = wait_for_requests(&other, 1);
+    assert_eq!(also.len(), 1, "only the support request is sent: {also:#?}");
+    assert_eq!(also[0].url, "/support");
+    assert_eq!(also[0].json(), *body);
+
+    let (_, page) = c.get("/");
+    assert!(page.contains("Emails are hidden"), "{page}");
+    assert!(page.contains("--admin-token-file"), "{page}");
+    assert!(
+        !page.contains("s3cret-hook") && !page.contains("ops@example.com"),
+        "{page}"
+    );
+    assert!(page.contains("1 forwarded"), "{page}");
+}

@@ -77,13 +77,14 @@ ON CONFLICT (product, installation_id) DO UPDATE SET last_active_at = max(last_a
 const QUEUE: &str = "INSERT OR IGNORE INTO forward_queue (target, event_id) VALUES (?1, ?2)";
 
 /// Stores `events` in one transaction; events with an already-stored message ID are skipped.
-/// Each new event is queued for every backend in `forward`.
+/// Each new event is queued for every backend in `forward` (name, and the only event name it
+/// takes, if any).
 pub fn insert(
     conn: &mut Connection,
     events: &[Event],
     received_at_ms: i64,
     trusted: (i64, i64),
-    forward: &[String],
+    forward: &[(String, Option<String>)],
 ) -> Result<Inserted, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut inserted = Inserted::default();
@@ -123,8 +124,10 @@ pub fn insert(
                 continue;
             };
             inserted.stored += 1;
-            for backend in forward {
-                queue.execute(params![backend, id])?;
+            for (backend, only) in forward {
+                if only.as_ref().is_none_or(|name| *name == e.event) {
+                    queue.execute(params![backend, id])?;
+                }
             }
             Fold {
                 event: &e.event,

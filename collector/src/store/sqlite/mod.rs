@@ -21,8 +21,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::{
-    Cell, Facts, Forgotten, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status, StepRow, Store,
-    StoreError, StoredEvent, SupportRow,
+    Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
+    StepRow, Store, StoreError, StoredEvent, SupportRow,
 };
 use crate::event::{Event, EventNames, NO_PRODUCT, names};
 
@@ -90,7 +90,7 @@ const IDLE_READERS: usize = 4;
 /// The writer's connection and the backends new events are queued for.
 struct Writer {
     conn: Connection,
-    forward: Vec<String>,
+    forward: Vec<(String, Option<String>)>,
 }
 
 /// A [`Store`] on one SQLite file.
@@ -311,10 +311,13 @@ impl Store for Sqlite {
         self.read(|c| report::active_instances(c, products, since_ms))
     }
 
-    fn forward_to(&self, backends: &[(&str, &str)]) -> Result<Vec<(String, u64)>, StoreError> {
+    fn forward_to(&self, backends: &[Forward<'_>]) -> Result<Vec<(String, u64)>, StoreError> {
         let mut writer = self.writer();
         let left = queue::configure(&writer.conn, backends)?;
-        writer.forward = backends.iter().map(|(name, _)| (*name).to_string()).collect();
+        writer.forward = backends
+            .iter()
+            .map(|b| (b.name.to_string(), b.only.map(String::from)))
+            .collect();
         Ok(left)
     }
 
