@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Accept events over HTTP and serve the report page.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the installation report from a database.
     Report(ReportArgs),
     /// Delete every event of one installation (what `install-beacon id` prints), e.g. on request.

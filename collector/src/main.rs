@@ -36,7 +36,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), Error> {
     match command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Report(args) => report(args),
         Command::Forget(args) => forget(args),
         Command::Export(args) => export(args),
