@@ -3,7 +3,9 @@
 //!
 //! A request takes its place in a lane only once its whole body has arrived, so clients that send
 //! headers and then trickle (or stall) hold no place: bodies are read under a short deadline and a
-//! byte budget shared by all requests, taken as the bytes arrive.
+//! byte budget shared by all requests, taken as the bytes arrive. The first 32 KB of each body come
+//! from a budget of their own, so bodies that stall near 500 KB cannot keep small events out, and a
+//! flood of maximal batches is refused once the large budget is spent instead of all being read.
 //!
 //! Small requests (one event, or a few) have their own lane, so that a flood of maximal batches
 //! cannot hold up an installer's single event; and at most one large request waits for the
@@ -24,8 +26,10 @@ pub const SMALL_BODY: usize = MAX_EVENT_BYTES;
 const SMALL_LANE: usize = 64;
 /// Large requests handled at once (each holds up to 500 KB of body and its parsed events).
 const LARGE_LANE: usize = 4;
-/// Body bytes held by all requests being read or parsed at once (64 maximal bodies).
-const BODY_BUDGET: usize = 64 * crate::ingest::MAX_REQUEST_BYTES;
+/// Bytes of bodies up to [`SMALL_BODY`] (each body's first bytes) held at once: 256 small bodies.
+const SMALL_BUDGET: usize = 256 * SMALL_BODY;
+/// Bytes of bodies past [`SMALL_BODY`] held at once: 16 maximal bodies.
+const LARGE_BUDGET: usize = 16 * crate::ingest::MAX_REQUEST_BYTES;
 /// Seconds a refused client is asked to wait.
 const RETRY_AFTER_SECS: &str = "1";
 /// Seconds a client is asked to wait while the disk is full: long enough for someone to free it.
@@ -37,7 +41,8 @@ pub struct Admission {
     small: Arc<Semaphore>,
     large: Arc<Semaphore>,
     large_store: Arc<Semaphore>,
-    body_bytes: Arc<Semaphore>,
+    small_bytes: Arc<Semaphore>,
+    large_bytes: Arc<Semaphore>,
 }
 
 impl Default for Admission {
@@ -46,13 +51,18 @@ impl Default for Admission {
             small: Arc::new(Semaphore::new(SMALL_LANE)),
             large: Arc::new(Semaphore::new(LARGE_LANE)),
             large_store: Arc::new(Semaphore::new(1)),
-            body_bytes: Arc::new(Semaphore::new(BODY_BUDGET)),
+            small_bytes: Arc::new(Semaphore::new(SMALL_BUDGET)),
+            large_bytes: Arc::new(Semaphore::new(LARGE_BUDGET)),
         }
     }
 }
 
-/// The part of the body byte budget a request holds while its body is read and decoded.
-pub type Held = Option<OwnedSemaphorePermit>;
+/// The part of the body byte budgets a request holds while its body is read and decoded.
+#[derive(Debug, Default)]
+pub struct Held {
+    small: Option<OwnedSemaphorePermit>,
+    large: Option<OwnedSemaphorePermit>,
+}
 
 /// A request's place in a lane, held until it is answered.
 #[derive(Debug)]
@@ -67,21 +77,11 @@ impl Admission {
         self.ticket(len > SMALL_BODY)
     }
 
-    /// Adds `len` more bytes of body to what `held` holds of the shared budget; `false` (and
-    /// nothing more held) when the budget is spent.
-    pub fn hold_body(&self, held: &mut Held, len: usize) -> bool {
-        let Ok(n) = u32::try_from(len) else { return false };
-        if n == 0 {
-            return true;
-        }
-        let Ok(more) = Arc::clone(&self.body_bytes).try_acquire_many_owned(n) else {
-            return false;
-        };
-        match held {
-            Some(permit) => permit.merge(more),
-            None => *held = Some(more),
-        }
-        true
+    /// Adds `len` more bytes of a body of which `read` are held already to what `held` holds of
+    /// the budgets; `false` when a budget is spent.
+    pub fn hold_body(&self, held: &mut Held, read: usize, len: usize) -> bool {
+        let small = len.min(SMALL_BODY.saturating_sub(read));
+        take(&self.small_bytes, &mut held.small, small) && take(&self.large_bytes, &mut held.large, len - small)
     }
 
     fn ticket(&self, large: bool) -> Option<Ticket> {
@@ -109,6 +109,22 @@ impl Admission {
             None
         }
     }
+}
+
+/// Adds `n` permits of `budget` to `held`; `false` when there are not that many.
+fn take(budget: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePermit>, n: usize) -> bool {
+    let Ok(n) = u32::try_from(n) else { return false };
+    if n == 0 {
+        return true;
+    }
+    let Ok(more) = Arc::clone(budget).try_acquire_many_owned(n) else {
+        return false;
+    };
+    match held {
+        Some(permit) => permit.merge(more),
+        None => *held = Some(more),
+    }
+    true
 }
 
 /// 503 with `Retry-After`: nothing was stored, send again later.

@@ -218,20 +218,20 @@ enum Refusal {
 async fn read_body(mut body: Body, admission: &admission::Admission) -> Result<(Vec<u8>, admission::Held), Response> {
     let keep = ingest::MAX_REQUEST_BYTES;
     let read = async move {
-        let (mut kept, mut seen, mut held, mut refused) = (Vec::new(), 0usize, None, None);
+        let (mut kept, mut seen, mut held, mut refused) = (Vec::new(), 0usize, admission::Held::default(), None);
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame?.into_data() else { continue };
             seen = seen.saturating_add(data.len());
             if refused.is_none() {
                 if seen > keep {
                     refused = Some(Refusal::TooLong);
-                } else if !admission.hold_body(&mut held, data.len()) {
+                } else if !admission.hold_body(&mut held, kept.len(), data.len()) {
                     refused = Some(Refusal::Busy);
                 } else {
                     kept.extend_from_slice(&data);
                     continue;
                 }
-                (kept, held) = (Vec::new(), None);
+                (kept, held) = (Vec::new(), admission::Held::default());
             }
             if seen > DRAIN_LIMIT {
                 break;

@@ -45,7 +45,7 @@ fn relay_queue(store: &dyn Store) {
             only: None,
         },
         Forward {
-            name: "notify",
+            name: "support-notify",
             url: "http://y",
             only: Some(names::SUPPORT),
         },
@@ -54,7 +54,7 @@ fn relay_queue(store: &dyn Store) {
     store.insert(&[event("a"), event("b"), event("a")], 5).unwrap();
     store.insert(&[event("b"), event("c")], 6).unwrap();
     assert_eq!(
-        store.queued("notify", 10).unwrap(),
+        store.queued("support-notify", 10).unwrap(),
         vec![],
         "only support requests for it"
     );

@@ -5,12 +5,12 @@
 use rusqlite::{Connection, params};
 
 use crate::clock;
-use crate::store::{Forwarding, Queued, Settled, StoreError};
+use crate::store::{Forward, Forwarding, Queued, Settled, StoreError};
 
-/// Names the backends (name, URL) events are forwarded to. Returns the backends no longer named
-/// that still have events queued, with how many.
-pub fn configure(conn: &Connection, backends: &[(&str, &str)]) -> Result<Vec<(String, u64)>, StoreError> {
-    for (name, url) in backends {
+/// Names the backends events are forwarded to. Returns the backends no longer named that still
+/// have events queued, with how many.
+pub fn configure(conn: &Connection, backends: &[Forward<'_>]) -> Result<Vec<(String, u64)>, StoreError> {
+    for Forward { name, url, .. } in backends {
         conn.execute(
             "INSERT INTO forward_status (target, url) VALUES (?1, ?2)
              ON CONFLICT (target) DO UPDATE SET url = excluded.url",
@@ -22,7 +22,7 @@ pub fn configure(conn: &Connection, backends: &[(&str, &str)]) -> Result<Vec<(St
     let mut left = Vec::new();
     for row in queued {
         let (backend, n) = row?;
-        if !backends.iter().any(|(name, _)| *name == backend) {
+        if !backends.iter().any(|b| b.name == backend) {
             left.push((backend, n));
         }
     }
