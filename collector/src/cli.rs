@@ -120,10 +120,11 @@ pub struct ServeArgs {
     #[arg(long = "notice", value_name = "TEXT")]
     pub notices: Vec<String>,
     /// Also forward every stored event to this backend, as BACKEND=URL (posthog=https://eu.i.posthog.com,
-    /// segment=https://api.segment.io); repeat for both.
+    /// segment=https://api.segment.io, otlp=http://otel-collector:4318); repeat for several.
     #[arg(long = "forward", value_name = "BACKEND=URL")]
     pub forward: Vec<crate::relay::Destination>,
-    /// Key for each --forward, in the same order: PostHog project API key or Segment write key.
+    /// Key for each --forward, in the same order: PostHog project API key, Segment write key, or for
+    /// otlp a bearer token (empty for none).
     #[arg(
         long = "forward-key",
         value_name = "KEY",

@@ -2,83 +2,46 @@
 //! written by hand in the proto3 JSON mapping so the binary carries no protobuf code. The names
 //! come from `beacon_wire::otlp`, which the collector reads them back with.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use beacon_wire::{event, otlp, prop};
+use beacon_wire::otlp::json::{Record, Sender};
+use beacon_wire::{event, otlp};
 
 use crate::event::{Event, branding};
 
-/// `severityNumber` of `INFO` and `ERROR`.
-const INFO: u8 = 9;
-const ERROR: u8 = 17;
-
-/// The `ExportLogsServiceRequest` of `events`: consecutive events of one installation and
-/// machine share a resource. `observed` is when they are sent (RFC 3339).
+/// The `ExportLogsServiceRequest` of `events`, sent at `observed` (RFC 3339).
 pub fn request(events: &[Event], observed: &str) -> Value {
-    let mut resources: Vec<(Vec<Value>, Vec<Value>)> = Vec::new();
-    for e in events {
-        let (resource, record) = split(e, observed);
-        match resources.last_mut() {
-            Some((last, records)) if *last == resource => records.push(record),
-            _ => resources.push((resource, vec![record])),
-        }
-    }
-    let resource_logs: Vec<Value> = resources
-        .into_iter()
-        .map(|(attributes, records)| {
-            json!({
-                "resource": {"attributes": attributes},
-                "scopeLogs": [{
-                    "scope": {"name": otlp::SDK_NAME, "version": super::VERSION},
-                    "logRecords": records,
-                }],
-            })
-        })
-        .collect();
-    json!({ "resourceLogs": resource_logs })
+    otlp::json::request(events.iter().map(record), nanos(observed), &sender())
 }
 
 /// One event alone, as [`request`] sends it (for size limits).
 pub fn event(e: &Event) -> Value {
-    let (resource, record) = split(e, &e.timestamp);
-    json!([resource, record])
+    otlp::json::one(record(e), &sender())
 }
 
-/// The resource attributes and the `LogRecord` of one event.
-fn split(e: &Event, observed: &str) -> (Vec<Value>, Value) {
-    let mut resource = vec![
-        attribute(otlp::INSTALLATION_ID, &Value::from(e.installation_id.as_str())),
-        attribute("os.type", &Value::from(os_type())),
-        attribute("telemetry.sdk.name", &Value::from(otlp::SDK_NAME)),
-        attribute("telemetry.sdk.language", &Value::from("rust")),
-    ];
-    let mut attributes = vec![attribute("log.record.uid", &Value::from(e.message_id.as_str()))];
-    for (key, value) in &e.properties {
-        if let Some(name) = otlp::to_otel(&otlp::RESOURCE, key) {
-            let value = match (key.as_str(), value) {
-                (prop::ARCH, Value::String(arch)) => {
-                    Value::from(otlp::to_otel(&otlp::ARCH_NAMES, arch).unwrap_or(arch))
-                }
-                _ => value.clone(),
-            };
-            resource.push(attribute(name, &value));
-        } else {
-            attributes.push(attribute(otlp::to_otel(&otlp::RECORD, key).unwrap_or(key), value));
-        }
+fn record(e: &Event) -> Record<'_> {
+    Record {
+        event: standard_name(&e.event),
+        installation_id: &e.installation_id,
+        message_id: &e.message_id,
+        time_unix_nano: nanos(&e.timestamp),
+        properties: &e.properties,
     }
-    resource.retain(|a| a["value"] != json!({}));
-    attributes.retain(|a| a["value"] != json!({}));
-    let name = standard_name(&e.event);
-    let severity = if name == event::ERROR { ERROR } else { INFO };
-    let record = json!({
-        "timeUnixNano": nanos(&e.timestamp),
-        "observedTimeUnixNano": nanos(observed),
-        "severityNumber": severity,
-        "severityText": if severity == ERROR { "ERROR" } else { "INFO" },
-        "eventName": otlp::to_otel(&otlp::EVENT_NAMES, name).unwrap_or(name),
-        "attributes": attributes,
-    });
-    (resource, record)
+}
+
+/// What describes this binary on every resource.
+const RESOURCE: [(&str, &str); 3] = [
+    ("os.type", os_type()),
+    ("telemetry.sdk.name", otlp::SDK_NAME),
+    ("telemetry.sdk.language", "rust"),
+];
+
+fn sender() -> Sender<'static> {
+    Sender {
+        name: otlp::SDK_NAME,
+        version: super::VERSION,
+        resource: &RESOURCE,
+    }
 }
 
 /// The standard name of a checkpoint this build sends under a branded name.
@@ -94,37 +57,12 @@ fn standard_name(name: &str) -> &str {
     .map_or(name, |(_, standard)| standard)
 }
 
-/// `{"key": …, "value": AnyValue}`; a null value becomes an empty `AnyValue` (dropped above).
-fn attribute(key: &str, value: &Value) -> Value {
-    json!({"key": key, "value": any_value(value)})
-}
-
-/// A JSON value as an OTLP `AnyValue` (64-bit integers as strings, as the JSON mapping writes them).
-fn any_value(value: &Value) -> Value {
-    match value {
-        Value::Null => json!({}),
-        Value::Bool(b) => json!({ "boolValue": b }),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => json!({ "intValue": i.to_string() }),
-            None => json!({ "doubleValue": n.as_f64() }),
-        },
-        Value::String(s) => json!({ "stringValue": s }),
-        Value::Array(items) => json!({"arrayValue": {"values": items.iter().map(any_value).collect::<Vec<_>>()}}),
-        Value::Object(map) => json!({"kvlistValue": {"values": key_values(map)}}),
-    }
-}
-
-fn key_values(map: &Map<String, Value>) -> Vec<Value> {
-    map.iter().map(|(k, v)| attribute(k, v)).collect()
-}
-
-/// Nanoseconds since the epoch of an RFC 3339 time, as a decimal string (fixed64 in JSON); "0"
-/// (unknown, in OTLP's terms) if it does not parse.
-fn nanos(time: &str) -> String {
+/// Nanoseconds since the epoch of an RFC 3339 time; 0 (unknown, in OTLP's terms) if it does not parse.
+fn nanos(time: &str) -> u128 {
     humantime::parse_rfc3339_weak(time)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or_else(|| "0".to_owned(), |d| d.as_nanos().to_string())
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// `partial_success.rejected_log_records` of an `ExportLogsServiceResponse` (JSON), as a refusal
@@ -189,16 +127,18 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// The semantic conventions' `os.type` of this build.
-fn os_type() -> &'static str {
-    match std::env::consts::OS {
-        "macos" => "darwin",
-        other => other,
+const fn os_type() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "darwin"
+    } else {
+        std::env::consts::OS
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn e(name: &str, props: Value) -> Event {
         Event {

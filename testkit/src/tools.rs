@@ -85,3 +85,54 @@ pub fn python(program: &str, args: &[&str]) -> String {
     assert!(out.status.success(), "python3 failed: {stderr}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Parses each body with `json_format.Parse(..., ignore_unknown_fields=False)` into an
+/// `ExportLogsServiceRequest` and prints one JSON line per record: what the schema read.
+const STRICT: &str = r#"
+import json, sys
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+def attrs(kvs):
+    return {kv.key: json_format.MessageToDict(kv.value) for kv in kvs}
+
+for path in sys.argv[1:]:
+    with open(path) as f:
+        req = json_format.Parse(f.read(), ExportLogsServiceRequest(), ignore_unknown_fields=False)
+    for rl in req.resource_logs:
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                print(json.dumps({
+                    "resource": attrs(rl.resource.attributes), "scope": sl.scope.name,
+                    "eventName": r.event_name, "severityNumber": r.severity_number,
+                    "severityText": r.severity_text, "time": r.time_unix_nano,
+                    "observed": r.observed_time_unix_nano, "attributes": attrs(r.attributes),
+                }, sort_keys=True))
+"#;
+
+/// The log records of OTLP/HTTP JSON `bodies` as the official protobuf schema reads them (unknown
+/// fields refused): per record its `resource` and `attributes` (key → `AnyValue` as JSON), `scope`,
+/// `eventName`, `severityNumber`, `severityText`, `time` and `observed` (nanoseconds).
+pub fn otlp_records(bodies: &[&[u8]]) -> Vec<serde_json::Value> {
+    let dir = std::env::temp_dir().join(format!(
+        "otlp-records-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let paths: Vec<String> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let path = dir.join(format!("{i}.json"));
+            std::fs::write(&path, body).expect("write body");
+            path.to_str().expect("UTF-8 temp path").to_owned()
+        })
+        .collect();
+    let args: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let out = python(STRICT, &args);
+    let _ = std::fs::remove_dir_all(&dir);
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}

@@ -7,6 +7,9 @@
 
 #![no_std]
 
+#[cfg(feature = "otlp-json")]
+extern crate alloc;
+
 use core::fmt;
 use core::str::FromStr;
 
@@ -175,6 +178,9 @@ pub mod prop {
 /// on the record. Properties not named here keep their key as the attribute key.
 pub mod otlp {
     use super::{event, prop};
+
+    #[cfg(feature = "otlp-json")]
+    pub mod json;
 
     /// The path of the logs endpoint under an `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub const LOGS_PATH: &str = "/v1/logs";

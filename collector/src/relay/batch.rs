@@ -1,5 +1,7 @@
 //! Stored events as one batch request in the backend's own format, as its official server-side
-//! clients send it (posthog-python's `/batch/`, analytics-python's `/v1/batch`).
+//! clients send it (posthog-python's `/batch/`, analytics-python's `/v1/batch`, the OTLP/HTTP
+//! exporters' `/v1/logs` in the JSON encoding, written by `beacon_wire::otlp::json` as
+//! install-beacon writes it).
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -56,6 +58,11 @@ pub fn request(target: &Target, events: &[Queued], now_ms: i64) -> Request {
                 "sentAt": sent_at,
             })),
         },
+        Backend::Otlp => Request {
+            url: super::endpoint(&target.url, beacon_wire::otlp::LOGS_PATH),
+            authorization: (!target.key.trim().is_empty()).then(|| format!("Bearer {}", target.key.trim())),
+            body: body(&otlp_request(events, now_ms)),
+        },
     }
 }
 
@@ -95,6 +102,26 @@ fn notification(events: &[Queued]) -> Value {
         "timestamp": clock::iso(e.ts_ms),
         "message_id": e.message_id,
     })
+}
+
+/// The events as one `ExportLogsServiceRequest`; their properties are parsed once for it.
+fn otlp_request(events: &[Queued], now_ms: i64) -> Value {
+    use beacon_wire::otlp::json::{self, Record, Sender};
+    let nanos = |ms: i64| u128::try_from(ms).unwrap_or(0) * 1_000_000;
+    let props: Vec<Map<String, Value>> = events.iter().map(properties).collect();
+    let records = events.iter().zip(&props).map(|(e, properties)| Record {
+        event: &e.event,
+        installation_id: &e.installation_id,
+        message_id: &e.message_id,
+        time_unix_nano: nanos(e.ts_ms),
+        properties,
+    });
+    let sender = Sender {
+        name: LIBRARY,
+        version: env!("CARGO_PKG_VERSION"),
+        resource: &[],
+    };
+    json::request(records, nanos(now_ms), &sender)
 }
 
 fn body(value: &Value) -> Vec<u8> {
@@ -190,6 +217,29 @@ mod tests {
         assert_eq!(a, posthog_uuid("m-1"));
         assert_ne!(a, posthog_uuid("m-2"));
         assert!(uuid::Uuid::parse_str(&a).is_ok());
+    }
+
+    #[test]
+    fn otlp_batch_is_a_logs_request_with_the_checkpoint_names() {
+        let mut t = target(Backend::Otlp);
+        t.url = "https://example.test/otlp?tenant=a".into();
+        let r = request(&t, &[queued("m-1")], 1_000);
+        assert_eq!(r.url, "https://example.test/otlp/v1/logs?tenant=a");
+        assert_eq!(r.authorization.as_deref(), Some("Bearer k3y"));
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        let logs = &body["resourceLogs"][0];
+        assert!(
+            logs["resource"]["attributes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"key": "service.name", "value": {"stringValue": "acme"}}))
+        );
+        let record = &logs["scopeLogs"][0]["logRecords"][0];
+        assert_eq!(record["eventName"], "install.started");
+        assert_eq!(record["timeUnixNano"], "1795428000123000000");
+        assert_eq!(record["observedTimeUnixNano"], "1000000000");
+        t.key = String::new();
+        assert_eq!(request(&t, &[queued("m-1")], 0).authorization, None);
     }
 
     #[test]

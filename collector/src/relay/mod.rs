@@ -21,6 +21,9 @@ pub enum Backend {
     /// `serve --notify-support URL`: each support request as one JSON message with a
     /// Slack-compatible `text`, POSTed to the URL as it is.
     Notify,
+    /// OpenTelemetry logs, OTLP/HTTP JSON at `/v1/logs` (an OpenTelemetry Collector, and through it
+    /// ClickHouse, Loki, Datadog, …); a key goes as `Authorization: Bearer KEY`, an empty one not at all.
+    Otlp,
 }
 
 impl Backend {
@@ -30,6 +33,7 @@ impl Backend {
             Backend::Posthog => "posthog",
             Backend::Segment => "segment",
             Backend::Notify => "notify-support",
+            Backend::Otlp => "otlp",
         }
     }
 
@@ -37,7 +41,7 @@ impl Backend {
     pub fn batch_events(self) -> usize {
         match self {
             Backend::Notify => 1,
-            Backend::Posthog | Backend::Segment => 250,
+            Backend::Posthog | Backend::Segment | Backend::Otlp => 250,
         }
     }
 }
@@ -61,7 +65,12 @@ impl FromStr for Destination {
         let backend = match name.trim() {
             "posthog" => Backend::Posthog,
             "segment" => Backend::Segment,
-            other => return Err(format!("unknown backend {other:?}: use posthog=URL or segment=URL")),
+            "otlp" => Backend::Otlp,
+            other => {
+                return Err(format!(
+                    "unknown backend {other:?}: use posthog=URL, segment=URL or otlp=URL"
+                ));
+            }
         };
         let url = url.trim().trim_end_matches('/');
         let host = url
@@ -161,7 +170,7 @@ impl Target {
                     .to_string();
                 format!("notify-support-{}", &id[..8])
             }
-            Backend::Posthog | Backend::Segment => self.backend.as_str().to_string(),
+            Backend::Posthog | Backend::Segment | Backend::Otlp => self.backend.as_str().to_string(),
         }
     }
 
@@ -175,7 +184,7 @@ impl Target {
                 let host = rest.split(['/', '?']).next().unwrap_or_default();
                 format!("{scheme}://{host}/***")
             }
-            Backend::Posthog | Backend::Segment => shown,
+            Backend::Posthog | Backend::Segment | Backend::Otlp => shown,
         }
     }
 
@@ -183,7 +192,7 @@ impl Target {
     pub fn only(&self) -> Option<&'static str> {
         match self.backend {
             Backend::Notify => Some(crate::event::names::SUPPORT),
-            Backend::Posthog | Backend::Segment => None,
+            Backend::Posthog | Backend::Segment | Backend::Otlp => None,
         }
     }
 }
@@ -209,7 +218,7 @@ pub fn targets(destinations: Vec<Destination>, keys: Vec<String>) -> Result<Vec<
         if targets.iter().any(|t| t.backend == d.backend) {
             return Err(format!("--forward {} is given twice", d.backend.as_str()));
         }
-        if key.trim().is_empty() {
+        if key.trim().is_empty() && d.backend != Backend::Otlp {
             return Err(format!("--forward-key for {} is empty", d.backend.as_str()));
         }
         targets.push(Target {

@@ -213,3 +213,66 @@ fn install_beacon_over_otlp_fills_the_report() {
     let id = std::fs::read_to_string(home.path().join(".local/state/acme/installation_id")).unwrap();
     assert!(rows.iter().all(|r| r["installation_id"] == id.trim()), "{rows:#?}");
 }
+
+#[test]
+fn forward_otlp_sends_logs_the_official_schema_reads() {
+    if !have_otel_python() {
+        return;
+    }
+    let receiver = testkit::Server::with_plan(vec![testkit::Reply::Status(503)]);
+    let forward = format!("otlp={}/otlp", receiver.url);
+    let collector = Collector::start(&["--forward", &forward, "--forward-key", "otel-tok"]);
+    let facts = common::facts("acme", "2.4.0", "ubuntu", "22.04");
+    let events = serde_json::json!([
+        {"event": "Installation Started", "installation_id": "inst-9", "message_id": "m-1",
+         "timestamp": "2026-11-23T10:00:00.000Z", "properties": facts},
+        {"event": "Installation Error", "installation_id": "inst-9", "message_id": "m-2",
+         "timestamp": "2026-11-23T10:00:05.000Z",
+         "properties": common::with(facts.clone(), serde_json::json!({"step": "db", "exit_code": 3}))},
+    ]);
+    assert_eq!(collector.post_json("/events", &[], &events).0, 200);
+
+    let got = testkit::eventually(std::time::Duration::from_secs(30), "a batch accepted", || {
+        let got = receiver.requests();
+        if got.iter().any(|r| r.status == Some(200)) {
+            Ok(got)
+        } else {
+            Err(got)
+        }
+    });
+    assert_eq!(got.len(), 2, "refused once (503), then sent again: {got:#?}");
+    // The retry carries the same records (only observedTimeUnixNano, the send time, moves on).
+    let uids = |body: &[u8]| {
+        crate::tools::otlp_records(&[body])
+            .iter()
+            .map(|r| r["attributes"]["log.record.uid"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(uids(&got[0].body), uids(&got[1].body));
+    let sent = &got[1];
+    assert_eq!(sent.url, "/otlp/v1/logs");
+    assert_eq!(sent.header("authorization"), Some("Bearer otel-tok"));
+    assert_eq!(sent.header("content-type"), Some("application/json"));
+    let records = crate::tools::otlp_records(&[&sent.body]);
+    let names: Vec<&Value> = records.iter().map(|r| &r["eventName"]).collect();
+    assert_eq!(names, ["install.started", "install.failed"]);
+    let resource = &records[1]["resource"];
+    assert_eq!(
+        resource["app.installation.id"],
+        serde_json::json!({"stringValue": "inst-9"})
+    );
+    assert_eq!(resource["service.version"], serde_json::json!({"stringValue": "2.4.0"}));
+    assert_eq!(resource["host.arch"], serde_json::json!({"stringValue": "amd64"}));
+    assert_eq!(
+        records[1]["attributes"]["process.exit.code"],
+        serde_json::json!({"intValue": "3"})
+    );
+    assert_eq!(
+        records[1]["attributes"]["log.record.uid"],
+        serde_json::json!({"stringValue": "m-2"})
+    );
+    assert_eq!(
+        (&records[1]["severityNumber"], &records[1]["time"]),
+        (&Value::from(17), &Value::from(1_795_428_005_000_000_000u64))
+    );
+}
