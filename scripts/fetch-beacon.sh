@@ -89,12 +89,12 @@ _beacon_fetch_verified() {
 # Prints the absolute path of a directory only the caller can write: BEACON_DIR (created if
 # missing), else a new one in TMPDIR. An existing directory must be a real directory owned by the
 # caller with mode 0700, so nobody else can swap the binary between its check and its run.
-# Prints the reason instead and fails when that cannot be had.
+# Prints the reason (without the path, which is never sent) and fails when that cannot be had.
 _beacon_fetch_private_dir() {
   umask 077
   if [ -n "${BEACON_DIR-}" ]; then
     _bf_d=$BEACON_DIR
-    [ -e "$_bf_d" ] || [ -L "$_bf_d" ] || mkdir -p -- "$_bf_d" 2>/dev/null || { echo "cannot create $_bf_d"; return 1; }
+    [ -e "$_bf_d" ] || [ -L "$_bf_d" ] || mkdir -p -- "$_bf_d" 2>/dev/null || { echo "cannot create BEACON_DIR"; return 1; }
   else
     _bf_d=$(mktemp -d "${TMPDIR:-/tmp}/install-beacon.XXXXXXXX" 2>/dev/null) || {
       # No mktemp: a random name, made by a mkdir that fails on anything already there.
@@ -103,7 +103,7 @@ _beacon_fetch_private_dir() {
         _bf_d=${TMPDIR:-/tmp}/install-beacon.$(od -An -tx1 -N8 /dev/urandom 2>/dev/null | tr -d ' \n')
         mkdir -- "$_bf_d" 2>/dev/null && break
         _bf_n=$((_bf_n + 1))
-        [ "$_bf_n" -lt 3 ] || { echo "cannot create a directory in ${TMPDIR:-/tmp}"; return 1; }
+        [ "$_bf_n" -lt 3 ] || { echo "cannot create a directory in TMPDIR"; return 1; }
       done
     }
   fi
@@ -114,7 +114,8 @@ _beacon_fetch_private_dir() {
     # A trailing . or + marks an SELinux context or an ACL.
     "drwx------/$(id -u)" | "drwx------./$(id -u)") [ ! -L "$_bf_d" ] && echo "$_bf_d" && return 0 ;;
   esac
-  echo "$_bf_d is not a private directory of this user (mode 0700, owner $(id -u), not a link)"
+  # The reason is sent: it names no path.
+  echo "the download directory is not a private directory of this user (mode 0700, owned by it, not a link)"
   return 1
 }
 

@@ -115,6 +115,11 @@ impl<'a> Session<'a> {
         }
         let _lock = s.state_dir.as_ref().and_then(|d| d.lock().ok());
         match identity::load_or_create(path) {
+            Ok((id, identity::Origin::Filled)) => {
+                self.ui
+                    .warn(&format!("{} was empty; wrote a new installation ID", path.display()));
+                id
+            }
             Ok((id, _)) => id,
             Err(e) => {
                 self.ui.warn(&format!(

@@ -18,8 +18,10 @@ const MODE: u32 = 0o644;
 pub enum Origin {
     /// The file held a valid ID.
     Existing,
-    /// There was no file, or an empty one; a new ID was written.
+    /// There was no file; a new ID was written.
     Created,
+    /// The file was empty (made in advance for the ID); a new ID was written into it.
+    Filled,
 }
 
 /// Parses an ID file's content: one UUID, surrounding whitespace ignored.
@@ -39,7 +41,7 @@ pub fn load_or_create(path: &Path) -> io::Result<(Uuid, Origin)> {
             Ok(content) => {
                 return match parse(&content) {
                     Some(id) => Ok((id, Origin::Existing)),
-                    None if content.trim_ascii().is_empty() => write_new(path).map(|id| (id, Origin::Created)),
+                    None if content.trim_ascii().is_empty() => write_new(path).map(|id| (id, Origin::Filled)),
                     None => Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "it holds something other than an installation ID (left untouched)",
@@ -113,7 +115,7 @@ mod tests {
         }
         fs::write(&path, " \n").unwrap();
         let (id, origin) = load_or_create(&path).unwrap();
-        assert_eq!(origin, Origin::Created);
+        assert_eq!(origin, Origin::Filled);
         assert_eq!(parse(&fs::read(&path).unwrap()), Some(id));
     }
 
