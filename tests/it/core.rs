@@ -4,7 +4,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{Env, Peer, RawPeer, Reply, Server, stderr, stdout};
+use crate::support::{Env, Peer, RawPeer, Reply, Server, stderr, stdout, target};
 use serde_json::{Value, json};
 
 const UUID_LEN: usize = 36;
@@ -92,7 +92,7 @@ fn segment_started_request_is_exactly_what_segment_expects() {
     assert_eq!(p["product"], "acme");
     assert_eq!(p["product_version"], "1.2.3");
     assert_eq!(p["beacon_version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(p["arch"], std::env::consts::ARCH);
+    assert_eq!(p["arch"], target::arch());
     assert_eq!(p["ci"], false);
     assert_eq!(p["attempt"], 1);
     assert!(p["cpu_count"].as_u64().is_some_and(|n| n >= 1));
@@ -515,7 +515,7 @@ fn donottrack_executable_cannot_be_turned_back_on() {
     let env = Env::new();
     let renamed = env.home.path().join("acme-DoNotTrack");
     // A symlink, not a copy: exec of a freshly written copy races other tests' forks (ETXTBSY).
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_install-beacon"), &renamed).unwrap();
+    std::os::unix::fs::symlink(target::beacon(), &renamed).unwrap();
     env.bin(&renamed)
         .args([
             "--product",

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, Peer, RawPeer, Server, shells, tools};
+use crate::support::{Env, Peer, RawPeer, Server, shells, target, tools};
 use serde_json::Value;
 
 const VERSION: &str = "9.9.9";
@@ -50,12 +50,18 @@ impl Release {
         Release { dir, sums }
     }
 
-    /// This build's binary, stripped as a release's is: the debug info of a debug build alone
-    /// would take its archive past the snippet's 16 MiB cap.
+    /// The binary under test, stripped as a release's is: the debug info of a debug build alone
+    /// would take its archive past the snippet's 16 MiB cap. A release binary (`BEACON_TARGET`) is
+    /// packed as it is, under emulation as its qemu wrapper, which the snippet can execute where
+    /// the foreign binary itself would need binfmt_misc.
     fn real() -> Release {
+        let debug_build = Path::new(env!("CARGO_BIN_EXE_install-beacon"));
+        if target::beacon() != debug_build {
+            return Release::with(target::beacon());
+        }
         let stage = tempfile::tempdir().unwrap();
         let binary = stage.path().join("install-beacon");
-        fs::copy(env!("CARGO_BIN_EXE_install-beacon"), &binary).unwrap();
+        fs::copy(debug_build, &binary).unwrap();
         let stripped = Command::new("strip").arg(&binary).status();
         assert!(stripped.is_ok_and(|s| s.success()), "strip (binutils) failed");
         Release::with(&binary)

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, Reply, Server, stderr, stdout};
+use crate::support::{Env, Reply, Server, stderr, stdout, target};
 use serde_json::Value;
 
 /// `--protocol json` to the server, so each event is one request.
@@ -226,7 +226,7 @@ fn signal_run(signal: libc::c_int) -> (i32, Vec<Value>) {
     let server = Server::start();
     let env = Env::new();
     let marker = env.home.path().join("child-started");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_install-beacon"));
+    let mut cmd = Command::new(target::beacon());
     cmd.env_clear()
         .env("HOME", env.home.path())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())

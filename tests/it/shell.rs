@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use crate::support::{Env, Server, shells, stderr, stdout};
+use crate::support::{Env, Server, shells, stderr, stdout, target};
 use serde_json::Value;
 
 /// Runs `body` after the hooks, in `shell`, with options given to shell-init only.
@@ -17,7 +17,7 @@ fn run(shell: &str, env: &Env, server: &Server, init_args: &str, body: &str) -> 
         .env_clear()
         .env("HOME", env.home.path())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("BIN", env!("CARGO_BIN_EXE_install-beacon"))
+        .env("BIN", target::beacon())
         .env("URL", &server.url)
         .output()
         .expect("run shell")
@@ -107,7 +107,7 @@ fn a_missing_install_beacon_never_fails_the_script() {
             .env_clear()
             .env("HOME", env.home.path())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("BIN", env!("CARGO_BIN_EXE_install-beacon"))
+            .env("BIN", target::beacon())
             .env("INSTALL_BEACON_PROTOCOL", "json")
             .env("INSTALL_BEACON_ENDPOINT", &server.url)
             .output()

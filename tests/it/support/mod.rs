@@ -2,10 +2,12 @@
 //! every request (`Server`), the `eventually` poll helper and the loud skips of `tools` (these three
 //! from the `testkit` crate the collector's suite shares), raw TCP listeners for misbehaving peers (`RawPeer`), command builders
 //! that run the real binary in a clean environment (`Env`: no proxies, no CI variables, no opt-outs,
-//! HOME in a temp dir), `stdout` / `stderr` for what a run printed, and in `net` the real-network
-//! fixtures (CA, HTTPS front, proxy, black hole, the builds to test).
+//! HOME in a temp dir), `stdout` / `stderr` for what a run printed, in `net` the real-network
+//! fixtures (CA, HTTPS front, proxy, black hole, the builds to test), and in `target` the binary
+//! under test (`BEACON_TARGET`: another target's release binary, under qemu-user if need be).
 
 pub mod net;
+pub mod target;
 pub mod tmux;
 
 use std::io::{Read, Write};
@@ -120,9 +122,9 @@ impl Env {
         cmd
     }
 
-    /// The real binary in a clean environment, no arguments.
+    /// The binary under test ([`target::beacon`]) in a clean environment, no arguments.
     pub fn bare(&self) -> Command {
-        self.bin(Path::new(env!("CARGO_BIN_EXE_install-beacon")))
+        self.bin(target::beacon())
     }
 
     /// Another executable (a renamed copy) in the same clean environment.
