@@ -4,6 +4,9 @@
 #   install-beacon-VERSION-TARGET.tar.gz   (Linux, macOS; holds the binary `install-beacon`)
 #   install-beacon-VERSION-TARGET.zip      (Windows; holds `install-beacon.exe`)
 #   SHA256SUMS, SHA256SUMS.minisig         (checksums of the archives, signed in minisign format)
+#   provenance.json, provenance.json.minisig  (in-toto Statement, SLSA provenance v1: the archives
+#                                          and their SHA-256, source commit, Cargo.lock, toolchain;
+#                                          signed like SHA256SUMS; scripts/provenance.py)
 #   minisign.pub                           (the public key that verifies SHA256SUMS.minisig)
 #
 #   scripts/release.sh VERSION            build, package, sign
@@ -16,8 +19,11 @@
 # be tested; its secret key is deleted at the end.
 # BEACON_RELEASE_TARGETS="t1 t2" builds a subset. BEACON_BUILD_* variables make a branded release.
 #
-# Needs: rustup targets, musl-tools (x86_64 Linux), cargo-zigbuild + ziglang (aarch64 Linux, macOS),
-# gcc-mingw-w64-x86-64 (Windows), minisign, zip, GNU tar, python3. Every binary must be <= 2.5 MiB.
+# Needs: rustup targets, musl-tools (x86_64 Linux), cargo-zigbuild + ziglang (aarch64, armv7 and
+# riscv64 Linux, macOS), the rust-src component (armv7, riscv64: Rust ships no prebuilt standard
+# library for them, so it is built from the toolchain's own sources), gcc-mingw-w64-x86-64 (Windows),
+# minisign, zip, GNU tar, python3. Every binary must be <= 2.5 MiB; scripts/check-macho.py checks
+# the macOS ones (system libraries only, macOS 11.0 or older, arm64's ad-hoc signature).
 # Builds are reproducible: SOURCE_DATE_EPOCH (default: the last commit's time) fixes every
 # timestamp in the archives, entries have fixed owners and order, and the linkers write no time.
 # Exception: Zig writes a random LC_UUID into macOS binaries; --twice compares them without it.
@@ -37,7 +43,7 @@ case $VERSION in
     ;;
 esac
 
-ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu"
+ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf riscv64gc-unknown-linux-musl x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu"
 TARGETS=${BEACON_RELEASE_TARGETS:-$ALL_TARGETS}
 MAX_BYTES=$((2560 * 1024)) # 2.5 MiB
 DIST=dist
@@ -62,6 +68,11 @@ for t in $TARGETS; do
   case $t in
     x86_64-unknown-linux-musl) need musl-gcc "apt-get install musl-tools" ;;
     aarch64-unknown-linux-musl | *-apple-darwin) need cargo-zigbuild "pip install ziglang cargo-zigbuild" ;;
+    armv7-unknown-linux-musleabihf | riscv64gc-unknown-linux-musl)
+      need cargo-zigbuild "pip install ziglang cargo-zigbuild"
+      rustup component list --installed | grep -q '^rust-src' || die "$t needs the standard library's sources: rustup component add rust-src"
+      continue
+      ;;
     x86_64-pc-windows-gnu) need x86_64-w64-mingw32-gcc "apt-get install gcc-mingw-w64-x86-64" ;;
     *) die "unknown target $t (known: $ALL_TARGETS)" ;;
   esac
@@ -88,6 +99,14 @@ build() {
     aarch64-apple-darwin)
       MACOSX_DEPLOYMENT_TARGET=11.0 CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS="-C link-arg=-F$PWD/scripts/macos-stubs" \
         cargo zigbuild --release --locked --target "$t"
+      ;;
+    # rustup has no prebuilt standard library for these ("available = false" in the channel
+    # manifest): cargo builds it from rust-src with the same compiler (RUSTC_BOOTSTRAP lets the
+    # stable cargo do so), at the release profile's opt-level and LTO. Without a prebuilt one there
+    # are no self-contained C runtime objects either: Zig's musl brings crt1.o and libc.
+    armv7-unknown-linux-musleabihf | riscv64gc-unknown-linux-musl)
+      env "CARGO_TARGET_$(echo "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C link-self-contained=no" RUSTC_BOOTSTRAP=1 \
+        cargo zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort
       ;;
     *) cargo zigbuild --release --locked --target "$t" ;;
   esac
@@ -133,7 +152,7 @@ build_all() {
     [ -f "$bin" ] || die "$t: no binary at $bin"
     size=$(stat -c %s "$bin")
     [ "$size" -le "$MAX_BYTES" ] || die "$t: $bin is $size bytes, over the limit of $MAX_BYTES (2.5 MiB)"
-    case $t in *-apple-darwin) check_macos_minimum "$bin" ;; esac
+    case $t in *-apple-darwin) python3 scripts/check-macho.py "$bin" >&2 || die "$t: $bin fails the Mach-O checks" ;; esac
   done
 }
 
@@ -159,24 +178,6 @@ PY
   done
 }
 
-# Fails when a macOS binary asks for a newer macOS than Rust's minimum: the minos of
-# LC_BUILD_VERSION, or the version of LC_VERSION_MIN_MACOSX (what older deployment targets get).
-check_macos_minimum() {
-  python3 - "$1" <<'PY' || die "$1 needs a newer macOS than intended (MACOSX_DEPLOYMENT_TARGET)"
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-count, offset = struct.unpack_from("<I", data, 16)[0], 32
-for _ in range(count):
-    cmd, size = struct.unpack_from("<II", data, offset)
-    if cmd in (0x32, 0x24):  # minos (xxxx.yy.zz) at +12 after the platform, or at +8
-        minos = struct.unpack_from("<I", data, offset + (12 if cmd == 0x32 else 8))[0]
-        print(f"  {sys.argv[1]}: runs on macOS {minos >> 16}.{(minos >> 8) & 255} and later", file=sys.stderr)
-        sys.exit(0 if minos >> 16 <= 11 else 1)
-    offset += size
-sys.exit(1)
-PY
-}
-
 package_all() {
   rm -rf "$DIST"
   mkdir -p "$DIST"
@@ -184,6 +185,8 @@ package_all() {
     package "$t"
   done
   (cd "$DIST" && sha256sum -- install-beacon-* >SHA256SUMS)
+  # shellcheck disable=SC2086 # one argument per target
+  BEACON_EPOCH=$EPOCH python3 scripts/provenance.py "$DIST" "$VERSION" $TARGETS
 }
 
 sign() {
@@ -197,11 +200,14 @@ sign() {
     [ -r "$key" ] || die "BEACON_SIGNING_KEY=$key is not a readable minisign secret key"
     minisign -R -s "$key" -p "$DIST/minisign.pub" >/dev/null
   fi
-  minisign -S -s "$key" -m "$DIST/SHA256SUMS" -x "$DIST/SHA256SUMS.minisig" \
-    -t "install-beacon $VERSION SHA256SUMS" >/dev/null
+  # One call for both files: a vendor's key asks for its password once. Signatures: FILE.minisig.
+  minisign -S -s "$key" -t "install-beacon $VERSION" -m "$DIST/SHA256SUMS" "$DIST/provenance.json" >/dev/null
   [ -z "$tmp" ] || rm -rf "$tmp"
-  minisign -V -q -p "$DIST/minisign.pub" -m "$DIST/SHA256SUMS" -x "$DIST/SHA256SUMS.minisig" ||
-    die "the signature just made does not verify"
+  local file
+  for file in SHA256SUMS provenance.json; do
+    minisign -V -q -p "$DIST/minisign.pub" -m "$DIST/$file" -x "$DIST/$file.minisig" ||
+      die "the signature of $file just made does not verify"
+  done
 }
 
 report() {
