@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, Peer, RawPeer, Server, shells, target, tools};
+use crate::support::{Env, Peer, RawPeer, Server, release_dist, shells, target};
 use serde_json::Value;
 
 const VERSION: &str = "9.9.9";
@@ -607,22 +607,8 @@ fn an_unknown_platform_and_the_segment_and_posthog_reports() {
 /// its SHA256SUMS verifies with minisign, and the snippet fetches, verifies and runs its asset.
 #[test]
 fn a_release_made_by_release_sh_is_verified_fetched_and_run() {
-    let Some(dist) = std::env::var_os("BEACON_DIST") else {
-        tools::cannot_run("BEACON_DIST does not name the dist/ of scripts/release.sh");
-        return;
-    };
-    if !tools::have("minisign", &["-v"], "minisign") {
-        return;
-    }
-    let dist = Path::new(&dist);
-    let verified = Command::new("minisign")
-        .args(["-V", "-p"])
-        .arg(dist.join("minisign.pub"))
-        .arg("-m")
-        .arg(dist.join("SHA256SUMS"))
-        .output()
-        .expect("run minisign");
-    assert!(verified.status.success(), "{verified:?}");
+    let Some(dist) = release_dist("SHA256SUMS") else { return };
+    let dist = dist.as_path();
     let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
     let suffix = format!("-{}.tar.gz", this_target());
     let version = sums

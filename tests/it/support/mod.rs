@@ -229,3 +229,26 @@ pub fn build_beacon(target_dir: &Path, args: &[&str], envs: &[(&str, &str)]) {
         target_dir.display()
     );
 }
+
+/// The `dist/` of `scripts/release.sh` (CI points `BEACON_DIST` at it) after checking that the
+/// minisign signature of its file `signed` verifies with its `minisign.pub`; `None` when there is
+/// none or minisign is missing (reported through `tools`).
+pub fn release_dist(signed: &str) -> Option<PathBuf> {
+    let Some(dist) = std::env::var_os("BEACON_DIST") else {
+        tools::cannot_run("BEACON_DIST does not name the dist/ of scripts/release.sh");
+        return None;
+    };
+    if !tools::have("minisign", &["-v"], "minisign") {
+        return None;
+    }
+    let dist = PathBuf::from(dist);
+    let verified = std::process::Command::new("minisign")
+        .args(["-V", "-p"])
+        .arg(dist.join("minisign.pub"))
+        .arg("-m")
+        .arg(dist.join(signed))
+        .output()
+        .expect("run minisign");
+    assert!(verified.status.success(), "{signed}: {verified:?}");
+    Some(dist)
+}
