@@ -68,7 +68,7 @@ def main(dist, version, targets):
         "predicateType": "https://slsa.dev/provenance/v1",
         "predicate": {
             "buildDefinition": {
-                "buildType": f"{repository}/blob/main/docs/provenance.md#release-sh-v1",
+                "buildType": f"{repository}/blob/main/docs/releasing.md#what-a-release-is",
                 "externalParameters": {
                     "version": version,
                     "targets": targets,
