@@ -1,4 +1,4 @@
-//! `beacon-collector`: receive install-beacon events into SQLite, and report on installations.
+//! `beacon-collector`: receive install-beacon events into SQLite (or PostgreSQL), and report on installations.
 
 mod cli;
 mod clock;
@@ -21,6 +21,7 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command, ExportArgs, ForgetArgs, Format, ReportArgs, ServeArgs};
 use error::Error;
 use store::Store;
+use store::postgres::Postgres;
 use store::sqlite::Sqlite;
 
 fn main() -> ExitCode {
@@ -41,10 +42,14 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Forget(args) => forget(args),
         Command::Export(args) => export(args),
         Command::Seed(args) => {
-            let store = Sqlite::create(&args.db, std::time::Duration::from_secs(5))
-                .map_err(|e| Error::OpenDatabase(args.db.clone(), e))?;
-            let n = store::seed::seed(&store, args.events, args.days, args.seed)?;
-            println!("seeded {n} events into {}", args.db.display());
+            let busy = std::time::Duration::from_secs(5);
+            let open = match store::postgres_url(&args.db) {
+                Some(url) => Postgres::open(url, busy).map(|s| Box::new(s) as Box<dyn Store>),
+                None => Sqlite::create(&args.db, busy).map(|s| Box::new(s) as Box<dyn Store>),
+            };
+            let store = open.map_err(|e| Error::OpenDatabase(store::db_name(&args.db), e))?;
+            let n = store::seed::seed(&*store, args.events, args.days, args.seed)?;
+            println!("seeded {n} events into {}", store::db_name(&args.db).display());
             Ok(())
         }
     }
@@ -103,11 +108,16 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         Some(path) => notices::Notices::load(path, global_notices.clone()).map_err(Error::Notices)?,
         None => global_notices.clone(),
     };
-    let store = Sqlite::serve(&db, busy_timeout, retain).map_err(|e| Error::OpenDatabase(db.clone(), e))?;
+    let name = store::db_name(&db);
+    let store: std::sync::Arc<dyn Store> = match store::postgres_url(&db) {
+        Some(url) => Postgres::serve(url, busy_timeout, retain).map(|s| std::sync::Arc::new(s) as _),
+        None => Sqlite::serve(&db, busy_timeout, retain).map(|s| std::sync::Arc::new(s) as _),
+    }
+    .map_err(|e| Error::OpenDatabase(name.clone(), e))?;
     let settings = http::Settings {
         listen,
-        store: std::sync::Arc::new(store),
-        db,
+        store,
+        db: name,
         keys: ingest::Keys::new(keys),
         notices,
         notices_file,
@@ -140,7 +150,7 @@ fn report(args: ReportArgs) -> Result<(), Error> {
         now_ms: now,
     };
     let store = existing(&args.db)?;
-    let report = report::run(&store, &query)?;
+    let report = report::run(&*store, &query)?;
     let text = match args.format {
         Format::Table => present::text::render(&report),
         Format::Json => present::json(&report),
@@ -155,18 +165,25 @@ fn report(args: ReportArgs) -> Result<(), Error> {
     }
 }
 
-/// The database of `report`, `forget` and `export`, which must exist.
-fn existing(db: &std::path::Path) -> Result<Sqlite, Error> {
-    if !db.exists() {
-        return Err(Error::DatabaseMissing(db.to_path_buf()));
-    }
-    Sqlite::existing(db).map_err(|e| Error::OpenDatabase(db.to_path_buf(), e))
+/// The database of `report`, `forget` and `export`, which must exist (a PostgreSQL database
+/// gets its schema if it has none yet).
+fn existing(db: &std::path::Path) -> Result<Box<dyn Store>, Error> {
+    let store = match store::postgres_url(db) {
+        Some(url) => Postgres::open(url, std::time::Duration::from_secs(5)).map(|s| Box::new(s) as Box<dyn Store>),
+        None if !db.exists() => return Err(Error::DatabaseMissing(db.to_path_buf())),
+        None => Sqlite::existing(db).map(|s| Box::new(s) as Box<dyn Store>),
+    };
+    store.map_err(|e| Error::OpenDatabase(store::db_name(db), e))
 }
 
 fn forget(args: ForgetArgs) -> Result<(), Error> {
     let done = existing(&args.db)?.forget(&args.id)?;
     if done.events == 0 && done.installations == 0 {
-        println!("no events of installation {} in {}", args.id, args.db.display());
+        println!(
+            "no events of installation {} in {}",
+            args.id,
+            store::db_name(&args.db).display()
+        );
     } else {
         println!(
             "forgot installation {}: {} events and {} installation records deleted",
@@ -190,14 +207,14 @@ fn export(args: ExportArgs) -> Result<(), Error> {
                 .mode(0o600)
                 .open(path)?;
             let mut out = std::io::BufWriter::new(file);
-            let n = store::export::export(&store, args.format, &mut out)?;
+            let n = store::export::export(&*store, args.format, &mut out)?;
             out.flush()?;
             eprintln!("exported {n} events to {}", path.display());
             Ok(())
         }
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            store::export::export(&store, args.format, &mut out)
+            store::export::export(&*store, args.format, &mut out)
                 .and_then(|_| out.flush().map_err(store::StoreError::Io))
         }
     };

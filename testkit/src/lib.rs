@@ -1,13 +1,15 @@
 //! What both integration suites (install-beacon's `tests/it`, beacon-collector's
 //! `collector/tests/it`) share: a recording HTTP server on 127.0.0.1 ([`Server`]), one poll helper
-//! for what happens in the background ([`eventually`]), and the loud skip of a test whose outside
+//! for what happens in the background ([`eventually`]), a throwaway PostgreSQL ([`Postgres`]), and the loud skip of a test whose outside
 //! tool is missing ([`tools`]).
 
+mod postgres;
 mod server;
 pub mod tools;
 
 use std::time::{Duration, Instant};
 
+pub use postgres::Postgres;
 pub use server::{Received, Reply, Server};
 
 /// Polls `probe` every 50 ms until it returns `Some`, and returns that value; panics after

@@ -2,7 +2,8 @@
 //! (store a request's events, count installations for a report, drain the relay's queue, forget,
 //! retain, export), with typed rows in and out. The rest of the collector sees no SQL.
 //!
-//! `sqlite/` is the implementation (one file, WAL); another database is a folder next to it.
+//! `sqlite/` is the embedded implementation (one file, WAL); `postgres/` the one several
+//! replicas share ([`postgres_url`] tells which a `--db` names).
 
 #[cfg(test)]
 mod conformance;
@@ -10,12 +11,13 @@ pub mod export;
 pub mod retention;
 mod rows;
 pub mod seed;
+pub mod postgres;
 pub mod sqlite;
 
 use std::time::Duration;
 
 use crate::clock::DAY_MS;
-use crate::event::{Event, EventNames};
+use crate::event::{Event, EventNames, NO_PRODUCT, names};
 
 pub use rows::{
     Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
@@ -31,6 +33,40 @@ pub fn trusted_times(received_ms: i64, retain: Option<Duration>) -> (i64, i64) {
         received_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
     });
     (oldest, received_ms.saturating_add(DAY_MS))
+}
+
+/// SQL with the event names of `beacon_wire` (and [`NO_PRODUCT`]) put in for `{STARTED}`,
+/// `{SUCCESS}`, `{ERROR}`, `{SUPPORT}`, `{INSTANCE_ACTIVE}` and `{NO_PRODUCT}`, and the property
+/// keys for `{ARCH}`, `{CONTAINER}`, `{CI}`, `{MESSAGE}`, `{AGENT}`, `{INSTALL_METHOD}` and
+/// `{ATTEMPT}` (and `{BEACON_UNAVAILABLE}`), so that no name is written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
+pub(crate) fn sql(template: &str) -> String {
+    template
+        .replace("{STARTED}", names::STARTED)
+        .replace("{SUCCESS}", names::SUCCESS)
+        .replace("{ERROR}", names::ERROR)
+        .replace("{SUPPORT}", names::SUPPORT)
+        .replace("{INSTANCE_ACTIVE}", names::INSTANCE_ACTIVE)
+        .replace("{NO_PRODUCT}", NO_PRODUCT)
+        .replace("{ARCH}", beacon_wire::prop::ARCH)
+        .replace("{CONTAINER}", beacon_wire::prop::CONTAINER)
+        .replace("{CI}", beacon_wire::prop::CI)
+        .replace("{MESSAGE}", beacon_wire::prop::MESSAGE)
+        .replace("{AGENT}", beacon_wire::prop::AGENT)
+        .replace("{INSTALL_METHOD}", beacon_wire::prop::INSTALL_METHOD)
+        .replace("{ATTEMPT}", beacon_wire::prop::ATTEMPT)
+        .replace("{BEACON_UNAVAILABLE}", names::BEACON_UNAVAILABLE)
+}
+
+/// The `postgres://` (or `postgresql://`) URL a `--db` names, if it names one rather than a
+/// SQLite file.
+pub fn postgres_url(db: &std::path::Path) -> Option<&str> {
+    db.to_str()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// What a `--db` is called in messages: a PostgreSQL URL without its password.
+pub fn db_name(db: &std::path::Path) -> std::path::PathBuf {
+    postgres_url(db).map_or_else(|| db.to_path_buf(), |url| postgres::masked(url).into())
 }
 
 /// Why a store operation failed.

@@ -24,7 +24,8 @@ use super::{
     Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
     StepRow, Store, StoreError, StoredEvent, SupportRow,
 };
-use crate::event::{Event, EventNames, NO_PRODUCT, names};
+use super::sql;
+use crate::event::{Event, EventNames};
 
 use file::DbFile;
 
@@ -60,28 +61,6 @@ impl FromSql for Status {
             )),
         }
     }
-}
-
-/// SQL with the event names of `beacon_wire` (and [`NO_PRODUCT`]) put in for `{STARTED}`,
-/// `{SUCCESS}`, `{ERROR}`, `{SUPPORT}`, `{INSTANCE_ACTIVE}` and `{NO_PRODUCT}`, and the property
-/// keys for `{ARCH}`, `{CONTAINER}`, `{CI}`, `{MESSAGE}`, `{AGENT}`, `{INSTALL_METHOD}` and
-/// `{ATTEMPT}` (and `{BEACON_UNAVAILABLE}`), so that no name is written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
-fn sql(template: &str) -> String {
-    template
-        .replace("{STARTED}", names::STARTED)
-        .replace("{SUCCESS}", names::SUCCESS)
-        .replace("{ERROR}", names::ERROR)
-        .replace("{SUPPORT}", names::SUPPORT)
-        .replace("{INSTANCE_ACTIVE}", names::INSTANCE_ACTIVE)
-        .replace("{NO_PRODUCT}", NO_PRODUCT)
-        .replace("{ARCH}", beacon_wire::prop::ARCH)
-        .replace("{CONTAINER}", beacon_wire::prop::CONTAINER)
-        .replace("{CI}", beacon_wire::prop::CI)
-        .replace("{MESSAGE}", beacon_wire::prop::MESSAGE)
-        .replace("{AGENT}", beacon_wire::prop::AGENT)
-        .replace("{INSTALL_METHOD}", beacon_wire::prop::INSTALL_METHOD)
-        .replace("{ATTEMPT}", beacon_wire::prop::ATTEMPT)
-        .replace("{BEACON_UNAVAILABLE}", names::BEACON_UNAVAILABLE)
 }
 
 /// Read-only connections kept for reuse.
@@ -349,7 +328,7 @@ impl Store for Sqlite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Fallbacks, Protocol};
+    use crate::event::{Fallbacks, NO_PRODUCT, Protocol, names};
 
     fn event(id: &str, ts: Option<&str>) -> Event {
         Event::new(

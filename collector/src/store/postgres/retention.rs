@@ -1,0 +1,117 @@
+//! Erasure, retention and export, as in `sqlite/retention.rs` and `sqlite/export.rs`.
+
+use postgres::Client;
+
+use crate::clock::DAY_MS;
+use crate::event::{NO_PRODUCT, names};
+use crate::store::{Forgotten, Retained, StoreError, StoredEvent};
+
+fn usize_of(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+pub fn forget(client: &mut Client, id: &str) -> Result<Forgotten, StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute(
+        "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE installation_id = $1)",
+        &[&id],
+    )?;
+    let events = tx.execute("DELETE FROM events WHERE installation_id = $1", &[&id])?;
+    let installations = tx.execute("DELETE FROM installations WHERE installation_id = $1", &[&id])?;
+    tx.execute("DELETE FROM instances WHERE installation_id = $1", &[&id])?;
+    tx.commit()?;
+    Ok(Forgotten {
+        events: usize_of(events),
+        installations: usize_of(installations),
+    })
+}
+
+pub fn retain(client: &mut Client, cutoff_ms: i64) -> Result<Retained, StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute(
+        &format!(
+            "INSERT INTO error_days (product, day, step, exit_code, message, events, installations)
+             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COALESCE(step, 'unknown'), exit_code,
+                    COALESCE(message, ''), COUNT(*), COUNT(DISTINCT installation_id)
+             FROM events WHERE event = '{}' AND ts_ms < $1 GROUP BY 1, 2, 3, 4, 5",
+            names::ERROR
+        ),
+        &[&cutoff_ms],
+    )?;
+    for (table, column, name) in [
+        ("support_days", "requests", names::SUPPORT),
+        ("unavailable_days", "events", names::BEACON_UNAVAILABLE),
+    ] {
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} (product, day, {column})
+                 SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
+                 FROM events WHERE event = '{name}' AND ts_ms < $1 GROUP BY 1, 2"
+            ),
+            &[&cutoff_ms],
+        )?;
+    }
+    tx.execute(
+        "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE ts_ms < $1)",
+        &[&cutoff_ms],
+    )?;
+    let events = tx.execute("DELETE FROM events WHERE ts_ms < $1", &[&cutoff_ms])?;
+    let installations = tx.execute(
+        "UPDATE installations SET installation_id = 'expired:' || replace(gen_random_uuid()::text, '-', '')
+         WHERE first_at < $1 AND installation_id NOT LIKE 'expired:%'",
+        &[&cutoff_ms],
+    )?;
+    tx.execute("DELETE FROM instances WHERE last_active_at < $1", &[&cutoff_ms])?;
+    tx.commit()?;
+    Ok(Retained {
+        events: usize_of(events),
+        installations: usize_of(installations),
+    })
+}
+
+/// Rows fetched per round trip while exporting.
+const EXPORT_BATCH: i32 = 1000;
+
+/// Hands every event to `each`, oldest first, streaming through a cursor; returns how many.
+pub fn each_event(
+    client: &mut Client,
+    each: &mut dyn FnMut(StoredEvent) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut tx = client.build_transaction().read_only(true).start()?;
+    let portal = tx.bind(
+        "SELECT message_id, event, installation_id, ts_ms, received_at, protocol, product, product_version,
+                os, os_version, step, exit_code, email, duration_ms, properties, timestamp
+         FROM events ORDER BY id",
+        &[],
+    )?;
+    let mut n = 0;
+    loop {
+        let rows = tx.query_portal(&portal, EXPORT_BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in rows {
+            each(StoredEvent {
+                message_id: r.try_get(0)?,
+                event: r.try_get(1)?,
+                installation_id: r.try_get(2)?,
+                ts_ms: r.try_get(3)?,
+                received_at_ms: r.try_get(4)?,
+                protocol: r.try_get(5)?,
+                product: r.try_get(6)?,
+                product_version: r.try_get(7)?,
+                os: r.try_get(8)?,
+                os_version: r.try_get(9)?,
+                step: r.try_get(10)?,
+                exit_code: r.try_get(11)?,
+                email: r.try_get(12)?,
+                duration_ms: r.try_get(13)?,
+                properties: r.try_get(14)?,
+                sent_timestamp: r.try_get(15)?,
+            })?;
+            n += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(n)
+}
