@@ -37,7 +37,7 @@ pub enum Command {
 /// Options of `forget`.
 #[derive(Debug, clap::Args)]
 pub struct ForgetArgs {
-    /// SQLite database file written by `serve`.
+    /// SQLite database file written by `serve`, or `postgres://user@host/db`.
     #[arg(long)]
     pub db: PathBuf,
     /// The installation ID to forget.
@@ -48,7 +48,7 @@ pub struct ForgetArgs {
 /// Options of `export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// SQLite database file written by `serve`.
+    /// SQLite database file written by `serve`, or `postgres://user@host/db`.
     #[arg(long)]
     pub db: PathBuf,
     /// Output format.
@@ -74,7 +74,7 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed first).
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
-    /// SQLite database file (created 0600 if missing).
+    /// SQLite database file (created 0600 if missing), or `postgres://user@host/db` (shared by replicas).
     #[arg(long)]
     pub db: PathBuf,
     /// Accepted write/API key; repeat for several. Without any key (here, in the environment or
@@ -159,7 +159,7 @@ pub struct ServeArgs {
 /// Options of `report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// SQLite database file written by `serve`.
+    /// SQLite database file written by `serve`, or `postgres://user@host/db`.
     #[arg(long)]
     pub db: PathBuf,
     /// Only installations first seen (and events sent) within this long (e.g. 30d, 12h); default: all.
@@ -205,7 +205,7 @@ pub enum Format {
 /// Options of the hidden `seed`.
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created if missing), or `postgres://user@host/db`.
     #[arg(long)]
     pub db: PathBuf,
     /// Number of events to generate.

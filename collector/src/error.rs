@@ -65,6 +65,9 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::DatabaseMissing(_) => Some("pass the file given to `beacon-collector serve --db`"),
+            Error::OpenDatabase(db, _) if crate::store::postgres_url(db).is_some() => {
+                Some("check that PostgreSQL is running there and that the user in --db may connect and create tables")
+            }
             Error::OpenDatabase(..) => Some("check that the directory of --db exists and is writable"),
             Error::Bind(..) => Some("pick another --listen address, or port 0 for any free port"),
             Error::SecretFile(..) => Some("name a readable file, one secret per line"),

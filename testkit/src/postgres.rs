@@ -71,12 +71,27 @@ impl Postgres {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let server = Postgres { dir, bin, port, as_root };
+        let server = Postgres {
+            dir,
+            bin,
+            port,
+            as_root,
+        };
         checked(
             "initdb",
             server
                 .tool("initdb")
-                .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "-D"])
+                .args([
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "-D",
+                ])
                 .arg(server.data())
                 .output(),
         );

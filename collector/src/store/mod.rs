@@ -8,10 +8,10 @@
 #[cfg(test)]
 mod conformance;
 pub mod export;
+pub mod postgres;
 pub mod retention;
 mod rows;
 pub mod seed;
-pub mod postgres;
 pub mod sqlite;
 
 use std::time::Duration;

@@ -13,7 +13,7 @@ fn event(name: &str, id: &str, ts: &str, props: Value) -> Value {
 /// acme 2.4.0: a (ubuntu, x86_64, host) succeeds; b (alpine, arm64, docker) fails at db twice
 /// with "disk full" and once at download; c (ubuntu, CI) succeeds; d (alpine, docker) fails at db
 /// with "disk full" and asks for support. beta: one installation on another day.
-fn scenario(c: &Collector) {
+pub fn scenario(c: &Collector) {
     let host = facts("acme", "2.4.0", "ubuntu", "22.04");
     let docker = with(
         facts("acme", "2.4.0", "alpine", "3.20"),

@@ -17,6 +17,7 @@ mod limits;
 mod notices;
 mod otlp;
 mod page;
+mod postgres;
 mod public;
 mod relay;
 mod security;

@@ -205,15 +205,13 @@ impl Fold<'_> {
 /// Renames events stored under a branded name and folds them in; see `sqlite/ingest.rs`.
 pub fn adopt_renamed(client: &mut Client, names: &EventNames) -> Result<u64, StoreError> {
     let mut tx = client.transaction()?;
-    let rename = tx.prepare(&sql(
-        "UPDATE events SET event = $1 WHERE event = $2
+    let rename = tx.prepare(&sql("UPDATE events SET event = $1 WHERE event = $2
          RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms,
                    properties::jsonb ->> '{ARCH}', properties::jsonb ->> '{CONTAINER}',
                    properties::jsonb -> '{CI}' IN ('1'::jsonb, 'true'::jsonb, '\"true\"'::jsonb),
                    properties::jsonb ->> '{AGENT}', properties::jsonb ->> '{INSTALL_METHOD}',
                    CASE WHEN properties::jsonb ->> '{ATTEMPT}' ~ '^[0-9]{1,18}$'
-                        THEN (properties::jsonb ->> '{ATTEMPT}')::bigint END",
-    ))?;
+                        THEN (properties::jsonb ->> '{ATTEMPT}')::bigint END"))?;
     let folds = Folds::prepare(&mut tx)?;
     let mut renamed = 0;
     for (branded, standard) in names.renamed() {

@@ -33,7 +33,11 @@ impl From<postgres::Error> for StoreError {
                 &SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE | &SqlState::LOCK_NOT_AVAILABLE,
             ) => StoreError::Busy,
             Some(&SqlState::DISK_FULL) => StoreError::Full,
-            _ => StoreError::Database(Box::new(e)),
+            _ => match std::error::Error::source(&e) {
+                // Connection errors say why only in their source ("Connection refused").
+                Some(cause) if e.as_db_error().is_none() => StoreError::Database(format!("{e}: {cause}").into()),
+                _ => StoreError::Database(Box::new(e)),
+            },
         }
     }
 }
@@ -103,8 +107,13 @@ impl Postgres {
     }
 
     /// Runs `f` on a pooled connection (opened when none is idle); a connection that broke is
-    /// not kept.
+    /// not kept. The sync client runs its own small runtime, which cannot start on a thread of
+    /// the server's: there, `f` runs as a blocking section (`block_in_place`).
     fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        outside_runtime(|| self.pooled(f))
+    }
+
+    fn pooled<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let idle = {
             let mut idle = lock(&self.idle);
             std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
@@ -122,6 +131,23 @@ impl Postgres {
     }
 }
 
+/// Runs `f`, as a blocking section (`block_in_place`) on a thread of the server's runtime.
+fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Closing a connection blocks too (the server drops its store on its runtime).
+        let idle = std::mem::take(&mut *lock(&self.idle));
+        outside_runtime(|| drop(idle));
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -131,7 +157,8 @@ impl Store for Postgres {
         let forward = lock(&self.forward).clone();
         let trusted = crate::store::trusted_times(received_at_ms, self.retain);
         let inserted = self.with(|c| ingest::insert(c, events, received_at_ms, trusted, &forward));
-        self.full.store(matches!(inserted, Err(StoreError::Full)), Ordering::Relaxed);
+        self.full
+            .store(matches!(inserted, Err(StoreError::Full)), Ordering::Relaxed);
         inserted
     }
 
@@ -267,7 +294,9 @@ mod tests {
 
     #[test]
     fn passes_the_store_conformance_suite() {
-        let Some(server) = testkit::Postgres::start() else { return };
+        let Some(server) = testkit::Postgres::start() else {
+            return;
+        };
         for (i, (name, check)) in crate::store::conformance::ALL.iter().enumerate() {
             let url = server.database(&format!("conformance{i}"));
             let store = Postgres::open(&url, Duration::from_secs(1)).unwrap();
@@ -278,7 +307,9 @@ mod tests {
 
     #[test]
     fn two_stores_on_one_database_store_an_event_once_and_relay_it_once() {
-        let Some(server) = testkit::Postgres::start() else { return };
+        let Some(server) = testkit::Postgres::start() else {
+            return;
+        };
         let url = server.database("replicas");
         let (a, b) = (
             Postgres::open(&url, Duration::from_secs(1)).unwrap(),
@@ -292,15 +323,29 @@ mod tests {
         assert_eq!(b.insert(std::slice::from_ref(&e), 1).unwrap().duplicates, 1);
         let claimed = a.queued("posthog", 10).unwrap();
         assert_eq!(claimed.len(), 1);
-        assert!(b.queued("posthog", 10).unwrap().is_empty(), "claimed by the other replica");
-        assert_eq!(a.queued("posthog", 10).unwrap(), claimed, "a replica sees its own claims again");
-        a.settle("posthog", &claimed, &Settled::Failed("503".into()), 2).unwrap();
-        assert_eq!(b.queued("posthog", 10).unwrap(), claimed, "released for another replica");
+        assert!(
+            b.queued("posthog", 10).unwrap().is_empty(),
+            "claimed by the other replica"
+        );
+        assert_eq!(
+            a.queued("posthog", 10).unwrap(),
+            claimed,
+            "a replica sees its own claims again"
+        );
+        a.settle("posthog", &claimed, &Settled::Failed("503".into()), 2)
+            .unwrap();
+        assert_eq!(
+            b.queued("posthog", 10).unwrap(),
+            claimed,
+            "released for another replica"
+        );
     }
 
     #[test]
     fn sent_timestamps_parse_as_sqlite_parses_them() {
-        let Some(server) = testkit::Postgres::start() else { return };
+        let Some(server) = testkit::Postgres::start() else {
+            return;
+        };
         let store = Postgres::open(&server.database("times"), Duration::from_secs(1)).unwrap();
         const RECEIVED: i64 = 1_795_500_000_000;
         let events: Vec<Event> = [
@@ -315,17 +360,31 @@ mod tests {
         .collect();
         store.insert(&events, RECEIVED).unwrap();
         let mut ts = Vec::new();
-        store.each_event(&mut |e| Ok(ts.push(e.ts_ms))).unwrap();
+        store
+            .each_event(&mut |e| {
+                ts.push(e.ts_ms);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(
             ts,
-            [1_795_428_000_123, 1_795_428_000_500, RECEIVED, RECEIVED, 1_795_392_000_000]
+            [
+                1_795_428_000_123,
+                1_795_428_000_500,
+                RECEIVED,
+                RECEIVED,
+                1_795_392_000_000
+            ]
         );
     }
 
     #[test]
     fn urls_lose_their_password_in_messages() {
         assert_eq!(masked("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
-        assert_eq!(masked("postgres://u@h/db?password=s&x=1"), "postgres://u@h/db?password=***&x=1");
+        assert_eq!(
+            masked("postgres://u@h/db?password=s&x=1"),
+            "postgres://u@h/db?password=***&x=1"
+        );
         assert_eq!(masked("postgres://h/db"), "postgres://h/db");
     }
 }

@@ -20,7 +20,10 @@ pub fn configure(client: &mut Client, backends: &[(&str, &str)]) -> Result<Vec<(
             &[name, url],
         )?;
     }
-    let rows = client.query("SELECT target, COUNT(*) FROM forward_queue GROUP BY target ORDER BY target", &[])?;
+    let rows = client.query(
+        "SELECT target, COUNT(*) FROM forward_queue GROUP BY target ORDER BY target",
+        &[],
+    )?;
     let mut left = Vec::new();
     for r in &rows {
         let backend: String = r.try_get(0)?;
@@ -44,7 +47,13 @@ pub fn load(client: &mut Client, claimant: &str, target: &str, limit: usize) -> 
             FROM free WHERE q.target = $1 AND q.event_id = free.event_id RETURNING q.event_id)
          SELECT e.id, e.message_id, e.event, e.installation_id, e.ts_ms, e.properties
          FROM claimed JOIN events e ON e.id = claimed.event_id ORDER BY e.id",
-        &[&target, &claimant, &now, &i64::try_from(limit).unwrap_or(i64::MAX), &CLAIM_MS],
+        &[
+            &target,
+            &claimant,
+            &now,
+            &i64::try_from(limit).unwrap_or(i64::MAX),
+            &CLAIM_MS,
+        ],
     )?;
     rows.iter()
         .map(|r| {

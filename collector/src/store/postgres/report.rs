@@ -86,7 +86,9 @@ pub fn success_durations(client: &mut Client, scope: &Scope<'_>) -> Result<Vec<(
          WHERE {IN_WINDOW} AND status = 'succeeded' AND duration IS NOT NULL
          ORDER BY {FACTS}, start_day, outcome_day, first_at, duration"
     );
-    let rows = scoped(client, &query, scope, None, |r| Ok((facts(r)?, r.try_get::<_, i64>(FACT_COLUMNS)?)))?;
+    let rows = scoped(client, &query, scope, None, |r| {
+        Ok((facts(r)?, r.try_get::<_, i64>(FACT_COLUMNS)?))
+    })?;
     // Rows come ordered by their facts: one entry per run.
     let mut runs: Vec<(Facts, Vec<i64>)> = Vec::new();
     for (f, duration) in rows {
@@ -176,9 +178,7 @@ pub fn unlisted_installations(
 
 /// The event filter of a report: its name, the time window ($1, $2) and the listed products ($3).
 fn event_filter(name: &str) -> String {
-    format!(
-        "event = '{name}' AND ts_ms >= $1 AND ts_ms < $2 AND COALESCE(product, '{NO_PRODUCT}') = ANY($3)"
-    )
+    format!("event = '{name}' AND ts_ms >= $1 AND ts_ms < $2 AND COALESCE(product, '{NO_PRODUCT}') = ANY($3)")
 }
 
 pub fn failing_steps(client: &mut Client, scope: &Scope<'_>, top: usize) -> Result<Vec<StepRow>, StoreError> {

@@ -144,10 +144,15 @@ const MIGRATION_LOCK: i64 = 0x6265_6163_6f6e;
 /// only read.
 pub fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let current = || "SELECT COALESCE(MAX(version), 0) FROM beacon_schema";
-    client.batch_execute("CREATE TABLE IF NOT EXISTS beacon_schema (version INTEGER NOT NULL)")
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS beacon_schema (version INTEGER NOT NULL)")
         .or_else(|e| {
             // Two replicas creating the table at once: one loses the race and finds it there.
-            if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) { Ok(()) } else { Err(e) }
+            if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+                Ok(())
+            } else {
+                Err(e)
+            }
         })?;
     let version: i32 = client.query_one(current(), &[])?.get(0);
     if version >= SCHEMA_VERSION {

@@ -20,11 +20,11 @@ use std::time::Duration;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use super::sql;
 use super::{
     Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
     StepRow, Store, StoreError, StoredEvent, SupportRow,
 };
-use super::sql;
 use crate::event::{Event, EventNames};
 
 use file::DbFile;
