@@ -88,7 +88,7 @@ pub fn insert(
     events: &[Event],
     received_at_ms: i64,
     trusted: (i64, i64),
-    forward: &[String],
+    forward: &[(String, Option<String>)],
 ) -> Result<Inserted, StoreError> {
     let mut tx = client.transaction()?;
     let insert = tx.prepare(INSERT)?;
@@ -125,8 +125,10 @@ pub fn insert(
         };
         let (id, ts): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
         inserted.stored += 1;
-        for backend in forward {
-            tx.execute(&queue, &[backend, &id])?;
+        for (backend, only) in forward {
+            if only.as_ref().is_none_or(|name| *name == e.event) {
+                tx.execute(&queue, &[backend, &id])?;
+            }
         }
         Fold {
             event: &e.event,

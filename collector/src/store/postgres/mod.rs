@@ -21,8 +21,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row};
 
 use super::{
-    Cell, Facts, Forgotten, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status, StepRow, Store,
-    StoreError, StoredEvent, SupportRow,
+    Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
+    StepRow, Store, StoreError, StoredEvent, SupportRow,
 };
 use crate::event::{Event, EventNames};
 
@@ -66,8 +66,8 @@ const IDLE_CONNECTIONS: usize = 8;
 pub struct Postgres {
     config: postgres::Config,
     idle: Mutex<Vec<Client>>,
-    /// The backends new events are queued for.
-    forward: Mutex<Vec<String>>,
+    /// The backends new events are queued for (name, and the only event name it takes, if any).
+    forward: Mutex<Vec<(String, Option<String>)>>,
     /// `serve --retain`: events dated before it count at their receipt.
     retain: Option<Duration>,
     /// Who this process is when it claims queued events (unique per process).
@@ -237,9 +237,12 @@ impl Store for Postgres {
         self.with(|c| report::active_instances(c, products, since_ms))
     }
 
-    fn forward_to(&self, backends: &[(&str, &str)]) -> Result<Vec<(String, u64)>, StoreError> {
+    fn forward_to(&self, backends: &[Forward<'_>]) -> Result<Vec<(String, u64)>, StoreError> {
         let left = self.with(|c| queue::configure(c, backends))?;
-        *lock(&self.forward) = backends.iter().map(|(name, _)| (*name).to_string()).collect();
+        *lock(&self.forward) = backends
+            .iter()
+            .map(|b| (b.name.to_string(), b.only.map(String::from)))
+            .collect();
         Ok(left)
     }
 
@@ -315,7 +318,11 @@ mod tests {
             Postgres::open(&url, Duration::from_secs(1)).unwrap(),
             Postgres::open(&url, Duration::from_secs(1)).unwrap(),
         );
-        let target = [("posthog", "http://x")];
+        let target = [Forward {
+            name: "posthog",
+            url: "http://x",
+            only: None,
+        }];
         a.forward_to(&target).unwrap();
         b.forward_to(&target).unwrap();
         let e = crate::store::conformance::event("m", "i", "E", "2026-11-23T10:00:00Z", serde_json::json!({}));

@@ -7,13 +7,13 @@ use postgres::Client;
 
 use super::count;
 use crate::clock;
-use crate::store::{Forwarding, Queued, Settled, StoreError};
+use crate::store::{Forward, Forwarding, Queued, Settled, StoreError};
 
 /// How long a claim keeps other replicas off an event: longer than a send takes.
 const CLAIM_MS: i64 = 120_000;
 
-pub fn configure(client: &mut Client, backends: &[(&str, &str)]) -> Result<Vec<(String, u64)>, StoreError> {
-    for (name, url) in backends {
+pub fn configure(client: &mut Client, backends: &[Forward<'_>]) -> Result<Vec<(String, u64)>, StoreError> {
+    for Forward { name, url, .. } in backends {
         client.execute(
             "INSERT INTO forward_status (target, url) VALUES ($1, $2)
              ON CONFLICT (target) DO UPDATE SET url = excluded.url",
@@ -27,7 +27,7 @@ pub fn configure(client: &mut Client, backends: &[(&str, &str)]) -> Result<Vec<(
     let mut left = Vec::new();
     for r in &rows {
         let backend: String = r.try_get(0)?;
-        if !backends.iter().any(|(name, _)| *name == backend) {
+        if !backends.iter().any(|b| b.name == backend) {
             left.push((backend, count(r, 1)?));
         }
     }
