@@ -3,6 +3,7 @@
 //! one database store an event posted to each of them once.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -73,4 +74,49 @@ fn replicas_on_one_database_store_an_event_posted_to_each_once() {
     let forgot = common::run(["forget", "--db", &url, "--id", "i-1"]).ok();
     assert!(forgot.contains("1 events"), "{forgot}");
     assert_eq!(common::run(["export", "--db", &url]).ok(), "");
+}
+
+#[test]
+fn replicas_relaying_to_one_backend_send_each_event_once() {
+    let Some(server) = testkit::Postgres::start() else { return };
+    let url = server.database("relay");
+    let receiver = testkit::Server::start();
+    let forward = format!("posthog={}", receiver.url);
+    let args = ["--forward", forward.as_str(), "--forward-key", "phc_test_key"];
+    let (a, b) = (
+        Collector::start_with_db(Path::new(&url), &args),
+        Collector::start_with_db(Path::new(&url), &args),
+    );
+    let event = |i: usize| {
+        json!({
+            "event": "Installation Started", "installation_id": format!("i-{i}"),
+            "message_id": format!("00000000-0000-4000-8000-{i:012}"),
+            "timestamp": "2026-11-23T10:00:00Z", "properties": facts("acme", "1.0.0", "ubuntu", "24.04")
+        })
+    };
+    // 40 events: the first 10 posted to both replicas, the rest to one or the other.
+    for i in 0..40 {
+        let to: &[&Collector] = if i < 10 { &[&a, &b] } else if i % 2 == 0 { &[&a] } else { &[&b] };
+        for c in to {
+            assert_eq!(c.post_json("/events", &[], &json!([event(i)])).0, 200);
+        }
+    }
+    let sent = |got: &[testkit::Received]| -> Vec<String> {
+        got.iter()
+            .flat_map(|r| r.json()["batch"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["uuid"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let got = testkit::eventually(Duration::from_secs(30), "40 events forwarded", || {
+        let got = receiver.requests();
+        if sent(&got).len() >= 40 { Ok(got) } else { Err(sent(&got)) }
+    });
+    // Long enough for a second copy from the other replica's relay to arrive, if one were coming.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut uuids = sent(&receiver.requests());
+    uuids.sort();
+    let mut once = uuids.clone();
+    once.dedup();
+    assert_eq!(uuids, once, "an event sent twice ({} requests before)", got.len());
+    assert_eq!(uuids.len(), 40);
 }
