@@ -69,6 +69,47 @@ pub fn db_name(db: &std::path::Path) -> std::path::PathBuf {
     postgres_url(db).map_or_else(|| db.to_path_buf(), |url| postgres::masked(url).into())
 }
 
+/// What of a stored event goes into `installations` (Started, Success, Error) or `instances`
+/// (Instance Active): each store folds it in with its own upsert.
+pub(crate) struct Fold<'a> {
+    pub event: &'a str,
+    pub product: Option<&'a str>,
+    pub installation_id: &'a str,
+    pub os: Option<&'a str>,
+    pub os_version: Option<&'a str>,
+    pub product_version: Option<&'a str>,
+    pub ts: i64,
+    pub duration_ms: Option<i64>,
+    pub arch: Option<&'a str>,
+    pub container: Option<&'a str>,
+    pub ci: Option<bool>,
+    pub agent: Option<&'a str>,
+    pub install_method: Option<&'a str>,
+    pub attempt: Option<i64>,
+}
+
+impl<'a> Fold<'a> {
+    /// The fold of `e`, stored at `ts`.
+    pub fn of(e: &'a Event, ts: i64) -> Fold<'a> {
+        Fold {
+            event: &e.event,
+            product: e.product.as_deref(),
+            installation_id: &e.installation_id,
+            os: e.os.as_deref(),
+            os_version: e.os_version.as_deref(),
+            product_version: e.product_version.as_deref(),
+            ts,
+            duration_ms: e.duration_ms,
+            arch: e.arch.as_deref(),
+            container: e.container.as_deref(),
+            ci: e.ci,
+            agent: e.agent.as_deref(),
+            install_method: e.install_method.as_deref(),
+            attempt: e.attempt,
+        }
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug)]
 pub enum StoreError {

@@ -78,7 +78,9 @@ fn replicas_on_one_database_store_an_event_posted_to_each_once() {
 
 #[test]
 fn replicas_relaying_to_one_backend_send_each_event_once() {
-    let Some(server) = testkit::Postgres::start() else { return };
+    let Some(server) = testkit::Postgres::start() else {
+        return;
+    };
     let url = server.database("relay");
     let receiver = testkit::Server::start();
     let forward = format!("posthog={}", receiver.url);
@@ -96,7 +98,13 @@ fn replicas_relaying_to_one_backend_send_each_event_once() {
     };
     // 40 events: the first 10 posted to both replicas, the rest to one or the other.
     for i in 0..40 {
-        let to: &[&Collector] = if i < 10 { &[&a, &b] } else if i % 2 == 0 { &[&a] } else { &[&b] };
+        let to: &[&Collector] = if i < 10 {
+            &[&a, &b]
+        } else if i % 2 == 0 {
+            &[&a]
+        } else {
+            &[&b]
+        };
         for c in to {
             assert_eq!(c.post_json("/events", &[], &json!([event(i)])).0, 200);
         }
@@ -109,7 +117,11 @@ fn replicas_relaying_to_one_backend_send_each_event_once() {
     };
     let got = testkit::eventually(Duration::from_secs(30), "40 events forwarded", || {
         let got = receiver.requests();
-        if sent(&got).len() >= 40 { Ok(got) } else { Err(sent(&got)) }
+        if sent(&got).len() >= 40 {
+            Ok(got)
+        } else {
+            Err(sent(&got))
+        }
     });
     // Long enough for a second copy from the other replica's relay to arrive, if one were coming.
     std::thread::sleep(Duration::from_secs(2));

@@ -5,7 +5,7 @@
 use postgres::{Client, Statement, Transaction};
 
 use crate::event::{Event, EventNames, NO_PRODUCT, names};
-use crate::store::{Inserted, StoreError, sql};
+use crate::store::{Fold, Inserted, StoreError, sql};
 
 /// `ts_ms` is the sent timestamp when it parses and lies in `[$16, $17]`, else the receipt time.
 const INSERT: &str = "
@@ -130,78 +130,43 @@ pub fn insert(
                 tx.execute(&queue, &[backend, &id])?;
             }
         }
-        Fold {
-            event: &e.event,
-            product: e.product.as_deref(),
-            installation_id: &e.installation_id,
-            os: e.os.as_deref(),
-            os_version: e.os_version.as_deref(),
-            product_version: e.product_version.as_deref(),
-            ts,
-            duration_ms: e.duration_ms,
-            arch: e.arch.as_deref(),
-            container: e.container.as_deref(),
-            ci: e.ci,
-            agent: e.agent.as_deref(),
-            install_method: e.install_method.as_deref(),
-            attempt: e.attempt,
-        }
-        .into(&mut tx, &folds)?;
+        fold(&mut tx, &folds, Fold::of(e, ts))?;
     }
     tx.commit()?;
     Ok(inserted)
 }
 
-/// What of a stored event goes into `installations` or `instances`.
-struct Fold<'a> {
-    event: &'a str,
-    product: Option<&'a str>,
-    installation_id: &'a str,
-    os: Option<&'a str>,
-    os_version: Option<&'a str>,
-    product_version: Option<&'a str>,
-    ts: i64,
-    duration_ms: Option<i64>,
-    arch: Option<&'a str>,
-    container: Option<&'a str>,
-    ci: Option<bool>,
-    agent: Option<&'a str>,
-    install_method: Option<&'a str>,
-    attempt: Option<i64>,
-}
-
-impl Fold<'_> {
-    fn into(self, tx: &mut Transaction<'_>, folds: &Folds) -> Result<(), postgres::Error> {
-        let product = self.product.unwrap_or(NO_PRODUCT);
-        match self.event {
-            names::STARTED | names::SUCCESS | names::ERROR => {
-                tx.execute(
-                    &folds.installation,
-                    &[
-                        &product,
-                        &self.installation_id,
-                        &self.os,
-                        &self.os_version,
-                        &self.product_version,
-                        &self.ts,
-                        &self.event,
-                        &self.duration_ms,
-                        &self.arch,
-                        &self.container,
-                        &self.ci,
-                        &self.attempt,
-                        &self.agent,
-                        &self.install_method,
-                    ],
-                )?;
-            }
-            names::INSTANCE_ACTIVE => {
-                tx.execute(&folds.instance, &[&product, &self.installation_id, &self.ts])?;
-            }
-            _ => {}
+/// Runs the upsert that fits the event, if any.
+fn fold(tx: &mut Transaction<'_>, folds: &Folds, f: Fold<'_>) -> Result<(), postgres::Error> {
+    let product = f.product.unwrap_or(NO_PRODUCT);
+    match f.event {
+        names::STARTED | names::SUCCESS | names::ERROR => {
+            tx.execute(
+                &folds.installation,
+                &[
+                    &product,
+                    &f.installation_id,
+                    &f.os,
+                    &f.os_version,
+                    &f.product_version,
+                    &f.ts,
+                    &f.event,
+                    &f.duration_ms,
+                    &f.arch,
+                    &f.container,
+                    &f.ci,
+                    &f.attempt,
+                    &f.agent,
+                    &f.install_method,
+                ],
+            )?;
         }
-        Ok(())
+        names::INSTANCE_ACTIVE => {
+            tx.execute(&folds.instance, &[&product, &f.installation_id, &f.ts])?;
+        }
+        _ => {}
     }
+    Ok(())
 }
 
 /// Renames events stored under a branded name and folds them in; see `sqlite/ingest.rs`.
@@ -224,23 +189,26 @@ pub fn adopt_renamed(client: &mut Client, names: &EventNames) -> Result<u64, Sto
                 (r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
             let (arch, container): (Option<String>, Option<String>) = (r.try_get(7)?, r.try_get(8)?);
             let (agent, method): (Option<String>, Option<String>) = (r.try_get(10)?, r.try_get(11)?);
-            Fold {
-                event: standard,
-                product: product.as_deref(),
-                installation_id: &id,
-                os: os.as_deref(),
-                os_version: os_version.as_deref(),
-                product_version: version.as_deref(),
-                ts: r.try_get(5)?,
-                duration_ms: r.try_get(6)?,
-                arch: arch.as_deref(),
-                container: container.as_deref(),
-                ci: r.try_get(9)?,
-                agent: agent.as_deref(),
-                install_method: method.as_deref(),
-                attempt: r.try_get::<_, Option<i64>>(12)?.filter(|a| *a >= 1),
-            }
-            .into(&mut tx, &folds)?;
+            fold(
+                &mut tx,
+                &folds,
+                Fold {
+                    event: standard,
+                    product: product.as_deref(),
+                    installation_id: &id,
+                    os: os.as_deref(),
+                    os_version: os_version.as_deref(),
+                    product_version: version.as_deref(),
+                    ts: r.try_get(5)?,
+                    duration_ms: r.try_get(6)?,
+                    arch: arch.as_deref(),
+                    container: container.as_deref(),
+                    ci: r.try_get(9)?,
+                    agent: agent.as_deref(),
+                    install_method: method.as_deref(),
+                    attempt: r.try_get::<_, Option<i64>>(12)?.filter(|a| *a >= 1),
+                },
+            )?;
         }
     }
     tx.commit()?;

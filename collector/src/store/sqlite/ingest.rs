@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::sql;
 use crate::event::{Event, EventNames, NO_PRODUCT, names};
-use crate::store::{Inserted, StoreError};
+use crate::store::{Fold, Inserted, StoreError};
 
 /// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`) when it lies in
 /// `[?16, ?17]` ([`crate::store::trusted_times`]), else the time it was received; `timestamp` keeps
@@ -129,78 +129,41 @@ pub fn insert(
                     queue.execute(params![backend, id])?;
                 }
             }
-            Fold {
-                event: &e.event,
-                product: e.product.as_deref(),
-                installation_id: &e.installation_id,
-                os: e.os.as_deref(),
-                os_version: e.os_version.as_deref(),
-                product_version: e.product_version.as_deref(),
-                ts,
-                duration_ms: e.duration_ms,
-                arch: e.arch.as_deref(),
-                container: e.container.as_deref(),
-                ci: e.ci,
-                agent: e.agent.as_deref(),
-                install_method: e.install_method.as_deref(),
-                attempt: e.attempt,
-            }
-            .into(&mut installation, &mut instance)?;
+            fold(Fold::of(e, ts), &mut installation, &mut instance)?;
         }
     }
     tx.commit()?;
     Ok(inserted)
 }
 
-/// What of a stored event goes into `installations` (Started, Success, Error) or `instances`
-/// (Instance Active).
-struct Fold<'a> {
-    event: &'a str,
-    product: Option<&'a str>,
-    installation_id: &'a str,
-    os: Option<&'a str>,
-    os_version: Option<&'a str>,
-    product_version: Option<&'a str>,
-    ts: i64,
-    duration_ms: Option<i64>,
-    arch: Option<&'a str>,
-    container: Option<&'a str>,
-    ci: Option<bool>,
-    agent: Option<&'a str>,
-    install_method: Option<&'a str>,
-    attempt: Option<i64>,
-}
-
-impl Fold<'_> {
-    /// Runs the upsert that fits the event, if any.
-    fn into(self, installation: &mut Statement<'_>, instance: &mut Statement<'_>) -> rusqlite::Result<()> {
-        let product = self.product.unwrap_or(NO_PRODUCT);
-        match self.event {
-            names::STARTED | names::SUCCESS | names::ERROR => {
-                installation.execute(params![
-                    product,
-                    self.installation_id,
-                    self.os,
-                    self.os_version,
-                    self.product_version,
-                    self.ts,
-                    self.event,
-                    self.duration_ms,
-                    self.arch,
-                    self.container,
-                    self.ci,
-                    self.attempt,
-                    self.agent,
-                    self.install_method,
-                ])?;
-            }
-            names::INSTANCE_ACTIVE => {
-                instance.execute(params![product, self.installation_id, self.ts])?;
-            }
-            _ => {}
+/// Runs the upsert that fits the event, if any.
+fn fold(f: Fold<'_>, installation: &mut Statement<'_>, instance: &mut Statement<'_>) -> rusqlite::Result<()> {
+    let product = f.product.unwrap_or(NO_PRODUCT);
+    match f.event {
+        names::STARTED | names::SUCCESS | names::ERROR => {
+            installation.execute(params![
+                product,
+                f.installation_id,
+                f.os,
+                f.os_version,
+                f.product_version,
+                f.ts,
+                f.event,
+                f.duration_ms,
+                f.arch,
+                f.container,
+                f.ci,
+                f.attempt,
+                f.agent,
+                f.install_method,
+            ])?;
         }
-        Ok(())
+        names::INSTANCE_ACTIVE => {
+            instance.execute(params![product, f.installation_id, f.ts])?;
+        }
+        _ => {}
     }
+    Ok(())
 }
 
 /// Gives stored events sent under a branded name (see [`EventNames`]) their standard name, and
@@ -227,23 +190,26 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
                     (r.get(2)?, r.get(3)?, r.get(4)?);
                 let (arch, container): (Option<String>, Option<String>) = (r.get(7)?, r.get(8)?);
                 let (agent, method): (Option<String>, Option<String>) = (r.get(10)?, r.get(11)?);
-                Fold {
-                    event: standard,
-                    product: product.as_deref(),
-                    installation_id: &id,
-                    os: os.as_deref(),
-                    os_version: os_version.as_deref(),
-                    product_version: version.as_deref(),
-                    ts: r.get(5)?,
-                    duration_ms: r.get(6)?,
-                    arch: arch.as_deref(),
-                    container: container.as_deref(),
-                    ci: r.get(9)?,
-                    agent: agent.as_deref(),
-                    install_method: method.as_deref(),
-                    attempt: r.get::<_, Option<i64>>(12)?.filter(|a| *a >= 1),
-                }
-                .into(&mut installation, &mut instance)?;
+                fold(
+                    Fold {
+                        event: standard,
+                        product: product.as_deref(),
+                        installation_id: &id,
+                        os: os.as_deref(),
+                        os_version: os_version.as_deref(),
+                        product_version: version.as_deref(),
+                        ts: r.get(5)?,
+                        duration_ms: r.get(6)?,
+                        arch: arch.as_deref(),
+                        container: container.as_deref(),
+                        ci: r.get(9)?,
+                        agent: agent.as_deref(),
+                        install_method: method.as_deref(),
+                        attempt: r.get::<_, Option<i64>>(12)?.filter(|a| *a >= 1),
+                    },
+                    &mut installation,
+                    &mut instance,
+                )?;
             }
         }
     }
