@@ -3,7 +3,9 @@
 # 127.0.0.1), also with the relay on (every event queued for PostHog and sent to a local sink),
 # and over 1,000,000 stored events the time of `report` (the whole drill-down), of a filtered
 # report (product, dates, CI counted), of the public page's first build, and of export, forget
-# and a retention pass. Prints a table; exits 1 if a target is missed.
+# and a retention pass. With Debian's PostgreSQL installed (/usr/lib/postgresql/N/bin), also the
+# ingest rate and the report time on a throwaway PostgreSQL server (`--db postgres://`). Prints a
+# table; exits 1 if a target is missed.
 #
 #   scripts/bench-collector.sh            # full run (builds release, ~2 min after the build)
 #   BATCHES=100 EVENTS=200000 scripts/bench-collector.sh   # quicker, smaller
@@ -11,6 +13,7 @@ set -euo pipefail
 
 BATCHES=${BATCHES:-300}            # POSTs of 100 events each
 EVENTS=${EVENTS:-1000000}          # events stored before timing the reports
+PG_EVENTS=${PG_EVENTS:-200000}     # the same on PostgreSQL (seeding it is slower)
 INGEST_TARGET=${INGEST_TARGET:-10000}   # events/s
 REPORT_TARGET=${REPORT_TARGET:-1.0}     # seconds
 
@@ -21,9 +24,14 @@ bin="$root/target/release/beacon-collector"
 work=$(mktemp -d)
 server=""
 sink=""
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+as_pg=()   # PostgreSQL refuses to run as root: its programs then run as nobody
+[ "$(id -u)" = 0 ] && as_pg=(runuser -u nobody --)
+pg_started=""
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null
     [ -n "$sink" ] && kill "$sink" 2>/dev/null
+    [ -n "$pg_started" ] && "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -86,6 +94,28 @@ stop
 rate=${ingest% *}
 stored=$(count "$work/ingest.sqlite" 'select count(*) from events')
 
+# --- ingest and report on PostgreSQL (default settings: every commit is flushed) -------------
+pg_rate="" pg_stored="" pg_report_secs=""
+if [ -n "$pg_bin" ]; then
+    chmod o+x "$work"
+    mkdir "$work/pg"
+    [ "$(id -u)" = 0 ] && chown nobody: "$work/pg"
+    "${as_pg[@]}" "$pg_bin/initdb" -U postgres -A trust -E UTF8 --locale=C -D "$work/pg/data" >/dev/null
+    pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w start \
+        -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" >/dev/null
+    pg_started=1
+    pg="postgres://postgres@127.0.0.1:$pg_port/postgres"
+    start --db "$pg" --key bench
+    pg_ingest=$(ingest)
+    stop
+    pg_rate=${pg_ingest% *}
+    pg_stored=$("$pg_bin/psql" "$pg" -tAc 'select count(*) from events')
+    "$bin" seed --db "$pg" --events "$PG_EVENTS" >/dev/null
+    "$bin" report --db "$pg" --format json >/dev/null
+    t0=$(now); "$bin" report --db "$pg" --format json >/dev/null; pg_report_secs=$(since "$t0")
+fi
+
 # --- ingest with the relay on (a local sink stands in for PostHog) ---------------------------
 python3 scripts/bench-sink.py "$work/ports.json" &
 sink=$!
@@ -141,5 +171,12 @@ row "public page, first build (/public.json)" "${public_secs} s"
 row "export --format jsonl, all events" "${export_secs} s"
 row "forget one installation" "${forget_secs} s"
 row "serve --retain 15d: start incl. first pass" "${retain_secs} s"
+if [ -n "$pg_bin" ]; then
+    row "PostgreSQL: ingest (batches of 100, 2 clients)" "$pg_rate ev/s"
+    row "PostgreSQL: events stored by ingest" "$pg_stored" "$((BATCHES * 100))"
+    row "PostgreSQL: report over $PG_EVENTS seeded events" "${pg_report_secs} s"
+else
+    row "PostgreSQL" "not installed"
+fi
 row "release binary size" "$((size / 1024)) KiB"
 exit $ok
