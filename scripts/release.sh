@@ -43,11 +43,7 @@ case $VERSION in
     ;;
 esac
 
-ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu"
-# Built only when asked for (BEACON_RELEASE_TARGETS): under qemu-riscv64 (Debian's 7.2) this build
-# spins forever when it creates the installation ID, and nothing here can tell qemu's fault from
-# the binary's; a beacon that can hang has no place in an installer (docs/platforms.md).
-EXTRA_TARGETS="riscv64gc-unknown-linux-musl"
+ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf riscv64gc-unknown-linux-musl x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu"
 TARGETS=${BEACON_RELEASE_TARGETS:-$ALL_TARGETS}
 MAX_BYTES=$((2560 * 1024)) # 2.5 MiB
 DIST=dist
@@ -78,7 +74,7 @@ for t in $TARGETS; do
       continue
       ;;
     x86_64-pc-windows-gnu) need x86_64-w64-mingw32-gcc "apt-get install gcc-mingw-w64-x86-64" ;;
-    *) die "unknown target $t (known: $ALL_TARGETS $EXTRA_TARGETS)" ;;
+    *) die "unknown target $t (known: $ALL_TARGETS)" ;;
   esac
   rustup target list --installed | grep -qx "$t" || die "the Rust target $t is missing: rustup target add $t"
 done
@@ -108,8 +104,13 @@ build() {
     # manifest): cargo builds it from rust-src with the same compiler (RUSTC_BOOTSTRAP lets the
     # stable cargo do so), at the release profile's opt-level and LTO. Without a prebuilt one there
     # are no self-contained C runtime objects either: Zig's musl brings crt1.o and libc.
+    # riscv64: std refers to libc's getrandom weakly and, after LTO, so does the getrandom crate
+    # (its only backend there), so the linker would not pull getrandom from musl and the call would
+    # become a jump to itself: an endless loop at the first UUID. --undefined pulls it in.
     armv7-unknown-linux-musleabihf | riscv64gc-unknown-linux-musl)
-      env "CARGO_TARGET_$(echo "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C link-self-contained=no" RUSTC_BOOTSTRAP=1 \
+      local flags="-C link-self-contained=no"
+      [ "$t" = armv7-unknown-linux-musleabihf ] || flags="$flags -C link-arg=-Wl,--undefined=getrandom"
+      env "CARGO_TARGET_$(echo "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=$flags" RUSTC_BOOTSTRAP=1 \
         cargo zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort
       ;;
     *) cargo zigbuild --release --locked --target "$t" ;;

@@ -80,7 +80,7 @@ fn provenance_is_signed_and_names_every_archive_the_commit_and_the_lock_file() {
         assert_eq!(sha256(&dist.join(name)), digest, "{name}");
         linux_targets += usize::from(name.contains("-linux-"));
     }
-    assert_eq!(linux_targets, 3, "x86_64, aarch64, armv7: {sums}");
+    assert_eq!(linux_targets, 4, "x86_64, aarch64, armv7, riscv64: {sums}");
 
     let build = &statement["predicate"]["buildDefinition"];
     let head = Command::new("git")
