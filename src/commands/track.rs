@@ -72,17 +72,11 @@ pub fn track(session: &Session, args: TrackArgs) -> Result<ExitStatus, Error> {
 /// The checkpoint, with the command that sends it, whose event name is `name` (standard or, in a
 /// branded build, renamed): a collector counts such an event as that checkpoint.
 fn checkpoint_named(name: &str) -> Option<(&'static str, &'static str)> {
-    let branded = [
-        (branding::EVENT_STARTED, "started"),
-        (branding::EVENT_SUCCESS, "success"),
-        (branding::EVENT_ERROR, "error"),
-        (branding::EVENT_SUPPORT, "support"),
-    ];
-    let standard = event::ALL
+    let commands = ["started", "success", "error", "support", "heartbeat"];
+    let branded = branding::CHECKPOINT_NAMES
         .into_iter()
-        .zip(["started", "success", "error", "support", "heartbeat"]);
-    branded
-        .into_iter()
-        .chain(standard)
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .zip(commands)
+        .map(|((branded, _), command)| (branded, command));
+    let standard = event::ALL.into_iter().zip(commands);
+    branded.chain(standard).find(|(n, _)| n.eq_ignore_ascii_case(name))
 }

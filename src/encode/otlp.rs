@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
+use beacon_wire::otlp;
 use beacon_wire::otlp::json::{Record, Sender};
-use beacon_wire::{event, otlp};
 
 use crate::event::{Event, branding};
 
@@ -46,15 +46,10 @@ fn sender() -> Sender<'static> {
 
 /// The standard name of a checkpoint this build sends under a branded name.
 fn standard_name(name: &str) -> &str {
-    [
-        (branding::EVENT_STARTED, event::STARTED),
-        (branding::EVENT_SUCCESS, event::SUCCESS),
-        (branding::EVENT_ERROR, event::ERROR),
-        (branding::EVENT_SUPPORT, event::SUPPORT),
-    ]
-    .into_iter()
-    .find(|(branded, _)| *branded == name)
-    .map_or(name, |(_, standard)| standard)
+    branding::CHECKPOINT_NAMES
+        .into_iter()
+        .find(|(branded, _)| *branded == name)
+        .map_or(name, |(_, standard)| standard)
 }
 
 /// Nanoseconds since the epoch of an RFC 3339 time; 0 (unknown, in OTLP's terms) if it does not parse.
@@ -138,6 +133,7 @@ const fn os_type() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use beacon_wire::event;
     use serde_json::json;
 
     fn e(name: &str, props: Value) -> Event {

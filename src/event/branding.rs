@@ -31,6 +31,13 @@ pub const EVENT_SUCCESS: &str = or(option_env!("BEACON_BUILD_EVENT_SUCCESS"), ev
 pub const EVENT_ERROR: &str = or(option_env!("BEACON_BUILD_EVENT_ERROR"), event::ERROR);
 /// Name of the event `support` sends (`BEACON_BUILD_EVENT_SUPPORT`).
 pub const EVENT_SUPPORT: &str = or(option_env!("BEACON_BUILD_EVENT_SUPPORT"), event::SUPPORT);
+/// Each checkpoint's name in this build, with its standard name: (branded, standard).
+pub const CHECKPOINT_NAMES: [(&str, &str); 4] = [
+    (EVENT_STARTED, event::STARTED),
+    (EVENT_SUCCESS, event::SUCCESS),
+    (EVENT_ERROR, event::ERROR),
+    (EVENT_SUPPORT, event::SUPPORT),
+];
 
 /// First-run notice text (`BEACON_BUILD_NOTICE`); `{product}` is replaced by the product name.
 pub const NOTICE: Option<&str> = non_empty(option_env!("BEACON_BUILD_NOTICE"));
