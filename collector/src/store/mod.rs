@@ -8,20 +8,25 @@
 #[cfg(test)]
 mod conformance;
 pub mod export;
+pub(crate) mod fold;
 pub mod postgres;
 pub mod retention;
 mod rows;
 pub mod seed;
 pub mod sqlite;
+pub mod tally;
 
 use std::time::Duration;
 
 use crate::clock::DAY_MS;
 use crate::event::{Event, EventNames, NO_PRODUCT, names};
 
+pub(crate) use fold::Fold;
+pub use tally::{Counts, DayCount, Dim, ErrorKey, Periods, TallyKey};
+
 pub use rows::{
     Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
-    StepRow, StoredEvent, SupportRow,
+    Rebuilt, StepRow, StoredEvent, SupportRow,
 };
 
 /// The span of event times trusted for an event received at `received_ms`: at most a day ahead
@@ -38,7 +43,7 @@ pub fn trusted_times(received_ms: i64, retain: Option<Duration>) -> (i64, i64) {
 /// SQL with the event names of `beacon_wire` (and [`NO_PRODUCT`]) put in for `{STARTED}`,
 /// `{SUCCESS}`, `{ERROR}`, `{SUPPORT}`, `{INSTANCE_ACTIVE}` and `{NO_PRODUCT}`, and the property
 /// keys for `{ARCH}`, `{CONTAINER}`, `{CI}`, `{MESSAGE}`, `{AGENT}`, `{INSTALL_METHOD}` and
-/// `{ATTEMPT}` (and `{BEACON_UNAVAILABLE}`), so that no name is written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
+/// `{ATTEMPT}` (and `{BEACON_UNAVAILABLE}`, `{NO_EXIT_CODE}`), so that no name is written twice. The names hold no `'` (see the test below), so they are safe in SQL quotes.
 pub(crate) fn sql(template: &str) -> String {
     template
         .replace("{STARTED}", names::STARTED)
@@ -55,7 +60,12 @@ pub(crate) fn sql(template: &str) -> String {
         .replace("{INSTALL_METHOD}", beacon_wire::prop::INSTALL_METHOD)
         .replace("{ATTEMPT}", beacon_wire::prop::ATTEMPT)
         .replace("{BEACON_UNAVAILABLE}", names::BEACON_UNAVAILABLE)
+        .replace("{NO_EXIT_CODE}", &NO_EXIT_CODE.to_string())
 }
+
+/// `error_counts.exit_code` of errors sent without one (the column is part of the key, where
+/// NULLs would not collide).
+pub const NO_EXIT_CODE: i64 = i64::MIN + 1;
 
 /// The `postgres://` (or `postgresql://`) URL a `--db` names, if it names one rather than a
 /// SQLite file.
@@ -67,47 +77,6 @@ pub fn postgres_url(db: &std::path::Path) -> Option<&str> {
 /// What a `--db` is called in messages: a PostgreSQL URL without its password.
 pub fn db_name(db: &std::path::Path) -> std::path::PathBuf {
     postgres_url(db).map_or_else(|| db.to_path_buf(), |url| postgres::masked(url).into())
-}
-
-/// What of a stored event goes into `installations` (Started, Success, Error) or `instances`
-/// (Instance Active): each store folds it in with its own upsert.
-pub(crate) struct Fold<'a> {
-    pub event: &'a str,
-    pub product: Option<&'a str>,
-    pub installation_id: &'a str,
-    pub os: Option<&'a str>,
-    pub os_version: Option<&'a str>,
-    pub product_version: Option<&'a str>,
-    pub ts: i64,
-    pub duration_ms: Option<i64>,
-    pub arch: Option<&'a str>,
-    pub container: Option<&'a str>,
-    pub ci: Option<bool>,
-    pub agent: Option<&'a str>,
-    pub install_method: Option<&'a str>,
-    pub attempt: Option<i64>,
-}
-
-impl<'a> Fold<'a> {
-    /// The fold of `e`, stored at `ts`.
-    pub fn of(e: &'a Event, ts: i64) -> Fold<'a> {
-        Fold {
-            event: &e.event,
-            product: e.product.as_deref(),
-            installation_id: &e.installation_id,
-            os: e.os.as_deref(),
-            os_version: e.os_version.as_deref(),
-            product_version: e.product_version.as_deref(),
-            ts,
-            duration_ms: e.duration_ms,
-            arch: e.arch.as_deref(),
-            container: e.container.as_deref(),
-            ci: e.ci,
-            agent: e.agent.as_deref(),
-            install_method: e.install_method.as_deref(),
-            attempt: e.attempt,
-        }
-    }
 }
 
 /// Why a store operation failed.
@@ -212,6 +181,39 @@ pub trait Store: Send + Sync {
 
     /// Installations of `products` with an instance active since `since_ms`, per product.
     fn active_instances(&self, products: &[String], since_ms: i64) -> Result<Vec<(String, u64)>, StoreError>;
+
+    // Report, from the aggregates kept at ingest.
+
+    /// The `tallies` rows of `products` and `dims` in the `(tier, from, to)` period ranges.
+    fn tallies(
+        &self,
+        products: &[String],
+        dims: &[Dim],
+        ranges: &[(i64, i64, i64)],
+    ) -> Result<Vec<(TallyKey, Counts)>, StoreError>;
+
+    /// Errors of `products` on days `[from_day, until_day)`, summed per (product, step, exit code,
+    /// message; `day` is `from_day`): error events, and installations first failing there.
+    fn error_days(
+        &self,
+        products: &[String],
+        from_day: i64,
+        until_day: i64,
+    ) -> Result<Vec<(ErrorKey, u64, u64)>, StoreError>;
+
+    /// Support requests or unavailable beacons of `products` on days `[from_day, until_day)`,
+    /// per product.
+    fn day_counts(
+        &self,
+        kind: DayCount,
+        products: &[String],
+        from_day: i64,
+        until_day: i64,
+    ) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Computes the aggregates again from the installations and the raw events (the days
+    /// retention emptied keep their counts).
+    fn rebuild(&self) -> Result<Rebuilt, StoreError>;
 
     // Relay.
 

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// Where an installation ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
     /// Its last outcome is a Success.
     Succeeded,
@@ -242,4 +242,13 @@ pub struct StoredEvent {
     pub properties: String,
     /// The event's own timestamp, as sent (if it sent one).
     pub sent_timestamp: Option<String>,
+}
+
+/// What `rebuild` computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Installations counted into `tallies`.
+    pub installations: u64,
+    /// Raw events counted into the daily counts of errors, support requests and unavailable beacons.
+    pub events: u64,
 }

@@ -207,6 +207,7 @@ pub fn adopt_renamed(client: &mut Client, names: &EventNames) -> Result<u64, Sto
                     agent: agent.as_deref(),
                     install_method: method.as_deref(),
                     attempt: r.try_get::<_, Option<i64>>(12)?.filter(|a| *a >= 1),
+                    ..Fold::empty()
                 },
             )?;
         }

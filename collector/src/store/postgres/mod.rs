@@ -153,6 +153,38 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Store for Postgres {
+    fn tallies(
+        &self,
+        _products: &[String],
+        _dims: &[crate::store::Dim],
+        _ranges: &[(i64, i64, i64)],
+    ) -> Result<Vec<(crate::store::TallyKey, crate::store::Counts)>, StoreError> {
+        Err(StoreError::Database("not yet".into()))
+    }
+
+    fn error_days(
+        &self,
+        _products: &[String],
+        _from_day: i64,
+        _until_day: i64,
+    ) -> Result<Vec<(crate::store::ErrorKey, u64, u64)>, StoreError> {
+        Err(StoreError::Database("not yet".into()))
+    }
+
+    fn day_counts(
+        &self,
+        _kind: crate::store::DayCount,
+        _products: &[String],
+        _from_day: i64,
+        _until_day: i64,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        Err(StoreError::Database("not yet".into()))
+    }
+
+    fn rebuild(&self) -> Result<crate::store::Rebuilt, StoreError> {
+        Err(StoreError::Database("not yet".into()))
+    }
+
     fn insert(&self, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError> {
         let forward = lock(&self.forward).clone();
         let trusted = crate::store::trusted_times(received_at_ms, self.retain);

@@ -5,6 +5,7 @@
 //! One writer connection (behind a mutex: SQLite has one writer at a time anyway) and a small
 //! pool of read-only connections, so reports never wait for inserts.
 
+mod aggregates;
 mod export;
 mod file;
 mod ingest;
@@ -22,8 +23,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::sql;
 use super::{
-    Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
-    StepRow, Store, StoreError, StoredEvent, SupportRow,
+    Cell, Counts, DayCount, Dim, ErrorKey, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued,
+    Rebuilt, Retained, Scope, Settled, Status, StepRow, Store, StoreError, StoredEvent, SupportRow, TallyKey,
 };
 use crate::event::{Event, EventNames};
 
@@ -288,6 +289,42 @@ impl Store for Sqlite {
 
     fn active_instances(&self, products: &[String], since_ms: i64) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(|c| report::active_instances(c, products, since_ms))
+    }
+
+    fn tallies(
+        &self,
+        products: &[String],
+        dims: &[Dim],
+        ranges: &[(i64, i64, i64)],
+    ) -> Result<Vec<(TallyKey, Counts)>, StoreError> {
+        self.read(|c| aggregates::tallies(c, products, dims, ranges))
+    }
+
+    fn error_days(
+        &self,
+        products: &[String],
+        from_day: i64,
+        until_day: i64,
+    ) -> Result<Vec<(ErrorKey, u64, u64)>, StoreError> {
+        self.read(|c| aggregates::error_days(c, products, from_day, until_day))
+    }
+
+    fn day_counts(
+        &self,
+        kind: DayCount,
+        products: &[String],
+        from_day: i64,
+        until_day: i64,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| aggregates::day_counts(c, kind, products, from_day, until_day))
+    }
+
+    fn rebuild(&self) -> Result<Rebuilt, StoreError> {
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let rebuilt = aggregates::rebuild(&tx)?;
+        tx.commit()?;
+        Ok(rebuilt)
     }
 
     fn forward_to(&self, backends: &[Forward<'_>]) -> Result<Vec<(String, u64)>, StoreError> {

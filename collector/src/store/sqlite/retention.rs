@@ -1,20 +1,21 @@
 //! Erasure and retention in SQL: `forget` deletes everything of one installation; `retain`
 //! deletes raw events older than a cutoff and keeps what the report needs of them.
 //!
-//! The report needs no raw event for its funnels, breakdowns, durations and per-day series (they
-//! come from `installations`); of old Error and Support events it keeps daily counts
-//! (`error_days`, `support_days`, `unavailable_days`). Old installations keep their outcome but lose their ID.
+//! The report reads no raw event older than a day: its aggregates (`tallies`, `error_counts`,
+//! `day_counts`) were counted at ingest and stay. Old installations keep their outcome but lose
+//! their ID.
 
 use rusqlite::Connection;
 
-use crate::clock::DAY_MS;
-use crate::event::{NO_PRODUCT, names};
+use super::aggregates;
 use crate::store::{Forgotten, Retained, StoreError};
 
 /// Deletes every event of installation `id` (in every product), its installation and instance
-/// rows, and whatever of it still waits to be forwarded; in one transaction.
+/// rows, and whatever of it still waits to be forwarded, and takes it out of the aggregates; in
+/// one transaction.
 pub fn forget(conn: &mut Connection, id: &str) -> Result<Forgotten, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    aggregates::uncount(&tx, id)?;
     tx.execute(
         "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE installation_id = ?1)",
         [id],
@@ -26,41 +27,18 @@ pub fn forget(conn: &mut Connection, id: &str) -> Result<Forgotten, StoreError> 
     Ok(Forgotten { events, installations })
 }
 
-/// Deletes raw events sent before `cutoff_ms`, after folding old errors and support requests into
-/// daily counts; old installations keep their outcome under an anonymous ID, and instances not
-/// active since the cutoff are dropped. One transaction.
+/// Deletes raw events sent before `cutoff_ms` (the aggregates counted them at ingest), and
+/// remembers the cutoff for `rebuild`; old installations keep their outcome under an anonymous
+/// ID, and instances not active since the cutoff are dropped. One transaction.
 pub fn retain(conn: &mut Connection, cutoff_ms: i64) -> Result<Retained, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        &format!(
-            "INSERT INTO error_days (product, day, step, exit_code, message, events, installations)
-             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COALESCE(step, 'unknown'), exit_code,
-                    COALESCE(message, ''), COUNT(*), COUNT(DISTINCT installation_id)
-             FROM events WHERE event = '{}' AND ts_ms < ?1 GROUP BY 1, 2, 3, 4, 5",
-            names::ERROR
-        ),
-        [cutoff_ms],
-    )?;
-    // Events kept only as a number per product and day.
-    for (table, column, name) in [
-        ("support_days", "requests", names::SUPPORT),
-        ("unavailable_days", "events", names::BEACON_UNAVAILABLE),
-    ] {
-        tx.execute(
-            &format!(
-                "INSERT INTO {table} (product, day, {column})
-                 SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
-                 FROM events WHERE event = '{name}' AND ts_ms < ?1 GROUP BY 1, 2"
-            ),
-            [cutoff_ms],
-        )?;
-    }
     let events = tx.execute("DELETE FROM events WHERE ts_ms < ?1", [cutoff_ms])?;
     if events > 0 {
         tx.execute(
             "DELETE FROM forward_queue WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = event_id)",
             [],
         )?;
+        aggregates::set_retained_before(&tx, cutoff_ms)?;
     }
     let installations = tx.execute(
         "UPDATE installations SET installation_id = 'expired:' || lower(hex(randomblob(12)))
@@ -157,11 +135,11 @@ mod tests {
         assert_eq!(
             count(
                 &store,
-                "SELECT SUM(events) FROM error_days WHERE step = 'db' AND message = 'disk full'"
+                "SELECT SUM(events) FROM error_counts WHERE step = 'db' AND message = 'disk full'"
             ),
             1
         );
-        assert_eq!(count(&store, "SELECT SUM(requests) FROM support_days"), 1);
+        assert_eq!(count(&store, "SELECT SUM(n) FROM day_counts WHERE kind = 0"), 1);
         assert_eq!(
             store.retain(cutoff).unwrap(),
             Retained::default(),

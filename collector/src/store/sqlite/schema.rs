@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-use super::{StoreError, sql};
+use super::{StoreError, aggregates, sql};
 
 /// The schema. `events` keeps everything that was sent; `installations` and `instances` are
 /// maintained in the same transaction so that reports aggregate one row per installation (through
@@ -69,7 +69,7 @@ CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, p
 ";
 
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Version 5: install attempts, agents and install methods. An installation's outcome is that of
 /// its latest attempt (`attempt`); the outcomes of the attempts before it are counted in
@@ -97,6 +97,60 @@ CREATE INDEX installations_cube ON installations (
     product, ci, agent, os, os_version, product_version, arch, container, install_method, start_day, status,
     outcome_day, first_at, duration, attempt, earlier_succeeded, earlier_failed);
 CREATE INDEX IF NOT EXISTS beacon_unavailable ON events (product, ts_ms) WHERE event = '{BEACON_UNAVAILABLE}';
+";
+
+/// Version 7: the report's aggregates, kept at ingest (see `store/tally.rs`). `tallies` counts
+/// installations per product, breakdown, day and 16-day block; `error_counts` and `day_counts`
+/// count errors, support requests and unavailable beacons per day (taking over what retention
+/// kept in `error_days`, `support_days` and `unavailable_days`); `meta` remembers the retention
+/// cutoff, before which raw events are gone. They are filled by `rebuild` in the same transaction.
+const MIGRATION_7: &str = "
+ALTER TABLE installations ADD COLUMN error_steps TEXT NOT NULL DEFAULT '';
+CREATE TABLE tallies (
+    product           TEXT NOT NULL,
+    dim               INTEGER NOT NULL,
+    tier              INTEGER NOT NULL,
+    period            INTEGER NOT NULL,
+    ci                INTEGER NOT NULL,
+    agent             INTEGER NOT NULL,
+    value             TEXT NOT NULL,
+    status            INTEGER NOT NULL,
+    installations     INTEGER NOT NULL,
+    attempts          INTEGER NOT NULL,
+    earlier_succeeded INTEGER NOT NULL,
+    earlier_failed    INTEGER NOT NULL,
+    had_failed        INTEGER NOT NULL,
+    durations         BLOB NOT NULL,
+    PRIMARY KEY (product, dim, tier, period, ci, agent, value, status)
+) WITHOUT ROWID;
+CREATE TABLE error_counts (
+    product       TEXT NOT NULL,
+    day           INTEGER NOT NULL,
+    step          TEXT NOT NULL,
+    exit_code     INTEGER NOT NULL,
+    message       TEXT NOT NULL,
+    events        INTEGER NOT NULL,
+    installations INTEGER NOT NULL,
+    PRIMARY KEY (product, day, step, exit_code, message)
+) WITHOUT ROWID;
+CREATE TABLE day_counts (
+    kind    INTEGER NOT NULL,
+    product TEXT NOT NULL,
+    day     INTEGER NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (kind, product, day)
+) WITHOUT ROWID;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO error_counts SELECT product, day, step, COALESCE(exit_code, {NO_EXIT_CODE}), message, SUM(events), SUM(installations)
+    FROM error_days GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO day_counts SELECT 0, product, day, SUM(requests) FROM support_days GROUP BY 2, 3;
+INSERT INTO day_counts SELECT 1, product, day, SUM(events) FROM unavailable_days GROUP BY 2, 3;
+INSERT INTO meta SELECT 'retained_before', (MAX(day) + 1) * 86400000 FROM (
+    SELECT MAX(day) AS day FROM error_days UNION ALL SELECT MAX(day) FROM support_days
+    UNION ALL SELECT MAX(day) FROM unavailable_days) HAVING MAX(day) IS NOT NULL;
+DROP TABLE error_days;
+DROP TABLE support_days;
+DROP TABLE unavailable_days;
 ";
 
 /// Version 6: what retention keeps of the `Beacon Unavailable` events it deletes (see
@@ -205,7 +259,7 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
         return Ok(());
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let steps = || -> Result<(), rusqlite::Error> {
+    let steps = || -> Result<(), StoreError> {
         let version = user_version()?;
         if version < 1 {
             conn.execute_batch(&sql(SCHEMA))?;
@@ -234,13 +288,21 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
         if version < 6 {
             conn.execute_batch(MIGRATION_6)?;
         }
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+        if version < 7 {
+            if has_column("error_steps")? {
+                conn.execute_batch("DROP TABLE error_days; DROP TABLE support_days; DROP TABLE unavailable_days;")?;
+            } else {
+                conn.execute_batch(&sql(MIGRATION_7))?;
+            }
+            aggregates::rebuild(conn)?;
+        }
+        Ok(conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?)
     };
     match steps() {
         Ok(()) => conn.execute_batch("COMMIT")?,
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            return Err(e.into());
+            return Err(e);
         }
     }
     Ok(())

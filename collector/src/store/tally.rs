@@ -1,0 +1,430 @@
+//! The report's aggregates, kept in the transaction that stores the events: what an installation
+//! contributes to them, the changes one request makes ([`Tallies`]), the duration histograms,
+//! and which stored periods a report window reads ([`Periods`]).
+//!
+//! An installation counts once per breakdown ([`Dim`]): in the row of its product, first day,
+//! CI and agent flags, status and the breakdown's value (its OS, its version, ...), once for the
+//! day (tier 0) and once for the 16-day block (tier 1) of that day. A report over a year reads
+//! about 23 blocks and at most 30 days per row instead of every installation; the per-day series
+//! reads the days. Errors, support requests and unavailable beacons are counted per day.
+
+use std::collections::HashMap;
+
+use super::Status;
+use super::fold::{Fold, Installation};
+use crate::clock::DAY_MS;
+use crate::event::names;
+
+/// Days in a tier-1 block.
+pub const BLOCK_DAYS: i64 = 16;
+
+/// A breakdown of the report, as stored in `tallies.dim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    /// All installations (value empty).
+    Total = 0,
+    /// By OS and OS version (`os\u{1f}version`).
+    Os = 1,
+    /// By product version.
+    Version = 2,
+    /// By CPU architecture.
+    Arch = 3,
+    /// By container runtime.
+    Container = 4,
+    /// By install method.
+    Method = 5,
+    /// Outcomes by the day they came (value empty, tier 0 only): the per-day series.
+    Outcome = 6,
+}
+
+impl Dim {
+    /// The breakdowns every installation counts in.
+    pub const BREAKDOWNS: [Dim; 6] = [Dim::Total, Dim::Os, Dim::Version, Dim::Arch, Dim::Container, Dim::Method];
+
+    /// The dimension stored as `n`.
+    pub fn from_i64(n: i64) -> Option<Dim> {
+        [Dim::Outcome].into_iter().chain(Dim::BREAKDOWNS).find(|d| *d as i64 == n)
+    }
+
+    fn value(self, i: &Installation) -> String {
+        match self {
+            Dim::Total | Dim::Outcome => String::new(),
+            Dim::Os => format!("{}\u{1f}{}", i.os, i.os_version),
+            Dim::Version => i.product_version.clone(),
+            Dim::Arch => i.arch.clone(),
+            Dim::Container => i.container.clone(),
+            Dim::Method => i.install_method.clone(),
+        }
+    }
+}
+
+/// Splits an OS row's value into OS and version.
+pub fn os_and_version(value: &str) -> (String, String) {
+    let (os, version) = value.split_once('\u{1f}').unwrap_or((value, ""));
+    (os.to_string(), version.to_string())
+}
+
+impl Status {
+    /// The value of `tallies.status`.
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Status::Abandoned => 0,
+            Status::Succeeded => 1,
+            Status::Failed => 2,
+        }
+    }
+
+    /// The status stored as `n`.
+    pub fn from_i64(n: i64) -> Option<Status> {
+        [Status::Abandoned, Status::Succeeded, Status::Failed]
+            .into_iter()
+            .find(|s| s.as_i64() == n)
+    }
+}
+
+/// One row of `tallies`: its key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TallyKey {
+    pub product: String,
+    pub dim: Dim,
+    /// 0: `period` is a day; 1: a block of [`BLOCK_DAYS`] days (day / 16).
+    pub tier: i64,
+    pub period: i64,
+    pub ci: bool,
+    pub agent: bool,
+    pub value: String,
+    pub status: Status,
+}
+
+/// The counts of a `tallies` row (or the change to them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub installations: i64,
+    /// Their attempts (the latest attempt numbers, summed).
+    pub attempts: i64,
+    pub earlier_succeeded: i64,
+    pub earlier_failed: i64,
+    /// How many had a failed attempt before their latest.
+    pub had_failed: i64,
+    /// Durations of the succeeded ones: histogram bucket → count.
+    pub durations: Histogram,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts, sign: i64) {
+        self.installations += sign * other.installations;
+        self.attempts += sign * other.attempts;
+        self.earlier_succeeded += sign * other.earlier_succeeded;
+        self.earlier_failed += sign * other.earlier_failed;
+        self.had_failed += sign * other.had_failed;
+        self.durations.add(&other.durations, sign);
+    }
+
+    /// Adds `other`.
+    pub fn merge(&mut self, other: &Counts) {
+        self.add(other, 1);
+    }
+
+    fn is_zero(&self) -> bool {
+        *self == Counts::default()
+    }
+}
+
+/// Durations kept to two significant digits: bucket → count, sorted by bucket. Bucket `b` holds
+/// the durations that round down to [`Histogram::value`]`(b)`, so 42,000 ms and 5,000 ms are
+/// kept exactly and 1,234 ms as 1,200.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Histogram(pub Vec<(i64, i64)>);
+
+impl Histogram {
+    /// The bucket of a duration (ms; negative ones count as 0).
+    pub fn bucket(ms: i64) -> i64 {
+        let (mut mantissa, mut exponent) = (ms.max(0), 0);
+        while mantissa >= 100 {
+            mantissa /= 10;
+            exponent += 1;
+        }
+        exponent * 100 + mantissa
+    }
+
+    /// The smallest duration of a bucket.
+    pub fn value(bucket: i64) -> i64 {
+        let exponent = u32::try_from(bucket.div_euclid(100)).unwrap_or(0).min(16);
+        bucket.rem_euclid(100) * 10_i64.pow(exponent)
+    }
+
+    /// Counts `n` more durations in `bucket`.
+    pub fn count(&mut self, bucket: i64, n: i64) {
+        match self.0.binary_search_by_key(&bucket, |(b, _)| *b) {
+            Ok(i) => {
+                self.0[i].1 += n;
+                if self.0[i].1 == 0 {
+                    self.0.remove(i);
+                }
+            }
+            Err(i) if n != 0 => self.0.insert(i, (bucket, n)),
+            Err(_) => {}
+        }
+    }
+
+    /// Adds `other`.
+    pub fn merge(&mut self, other: &Histogram) {
+        self.add(other, 1);
+    }
+
+    fn add(&mut self, other: &Histogram, sign: i64) {
+        for (bucket, n) in &other.0 {
+            self.count(*bucket, sign * n);
+        }
+    }
+
+    /// The `pct`-th percentile by the nearest-rank method, as its bucket's value.
+    pub fn percentile(&self, pct: u64) -> Option<i64> {
+        let total: i64 = self.0.iter().map(|(_, n)| (*n).max(0)).sum();
+        let total = u64::try_from(total).ok().filter(|t| *t > 0)?;
+        let rank = (total * pct).div_ceil(100).max(1);
+        let mut seen = 0;
+        for (bucket, n) in &self.0 {
+            seen += u64::try_from(*n).unwrap_or(0);
+            if seen >= rank {
+                return Some(Histogram::value(*bucket));
+            }
+        }
+        None
+    }
+
+    /// As stored: 12 bytes per bucket (bucket, count; little-endian i32 and u64), empty for none.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() * 12);
+        for (bucket, n) in &self.0 {
+            out.extend_from_slice(&i32::try_from(*bucket).unwrap_or(i32::MAX).to_le_bytes());
+            out.extend_from_slice(&u64::try_from(*n).unwrap_or(0).to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads [`Histogram::to_bytes`]; a torn tail is ignored.
+    pub fn from_bytes(bytes: &[u8]) -> Histogram {
+        let buckets = bytes.chunks_exact(12).filter_map(|c| {
+            let bucket = i32::from_le_bytes(c[..4].try_into().ok()?);
+            let n = u64::from_le_bytes(c[4..].try_into().ok()?);
+            Some((i64::from(bucket), i64::try_from(n).ok()?))
+        });
+        Histogram(buckets.collect())
+    }
+}
+
+/// One row of `error_days`: errors of one product, day, step, exit code and message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ErrorKey {
+    pub product: String,
+    pub day: i64,
+    pub step: String,
+    pub exit_code: Option<i64>,
+    pub message: String,
+}
+
+/// What `day_counts` counts per product and day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DayCount {
+    /// Support requests.
+    Support = 0,
+    /// Beacon Unavailable events.
+    Unavailable = 1,
+}
+
+/// The changes one transaction makes to the aggregates.
+#[derive(Debug, Default)]
+pub struct Tallies {
+    pub rows: HashMap<TallyKey, Counts>,
+    /// Error events and the installations first failing there.
+    pub errors: HashMap<ErrorKey, (i64, i64)>,
+    pub days: HashMap<(DayCount, String, i64), i64>,
+}
+
+impl Tallies {
+    /// Counts the change of an installation from `old` to `new` (`None`: not there).
+    pub fn installation(&mut self, old: Option<&Installation>, new: Option<&Installation>) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            self.contribute(old, -1);
+        }
+        if let Some(new) = new {
+            self.contribute(new, 1);
+        }
+    }
+
+    fn contribute(&mut self, i: &Installation, sign: i64) {
+        let status = i.status();
+        let mut counts = Counts {
+            installations: 1,
+            attempts: i.attempt,
+            earlier_succeeded: i.earlier_succeeded,
+            earlier_failed: i.earlier_failed,
+            had_failed: i64::from(i.earlier_failed > 0),
+            durations: Histogram::default(),
+        };
+        if let Some(d) = i.duration() {
+            counts.durations.count(Histogram::bucket(d), 1);
+        }
+        let day = i.start_day();
+        let (ci, agent) = (i.ci, !i.agent.is_empty());
+        for dim in Dim::BREAKDOWNS {
+            for (tier, period) in [(0, day), (1, day.div_euclid(BLOCK_DAYS))] {
+                let key = TallyKey {
+                    product: i.product.clone(),
+                    dim,
+                    tier,
+                    period,
+                    ci,
+                    agent,
+                    value: dim.value(i),
+                    status,
+                };
+                self.rows.entry(key).or_default().add(&counts, sign);
+            }
+        }
+        if let (Some(day), Status::Succeeded | Status::Failed) = (i.outcome_day(), status) {
+            let key = TallyKey {
+                product: i.product.clone(),
+                dim: Dim::Outcome,
+                tier: 0,
+                period: day,
+                ci,
+                agent,
+                value: String::new(),
+                status,
+            };
+            let one = Counts {
+                installations: 1,
+                ..Counts::default()
+            };
+            self.rows.entry(key).or_default().add(&one, sign);
+        }
+    }
+
+    /// Counts (`sign` 1) or uncounts (-1) an Error, Support or Beacon Unavailable event; an
+    /// error counts its installation when `first_here` (the installation's first error there).
+    pub fn event(&mut self, f: &Fold<'_>, first_here: bool, sign: i64) {
+        let day = f.ts.div_euclid(DAY_MS);
+        let product = f.product().to_string();
+        match f.event {
+            names::ERROR => {
+                let key = ErrorKey {
+                    product,
+                    day,
+                    step: f.step.unwrap_or("unknown").to_string(),
+                    exit_code: f.exit_code,
+                    message: f.message.unwrap_or("").to_string(),
+                };
+                let e = self.errors.entry(key).or_default();
+                e.0 += sign;
+                e.1 += sign * i64::from(first_here);
+            }
+            names::SUPPORT => *self.days.entry((DayCount::Support, product, day)).or_default() += sign,
+            names::BEACON_UNAVAILABLE => {
+                *self.days.entry((DayCount::Unavailable, product, day)).or_default() += sign;
+            }
+            _ => {}
+        }
+    }
+
+    /// The non-zero changes to `tallies`, in key order (so that concurrent writers lock rows in
+    /// the same order).
+    pub fn sorted_rows(&self) -> Vec<(&TallyKey, &Counts)> {
+        let mut rows: Vec<_> = self.rows.iter().filter(|(_, c)| !c.is_zero()).collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        rows
+    }
+
+    /// The non-zero changes to `error_days`, in key order.
+    pub fn sorted_errors(&self) -> Vec<(&ErrorKey, (i64, i64))> {
+        let mut rows: Vec<_> = self.errors.iter().filter(|(_, n)| **n != (0, 0)).map(|(k, n)| (k, *n)).collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        rows
+    }
+
+    /// The non-zero changes to `day_counts`, in key order.
+    pub fn sorted_days(&self) -> Vec<(&(DayCount, String, i64), i64)> {
+        let mut rows: Vec<_> = self.days.iter().filter(|(_, n)| **n != 0).map(|(k, n)| (k, *n)).collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        rows
+    }
+}
+
+/// The stored periods that make up whole days `[from_day, until_day)`: the 16-day blocks wholly
+/// inside, and the days around them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    /// Days before the first whole block: `[from, to)`.
+    pub head: (i64, i64),
+    /// Whole blocks: `[from, to)`.
+    pub blocks: (i64, i64),
+    /// Days after the last whole block.
+    pub tail: (i64, i64),
+}
+
+impl Periods {
+    /// Splits `[from_day, until_day)`.
+    pub fn of(from_day: i64, until_day: i64) -> Periods {
+        let until_day = until_day.max(from_day);
+        let first_block = from_day.div_euclid(BLOCK_DAYS) + i64::from(from_day.rem_euclid(BLOCK_DAYS) != 0);
+        let end_block = until_day.div_euclid(BLOCK_DAYS);
+        if first_block >= end_block {
+            return Periods {
+                head: (from_day, until_day),
+                blocks: (0, 0),
+                tail: (until_day, until_day),
+            };
+        }
+        Periods {
+            head: (from_day, first_block * BLOCK_DAYS),
+            blocks: (first_block, end_block),
+            tail: (end_block * BLOCK_DAYS, until_day),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_significant_digits() {
+        for (ms, kept) in [(0, 0), (7, 7), (99, 99), (100, 100), (1_234, 1_200), (42_000, 42_000), (300_000, 300_000)] {
+            assert_eq!(Histogram::value(Histogram::bucket(ms)), kept, "{ms}");
+        }
+        assert!(Histogram::bucket(99) < Histogram::bucket(100));
+        assert!(Histogram::bucket(990) < Histogram::bucket(1_000));
+    }
+
+    #[test]
+    fn histograms_round_trip_and_rank() {
+        let mut h = Histogram::default();
+        for ms in [1_000, 2_000, 3_000, 4_000, 300_000] {
+            h.count(Histogram::bucket(ms), 1);
+        }
+        assert_eq!(Histogram::from_bytes(&h.to_bytes()), h);
+        assert_eq!((h.percentile(50), h.percentile(90)), (Some(3_000), Some(300_000)));
+        h.count(Histogram::bucket(300_000), -1);
+        assert_eq!(h.percentile(90), Some(4_000));
+        assert_eq!(Histogram::default().percentile(50), None);
+    }
+
+    #[test]
+    fn windows_split_into_blocks_and_days() {
+        assert_eq!(
+            Periods::of(10, 70),
+            Periods {
+                head: (10, 16),
+                blocks: (1, 4),
+                tail: (64, 70)
+            }
+        );
+        assert_eq!(Periods::of(16, 32).blocks, (1, 2));
+        assert_eq!(Periods::of(3, 9).head, (3, 9));
+        assert_eq!(Periods::of(3, 9).blocks, (0, 0));
+    }
+}
