@@ -29,6 +29,8 @@ pub enum Command {
     Forget(ForgetArgs),
     /// Write every stored event, one per line, as JSON Lines or CSV.
     Export(ExportArgs),
+    /// Compute the report's aggregates again from the installations and the raw events.
+    Rebuild(RebuildArgs),
     /// Fill a database with synthetic events (for benchmarks and screenshots).
     #[command(hide = true)]
     Seed(SeedArgs),
@@ -43,6 +45,14 @@ pub struct ForgetArgs {
     /// The installation ID to forget.
     #[arg(long, value_name = "ID", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub id: String,
+}
+
+/// Options of `rebuild`.
+#[derive(Debug, clap::Args)]
+pub struct RebuildArgs {
+    /// SQLite database file written by `serve`, or `postgres://user@host/db`.
+    #[arg(long)]
+    pub db: PathBuf,
 }
 
 /// Options of `export`.

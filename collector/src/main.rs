@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use cli::{Cli, Command, ExportArgs, ForgetArgs, Format, ReportArgs, ServeArgs};
+use cli::{Cli, Command, ExportArgs, ForgetArgs, Format, RebuildArgs, ReportArgs, ServeArgs};
 use error::Error;
 use store::Store;
 use store::postgres::Postgres;
@@ -41,6 +41,7 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Report(args) => report(args),
         Command::Forget(args) => forget(args),
         Command::Export(args) => export(args),
+        Command::Rebuild(args) => rebuild(args),
         Command::Seed(args) => {
             let busy = std::time::Duration::from_secs(5);
             let open = match store::postgres_url(&args.db) {
@@ -190,6 +191,17 @@ fn forget(args: ForgetArgs) -> Result<(), Error> {
             args.id, done.events, done.installations
         );
     }
+    Ok(())
+}
+
+fn rebuild(args: RebuildArgs) -> Result<(), Error> {
+    let done = existing(&args.db)?.rebuild()?;
+    println!(
+        "rebuilt the report's aggregates in {}: {} installations, {} error, support and unavailable-beacon events",
+        store::db_name(&args.db).display(),
+        done.installations,
+        done.events
+    );
     Ok(())
 }
 

@@ -11,7 +11,8 @@ pub mod public;
 use std::collections::BTreeMap;
 
 use crate::clock;
-use crate::store::{Cell, Facts, Scope, Status, Store, StoreError};
+use crate::store::tally::{Histogram, os_and_version};
+use crate::store::{Counts, DayCount, Dim, Facts, Periods, Scope, Status, Store, StoreError, TallyKey};
 use crate::window::Window;
 
 pub use model::{
@@ -45,9 +46,9 @@ impl Query {
         self.now_ms.saturating_sub(clock::DAY_MS)
     }
 
-    /// Whether installations with these facts count in the funnel (not CI or agent runs left out).
-    fn counts(&self, f: &Facts) -> bool {
-        (self.include_ci || !f.ci) && (self.include_agents || f.agent.is_empty())
+    /// Whether installations with these flags count in the funnel (not CI or agent runs left out).
+    fn counts(&self, ci: bool, agent: bool) -> bool {
+        (self.include_ci || !ci) && (self.include_agents || !agent)
     }
 
     /// The window as `[since, until)` in ms, unbounded ends as `i64::MIN`/`i64::MAX`.
@@ -85,7 +86,7 @@ struct Group {
     running: u64,
     recovered: u64,
     attempts: Attempts,
-    durations: Vec<i64>,
+    durations: Histogram,
 }
 
 impl Group {
@@ -99,48 +100,45 @@ impl Group {
         self.attempts.started += other.attempts.started;
         self.attempts.succeeded += other.attempts.succeeded;
         self.attempts.failed += other.attempts.failed;
-        self.durations.extend(other.durations);
+        self.durations.merge(&other.durations);
     }
 
-    fn add(&mut self, outcome: Outcome, n: u64) {
+    fn add(&mut self, status: Status, n: u64) {
         self.started += n;
-        match outcome {
-            Outcome::Succeeded => self.succeeded += n,
-            Outcome::Failed => self.failed += n,
-            Outcome::Abandoned => self.abandoned += n,
-            Outcome::Running => self.running += n,
+        match status {
+            Status::Succeeded => self.succeeded += n,
+            Status::Failed => self.failed += n,
+            Status::Abandoned => self.abandoned += n,
         }
     }
 
-    /// Adds a cell of the store's cube: its installations by outcome, their attempts (those
-    /// before the latest, and the latest by the cell's status) and the recovered ones.
-    fn add_cell(&mut self, cell: &Cell, parts: &[(Outcome, u64)]) {
-        for (outcome, n) in parts {
-            self.add(*outcome, *n);
-        }
-        self.attempts.started += cell.attempts;
-        self.attempts.succeeded += cell.earlier_succeeded;
-        self.attempts.failed += cell.earlier_failed;
-        match cell.status {
+    /// Adds installations of one status: their outcomes, their attempts (those before the
+    /// latest, and the latest by their status), the recovered ones and their durations.
+    fn add_counts(&mut self, status: Status, c: &Counts) {
+        let n = count(c.installations);
+        self.add(status, n);
+        self.attempts.started += count(c.attempts);
+        self.attempts.succeeded += count(c.earlier_succeeded);
+        self.attempts.failed += count(c.earlier_failed);
+        match status {
             Status::Succeeded => {
-                self.attempts.succeeded += cell.installations;
-                self.recovered += cell.had_failed;
+                self.attempts.succeeded += n;
+                self.recovered += count(c.had_failed);
             }
-            Status::Failed => self.attempts.failed += cell.installations,
+            Status::Failed => self.attempts.failed += n,
             Status::Abandoned => {}
         }
+        self.durations.merge(&c.durations);
     }
 
-    fn funnel(mut self) -> Funnel {
-        let (median, p90) = if self.durations.is_empty() {
-            (None, None)
-        } else {
-            self.durations.sort_unstable();
-            (
-                Some(nearest_rank(&self.durations, 50)),
-                Some(nearest_rank(&self.durations, 90)),
-            )
-        };
+    /// Counts `n` abandoned installations as running: they started within the running window.
+    fn still_running(&mut self, n: u64) {
+        let n = n.min(self.abandoned);
+        self.abandoned -= n;
+        self.running += n;
+    }
+
+    fn funnel(self) -> Funnel {
         Funnel {
             started: self.started,
             succeeded: self.succeeded,
@@ -149,36 +147,15 @@ impl Group {
             running: self.running,
             recovered: self.recovered,
             success_rate: rate(self.succeeded, self.started - self.running),
-            median_duration_ms: median,
-            p90_duration_ms: p90,
+            median_duration_ms: self.durations.percentile(50),
+            p90_duration_ms: self.durations.percentile(90),
         }
     }
 }
 
-/// Where an installation stands in the report: its stored [`Status`], with the abandoned ones
-/// that started within the running window set apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Succeeded,
-    Failed,
-    Abandoned,
-    Running,
-}
-
-impl From<Status> for Outcome {
-    fn from(s: Status) -> Outcome {
-        match s {
-            Status::Succeeded => Outcome::Succeeded,
-            Status::Failed => Outcome::Failed,
-            Status::Abandoned => Outcome::Abandoned,
-        }
-    }
-}
-
-/// The `pct`-th percentile of sorted, non-empty values by the nearest-rank method.
-fn nearest_rank(sorted: &[i64], pct: usize) -> i64 {
-    let rank = (sorted.len() * pct).div_ceil(100).max(1);
-    sorted[rank.min(sorted.len()) - 1]
+/// A stored count as a `u64` (a negative one, which the aggregates never hold, as 0).
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// Everything gathered for one product before it becomes a [`ProductReport`].
@@ -187,7 +164,7 @@ struct Acc {
     total: Group,
     ci: Group,
     agents: Group,
-    by_os: BTreeMap<(String, String), Group>,
+    by_os: BTreeMap<String, Group>,
     by_version: BTreeMap<String, Group>,
     by_arch: BTreeMap<String, Group>,
     by_container: BTreeMap<String, Group>,
@@ -207,25 +184,69 @@ impl Acc {
         Some(self.daily.entry(day).or_default())
     }
 
-    /// The groups an installation with these facts counts in.
-    fn groups(&mut self, f: &Facts, q: &Query) -> Vec<&mut Group> {
-        let mut out = Vec::with_capacity(8);
-        if f.ci {
-            out.push(&mut self.ci);
+    /// The groups installations of breakdown `dim` with `value` count in, CI and agent runs
+    /// apart: of [`Dim::Total`], the CI, agent and (if counted) total groups; of the others,
+    /// their breakdown's row (if counted).
+    fn groups(&mut self, dim: Dim, value: &str, ci: bool, agent: bool, q: &Query) -> Vec<&mut Group> {
+        let counted = q.counts(ci, agent);
+        let by = match dim {
+            Dim::Total | Dim::Outcome => {
+                let mut out = Vec::with_capacity(3);
+                if ci {
+                    out.push(&mut self.ci);
+                }
+                if agent {
+                    out.push(&mut self.agents);
+                }
+                if counted && dim == Dim::Total {
+                    out.push(&mut self.total);
+                }
+                return out;
+            }
+            Dim::Os => &mut self.by_os,
+            Dim::Version => &mut self.by_version,
+            Dim::Arch => &mut self.by_arch,
+            Dim::Container => &mut self.by_container,
+            Dim::Method => &mut self.by_install_method,
+        };
+        if !counted {
+            return Vec::new();
         }
-        if !f.agent.is_empty() {
-            out.push(&mut self.agents);
+        // Looked up before inserting: most rows are already there.
+        if !by.contains_key(value) {
+            by.insert(value.to_string(), Group::default());
         }
-        if !q.counts(f) {
-            return out;
+        by.get_mut(value).into_iter().collect()
+    }
+
+    /// Adds one aggregate row (or what a window's partial day contributes to one).
+    fn add(&mut self, key: &TallyKey, c: &Counts, q: &Query, today: i64) {
+        if key.dim == Dim::Outcome {
+            return self.add_outcome_day(key.period, key.status, key.ci, key.agent, c, q, today);
         }
-        out.push(&mut self.total);
-        out.push(self.by_os.entry((f.os.clone(), f.os_version.clone())).or_default());
-        out.push(self.by_version.entry(f.version.clone()).or_default());
-        out.push(self.by_arch.entry(f.arch.clone()).or_default());
-        out.push(self.by_container.entry(f.container.clone()).or_default());
-        out.push(self.by_install_method.entry(f.install_method.clone()).or_default());
-        out
+        for group in self.groups(key.dim, &key.value, key.ci, key.agent, q) {
+            group.add_counts(key.status, c);
+        }
+    }
+
+    /// Adds installations first seen on `day` to the per-day series.
+    fn add_start_day(&mut self, day: i64, ci: bool, agent: bool, n: u64, q: &Query, today: i64) {
+        if let Some(d) = q.counts(ci, agent).then(|| self.day(day.min(today))).flatten() {
+            d.started += n;
+        }
+    }
+
+    /// Adds installations whose outcome came on `day` to the per-day series.
+    #[allow(clippy::too_many_arguments)]
+    fn add_outcome_day(&mut self, day: i64, status: Status, ci: bool, agent: bool, c: &Counts, q: &Query, today: i64) {
+        let Some(d) = q.counts(ci, agent).then(|| self.day(day.min(today))).flatten() else {
+            return;
+        };
+        match status {
+            Status::Succeeded => d.succeeded += count(c.installations),
+            Status::Failed => d.failed += count(c.installations),
+            Status::Abandoned => {}
+        }
     }
 }
 
@@ -248,59 +269,74 @@ fn bounded<K: Ord>(groups: BTreeMap<K, Group>) -> Vec<(Option<K>, Funnel)> {
 
 /// Runs the report.
 ///
-/// The store hands out installations already counted into a small cube of (product, CI, OS,
-/// version, architecture, container, day, status) cells, and the durations of succeeded
-/// installations grouped by their facts; this adds them up into funnels, breakdowns and the
-/// per-day series. Failing steps, their messages, support requests and active instances are
-/// attached per product.
+/// Whole UTC days of the window come from the aggregates the store keeps at ingest (see
+/// `store/tally.rs`): a few hundred rows per product whatever the number of events. The part of a
+/// day the window starts or ends in comes from the installations (and events) of that part;
+/// installations still running come from those first seen within the running window. This adds
+/// them up into funnels, breakdowns and the per-day series, and attaches failing steps, support
+/// requests and active instances per product.
 ///
 /// Whatever is stored, the report stays small: [`MAX_PRODUCTS`] products (chosen first, so the
 /// others are never loaded), [`MAX_ROWS`] rows per breakdown and [`MAX_DAYS`] days.
 pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
     let (since_ms, until_ms) = q.bounds();
+    gather(store, q, &Split::of(since_ms, until_ms))
+}
+
+/// [`run`] with the window split as given.
+fn gather(store: &dyn Store, q: &Query, split: &Split) -> Result<Report, StoreError> {
+    let (since_ms, until_ms) = q.bounds();
     let listed = listed_products(store, q)?;
-    let scope = Scope {
-        since_ms,
-        until_ms,
-        products: &listed,
-    };
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
     // Events may be dated up to a day ahead (clock skew): the series shows them today, never a
     // day to come.
     let today = q.now_ms.div_euclid(clock::DAY_MS);
 
-    for cell in store.outcome_cells(&scope, q.now_ms.saturating_sub(q.running_ms))? {
-        let (n, recent) = (cell.installations, cell.recent);
-        let acc = accs.entry(cell.facts.product.clone()).or_default();
-        // Of an abandoned cell, those that started within the running window are still running.
-        let parts = match cell.status {
-            Status::Abandoned => vec![
-                (Outcome::Abandoned, n.saturating_sub(recent)),
-                (Outcome::Running, recent.min(n)),
-            ],
-            other => vec![(Outcome::from(other), n)],
-        };
-        for group in acc.groups(&cell.facts, q) {
-            group.add_cell(&cell, &parts);
-        }
-        if !q.counts(&cell.facts) {
-            continue;
-        }
-        if let Some(day) = acc.day(cell.start_day.min(today)) {
-            day.started += n;
-        }
-        if let Some(day) = cell.outcome_day.and_then(|d| acc.day(d.min(today))) {
-            match cell.status {
-                Status::Succeeded => day.succeeded += n,
-                Status::Failed => day.failed += n,
-                Status::Abandoned => {}
-            }
+    let periods = Periods::of(split.days.0, split.days.1);
+    let ranges = [
+        (0, periods.head.0, periods.head.1),
+        (1, periods.blocks.0, periods.blocks.1),
+        (0, periods.tail.0, periods.tail.1),
+    ];
+    for (key, counts) in store.tallies(&listed, &Dim::BREAKDOWNS, &ranges)? {
+        let acc = accs.entry(key.product.clone()).or_default();
+        acc.add(&key, &counts, q, today);
+    }
+    // The per-day series: the latest days only (no event is dated more than a day ahead).
+    let last_day = split.days.1.min(today + 2);
+    let first_day = last_day.saturating_sub(MAX_DAYS as i64 + 1).max(split.days.0);
+    for (key, counts) in store.tallies(&listed, &[Dim::Total, Dim::Outcome], &[(0, first_day, last_day)])? {
+        let acc = accs.entry(key.product.clone()).or_default();
+        match key.dim {
+            Dim::Outcome => acc.add(&key, &counts, q, today),
+            _ => acc.add_start_day(key.period, key.ci, key.agent, count(counts.installations), q, today),
         }
     }
-    for (facts, run) in store.success_durations(&scope)? {
-        let acc = accs.entry(facts.product.clone()).or_default();
-        for group in acc.groups(&facts, q) {
-            group.durations.extend_from_slice(&run);
+    for &(since_ms, until_ms) in &split.partial {
+        let scope = Scope {
+            since_ms,
+            until_ms,
+            products: &listed,
+        };
+        add_installations(store, &scope, &mut accs, q, today)?;
+    }
+    // Of the abandoned ones, those first seen within the running window are still running.
+    let running = Scope {
+        since_ms: since_ms.max(q.now_ms.saturating_sub(q.running_ms)),
+        until_ms,
+        products: &listed,
+    };
+    if running.since_ms < running.until_ms {
+        for cell in store.outcome_cells(&running, i64::MAX)? {
+            if cell.status != Status::Abandoned {
+                continue;
+            }
+            let acc = accs.entry(cell.facts.product.clone()).or_default();
+            for (dim, value) in breakdowns(&cell.facts) {
+                for group in acc.groups(dim, &value, cell.facts.ci, !cell.facts.agent.is_empty(), q) {
+                    group.still_running(cell.installations);
+                }
+            }
         }
     }
 
@@ -309,7 +345,7 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
         let by_os = bounded(acc.by_os)
             .into_iter()
             .map(|(key, funnel)| {
-                let (os, os_version) = key.unwrap_or_else(|| (OTHER.into(), String::new()));
+                let (os, os_version) = key.map_or_else(|| (OTHER.into(), String::new()), |k| os_and_version(&k));
                 OsRow { os, os_version, funnel }
             })
             .collect();
@@ -346,13 +382,13 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
             ..Default::default()
         })
     }
-    for (product, step) in failing_steps(store, &scope)? {
+    for (product, step) in failing_steps(store, split, &listed)? {
         entry(&mut products, product).failing_steps.push(step);
     }
-    for (product, support) in support(store, q, &scope)? {
+    for (product, support) in support(store, q, split, &listed)? {
         entry(&mut products, product).support = support;
     }
-    for (product, n) in store.beacon_unavailable(&scope)? {
+    for (product, n) in day_counts(store, DayCount::Unavailable, split, &listed)? {
         entry(&mut products, product).beacon_unavailable = n;
     }
     for (product, active) in store.active_instances(&listed, q.active_cutoff_ms())? {
@@ -383,6 +419,100 @@ pub fn run(store: &dyn Store, q: &Query) -> Result<Report, StoreError> {
             })
             .collect(),
     })
+}
+
+/// A window as the store keeps it: whole UTC days `[days.0, days.1)` (aggregates) and the parts
+/// of days around them, in ms (installations and events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Split {
+    days: (i64, i64),
+    partial: Vec<(i64, i64)>,
+}
+
+impl Split {
+    fn of(since_ms: i64, until_ms: i64) -> Split {
+        // Far enough to cover any stored time, near enough that day numbers stay small.
+        const FAR: i64 = 1 << 40;
+        let day = |ms: i64| ms.div_euclid(clock::DAY_MS);
+        let whole = |ms: i64| ms.rem_euclid(clock::DAY_MS) == 0;
+        let (from_day, head) = match since_ms {
+            i64::MIN => (-FAR, None),
+            ms if whole(ms) => (day(ms), None),
+            ms => (day(ms) + 1, Some((ms, (day(ms) + 1) * clock::DAY_MS))),
+        };
+        let (until_day, tail) = match until_ms {
+            i64::MAX => (FAR, None),
+            ms if whole(ms) => (day(ms), None),
+            ms => (day(ms), Some((day(ms) * clock::DAY_MS, ms))),
+        };
+        if from_day >= until_day && (head.is_some() || tail.is_some()) {
+            // Within one day: all of it from the installations.
+            return Split {
+                days: (0, 0),
+                partial: vec![(since_ms, until_ms)],
+            };
+        }
+        Split {
+            days: (from_day, until_day.max(from_day)),
+            partial: head.into_iter().chain(tail).collect(),
+        }
+    }
+}
+
+/// The breakdowns installations with these facts count in, with their values.
+fn breakdowns(f: &Facts) -> [(Dim, String); 6] {
+    [
+        (Dim::Total, String::new()),
+        (Dim::Os, format!("{}\u{1f}{}", f.os, f.os_version)),
+        (Dim::Version, f.version.clone()),
+        (Dim::Arch, f.arch.clone()),
+        (Dim::Container, f.container.clone()),
+        (Dim::Method, f.install_method.clone()),
+    ]
+}
+
+/// Adds the installations first seen in `scope` (part of a day), read one by one.
+fn add_installations(
+    store: &dyn Store,
+    scope: &Scope<'_>,
+    accs: &mut BTreeMap<String, Acc>,
+    q: &Query,
+    today: i64,
+) -> Result<(), StoreError> {
+    for cell in store.outcome_cells(scope, i64::MAX)? {
+        let acc = accs.entry(cell.facts.product.clone()).or_default();
+        let (ci, agent) = (cell.facts.ci, !cell.facts.agent.is_empty());
+        let counts = Counts {
+            installations: cell.installations as i64,
+            attempts: cell.attempts as i64,
+            earlier_succeeded: cell.earlier_succeeded as i64,
+            earlier_failed: cell.earlier_failed as i64,
+            had_failed: cell.had_failed as i64,
+            durations: Histogram::default(),
+        };
+        for (dim, value) in breakdowns(&cell.facts) {
+            for group in acc.groups(dim, &value, ci, agent, q) {
+                group.add_counts(cell.status, &counts);
+            }
+        }
+        acc.add_start_day(cell.start_day, ci, agent, cell.installations, q, today);
+        if let Some(day) = cell.outcome_day {
+            acc.add_outcome_day(day, cell.status, ci, agent, &counts, q, today);
+        }
+    }
+    for (facts, run) in store.success_durations(scope)? {
+        let acc = accs.entry(facts.product.clone()).or_default();
+        let mut durations = Histogram::default();
+        for ms in run {
+            durations.count(Histogram::bucket(ms), 1);
+        }
+        for (dim, value) in breakdowns(&facts) {
+            for group in acc.groups(dim, &value, facts.ci, !facts.agent.is_empty(), q) {
+                group.durations.merge(&durations);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn rows_of(groups: BTreeMap<String, Group>) -> Vec<Row> {
@@ -419,7 +549,7 @@ fn other_products(store: &dyn Store, q: &Query, listed: &[String]) -> Result<Opt
     }
     let mut group = Group::default();
     for (status, n) in statuses {
-        group.add(Outcome::from(status), n);
+        group.add(status, n);
     }
     Ok(Some(OtherProducts {
         products,
@@ -436,42 +566,111 @@ pub fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn failing_steps(store: &dyn Store, scope: &Scope<'_>) -> Result<Vec<(String, FailingStep)>, StoreError> {
-    let mut steps: Vec<(String, FailingStep)> = store
-        .failing_steps(scope, TOP_FAILING_STEPS)?
-        .into_iter()
-        .map(|r| {
-            let step = FailingStep {
-                step: r.step,
-                exit_code: r.exit_code,
-                count: r.events,
-                installations: r.installations,
-                messages: Vec::new(),
-            };
-            (r.product, step)
-        })
-        .collect();
-    for m in store.error_messages(scope, TOP_MESSAGES)? {
-        if let Some((_, s)) = steps
-            .iter_mut()
-            .find(|(p, s)| *p == m.product && s.step == m.step && s.exit_code == m.exit_code)
-        {
-            s.messages.push(Message {
-                message: m.message,
-                count: m.count,
-            });
+/// Errors of the parts of days a window starts or ends in, read from the events.
+const ALL_OF_A_PART: usize = 10_000;
+
+fn failing_steps(
+    store: &dyn Store,
+    split: &Split,
+    listed: &[String],
+) -> Result<Vec<(String, FailingStep)>, StoreError> {
+    type StepKey = (String, String, Option<i64>);
+    let mut steps: BTreeMap<StepKey, (u64, u64)> = BTreeMap::new();
+    let mut messages: BTreeMap<StepKey, BTreeMap<String, u64>> = BTreeMap::new();
+    for (k, events, installations) in store.error_days(listed, split.days.0, split.days.1)? {
+        let key = (k.product, k.step, k.exit_code);
+        let s = steps.entry(key.clone()).or_default();
+        s.0 += events;
+        s.1 += installations;
+        *messages.entry(key).or_default().entry(k.message).or_default() += events;
+    }
+    for &(since_ms, until_ms) in &split.partial {
+        let scope = Scope {
+            since_ms,
+            until_ms,
+            products: listed,
+        };
+        for r in store.failing_steps(&scope, ALL_OF_A_PART)? {
+            let s = steps.entry((r.product, r.step, r.exit_code)).or_default();
+            s.0 += r.events;
+            s.1 += r.installations;
+        }
+        for m in store.error_messages(&scope, ALL_OF_A_PART)? {
+            let key = (m.product, m.step, m.exit_code);
+            *messages.entry(key).or_default().entry(m.message).or_default() += m.count;
         }
     }
-    for (_, s) in &mut steps {
-        s.messages
-            .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.message.cmp(&b.message)));
+    // Per product, the most frequent first (then by step and exit code).
+    let mut ranked: Vec<(StepKey, (u64, u64))> = steps.into_iter().filter(|(_, (n, _))| *n > 0).collect();
+    ranked.sort_by(|(a, x), (b, y)| {
+        a.0.cmp(&b.0)
+            .then(y.0.cmp(&x.0))
+            .then_with(|| (&a.1, a.2).cmp(&(&b.1, b.2)))
+    });
+    let mut out: Vec<(String, FailingStep)> = Vec::new();
+    for (key, (count, installations)) in ranked {
+        if out.iter().filter(|(p, _)| *p == key.0).count() >= TOP_FAILING_STEPS {
+            continue;
+        }
+        let mut top: Vec<Message> = messages
+            .remove(&key)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(message, count)| Message { message, count })
+            .collect();
+        top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.message.cmp(&b.message)));
+        top.truncate(TOP_MESSAGES);
+        let (product, step, exit_code) = key;
+        let step = FailingStep {
+            step,
+            exit_code,
+            count,
+            installations,
+            messages: top,
+        };
+        out.push((product, step));
     }
-    Ok(steps)
+    Ok(out)
 }
 
-fn support(store: &dyn Store, q: &Query, scope: &Scope<'_>) -> Result<Vec<(String, Support)>, StoreError> {
-    let mut out: Vec<(String, Support)> = store
-        .support_counts(scope)?
+/// Support requests or unavailable beacons per product: whole days from the daily counts, the
+/// parts of days from the events.
+fn day_counts(
+    store: &dyn Store,
+    kind: DayCount,
+    split: &Split,
+    listed: &[String],
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for (product, n) in store.day_counts(kind, listed, split.days.0, split.days.1)? {
+        *out.entry(product).or_default() += n;
+    }
+    for &(since_ms, until_ms) in &split.partial {
+        let scope = Scope {
+            since_ms,
+            until_ms,
+            products: listed,
+        };
+        let part = match kind {
+            DayCount::Support => store.support_counts(&scope)?,
+            DayCount::Unavailable => store.beacon_unavailable(&scope)?,
+        };
+        for (product, n) in part {
+            *out.entry(product).or_default() += n;
+        }
+    }
+    out.retain(|_, n| *n > 0);
+    Ok(out)
+}
+
+fn support(
+    store: &dyn Store,
+    q: &Query,
+    split: &Split,
+    listed: &[String],
+) -> Result<Vec<(String, Support)>, StoreError> {
+    let mut out: Vec<(String, Support)> = day_counts(store, DayCount::Support, split, listed)?
         .into_iter()
         .map(|(product, count)| {
             let support = Support {
@@ -482,7 +681,13 @@ fn support(store: &dyn Store, q: &Query, scope: &Scope<'_>) -> Result<Vec<(Strin
             (product, support)
         })
         .collect();
-    for r in store.support_requests(scope, LATEST_SUPPORT_REQUESTS)? {
+    let (since_ms, until_ms) = q.bounds();
+    let scope = Scope {
+        since_ms,
+        until_ms,
+        products: listed,
+    };
+    for r in store.support_requests(&scope, LATEST_SUPPORT_REQUESTS)? {
         let request = SupportRequest {
             time: clock::iso_seconds(r.ts_ms),
             product_version: r.product_version,
@@ -495,7 +700,7 @@ fn support(store: &dyn Store, q: &Query, scope: &Scope<'_>) -> Result<Vec<(Strin
         }
     }
     if q.show_emails {
-        for (product, email) in store.support_emails(scope)? {
+        for (product, email) in store.support_emails(&scope)? {
             if let Some((_, s)) = out.iter_mut().find(|(p, _)| *p == product) {
                 s.emails.get_or_insert_with(Vec::new).push(email);
             }
@@ -513,17 +718,68 @@ pub fn product_names(store: &dyn Store) -> Result<Vec<String>, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::window::Window;
+
+    /// The report from the aggregates is the report from every installation and event (a store
+    /// conformance check).
+    pub(crate) fn aggregates_count_what_a_scan_counts(store: &dyn Store) {
+        crate::store::seed::seed(store, 20_000, 90, 7).unwrap();
+        let now_ms = clock::now_ms();
+        let day = |n: i64| (now_ms.div_euclid(clock::DAY_MS) - n) * clock::DAY_MS;
+        let windows = [
+            (None, None),
+            (Some(now_ms - 10 * clock::DAY_MS - 3_600_000), None),
+            (Some(day(40)), Some(day(3))),
+            (Some(day(70) + 1), Some(day(20) - 1)),
+            (Some(now_ms - 3_600_000), None),
+        ];
+        for (since_ms, until_ms) in windows {
+            for (include_ci, show_emails) in [(false, false), (true, true)] {
+                let q = Query {
+                    window: Window {
+                        since_ms,
+                        until_ms,
+                        label: None,
+                    },
+                    include_ci,
+                    show_emails,
+                    running_ms: RUNNING_WINDOW.as_millis() as i64,
+                    now_ms,
+                    ..Query::default()
+                };
+                let scan = Split {
+                    days: (0, 0),
+                    partial: vec![q.bounds()],
+                };
+                let json = |r: Report| serde_json::to_value(r).unwrap();
+                let (aggregated, scanned) = (json(run(store, &q).unwrap()), json(gather(store, &q, &scan).unwrap()));
+                assert!(aggregated["products"][0]["installations"]["started"].as_u64() > Some(0) || since_ms.is_some());
+                assert_eq!(aggregated, scanned, "window {since_ms:?}..{until_ms:?}");
+            }
+        }
+    }
 
     #[test]
-    fn nearest_rank_percentiles() {
-        assert_eq!(nearest_rank(&[7], 50), 7);
-        assert_eq!(nearest_rank(&[1, 2, 3, 4], 50), 2);
-        assert_eq!(nearest_rank(&[1, 2, 3, 4, 5], 50), 3);
-        assert_eq!(nearest_rank(&[1, 2, 3, 4, 5], 90), 5);
-        let ten: Vec<i64> = (1..=10).collect();
-        assert_eq!(nearest_rank(&ten, 90), 9);
+    fn windows_split_into_whole_days_and_parts() {
+        let d = clock::DAY_MS;
+        assert_eq!(Split::of(i64::MIN, i64::MAX).partial, []);
+        assert_eq!(
+            Split::of(3 * d, 5 * d),
+            Split {
+                days: (3, 5),
+                partial: vec![]
+            }
+        );
+        assert_eq!(
+            Split::of(3 * d + 7, 5 * d + 9),
+            Split {
+                days: (4, 5),
+                partial: vec![(3 * d + 7, 4 * d), (5 * d, 5 * d + 9)]
+            }
+        );
+        assert_eq!(Split::of(3 * d + 7, 3 * d + 9).partial, [(3 * d + 7, 3 * d + 9)]);
     }
 
     #[test]

@@ -11,10 +11,18 @@ use crate::event::{Event, Fallbacks, Protocol, names};
 pub type Check = fn(&dyn Store);
 
 /// Every check, by name.
-pub const ALL: [(&str, Check); 3] = [
+pub const ALL: [(&str, Check); 5] = [
     ("relay_queue", relay_queue),
     ("attempts_and_outcomes", attempts_and_outcomes),
     ("forget_and_export", forget_and_export),
+    (
+        "aggregates_count_what_a_scan_counts",
+        crate::report::tests::aggregates_count_what_a_scan_counts,
+    ),
+    (
+        "forget_retain_and_rebuild_keep_the_aggregates",
+        forget_retain_and_rebuild_keep_the_aggregates,
+    ),
 ];
 
 /// An event of product `acme` sent at `ts`, with `props` added to its properties.
@@ -152,4 +160,58 @@ fn forget_and_export(store: &dyn Store) {
         })
         .unwrap();
     assert_eq!((n, left), (1, vec!["1".to_string()]));
+}
+
+/// `forget` takes an installation out of the aggregates, `retain` leaves them as they were, and
+/// `rebuild` computes them again to the same report.
+fn forget_retain_and_rebuild_keep_the_aggregates(store: &dyn Store) {
+    crate::store::seed::seed(store, 5_000, 60, 11).unwrap();
+    let now_ms = crate::clock::now_ms();
+    let q = crate::report::Query {
+        show_emails: true,
+        running_ms: 0,
+        now_ms,
+        ..crate::report::Query::default()
+    };
+    let report = || serde_json::to_value(crate::report::run(store, &q).unwrap()).unwrap();
+    let before = report();
+    let rebuilt = store.rebuild().unwrap();
+    assert!(rebuilt.installations > 1_000, "{rebuilt:?}");
+    assert_eq!(report(), before, "rebuild changes nothing");
+
+    // An installation that failed and asked for support, forgotten: as if it never came.
+    let mut id = String::new();
+    store
+        .each_event(&mut |e| {
+            if e.event == names::SUPPORT && id.is_empty() {
+                id = e.installation_id;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.forget(&id).unwrap();
+    let forgotten = report();
+    assert_ne!(forgotten, before);
+    store.rebuild().unwrap();
+    assert_eq!(report(), forgotten, "forget leaves what a rebuild computes");
+
+    // Retention deletes raw events, not what they counted: the report and a rebuild stay.
+    let retained = store.retain(now_ms - 30 * crate::clock::DAY_MS).unwrap();
+    assert!(retained.events > 100, "{retained:?}");
+    let mut kept = report();
+    let strip = |r: &mut Value| {
+        // The latest support requests are read from the raw events.
+        for p in r["products"].as_array_mut().into_iter().flatten() {
+            p["support"]["requests"] = json!([]);
+            p["support"]["emails"] = json!([]);
+        }
+    };
+    strip(&mut kept);
+    let mut expected = forgotten.clone();
+    strip(&mut expected);
+    assert_eq!(kept, expected, "retention keeps the counts");
+    store.rebuild().unwrap();
+    let mut again = report();
+    strip(&mut again);
+    assert_eq!(again, expected, "a rebuild after retention keeps them too");
 }

@@ -39,11 +39,21 @@ pub enum Dim {
 
 impl Dim {
     /// The breakdowns every installation counts in.
-    pub const BREAKDOWNS: [Dim; 6] = [Dim::Total, Dim::Os, Dim::Version, Dim::Arch, Dim::Container, Dim::Method];
+    pub const BREAKDOWNS: [Dim; 6] = [
+        Dim::Total,
+        Dim::Os,
+        Dim::Version,
+        Dim::Arch,
+        Dim::Container,
+        Dim::Method,
+    ];
 
     /// The dimension stored as `n`.
     pub fn from_i64(n: i64) -> Option<Dim> {
-        [Dim::Outcome].into_iter().chain(Dim::BREAKDOWNS).find(|d| *d as i64 == n)
+        [Dim::Outcome]
+            .into_iter()
+            .chain(Dim::BREAKDOWNS)
+            .find(|d| *d as i64 == n)
     }
 
     fn value(self, i: &Installation) -> String {
@@ -118,11 +128,6 @@ impl Counts {
         self.earlier_failed += sign * other.earlier_failed;
         self.had_failed += sign * other.had_failed;
         self.durations.add(&other.durations, sign);
-    }
-
-    /// Adds `other`.
-    pub fn merge(&mut self, other: &Counts) {
-        self.add(other, 1);
     }
 
     fn is_zero(&self) -> bool {
@@ -341,14 +346,24 @@ impl Tallies {
 
     /// The non-zero changes to `error_days`, in key order.
     pub fn sorted_errors(&self) -> Vec<(&ErrorKey, (i64, i64))> {
-        let mut rows: Vec<_> = self.errors.iter().filter(|(_, n)| **n != (0, 0)).map(|(k, n)| (k, *n)).collect();
+        let mut rows: Vec<_> = self
+            .errors
+            .iter()
+            .filter(|(_, n)| **n != (0, 0))
+            .map(|(k, n)| (k, *n))
+            .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         rows
     }
 
     /// The non-zero changes to `day_counts`, in key order.
     pub fn sorted_days(&self) -> Vec<(&(DayCount, String, i64), i64)> {
-        let mut rows: Vec<_> = self.days.iter().filter(|(_, n)| **n != 0).map(|(k, n)| (k, *n)).collect();
+        let mut rows: Vec<_> = self
+            .days
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(k, n)| (k, *n))
+            .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         rows
     }
@@ -393,7 +408,15 @@ mod tests {
 
     #[test]
     fn two_significant_digits() {
-        for (ms, kept) in [(0, 0), (7, 7), (99, 99), (100, 100), (1_234, 1_200), (42_000, 42_000), (300_000, 300_000)] {
+        for (ms, kept) in [
+            (0, 0),
+            (7, 7),
+            (99, 99),
+            (100, 100),
+            (1_234, 1_200),
+            (42_000, 42_000),
+            (300_000, 300_000),
+        ] {
             assert_eq!(Histogram::value(Histogram::bucket(ms)), kept, "{ms}");
         }
         assert!(Histogram::bucket(99) < Histogram::bucket(100));

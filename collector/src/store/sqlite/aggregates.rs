@@ -8,7 +8,7 @@ use super::sql;
 use crate::clock::DAY_MS;
 use crate::event::names;
 use crate::store::fold::{Fold, Installation};
-use crate::store::tally::{Counts, DayCount, Dim, ErrorKey, Histogram, TallyKey, Tallies};
+use crate::store::tally::{Counts, DayCount, Dim, ErrorKey, Histogram, Tallies, TallyKey};
 use crate::store::{NO_EXIT_CODE, Rebuilt, Status, StoreError};
 
 const INSTALLATION: &str = "product, installation_id, os, os_version, product_version, arch, container, ci, agent,
@@ -108,7 +108,16 @@ pub fn write(conn: &Connection, t: &Tallies) -> rusqlite::Result<()> {
     )?;
     let mut delete = conn.prepare_cached(&format!("DELETE FROM tallies WHERE {KEY}"))?;
     for (k, c) in t.sorted_rows() {
-        let key = params![k.product, k.dim as i64, k.tier, k.period, k.ci, k.agent, k.value, k.status.as_i64()];
+        let key = params![
+            k.product,
+            k.dim as i64,
+            k.tier,
+            k.period,
+            k.ci,
+            k.agent,
+            k.value,
+            k.status.as_i64()
+        ];
         let histogram = if c.durations.0.is_empty() {
             None
         } else {
@@ -328,7 +337,8 @@ pub fn rebuild(conn: &Connection) -> Result<Rebuilt, StoreError> {
     conn.execute("DELETE FROM error_counts WHERE day >= ?1", [first_day])?;
     conn.execute("DELETE FROM day_counts WHERE day >= ?1", [first_day])?;
     conn.execute(
-        &sql("INSERT INTO error_counts (product, day, step, exit_code, message, events, installations)
+        &sql(
+            "INSERT INTO error_counts (product, day, step, exit_code, message, events, installations)
          SELECT product, day, step, code, message, COUNT(*), SUM(first) FROM (
              SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms / 86400000 AS day,
                     COALESCE(step, 'unknown') AS step, COALESCE(exit_code, {NO_EXIT_CODE}) AS code,
@@ -336,7 +346,8 @@ pub fn rebuild(conn: &Connection) -> Result<Rebuilt, StoreError> {
                     ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}'), installation_id,
                         COALESCE(step, 'unknown'), exit_code ORDER BY ts_ms, id) = 1 AS first
              FROM events WHERE event = '{ERROR}' AND ts_ms >= ?1)
-         GROUP BY 1, 2, 3, 4, 5"),
+         GROUP BY 1, 2, 3, 4, 5",
+        ),
         [since],
     )?;
     for (kind, name) in [
@@ -367,12 +378,10 @@ pub fn uncount(conn: &Connection, id: &str) -> Result<(), StoreError> {
     for old in load_all(conn, id)? {
         t.installation(Some(&old), None);
     }
-    let mut stmt = conn.prepare(&sql(
-        "SELECT event, product, ts_ms, step, exit_code,
+    let mut stmt = conn.prepare(&sql("SELECT event, product, ts_ms, step, exit_code,
                 CASE WHEN typeof(message) = 'text' THEN message END
          FROM events WHERE installation_id = ?1 AND event IN ('{ERROR}', '{SUPPORT}', '{BEACON_UNAVAILABLE}')
-         ORDER BY ts_ms, id",
-    ))?;
+         ORDER BY ts_ms, id"))?;
     let mut rows = stmt.query([id])?;
     let mut seen = std::collections::HashSet::new();
     while let Some(r) = rows.next()? {
@@ -389,7 +398,11 @@ pub fn uncount(conn: &Connection, id: &str) -> Result<(), StoreError> {
             message: message.as_deref(),
             ..Fold::empty()
         };
-        let first = seen.insert((f.product().to_string(), f.step.unwrap_or("unknown").to_string(), exit_code));
+        let first = seen.insert((
+            f.product().to_string(),
+            f.step.unwrap_or("unknown").to_string(),
+            exit_code,
+        ));
         t.event(&f, first, -1);
     }
     write(conn, &t)?;

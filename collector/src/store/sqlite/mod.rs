@@ -321,7 +321,9 @@ impl Store for Sqlite {
 
     fn rebuild(&self) -> Result<Rebuilt, StoreError> {
         let mut writer = self.writer();
-        let tx = writer.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = writer
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let rebuilt = aggregates::rebuild(&tx)?;
         tx.commit()?;
         Ok(rebuilt)

@@ -1,7 +1,7 @@
-//! The report's reads. Installations come from `installations` (one row per installation ID,
-//! kept up to date at ingest) grouped along the covering index `installations_cube`, so without
-//! sorting; failing steps, their messages and support requests from partial indexes on `events`
-//! plus the daily counts retention kept; active instances from `instances`.
+//! The report's reads besides the aggregates (`aggregates.rs`): the installations of a part of a
+//! day (a window's edge, the running window) grouped along the covering index
+//! `installations_cube`; the errors, support requests and unavailable beacons of a part of a day
+//! from partial indexes on `events`; the latest support requests; products; active instances.
 
 use std::collections::BTreeSet;
 
@@ -17,10 +17,6 @@ const IN_WINDOW: &str = "first_at >= ?1 AND first_at < ?2 AND product IN (SELECT
 
 /// Columns of the report cube, in the order of the `installations_cube` index.
 const FACTS: &str = "product, ci, agent, os, os_version, product_version, arch, container, install_method";
-
-/// The daily counts retention kept (`error_days`, `support_days`, `unavailable_days`) of the window (?1, ?2) and the
-/// listed products (?3).
-const RETAINED: &str = "day * 86400000 >= ?1 AND day * 86400000 < ?2 AND product IN (SELECT value FROM json_each(?3))";
 
 /// The scope's products as the JSON array `json_each` reads.
 fn products_json(products: &[String]) -> String {
@@ -231,16 +227,11 @@ pub fn failing_steps(conn: &Connection, scope: &Scope<'_>, top: usize) -> Result
         conn,
         &format!(
             "SELECT product, step, exit_code, count, installations FROM (
-            SELECT product, step, exit_code, SUM(n) AS count, SUM(i) AS installations,
-                   ROW_NUMBER() OVER (PARTITION BY product ORDER BY SUM(n) DESC, step, exit_code) AS rank
-            FROM (
-                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
-                       exit_code, COUNT(*) AS n, COUNT(DISTINCT installation_id) AS i
-                FROM events INDEXED BY errors_by_step WHERE {filter} GROUP BY 1, 2, 3
-                UNION ALL
-                SELECT product, step, exit_code, SUM(events), SUM(installations)
-                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3)
-            GROUP BY product, step, exit_code)
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                   exit_code, COUNT(*) AS count, COUNT(DISTINCT installation_id) AS installations,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
+                                      ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code) AS rank
+            FROM events INDEXED BY errors_by_step WHERE {filter} GROUP BY 1, 2, 3)
          WHERE rank <= ?4 ORDER BY product, rank"
         ),
         scope,
@@ -263,16 +254,12 @@ pub fn error_messages(conn: &Connection, scope: &Scope<'_>, top: usize) -> Resul
         conn,
         &format!(
             "SELECT product, step, exit_code, message, count FROM (
-            SELECT product, step, exit_code, message, SUM(n) AS count,
-                   ROW_NUMBER() OVER (PARTITION BY product, step, exit_code ORDER BY SUM(n) DESC, message) AS rank
-            FROM (
-                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
-                       exit_code, COALESCE(message, '') AS message, COUNT(*) AS n
-                FROM events INDEXED BY errors_by_message WHERE {filter} GROUP BY 1, 2, 3, 4
-                UNION ALL
-                SELECT product, step, exit_code, message, SUM(events)
-                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3, 4)
-            GROUP BY product, step, exit_code, message)
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+                   exit_code, CASE WHEN typeof(message) = 'text' THEN message ELSE '' END AS message,
+                   COUNT(*) AS count,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}'), COALESCE(step, 'unknown'),
+                                      exit_code ORDER BY COUNT(*) DESC, message) AS rank
+            FROM events INDEXED BY errors_by_message WHERE {filter} GROUP BY 1, 2, 3, 4)
          WHERE rank <= ?4"
         ),
         scope,
@@ -290,41 +277,54 @@ pub fn error_messages(conn: &Connection, scope: &Scope<'_>, top: usize) -> Resul
 }
 
 pub fn support_counts(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
-    let filter = event_filter(names::SUPPORT);
-    scoped(
-        conn,
-        &format!(
-            "SELECT product, SUM(n) FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COUNT(*) AS n
-            FROM events INDEXED BY support_requests WHERE {filter} GROUP BY 1
-            UNION ALL
-            SELECT product, SUM(requests) FROM support_days WHERE {RETAINED} GROUP BY 1)
-         GROUP BY product ORDER BY product"
-        ),
-        scope,
-        None,
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
+    event_counts(conn, scope, names::SUPPORT, "support_requests")
+}
+
+pub fn beacon_unavailable(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
+    event_counts(conn, scope, names::BEACON_UNAVAILABLE, "beacon_unavailable")
+}
+
+/// Events named `name` of the scope per product, along `index`.
+fn event_counts(
+    conn: &Connection,
+    scope: &Scope<'_>,
+    name: &str,
+    index: &str,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let filter = event_filter(name);
+    let query = format!(
+        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY {index} WHERE {filter}
+         GROUP BY 1 ORDER BY 1"
+    );
+    scoped(conn, &query, scope, None, |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 pub fn support_requests(conn: &Connection, scope: &Scope<'_>, latest: usize) -> Result<Vec<SupportRow>, StoreError> {
-    let filter = event_filter(names::SUPPORT);
-    scoped(conn, &format!(
-        "SELECT product, ts_ms, product_version, step, installation_id, email FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms, product_version, step, installation_id, email,
-                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}') ORDER BY ts_ms DESC, id DESC) AS rank
-            FROM events INDEXED BY support_requests WHERE {filter})
-         WHERE rank <= ?4 ORDER BY product, rank"
-    ), scope, Some(limit(latest)), |r| {
-        Ok(SupportRow {
-            product: r.get(0)?,
-            ts_ms: r.get(1)?,
-            product_version: r.get(2)?,
-            step: r.get(3)?,
-            installation_id: r.get(4)?,
-            email: r.get(5)?,
-        })
-    })
+    // Per product, the newest first along the index: as many rows as shown, however many there are.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT ts_ms, product_version, step, installation_id, email FROM events INDEXED BY support_requests
+         WHERE event = '{}' AND product IS ?1 AND ts_ms >= ?2 AND ts_ms < ?3
+         ORDER BY ts_ms DESC LIMIT ?4",
+        names::SUPPORT
+    ))?;
+    let mut out = Vec::new();
+    for product in scope.products {
+        let stored = (product != NO_PRODUCT).then_some(product.as_str());
+        let rows = stmt.query_map(params![stored, scope.since_ms, scope.until_ms, limit(latest)], |r| {
+            Ok(SupportRow {
+                product: product.clone(),
+                ts_ms: r.get(0)?,
+                product_version: r.get(1)?,
+                step: r.get(2)?,
+                installation_id: r.get(3)?,
+                email: r.get(4)?,
+            })
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
 }
 
 pub fn support_emails(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, String)>, StoreError> {
@@ -355,17 +355,4 @@ pub fn active_instances(
         Ok((r.get(0)?, r.get(1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn beacon_unavailable(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
-    let filter = event_filter(names::BEACON_UNAVAILABLE);
-    let query = format!(
-        "SELECT product, SUM(n) FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COUNT(*) AS n
-            FROM events INDEXED BY beacon_unavailable WHERE {filter} GROUP BY 1
-            UNION ALL
-            SELECT product, SUM(events) FROM unavailable_days WHERE {RETAINED} GROUP BY 1)
-         GROUP BY product ORDER BY product"
-    );
-    scoped(conn, &query, scope, None, |r| Ok((r.get(0)?, r.get(1)?)))
 }

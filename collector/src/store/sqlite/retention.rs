@@ -55,7 +55,7 @@ mod tests {
     use super::super::Sqlite;
     use crate::event::names;
     use crate::store::conformance::event;
-    use crate::store::{Forgotten, Retained, Scope, Store};
+    use crate::store::{DayCount, Forgotten, Retained, Store};
     use serde_json::json;
 
     fn count(store: &Sqlite, sql: &str) -> i64 {
@@ -113,12 +113,11 @@ mod tests {
                 installations: 1
             }
         );
-        let all = Scope {
-            since_ms: i64::MIN,
-            until_ms: i64::MAX,
-            products: &["acme".to_string()],
-        };
-        assert_eq!(store.beacon_unavailable(&all).unwrap(), [("acme".to_string(), 1)]);
+        let acme = ["acme".to_string()];
+        assert_eq!(
+            store.day_counts(DayCount::Unavailable, &acme, 0, 1 << 30).unwrap(),
+            [("acme".to_string(), 1)]
+        );
         assert_eq!(count(&store, "SELECT COUNT(*) FROM events"), 2);
         assert_eq!(
             count(&store, "SELECT COUNT(*) FROM installations"),
@@ -135,7 +134,7 @@ mod tests {
         assert_eq!(
             count(
                 &store,
-                "SELECT SUM(events) FROM error_counts WHERE step = 'db' AND message = 'disk full'"
+                "SELECT SUM(events) FROM error_counts WHERE step = 'db' AND message = 'disk full' AND day < 20454"
             ),
             1
         );
