@@ -1,6 +1,5 @@
 //! The report's reads besides the aggregates (`aggregates.rs`): the installations of a part of a
-//! day (a window's edge, the running window) grouped along the covering index
-//! `installations_cube`; the errors, support requests and unavailable beacons of a part of a day
+//! day (a window's edge, the running window) along `installations_by_first`; the errors, support requests and unavailable beacons of a part of a day
 //! from partial indexes on `events`; the latest support requests; products; active instances.
 
 use std::collections::BTreeSet;
@@ -15,7 +14,7 @@ use crate::store::{Cell, Facts, MessageRow, Scope, Status, StepRow, StoreError, 
 /// a JSON array).
 const IN_WINDOW: &str = "first_at >= ?1 AND first_at < ?2 AND product IN (SELECT value FROM json_each(?3))";
 
-/// Columns of the report cube, in the order of the `installations_cube` index.
+/// Columns of the facts installations are grouped by.
 const FACTS: &str = "product, ci, agent, os, os_version, product_version, arch, container, install_method";
 
 /// The scope's products as the JSON array `json_each` reads.
@@ -85,7 +84,7 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64
             "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4),
                 SUM(attempt), SUM(earlier_succeeded), SUM(earlier_failed),
                 SUM(earlier_failed > 0)
-         FROM installations INDEXED BY installations_cube
+         FROM installations INDEXED BY installations_by_first
          WHERE {IN_WINDOW}
          GROUP BY {FACTS}, start_day, status, outcome_day"
         ),
@@ -111,11 +110,11 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64
 
 pub fn success_durations(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Facts, Vec<i64>)>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {FACTS}, duration FROM installations INDEXED BY installations_cube
-         WHERE {IN_WINDOW} AND status = '{}' AND duration IS NOT NULL",
+        "SELECT {FACTS}, duration FROM installations INDEXED BY installations_by_first
+         WHERE {IN_WINDOW} AND status = '{}' AND duration IS NOT NULL ORDER BY {FACTS}",
         Status::Succeeded.as_sql()
     ))?;
-    // Rows come in index order, so runs of rows share their facts: one entry per run.
+    // Rows come in order, so runs of rows share their facts: one entry per run.
     let mut runs: Vec<(Facts, Vec<i64>)> = Vec::new();
     let mut rows = stmt.query(params![scope.since_ms, scope.until_ms, products_json(scope.products)])?;
     while let Some(r) = rows.next()? {
@@ -231,7 +230,7 @@ pub fn failing_steps(conn: &Connection, scope: &Scope<'_>, top: usize) -> Result
                    exit_code, COUNT(*) AS count, COUNT(DISTINCT installation_id) AS installations,
                    ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
                                       ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code) AS rank
-            FROM events INDEXED BY errors_by_step WHERE {filter} GROUP BY 1, 2, 3)
+            FROM events INDEXED BY errors_by_time WHERE {filter} GROUP BY 1, 2, 3)
          WHERE rank <= ?4 ORDER BY product, rank"
         ),
         scope,
@@ -259,7 +258,7 @@ pub fn error_messages(conn: &Connection, scope: &Scope<'_>, top: usize) -> Resul
                    COUNT(*) AS count,
                    ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}'), COALESCE(step, 'unknown'),
                                       exit_code ORDER BY COUNT(*) DESC, message) AS rank
-            FROM events INDEXED BY errors_by_message WHERE {filter} GROUP BY 1, 2, 3, 4)
+            FROM events INDEXED BY errors_by_time WHERE {filter} GROUP BY 1, 2, 3, 4)
          WHERE rank <= ?4"
         ),
         scope,
@@ -284,19 +283,26 @@ pub fn beacon_unavailable(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(S
     event_counts(conn, scope, names::BEACON_UNAVAILABLE, "beacon_unavailable")
 }
 
-/// Events named `name` of the scope per product, along `index`.
+/// Events named `name` of the scope per product, seeking along `index` (product, time).
 fn event_counts(
     conn: &Connection,
     scope: &Scope<'_>,
     name: &str,
     index: &str,
 ) -> Result<Vec<(String, u64)>, StoreError> {
-    let filter = event_filter(name);
-    let query = format!(
-        "SELECT COALESCE(product, '{NO_PRODUCT}'), COUNT(*) FROM events INDEXED BY {index} WHERE {filter}
-         GROUP BY 1 ORDER BY 1"
-    );
-    scoped(conn, &query, scope, None, |r| Ok((r.get(0)?, r.get(1)?)))
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT COUNT(*) FROM events INDEXED BY {index} WHERE event = '{name}' AND product IS ?1
+         AND ts_ms >= ?2 AND ts_ms < ?3"
+    ))?;
+    let mut out = Vec::new();
+    for product in scope.products {
+        let stored = (product != NO_PRODUCT).then_some(product.as_str());
+        let n: u64 = stmt.query_row(params![stored, scope.since_ms, scope.until_ms], |r| r.get(0))?;
+        if n > 0 {
+            out.push((product.clone(), n));
+        }
+    }
+    Ok(out)
 }
 
 pub fn support_requests(conn: &Connection, scope: &Scope<'_>, latest: usize) -> Result<Vec<SupportRow>, StoreError> {
@@ -347,7 +353,7 @@ pub fn active_instances(
     since_ms: i64,
 ) -> Result<Vec<(String, u64)>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT product, COUNT(*) FROM instances
+        "SELECT product, COUNT(*) FROM instances INDEXED BY instances_by_activity
          WHERE last_active_at >= ?1 AND product IN (SELECT value FROM json_each(?2))
          GROUP BY product ORDER BY product",
     )?;

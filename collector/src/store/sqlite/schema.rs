@@ -104,6 +104,8 @@ CREATE INDEX IF NOT EXISTS beacon_unavailable ON events (product, ts_ms) WHERE e
 /// count errors, support requests and unavailable beacons per day (taking over what retention
 /// kept in `error_days`, `support_days` and `unavailable_days`); `meta` remembers the retention
 /// cutoff, before which raw events are gone. They are filled by `rebuild` in the same transaction.
+/// The indexes the report scanned give way to ones by time, for the parts of days a report
+/// still reads from installations and events.
 const MIGRATION_7: &str = "
 ALTER TABLE installations ADD COLUMN error_steps TEXT NOT NULL DEFAULT '';
 CREATE TABLE tallies (
@@ -141,6 +143,7 @@ CREATE TABLE day_counts (
     PRIMARY KEY (kind, product, day)
 ) WITHOUT ROWID;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+
 INSERT INTO error_counts SELECT product, day, step, COALESCE(exit_code, {NO_EXIT_CODE}), message, SUM(events), SUM(installations)
     FROM error_days GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO day_counts SELECT 0, product, day, SUM(requests) FROM support_days GROUP BY 2, 3;
@@ -151,6 +154,15 @@ INSERT INTO meta SELECT 'retained_before', (MAX(day) + 1) * 86400000 FROM (
 DROP TABLE error_days;
 DROP TABLE support_days;
 DROP TABLE unavailable_days;
+";
+
+/// Version 7's indexes (also where a reset version re-created the old ones).
+const INDEXES_7: &str = "
+DROP INDEX IF EXISTS installations_cube;
+DROP INDEX IF EXISTS errors_by_step;
+DROP INDEX IF EXISTS errors_by_message;
+CREATE INDEX IF NOT EXISTS installations_by_first ON installations (first_at);
+CREATE INDEX IF NOT EXISTS errors_by_time ON events (ts_ms) WHERE event = '{ERROR}';
 ";
 
 /// Version 6: what retention keeps of the `Beacon Unavailable` events it deletes (see
@@ -294,6 +306,7 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
             } else {
                 conn.execute_batch(&sql(MIGRATION_7))?;
             }
+            conn.execute_batch(&sql(INDEXES_7))?;
             aggregates::rebuild(conn)?;
         }
         Ok(conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?)
