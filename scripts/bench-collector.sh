@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Measures beacon-collector: the ingest rate (Segment batches of 100 events over HTTP on
-# 127.0.0.1), also with the relay on (every event queued for PostHog and sent to a local sink),
-# and over 1,000,000 stored events the time of `report` (the whole drill-down), of a filtered
-# report (product, dates, CI counted), of the public page's first build, and of export, forget
-# and a retention pass. With Debian's PostgreSQL installed (/usr/lib/postgresql/N/bin), also the
-# ingest rate and the report time on a throwaway PostgreSQL server (`--db postgres://`). Prints a
-# table; exits 1 if a target is missed.
+# 127.0.0.1), also with the relay on (every event queued for PostHog and sent to a local sink);
+# then, over databases of 200,000, 2,000,000 and 10,000,000 seeded events (a year of a vendor's
+# installs), the time and peak memory (RSS) of `report` (the whole drill-down, and the last 30
+# days) and the bytes stored per event; over the 2,000,000 one the public page's first build,
+# export, forget and a retention pass. With Debian's PostgreSQL installed
+# (/usr/lib/postgresql/N/bin), also the ingest rate and the report on a throwaway PostgreSQL
+# server (`--db postgres://`). Prints a table; exits 1 if a target is missed.
 #
-#   scripts/bench-collector.sh            # full run (builds release, ~2 min after the build)
-#   BATCHES=100 EVENTS=200000 scripts/bench-collector.sh   # quicker, smaller
+#   scripts/bench-collector.sh                 # full run (~15 min after the build; ~12 GB of disk)
+#   SIZES="200000 2000000" PG_EVENTS=200000 BATCHES=100 scripts/bench-collector.sh   # quicker
 set -euo pipefail
 
-BATCHES=${BATCHES:-300}            # POSTs of 100 events each
-EVENTS=${EVENTS:-1000000}          # events stored before timing the reports
-PG_EVENTS=${PG_EVENTS:-200000}     # the same on PostgreSQL (seeding it is slower)
-INGEST_TARGET=${INGEST_TARGET:-10000}   # events/s
-REPORT_TARGET=${REPORT_TARGET:-1.0}     # seconds
+BATCHES=${BATCHES:-300}                     # POSTs of 100 events each
+SIZES=${SIZES:-"200000 2000000 10000000"}  # events stored before timing the reports
+PG_EVENTS=${PG_EVENTS:-2000000}             # the same on PostgreSQL
+INGEST_TARGET=${INGEST_TARGET:-30000}       # events/s
+REPORT_TARGET=${REPORT_TARGET:-0.100}       # seconds, at the largest size
+RSS_TARGET=${RSS_TARGET:-150}               # MiB, at the largest size
+GROWTH_TARGET=${GROWTH_TARGET:-1.5}         # report time at the largest size / at the smallest
+BYTES_TARGET=${BYTES_TARGET:-250}           # bytes stored per event
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -50,6 +54,22 @@ stop() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=
 # Seconds since $t0, two decimals.
 since() { python3 -c "import time; print(f'{time.time() - $1:.2f}')"; }
 now() { python3 -c "import time; print(time.time())"; }
+# Runs a command 5 times (output discarded); prints the median seconds (3 decimals) and the
+# largest peak RSS (MiB) of its runs.
+measure() {
+python3 - "$@" <<'PY'
+import os, statistics, subprocess, sys, time
+times, rss = [], 0
+for _ in range(5):
+    t0 = time.perf_counter()
+    p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    times.append(time.perf_counter() - t0)
+    if status != 0: sys.exit(f"failed: {sys.argv[1:]}")
+    rss = max(rss, usage.ru_maxrss)
+print(f"{statistics.median(times):.3f} {rss // 1024}")
+PY
+}
 
 # Posts $BATCHES Segment batches of 100 from 2 clients to $base; prints "events/s seconds".
 ingest() {
@@ -95,7 +115,7 @@ rate=${ingest% *}
 stored=$(count "$work/ingest.sqlite" 'select count(*) from events')
 
 # --- ingest and report on PostgreSQL (default settings: every commit is flushed) -------------
-pg_rate="" pg_stored="" pg_report_secs=""
+pg_rate="" pg_stored="" pg_report="" pg_bytes=""
 if [ -n "$pg_bin" ]; then
     chmod o+x "$work"
     mkdir "$work/pg"
@@ -111,9 +131,11 @@ if [ -n "$pg_bin" ]; then
     stop
     pg_rate=${pg_ingest% *}
     pg_stored=$("$pg_bin/psql" "$pg" -tAc 'select count(*) from events')
+    "$pg_bin/psql" "$pg" -qc 'truncate events, installations, instances, tallies, error_counts, day_counts' >/dev/null
     "$bin" seed --db "$pg" --events "$PG_EVENTS" >/dev/null
-    "$bin" report --db "$pg" --format json >/dev/null
-    t0=$(now); "$bin" report --db "$pg" --format json >/dev/null; pg_report_secs=$(since "$t0")
+    "$pg_bin/psql" "$pg" -qc 'vacuum analyze' >/dev/null
+    pg_report=$(measure "$bin" report --db "$pg" --format json)
+    pg_bytes=$("$pg_bin/psql" "$pg" -tAc "select pg_database_size('postgres') / $PG_EVENTS")
 fi
 
 # --- ingest with the relay on (a local sink stands in for PostHog) ---------------------------
@@ -133,50 +155,69 @@ forwarded=$(count "$work/relay.sqlite" "select forwarded from forward_status whe
 stop
 
 # --- reports over N events ------------------------------------------------------------------
-"$bin" seed --db "$work/big.sqlite" --events "$EVENTS" >/dev/null
-"$bin" report --db "$work/big.sqlite" --format json >/dev/null   # warm the page cache
-t0=$(now); "$bin" report --db "$work/big.sqlite" --format json >"$work/report.json"; report_secs=$(since "$t0")
-from=$(date -u -d '-14 days' +%F); to=$(date -u +%F)
-t0=$(now)
-"$bin" report --db "$work/big.sqlite" --format csv --product acme-server --from "$from" --to "$to" --include-ci >/dev/null
-filtered_secs=$(since "$t0")
-start --db "$work/big.sqlite" --public
+declare -A report_at rss_at recent_at bytes_at
+read -r -a sizes <<<"$SIZES"
+small=${sizes[0]}
+large=${sizes[${#sizes[@]}-1]}
+mid=${sizes[1]:-$small}
+for n in "${sizes[@]}"; do
+    db="$work/seed-$n.sqlite"
+    "$bin" seed --db "$db" --events "$n" >/dev/null
+    read -r secs rss < <(measure "$bin" report --db "$db" --format json)
+    report_at[$n]=$secs rss_at[$n]=$rss
+    read -r secs _ < <(measure "$bin" report --db "$db" --format json --since 30d)
+    recent_at[$n]=$secs
+    bytes_at[$n]=$(( $(stat -c %s "$db") / n ))
+    [ "$n" = "$mid" ] || rm -f "$db"   # the rest of the measures take the middle one
+done
+big="$work/seed-$mid.sqlite"
+start --db "$big" --public
 t0=$(now); curl -sf "$base/public.json" >/dev/null; public_secs=$(since "$t0")
 stop
-t0=$(now); "$bin" export --db "$work/big.sqlite" --format jsonl >/dev/null; export_secs=$(since "$t0")
-id=$(count "$work/big.sqlite" 'select installation_id from events order by id desc limit 1')
-t0=$(now); "$bin" forget --db "$work/big.sqlite" --id "$id" >/dev/null; forget_secs=$(since "$t0")
-t0=$(now); start --db "$work/big.sqlite" --retain 15d; retain_secs=$(since "$t0")
+t0=$(now); "$bin" export --db "$big" --format jsonl >/dev/null; export_secs=$(since "$t0")
+id=$(count "$big" 'select installation_id from events order by id desc limit 1')
+t0=$(now); "$bin" forget --db "$big" --id "$id" >/dev/null; forget_secs=$(since "$t0")
+t0=$(now); "$bin" rebuild --db "$big" >/dev/null; rebuild_secs=$(since "$t0")
+t0=$(now); start --db "$big" --retain 15d; retain_secs=$(since "$t0")
 stop
-size=$(stat -c %s "$bin")
 
 check() { if python3 -c "import sys; sys.exit(0 if $1 else 1)"; then echo ok; else echo MISSED; fi; }
-v1=$(check "$rate >= $INGEST_TARGET")
-v2=$(check "$report_secs < $REPORT_TARGET")
-v3=$(check "$stored == $((BATCHES * 100))")
-v4=$(check "$relay_rate >= $INGEST_TARGET")
-v5=$(check "$forwarded == $((BATCHES * 100))")
-v6=$(check "$filtered_secs < $REPORT_TARGET")
 ok=0
-for v in "$v1" "$v2" "$v3" "$v4" "$v5" "$v6"; do [ "$v" = ok ] || ok=1; done
-row() { printf '%-44s %16s %12s %s\n' "$@"; }
+verdict() { local v; v=$(check "$1"); [ "$v" = ok ] || ok=1; echo "$v"; }
+row() { printf '%-48s %16s %12s %s\n' "$@"; }
 row "measure" "value" "target" "result"
-row "ingest (batches of 100, 2 clients)" "$rate ev/s" ">= $INGEST_TARGET" "$v1"
-row "events stored by ingest" "$stored" "$((BATCHES * 100))" "$v3"
-row "ingest with --forward posthog (relay on)" "$relay_rate ev/s" ">= $INGEST_TARGET" "$v4"
-row "events forwarded to the sink" "$forwarded" "$((BATCHES * 100))" "$v5"
-row "report over $EVENTS events (drill-down)" "${report_secs} s" "< ${REPORT_TARGET} s" "$v2"
-row "report --product --from --to --include-ci" "${filtered_secs} s" "< ${REPORT_TARGET} s" "$v6"
-row "public page, first build (/public.json)" "${public_secs} s"
-row "export --format jsonl, all events" "${export_secs} s"
-row "forget one installation" "${forget_secs} s"
+row "ingest (batches of 100, 2 clients)" "$rate ev/s" ">= $INGEST_TARGET" "$(verdict "$rate >= $INGEST_TARGET")"
+row "events stored by ingest" "$stored" "$((BATCHES * 100))" "$(verdict "$stored == $((BATCHES * 100))")"
+row "ingest with --forward posthog (relay on)" "$relay_rate ev/s"
+row "events forwarded to the sink" "$forwarded" "$((BATCHES * 100))" "$(verdict "$forwarded == $((BATCHES * 100))")"
+for n in "${sizes[@]}"; do
+    if [ "$n" = "$large" ]; then
+        row "report over $n events" "${report_at[$n]} s" "<= ${REPORT_TARGET} s" "$(verdict "${report_at[$n]} <= $REPORT_TARGET")"
+        row "  its peak memory (RSS)" "${rss_at[$n]} MiB" "<= $RSS_TARGET MiB" "$(verdict "${rss_at[$n]} <= $RSS_TARGET")"
+        row "  its time / the time over $small" \
+            "$(python3 -c "print(f'{${report_at[$n]} / ${report_at[$small]}:.2f}')")x" "<= ${GROWTH_TARGET}x" \
+            "$(verdict "${report_at[$n]} <= $GROWTH_TARGET * ${report_at[$small]}")"
+        row "  bytes stored per event" "${bytes_at[$n]} B" "<= $BYTES_TARGET B" "$(verdict "${bytes_at[$n]} <= $BYTES_TARGET")"
+    else
+        row "report over $n events" "${report_at[$n]} s"
+        row "  its peak memory (RSS)" "${rss_at[$n]} MiB"
+        row "  bytes stored per event" "${bytes_at[$n]} B"
+    fi
+    row "  report --since 30d" "${recent_at[$n]} s"
+done
+row "public page, first build ($mid events)" "${public_secs} s"
+row "export --format jsonl ($mid events)" "${export_secs} s"
+row "forget one installation ($mid events)" "${forget_secs} s"
+row "rebuild the aggregates ($mid events)" "${rebuild_secs} s"
 row "serve --retain 15d: start incl. first pass" "${retain_secs} s"
 if [ -n "$pg_bin" ]; then
     row "PostgreSQL: ingest (batches of 100, 2 clients)" "$pg_rate ev/s"
-    row "PostgreSQL: events stored by ingest" "$pg_stored" "$((BATCHES * 100))"
-    row "PostgreSQL: report over $PG_EVENTS seeded events" "${pg_report_secs} s"
+    row "PostgreSQL: events stored by ingest" "$pg_stored" "$((BATCHES * 100))" "$(verdict "$pg_stored == $((BATCHES * 100))")"
+    row "PostgreSQL: report over $PG_EVENTS events" "${pg_report% *} s"
+    row "  its peak memory (RSS)" "${pg_report#* } MiB"
+    row "  bytes stored per event (whole database)" "$pg_bytes B"
 else
     row "PostgreSQL" "not installed"
 fi
-row "release binary size" "$((size / 1024)) KiB"
+row "release binary size" "$(( $(stat -c %s "$bin") / 1024 )) KiB"
 exit $ok

@@ -6,7 +6,8 @@
 //! CI and agent flags, status and the breakdown's value (its OS, its version, ...), once for the
 //! day (tier 0) and once for the 16-day block (tier 1) of that day. A report over a year reads
 //! about 23 blocks and at most 30 days per row instead of every installation; the per-day series
-//! reads the days. Errors, support requests and unavailable beacons are counted per day.
+//! reads the days. Errors, support requests and unavailable beacons are counted per day, active
+//! instances per hour of their last activity.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,9 @@ use super::Status;
 use super::fold::{Fold, Installation};
 use crate::clock::DAY_MS;
 use crate::event::names;
+
+/// An hour in ms: instances are counted by the hour of their last activity.
+pub const HOUR_MS: i64 = 3_600_000;
 
 /// Days in a tier-1 block.
 pub const BLOCK_DAYS: i64 = 16;
@@ -245,6 +249,8 @@ pub struct Tallies {
     /// Error events and the installations first failing there.
     pub errors: HashMap<ErrorKey, (i64, i64)>,
     pub days: HashMap<(DayCount, String, i64), i64>,
+    /// Instances by product and the hour of their last activity.
+    pub active: HashMap<(String, i64), i64>,
 }
 
 impl Tallies {
@@ -334,6 +340,23 @@ impl Tallies {
             }
             _ => {}
         }
+    }
+
+    /// Counts an instance whose last activity moved from `old` (`None`: new) to `new` (`None`:
+    /// forgotten), both in ms.
+    pub fn instance(&mut self, product: &str, old: Option<i64>, new: Option<i64>) {
+        for (at, sign) in [(old, -1), (new, 1)] {
+            if let Some(at) = at {
+                *self.active.entry((product.to_string(), at.div_euclid(HOUR_MS))).or_default() += sign;
+            }
+        }
+    }
+
+    /// The non-zero changes to `active_hours`, in key order.
+    pub fn sorted_active(&self) -> Vec<(&(String, i64), i64)> {
+        let mut rows: Vec<_> = self.active.iter().filter(|(_, n)| **n != 0).map(|(k, n)| (k, *n)).collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        rows
     }
 
     /// The non-zero changes to `tallies`, in key order (so that concurrent writers lock rows in

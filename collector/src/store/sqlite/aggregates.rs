@@ -8,7 +8,7 @@ use super::sql;
 use crate::clock::DAY_MS;
 use crate::event::names;
 use crate::store::fold::{Fold, Installation};
-use crate::store::tally::{Counts, DayCount, Dim, ErrorKey, Histogram, Tallies, TallyKey};
+use crate::store::tally::{Counts, DayCount, Dim, ErrorKey, HOUR_MS, Histogram, Tallies, TallyKey};
 use crate::store::{NO_EXIT_CODE, Rebuilt, Status, StoreError};
 
 const INSTALLATION: &str = "product, installation_id, os, os_version, product_version, arch, container, ci, agent,
@@ -46,6 +46,13 @@ pub fn load(conn: &Connection, product: &str, id: &str) -> rusqlite::Result<Opti
     ))?
     .query_row([product, id], installation)
     .optional()
+}
+
+/// When instance `id` of `product` was last active, if it was.
+pub fn last_active(conn: &Connection, product: &str, id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT last_active_at FROM instances WHERE product = ?1 AND installation_id = ?2")?
+        .query_row([product, id], |r| r.get(0))
+        .optional()
 }
 
 /// Every installation of `id` (one per product).
@@ -179,6 +186,17 @@ pub fn write(conn: &Connection, t: &Tallies) -> rusqlite::Result<()> {
         let left: i64 = days.query_row(params![*kind as i64, product, day, n], |r| r.get(0))?;
         if left <= 0 {
             no_days.execute(params![*kind as i64, product, day])?;
+        }
+    }
+    let mut active = conn.prepare_cached(
+        "INSERT INTO active_hours (product, hour, instances) VALUES (?1, ?2, ?3)
+         ON CONFLICT (product, hour) DO UPDATE SET instances = instances + excluded.instances RETURNING instances",
+    )?;
+    let mut inactive = conn.prepare_cached("DELETE FROM active_hours WHERE product = ?1 AND hour = ?2")?;
+    for ((product, hour), n) in t.sorted_active() {
+        let left: i64 = active.query_row(params![product, hour, n], |r| r.get(0))?;
+        if left <= 0 {
+            inactive.execute(params![product, hour])?;
         }
     }
     Ok(())
@@ -363,6 +381,14 @@ pub fn rebuild(conn: &Connection) -> Result<Rebuilt, StoreError> {
             params![since, kind as i64],
         )?;
     }
+    conn.execute("DELETE FROM active_hours", [])?;
+    conn.execute(
+        &format!(
+            "INSERT INTO active_hours (product, hour, instances)
+             SELECT product, last_active_at / {HOUR_MS}, COUNT(*) FROM instances GROUP BY 1, 2"
+        ),
+        [],
+    )?;
     rebuilt.events = conn.query_row(
         &sql("SELECT COUNT(*) FROM events
               WHERE event IN ('{ERROR}', '{SUPPORT}', '{BEACON_UNAVAILABLE}') AND ts_ms >= ?1"),
@@ -377,6 +403,12 @@ pub fn uncount(conn: &Connection, id: &str) -> Result<(), StoreError> {
     let mut t = Tallies::default();
     for old in load_all(conn, id)? {
         t.installation(Some(&old), None);
+    }
+    let mut instances = conn.prepare("SELECT product, last_active_at FROM instances WHERE installation_id = ?1")?;
+    let rows = instances.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (product, at) = row?;
+        t.instance(&product, Some(at), None);
     }
     let mut stmt = conn.prepare(&sql("SELECT event, product, ts_ms, step, exit_code,
                 CASE WHEN typeof(message) = 'text' THEN message END
@@ -406,5 +438,45 @@ pub fn uncount(conn: &Connection, id: &str) -> Result<(), StoreError> {
         t.event(&f, first, -1);
     }
     write(conn, &t)?;
+    Ok(())
+}
+
+/// Instances of `products` active since `since_ms`, per product: whole hours from
+/// `active_hours`, the hour `since_ms` falls in from `instances`.
+pub fn active_instances(
+    conn: &Connection,
+    products: &[String],
+    since_ms: i64,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let next_hour = (since_ms.div_euclid(HOUR_MS) + 1).saturating_mul(HOUR_MS);
+    let mut stmt = conn.prepare_cached(
+        "SELECT product, SUM(n) FROM (
+            SELECT product, SUM(instances) AS n FROM active_hours
+            WHERE product IN (SELECT value FROM json_each(?1)) AND hour >= ?3 / 3600000 GROUP BY product
+            UNION ALL
+            SELECT product, COUNT(*) FROM instances INDEXED BY instances_by_activity
+            WHERE last_active_at >= ?2 AND last_active_at < ?3 AND product IN (SELECT value FROM json_each(?1))
+            GROUP BY product)
+         GROUP BY product HAVING SUM(n) > 0 ORDER BY product",
+    )?;
+    let rows = stmt.query_map(params![json_list(products), since_ms, next_hour], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// After retention dropped the instances inactive since `cutoff_ms`: counts the hour of the
+/// cutoff again and drops the hours before.
+pub fn retain_active(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<()> {
+    let hour = cutoff_ms.div_euclid(HOUR_MS);
+    conn.execute("DELETE FROM active_hours WHERE hour <= ?1", [hour])?;
+    conn.execute(
+        &format!(
+            "INSERT INTO active_hours (product, hour, instances)
+             SELECT product, last_active_at / {HOUR_MS}, COUNT(*) FROM instances
+             WHERE last_active_at >= ?1 AND last_active_at < ?2 GROUP BY 1, 2"
+        ),
+        [hour * HOUR_MS, (hour + 1) * HOUR_MS],
+    )?;
     Ok(())
 }

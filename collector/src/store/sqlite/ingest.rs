@@ -99,6 +99,8 @@ pub fn insert(
 #[derive(Default)]
 struct Folds {
     installations: HashMap<(String, String), (Option<Installation>, Installation)>,
+    /// Instances: their last activity before and after.
+    instances: HashMap<(String, String), (Option<i64>, i64)>,
     tallies: Tallies,
 }
 
@@ -106,8 +108,14 @@ impl Folds {
     /// Folds one stored event into its installation (or instance) and the daily counts.
     fn fold(&mut self, conn: &Connection, f: &Fold<'_>) -> rusqlite::Result<()> {
         if f.event == names::INSTANCE_ACTIVE {
-            conn.prepare_cached(UPSERT_INSTANCE)?
-                .execute(params![f.product(), f.installation_id, f.ts])?;
+            let key = (f.product().to_string(), f.installation_id.to_string());
+            match self.instances.entry(key) {
+                Entry::Occupied(mut o) => o.get_mut().1 = o.get().1.max(f.ts),
+                Entry::Vacant(v) => {
+                    let old = aggregates::last_active(conn, f.product(), f.installation_id)?;
+                    v.insert((old, old.map_or(f.ts, |old| old.max(f.ts))));
+                }
+            }
         }
         let mut first_here = false;
         if f.is_installation() {
@@ -138,8 +146,15 @@ impl Folds {
         Ok(())
     }
 
-    /// Writes the changed installations and the aggregates.
+    /// Writes the changed installations and instances, and the aggregates.
     fn finish(mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut instance = conn.prepare_cached(UPSERT_INSTANCE)?;
+        for ((product, id), (old, now)) in &self.instances {
+            if *old != Some(*now) {
+                instance.execute(params![product, id, now])?;
+                self.tallies.instance(product, *old, Some(*now));
+            }
+        }
         for (old, now) in self.installations.values() {
             if old.as_ref() != Some(now) {
                 aggregates::save(conn, now)?;

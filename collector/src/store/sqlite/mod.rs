@@ -288,7 +288,7 @@ impl Store for Sqlite {
     }
 
     fn active_instances(&self, products: &[String], since_ms: i64) -> Result<Vec<(String, u64)>, StoreError> {
-        self.read(|c| report::active_instances(c, products, since_ms))
+        self.read(|c| aggregates::active_instances(c, products, since_ms))
     }
 
     fn tallies(

@@ -1,6 +1,6 @@
 //! The report's reads besides the aggregates (`aggregates.rs`): the installations of a part of a
 //! day (a window's edge, the running window) along `installations_by_first`; the errors, support requests and unavailable beacons of a part of a day
-//! from partial indexes on `events`; the latest support requests; products; active instances.
+//! from partial indexes on `events`; the latest support requests; products.
 
 use std::collections::BTreeSet;
 
@@ -347,18 +347,3 @@ pub fn support_emails(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Strin
     )
 }
 
-pub fn active_instances(
-    conn: &Connection,
-    products: &[String],
-    since_ms: i64,
-) -> Result<Vec<(String, u64)>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT product, COUNT(*) FROM instances INDEXED BY instances_by_activity
-         WHERE last_active_at >= ?1 AND product IN (SELECT value FROM json_each(?2))
-         GROUP BY product ORDER BY product",
-    )?;
-    let rows = stmt.query_map(params![since_ms, products_json(products)], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}

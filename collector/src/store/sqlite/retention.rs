@@ -46,6 +46,7 @@ pub fn retain(conn: &mut Connection, cutoff_ms: i64) -> Result<Retained, StoreEr
         [cutoff_ms],
     )?;
     tx.execute("DELETE FROM instances WHERE last_active_at < ?1", [cutoff_ms])?;
+    aggregates::retain_active(&tx, cutoff_ms)?;
     tx.commit()?;
     Ok(Retained { events, installations })
 }

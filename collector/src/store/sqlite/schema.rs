@@ -101,7 +101,8 @@ CREATE INDEX IF NOT EXISTS beacon_unavailable ON events (product, ts_ms) WHERE e
 
 /// Version 7: the report's aggregates, kept at ingest (see `store/tally.rs`). `tallies` counts
 /// installations per product, breakdown, day and 16-day block; `error_counts` and `day_counts`
-/// count errors, support requests and unavailable beacons per day (taking over what retention
+/// count errors, support requests and unavailable beacons per day, `active_hours` instances by the
+/// hour of their last activity (taking over what retention
 /// kept in `error_days`, `support_days` and `unavailable_days`); `meta` remembers the retention
 /// cutoff, before which raw events are gone. They are filled by `rebuild` in the same transaction.
 /// The indexes the report scanned give way to ones by time, for the parts of days a report
@@ -141,6 +142,12 @@ CREATE TABLE day_counts (
     day     INTEGER NOT NULL,
     n       INTEGER NOT NULL,
     PRIMARY KEY (kind, product, day)
+) WITHOUT ROWID;
+CREATE TABLE active_hours (
+    product   TEXT NOT NULL,
+    hour      INTEGER NOT NULL,
+    instances INTEGER NOT NULL,
+    PRIMARY KEY (product, hour)
 ) WITHOUT ROWID;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
