@@ -21,12 +21,11 @@ use std::time::Duration;
 use crate::clock::DAY_MS;
 use crate::event::{Event, EventNames, NO_PRODUCT, names};
 
-pub(crate) use fold::Fold;
 pub use tally::{Counts, DayCount, Dim, ErrorKey, Periods, TallyKey};
 
 pub use rows::{
-    Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
-    Rebuilt, StepRow, StoredEvent, SupportRow,
+    Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Rebuilt, Retained, Scope, Settled,
+    Status, StepRow, StoredEvent, SupportRow,
 };
 
 /// The span of event times trusted for an event received at `received_ms`: at most a day ahead
