@@ -164,7 +164,7 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
                        json_extract(properties, '$.{CI}') IN (1, 'true'),
                        json_extract(properties, '$.{AGENT}'), json_extract(properties, '$.{INSTALL_METHOD}'),
                        CAST(json_extract(properties, '$.{ATTEMPT}') AS INTEGER), step, exit_code,
-                       CASE WHEN typeof(message) = 'text' THEN message END"))?;
+                       CASE WHEN json_type(properties, '$.{MESSAGE}') = 'text' THEN message END"))?;
         for (branded, standard) in names.renamed() {
             let mut rows = rename.query(params![standard, branded])?;
             while let Some(r) = rows.next()? {
