@@ -1,15 +1,11 @@
 //! The write path: one transaction per request stores the events, queues them for the relay's
 //! backends, folds each into its installation (or instance) and counts it into the aggregates.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{aggregates, sql};
 use crate::event::{Event, EventNames, names};
-use crate::store::fold::{Fold, Installation};
-use crate::store::tally::Tallies;
+use crate::store::fold::{Changes, Fold};
 use crate::store::{Inserted, StoreError};
 
 /// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`) when it lies in
@@ -95,11 +91,10 @@ pub fn insert(
     Ok(inserted)
 }
 
-/// The installations one transaction changes, before and after, and its other counts.
+/// What one transaction does to installations, instances and the aggregates.
 #[derive(Default)]
 struct Folds {
-    installations: HashMap<(String, String), (Option<Installation>, Installation)>,
-    tallies: Tallies,
+    changes: Changes,
 }
 
 impl Folds {
@@ -109,44 +104,17 @@ impl Folds {
             conn.prepare_cached(UPSERT_INSTANCE)?
                 .execute(params![f.product(), f.installation_id, f.ts])?;
         }
-        let mut first_here = false;
-        if f.is_installation() {
-            let key = (f.product().to_string(), f.installation_id.to_string());
-            let entry = match self.installations.entry(key) {
-                Entry::Occupied(o) => {
-                    let (_, now) = o.into_mut();
-                    now.apply(f);
-                    now
-                }
-                Entry::Vacant(v) => {
-                    let old = aggregates::load(conn, f.product(), f.installation_id)?;
-                    let now = old.clone().map_or_else(
-                        || Installation::new(f),
-                        |mut i| {
-                            i.apply(f);
-                            i
-                        },
-                    );
-                    &mut v.insert((old, now)).1
-                }
-            };
-            if f.event == names::ERROR {
-                first_here = entry.failed_at(f.step.unwrap_or("unknown"), f.exit_code);
-            }
-        }
-        self.tallies.event(f, first_here, 1);
-        Ok(())
+        self.changes
+            .fold(f, || aggregates::load(conn, f.product(), f.installation_id))
     }
 
     /// Writes the changed installations and the aggregates.
-    fn finish(mut self, conn: &Connection) -> rusqlite::Result<()> {
-        for (old, now) in self.installations.values() {
-            if old.as_ref() != Some(now) {
-                aggregates::save(conn, now)?;
-                self.tallies.installation(old.as_ref(), Some(now));
-            }
+    fn finish(self, conn: &Connection) -> rusqlite::Result<()> {
+        let (changed, tallies) = self.changes.finish();
+        for i in &changed {
+            aggregates::save(conn, i)?;
         }
-        aggregates::write(conn, &self.tallies)
+        aggregates::write(conn, &tallies)
     }
 }
 
