@@ -62,7 +62,9 @@ pub fn lock(tx: &mut Transaction<'_>, keys: &[(&str, &str)]) -> Result<(), postg
     Ok(())
 }
 
-/// The stored rows of installations `keys` (product, ID), in one query.
+/// The stored rows of installations `keys` (product, ID), in one query, locked until the
+/// transaction ends: retention, which does not take the advisory locks, renames only rows no
+/// writer holds (and a writer that waited for a renamed row finds none, so it starts a new one).
 pub fn load(tx: &mut Transaction<'_>, keys: &[(&str, &str)]) -> Result<Vec<Installation>, postgres::Error> {
     if keys.is_empty() {
         return Ok(Vec::new());
@@ -71,7 +73,8 @@ pub fn load(tx: &mut Transaction<'_>, keys: &[(&str, &str)]) -> Result<Vec<Insta
     tx.query(
         &format!(
             "SELECT {INSTALLATION} FROM installations
-             WHERE (product, installation_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+             WHERE (product, installation_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+             FOR UPDATE"
         ),
         &[&products, &ids],
     )?

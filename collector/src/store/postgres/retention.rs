@@ -19,6 +19,7 @@ pub fn forget(client: &mut Client, id: &str) -> Result<Forgotten, StoreError> {
         &[&id],
     )?;
     let events = tx.execute("DELETE FROM events WHERE installation_id = $1", &[&id])?;
+    // Rows an ingest is folding into are left for the next pass (see `aggregates::load`).
     let installations = tx.execute("DELETE FROM installations WHERE installation_id = $1", &[&id])?;
     tx.execute("DELETE FROM instances WHERE installation_id = $1", &[&id])?;
     tx.commit()?;
@@ -45,9 +46,13 @@ pub fn retain(client: &mut Client, cutoff_ms: i64) -> Result<Retained, StoreErro
     if events > 0 {
         aggregates::set_retained_before(&mut tx, cutoff_ms)?;
     }
+    // Rows an ingest is folding into are left for the next pass (see `aggregates::load`).
     let installations = tx.execute(
         "UPDATE installations SET installation_id = 'expired:' || replace(gen_random_uuid()::text, '-', '')
-         WHERE first_at < $1 AND installation_id NOT LIKE 'expired:%'",
+         WHERE (product, installation_id) IN (
+             SELECT product, installation_id FROM installations
+             WHERE first_at < $1 AND installation_id NOT LIKE 'expired:%'
+             FOR UPDATE SKIP LOCKED)",
         &[&cutoff_ms],
     )?;
     tx.execute("DELETE FROM instances WHERE last_active_at < $1", &[&cutoff_ms])?;
