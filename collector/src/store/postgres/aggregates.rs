@@ -746,4 +746,61 @@ mod tests {
         let installations: u64 = counted.1.iter().map(|e| e.2).sum();
         assert_eq!((errors, installations), (4 * 15 * 12 / 3, 12));
     }
+
+    #[test]
+    fn version_1_databases_keep_what_retention_kept() {
+        let Some(server) = testkit::Postgres::start() else {
+            return;
+        };
+        let url = server.database("version1");
+        drop(Postgres::open(&url, Duration::from_secs(5)).unwrap());
+        // Back to version 1, with the daily counts its retention kept.
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client
+            .batch_execute(
+                "DROP TABLE tallies, error_counts, day_counts, meta;
+                 ALTER TABLE installations DROP COLUMN error_steps;
+                 CREATE TABLE error_days (product TEXT NOT NULL, day BIGINT NOT NULL, step TEXT NOT NULL,
+                     exit_code BIGINT, message TEXT NOT NULL, events BIGINT NOT NULL, installations BIGINT NOT NULL);
+                 CREATE TABLE support_days (product TEXT NOT NULL, day BIGINT NOT NULL, requests BIGINT NOT NULL);
+                 CREATE TABLE unavailable_days (product TEXT NOT NULL, day BIGINT NOT NULL, events BIGINT NOT NULL);
+                 INSERT INTO error_days VALUES ('acme', 20400, 'db', NULL, 'disk full', 3, 2),
+                     ('acme', 20400, 'db', NULL, 'disk full', 1, 1), ('acme', 20401, 'net', 7, '', 1, 1);
+                 INSERT INTO support_days VALUES ('acme', 20401, 2);
+                 INSERT INTO unavailable_days VALUES ('acme', 20399, 5);
+                 UPDATE beacon_schema SET version = 1;",
+            )
+            .unwrap();
+        let store = Postgres::open(&url, Duration::from_secs(5)).unwrap();
+        let products = ["acme".to_string()];
+        let errors = store.error_days(&products, 20_400, 20_401).unwrap();
+        let key = ErrorKey {
+            product: "acme".into(),
+            day: 20_400,
+            step: "db".into(),
+            exit_code: None,
+            message: "disk full".into(),
+        };
+        assert_eq!(errors, [(key, 4, 3)]);
+        assert_eq!(
+            store.error_days(&products, 20_401, 20_402).unwrap()[0].0.exit_code,
+            Some(7)
+        );
+        let days = |kind| store.day_counts(kind, &products, 0, 30_000).unwrap();
+        assert_eq!(days(DayCount::Support), [("acme".to_string(), 2)]);
+        assert_eq!(days(DayCount::Unavailable), [("acme".to_string(), 5)]);
+        let cutoff: i64 = client
+            .query_one("SELECT value FROM meta WHERE key = 'retained_before'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            cutoff,
+            20_402 * 86_400_000,
+            "the day after the last one retention emptied"
+        );
+        // Rebuilding keeps them: their raw events are gone.
+        store.rebuild().unwrap();
+        assert_eq!(days(DayCount::Unavailable), [("acme".to_string(), 5)]);
+        assert_eq!(store.error_days(&products, 0, 30_000).unwrap().len(), 2);
+    }
 }
