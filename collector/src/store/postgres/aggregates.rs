@@ -344,6 +344,7 @@ fn write_days(tx: &mut Transaction<'_>, t: &Tallies) -> Result<(), postgres::Err
     Ok(())
 }
 
+/// The `tallies` rows of `products` and `dims` in the `(tier, from, to)` period ranges.
 pub fn tallies(
     client: &mut Client,
     products: &[String],
@@ -376,6 +377,8 @@ pub fn tallies(
     Ok(out)
 }
 
+/// Errors of `products` on days `[from_day, until_day)`, summed per product, step, exit code
+/// and message.
 pub fn error_days(
     client: &mut Client,
     products: &[String],
@@ -406,6 +409,7 @@ pub fn error_days(
         .collect()
 }
 
+/// Support requests or unavailable beacons of `products` on days `[from_day, until_day)`.
 pub fn day_counts(
     client: &mut Client,
     kind: DayCount,
@@ -547,7 +551,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::Postgres;
-    use crate::event::{Event, names};
+    use crate::event::{Checkpoint, Event, EventNames, names};
     use crate::store::Store;
     use crate::store::conformance::event;
     use crate::store::sqlite::Sqlite;
@@ -656,7 +660,28 @@ mod tests {
             let inserted = stores.map(|s| s.insert(&request, RECEIVED).unwrap());
             assert_eq!(inserted[0], inserted[1]);
         }
+        // Events sent under branded names, stored before the names were configured.
+        let branded: Vec<Event> = (0..6)
+            .flat_map(|i| {
+                let props = json!({"step": "db", "message": "boom", "duration_ms": 5});
+                let ts = |minute: u32| format!("2026-11-{:02}T10:{minute:02}:00Z", 10 + i);
+                [
+                    event(&format!("b{i}s"), &format!("b{i}"), "Acme Began", &ts(0), props.clone()),
+                    event(&format!("b{i}e"), &format!("b{i}"), "Acme Failed", &ts(1), props),
+                ]
+            })
+            .collect();
+        let names = EventNames::new(vec![
+            (Checkpoint::Started, "Acme Began".into()),
+            (Checkpoint::Error, "Acme Failed".into()),
+        ])
+        .unwrap();
+        for store in stores {
+            store.insert(&branded, RECEIVED).unwrap();
+            assert_eq!(store.adopt_renamed(&names).unwrap(), 12);
+        }
         let counted = aggregates(&postgres);
+        assert!(counted.1.iter().any(|e| e.0.message == "boom" && e.1 == 6 && e.2 == 6));
         assert!(counted.0.len() > 100, "{:?}", counted.0.len());
         assert!(counted.1.iter().any(|(e, _, _)| e.exit_code.is_none()) && counted.1.iter().any(|e| e.2 > 0));
         assert!(counted.2.iter().all(|days| !days.is_empty()));
