@@ -7,6 +7,10 @@
 //! the attempt over (the outcome so far is counted in `earlier_succeeded` or `earlier_failed`),
 //! one of an earlier attempt leaves the outcome alone, one of the same attempt is folded in.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use super::tally::Tallies;
 use crate::clock::DAY_MS;
 use crate::event::{Event, NO_PRODUCT, names};
 use crate::store::Status;
@@ -236,6 +240,102 @@ impl Installation {
             Status::Abandoned => None,
         }
         .map(|at| at.div_euclid(DAY_MS))
+    }
+}
+
+/// What one transaction does to the installations it touches (each row before, and after) and to
+/// the aggregates, for a store to write: stores differ in how they load and save rows, not in
+/// how events fold.
+#[derive(Debug, Default)]
+pub struct Changes {
+    installations: HashMap<(String, String), (Option<Installation>, Installation)>,
+    /// Instances (product, ID): their last activity before and after.
+    instances: HashMap<(String, String), (Option<i64>, i64)>,
+    /// The changes to the aggregates so far (the installations' go in at [`Changes::finish`]).
+    tallies: Tallies,
+}
+
+/// What a transaction's events changed, to write.
+pub struct Finished {
+    pub installations: Vec<Installation>,
+    /// (product, installation ID, last activity in ms).
+    pub instances: Vec<(String, String, i64)>,
+    pub tallies: Tallies,
+}
+
+impl Changes {
+    /// Folds in a stored event: into its installation (`load` gives the stored row of one this
+    /// transaction has not touched yet) and into the daily counts.
+    pub fn fold<E>(&mut self, f: &Fold<'_>, load: impl FnOnce() -> Result<Option<Installation>, E>) -> Result<(), E> {
+        let mut first_here = false;
+        if f.is_installation() {
+            let now = match self
+                .installations
+                .entry((f.product().to_string(), f.installation_id.to_string()))
+            {
+                Entry::Occupied(o) => {
+                    let (_, now) = o.into_mut();
+                    now.apply(f);
+                    now
+                }
+                Entry::Vacant(v) => {
+                    let old = load()?;
+                    let now = old.clone().map_or_else(
+                        || Installation::new(f),
+                        |mut i| {
+                            i.apply(f);
+                            i
+                        },
+                    );
+                    &mut v.insert((old, now)).1
+                }
+            };
+            if f.event == names::ERROR {
+                first_here = now.failed_at(f.step.unwrap_or("unknown"), f.exit_code);
+            }
+        }
+        self.tallies.event(f, first_here, 1);
+        Ok(())
+    }
+
+    /// Folds in a stored Instance Active event (`load` gives the stored last activity of an
+    /// instance this transaction has not touched yet).
+    pub fn instance<E>(&mut self, f: &Fold<'_>, load: impl FnOnce() -> Result<Option<i64>, E>) -> Result<(), E> {
+        match self
+            .instances
+            .entry((f.product().to_string(), f.installation_id.to_string()))
+        {
+            Entry::Occupied(mut o) => o.get_mut().1 = o.get().1.max(f.ts),
+            Entry::Vacant(v) => {
+                let old = load()?;
+                v.insert((old, old.map_or(f.ts, |old| old.max(f.ts))));
+            }
+        }
+        Ok(())
+    }
+
+    /// What changed: the installations and the instances (product, ID, last activity) to save,
+    /// and every change to the aggregates.
+    pub fn finish(mut self) -> Finished {
+        let mut installations = Vec::new();
+        for (old, now) in self.installations.into_values() {
+            if old.as_ref() != Some(&now) {
+                self.tallies.installation(old.as_ref(), Some(&now));
+                installations.push(now);
+            }
+        }
+        let mut instances = Vec::new();
+        for ((product, id), (old, now)) in self.instances {
+            if old != Some(now) {
+                self.tallies.instance(&product, old, Some(now));
+                instances.push((product, id, now));
+            }
+        }
+        Finished {
+            installations,
+            instances,
+            tallies: self.tallies,
+        }
     }
 }
 

@@ -21,7 +21,6 @@ use std::time::Duration;
 use crate::clock::DAY_MS;
 use crate::event::{Event, EventNames, NO_PRODUCT, names};
 
-pub(crate) use fold::Fold;
 pub use tally::{Counts, DayCount, Dim, ErrorKey, Periods, TallyKey};
 
 pub use rows::{

@@ -347,14 +347,22 @@ impl Tallies {
     pub fn instance(&mut self, product: &str, old: Option<i64>, new: Option<i64>) {
         for (at, sign) in [(old, -1), (new, 1)] {
             if let Some(at) = at {
-                *self.active.entry((product.to_string(), at.div_euclid(HOUR_MS))).or_default() += sign;
+                *self
+                    .active
+                    .entry((product.to_string(), at.div_euclid(HOUR_MS)))
+                    .or_default() += sign;
             }
         }
     }
 
     /// The non-zero changes to `active_hours`, in key order.
     pub fn sorted_active(&self) -> Vec<(&(String, i64), i64)> {
-        let mut rows: Vec<_> = self.active.iter().filter(|(_, n)| **n != 0).map(|(k, n)| (k, *n)).collect();
+        let mut rows: Vec<_> = self
+            .active
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(k, n)| (k, *n))
+            .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         rows
     }

@@ -7,6 +7,7 @@
 //! Connections are opened on demand and kept in a small pool (the sync `postgres` client, like
 //! `rusqlite`, is called from the HTTP layer's blocking threads).
 
+mod aggregates;
 mod ingest;
 mod queue;
 mod report;
@@ -21,8 +22,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row};
 
 use super::{
-    Cell, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued, Retained, Scope, Settled, Status,
-    StepRow, Store, StoreError, StoredEvent, SupportRow,
+    Cell, Counts, DayCount, Dim, ErrorKey, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued,
+    Rebuilt, Retained, Scope, Settled, Status, StepRow, Store, StoreError, StoredEvent, SupportRow, TallyKey,
 };
 use crate::event::{Event, EventNames};
 
@@ -155,34 +156,39 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Store for Postgres {
     fn tallies(
         &self,
-        _products: &[String],
-        _dims: &[crate::store::Dim],
-        _ranges: &[(i64, i64, i64)],
-    ) -> Result<Vec<(crate::store::TallyKey, crate::store::Counts)>, StoreError> {
-        Err(StoreError::Database("not yet".into()))
+        products: &[String],
+        dims: &[Dim],
+        ranges: &[(i64, i64, i64)],
+    ) -> Result<Vec<(TallyKey, Counts)>, StoreError> {
+        self.with(|c| aggregates::tallies(c, products, dims, ranges))
     }
 
     fn error_days(
         &self,
-        _products: &[String],
-        _from_day: i64,
-        _until_day: i64,
-    ) -> Result<Vec<(crate::store::ErrorKey, u64, u64)>, StoreError> {
-        Err(StoreError::Database("not yet".into()))
+        products: &[String],
+        from_day: i64,
+        until_day: i64,
+    ) -> Result<Vec<(ErrorKey, u64, u64)>, StoreError> {
+        self.with(|c| aggregates::error_days(c, products, from_day, until_day))
     }
 
     fn day_counts(
         &self,
-        _kind: crate::store::DayCount,
-        _products: &[String],
-        _from_day: i64,
-        _until_day: i64,
+        kind: DayCount,
+        products: &[String],
+        from_day: i64,
+        until_day: i64,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        Err(StoreError::Database("not yet".into()))
+        self.with(|c| aggregates::day_counts(c, kind, products, from_day, until_day))
     }
 
-    fn rebuild(&self) -> Result<crate::store::Rebuilt, StoreError> {
-        Err(StoreError::Database("not yet".into()))
+    fn rebuild(&self) -> Result<Rebuilt, StoreError> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let rebuilt = aggregates::rebuild(&mut tx)?;
+            tx.commit()?;
+            Ok(rebuilt)
+        })
     }
 
     fn insert(&self, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError> {
@@ -266,7 +272,7 @@ impl Store for Postgres {
     }
 
     fn active_instances(&self, products: &[String], since_ms: i64) -> Result<Vec<(String, u64)>, StoreError> {
-        self.with(|c| report::active_instances(c, products, since_ms))
+        self.with(|c| aggregates::active_instances(c, products, since_ms))
     }
 
     fn forward_to(&self, backends: &[Forward<'_>]) -> Result<Vec<(String, u64)>, StoreError> {

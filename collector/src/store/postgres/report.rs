@@ -17,9 +17,6 @@ const FACTS: &str = "product, ci, agent, os, os_version, product_version, arch, 
 /// Columns in [`FACTS`].
 const FACT_COLUMNS: usize = 9;
 
-/// The daily counts retention kept, of the window ($1, $2) and the listed products ($3).
-const RETAINED: &str = "day * 86400000 >= $1 AND day * 86400000 < $2 AND product = ANY($3)";
-
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -185,16 +182,11 @@ pub fn failing_steps(client: &mut Client, scope: &Scope<'_>, top: usize) -> Resu
     let filter = event_filter(names::ERROR);
     let query = format!(
         "SELECT product, step, exit_code, count, installations FROM (
-            SELECT product, step, exit_code, SUM(n)::bigint AS count, SUM(i)::bigint AS installations,
-                   ROW_NUMBER() OVER (PARTITION BY product ORDER BY SUM(n) DESC, step, exit_code NULLS FIRST) AS rank
-            FROM (
-                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
-                       exit_code, COUNT(*) AS n, COUNT(DISTINCT installation_id) AS i
-                FROM events WHERE {filter} GROUP BY 1, 2, 3
-                UNION ALL
-                SELECT product, step, exit_code, SUM(events), SUM(installations)
-                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3) AS e
-            GROUP BY product, step, exit_code) AS ranked
+            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step, exit_code,
+                   COUNT(*) AS count, COUNT(DISTINCT installation_id) AS installations,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
+                                      ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code NULLS FIRST) AS rank
+            FROM events WHERE {filter} GROUP BY 1, 2, 3) AS ranked
          WHERE rank <= $4 ORDER BY product, rank"
     );
     scoped(client, &query, scope, Some(limit(top)), |r| {
@@ -210,20 +202,17 @@ pub fn failing_steps(client: &mut Client, scope: &Scope<'_>, top: usize) -> Resu
 
 pub fn error_messages(client: &mut Client, scope: &Scope<'_>, top: usize) -> Result<Vec<MessageRow>, StoreError> {
     let filter = event_filter(names::ERROR);
-    let query = format!(
+    let query = sql(&format!(
         "SELECT product, step, exit_code, message, count FROM (
-            SELECT product, step, exit_code, message, SUM(n)::bigint AS count,
-                   ROW_NUMBER() OVER (PARTITION BY product, step, exit_code ORDER BY SUM(n) DESC, message) AS rank
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY product, step, exit_code ORDER BY count DESC, message) AS rank
             FROM (
-                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
-                       exit_code, COALESCE(message, '') AS message, COUNT(*) AS n
-                FROM events WHERE {filter} GROUP BY 1, 2, 3, 4
-                UNION ALL
-                SELECT product, step, exit_code, message, SUM(events)
-                FROM error_days WHERE {RETAINED} GROUP BY 1, 2, 3, 4) AS e
-            GROUP BY product, step, exit_code, message) AS ranked
+                SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step, exit_code,
+                       CASE WHEN jsonb_typeof(properties::jsonb -> '{{MESSAGE}}') = 'string' THEN message ELSE '' END
+                           AS message,
+                       COUNT(*) AS count
+                FROM events WHERE {filter} GROUP BY 1, 2, 3, 4) AS grouped) AS ranked
          WHERE rank <= $4 ORDER BY product, step, exit_code NULLS FIRST, rank"
-    );
+    ));
     scoped(client, &query, scope, Some(limit(top)), |r| {
         Ok(MessageRow {
             product: r.try_get(0)?,
@@ -235,53 +224,73 @@ pub fn error_messages(client: &mut Client, scope: &Scope<'_>, top: usize) -> Res
     })
 }
 
-/// Events named `name` per product, plus the daily counts retention kept of them in `days`
-/// (`column`).
-fn per_product(
-    client: &mut Client,
-    scope: &Scope<'_>,
-    name: &str,
-    days: &str,
-    column: &str,
-) -> Result<Vec<(String, u64)>, StoreError> {
-    let filter = event_filter(name);
-    let query = format!(
-        "SELECT product, SUM(n)::bigint FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COUNT(*) AS n FROM events WHERE {filter} GROUP BY 1
-            UNION ALL
-            SELECT product, SUM({column}) FROM {days} WHERE {RETAINED} GROUP BY 1) AS e
-         GROUP BY product ORDER BY product"
-    );
-    scoped(client, &query, scope, None, |r| Ok((r.try_get(0)?, count(r, 1)?)))
+/// The condition that `product` (as $2) is the event's product, in a form the indexes on
+/// (product, time) serve: events of [`NO_PRODUCT`] have none.
+fn product_is(product: &str) -> &'static str {
+    if product == NO_PRODUCT {
+        "product IS NULL AND $2::text IS NOT NULL"
+    } else {
+        "product = $2"
+    }
+}
+
+/// Events named `name` of the scope per product, seeking along the partial index on
+/// (product, time) for each product.
+fn per_product(client: &mut Client, scope: &Scope<'_>, name: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut out = Vec::new();
+    for product in scope.products {
+        let n: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM events WHERE event = $1 AND {} AND ts_ms >= $3 AND ts_ms < $4",
+                    product_is(product)
+                ),
+                &[&name, product, &scope.since_ms, &scope.until_ms],
+            )?
+            .try_get(0)?;
+        if n > 0 {
+            out.push((product.clone(), u64::try_from(n).unwrap_or(0)));
+        }
+    }
+    Ok(out)
 }
 
 pub fn support_counts(client: &mut Client, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
-    per_product(client, scope, names::SUPPORT, "support_days", "requests")
+    per_product(client, scope, names::SUPPORT)
 }
 
 pub fn beacon_unavailable(client: &mut Client, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError> {
-    per_product(client, scope, names::BEACON_UNAVAILABLE, "unavailable_days", "events")
+    per_product(client, scope, names::BEACON_UNAVAILABLE)
 }
 
 pub fn support_requests(client: &mut Client, scope: &Scope<'_>, latest: usize) -> Result<Vec<SupportRow>, StoreError> {
-    let filter = event_filter(names::SUPPORT);
-    let query = format!(
-        "SELECT product, ts_ms, product_version, step, installation_id, email FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms, product_version, step, installation_id, email,
-                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}') ORDER BY ts_ms DESC, id DESC) AS rank
-            FROM events WHERE {filter}) AS ranked
-         WHERE rank <= $4 ORDER BY product, rank"
-    );
-    scoped(client, &query, scope, Some(limit(latest)), |r| {
-        Ok(SupportRow {
-            product: r.try_get(0)?,
-            ts_ms: r.try_get(1)?,
-            product_version: r.try_get(2)?,
-            step: r.try_get(3)?,
-            installation_id: r.try_get(4)?,
-            email: r.try_get(5)?,
-        })
-    })
+    // Per product, the newest first along the index: as many rows as shown, however many there are.
+    let mut out = Vec::new();
+    for product in scope.products {
+        let query = format!(
+            "SELECT ts_ms, product_version, step, installation_id, email FROM events
+             WHERE event = $1 AND {} AND ts_ms >= $3 AND ts_ms < $4 ORDER BY ts_ms DESC LIMIT $5",
+            product_is(product)
+        );
+        let args: [&(dyn ToSql + Sync); 5] = [
+            &names::SUPPORT,
+            product,
+            &scope.since_ms,
+            &scope.until_ms,
+            &limit(latest),
+        ];
+        for r in client.query(&query, &args)? {
+            out.push(SupportRow {
+                product: product.clone(),
+                ts_ms: r.try_get(0)?,
+                product_version: r.try_get(1)?,
+                step: r.try_get(2)?,
+                installation_id: r.try_get(3)?,
+                email: r.try_get(4)?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub fn support_emails(client: &mut Client, scope: &Scope<'_>) -> Result<Vec<(String, String)>, StoreError> {
@@ -291,17 +300,4 @@ pub fn support_emails(client: &mut Client, scope: &Scope<'_>) -> Result<Vec<(Str
          FROM events WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
     );
     scoped(client, &query, scope, None, |r| Ok((r.try_get(0)?, r.try_get(1)?)))
-}
-
-pub fn active_instances(
-    client: &mut Client,
-    products: &[String],
-    since_ms: i64,
-) -> Result<Vec<(String, u64)>, StoreError> {
-    let rows = client.query(
-        "SELECT product, COUNT(*) FROM instances WHERE last_active_at >= $1 AND product = ANY($2)
-         GROUP BY product ORDER BY product",
-        &[&since_ms, &products],
-    )?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, count(r, 1)?))).collect()
 }

@@ -2,21 +2,24 @@
 
 use postgres::Client;
 
-use crate::clock::DAY_MS;
-use crate::event::{NO_PRODUCT, names};
+use super::aggregates;
 use crate::store::{Forgotten, Retained, StoreError, StoredEvent};
 
 fn usize_of(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
+/// Deletes everything of installation `id`, after taking it out of the aggregates; one
+/// transaction.
 pub fn forget(client: &mut Client, id: &str) -> Result<Forgotten, StoreError> {
     let mut tx = client.transaction()?;
+    aggregates::uncount(&mut tx, id)?;
     tx.execute(
         "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE installation_id = $1)",
         &[&id],
     )?;
     let events = tx.execute("DELETE FROM events WHERE installation_id = $1", &[&id])?;
+    // Rows an ingest is folding into are left for the next pass (see `aggregates::load`).
     let installations = tx.execute("DELETE FROM installations WHERE installation_id = $1", &[&id])?;
     tx.execute("DELETE FROM instances WHERE installation_id = $1", &[&id])?;
     tx.commit()?;
@@ -26,47 +29,38 @@ pub fn forget(client: &mut Client, id: &str) -> Result<Forgotten, StoreError> {
     })
 }
 
-/// Key of the advisory lock a retention pass holds, so that replicas retaining at once do not
-/// count the same old events into the daily counts twice ("retain" in ASCII).
+/// Key of the advisory lock a retention pass holds, so that replicas retaining at once take
+/// turns at deleting the same old events ("retain" in ASCII).
 const RETAIN_LOCK: i64 = 0x7265_7461_696e;
 
+/// Deletes raw events sent before `cutoff_ms` (the aggregates counted them at ingest), and
+/// remembers the cutoff for `rebuild`; see `sqlite/retention.rs`.
 pub fn retain(client: &mut Client, cutoff_ms: i64) -> Result<Retained, StoreError> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&RETAIN_LOCK])?;
-    tx.execute(
-        &format!(
-            "INSERT INTO error_days (product, day, step, exit_code, message, events, installations)
-             SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COALESCE(step, 'unknown'), exit_code,
-                    COALESCE(message, ''), COUNT(*), COUNT(DISTINCT installation_id)
-             FROM events WHERE event = '{}' AND ts_ms < $1 GROUP BY 1, 2, 3, 4, 5",
-            names::ERROR
-        ),
-        &[&cutoff_ms],
-    )?;
-    for (table, column, name) in [
-        ("support_days", "requests", names::SUPPORT),
-        ("unavailable_days", "events", names::BEACON_UNAVAILABLE),
-    ] {
-        tx.execute(
-            &format!(
-                "INSERT INTO {table} (product, day, {column})
-                 SELECT COALESCE(product, '{NO_PRODUCT}'), ts_ms / {DAY_MS}, COUNT(*)
-                 FROM events WHERE event = '{name}' AND ts_ms < $1 GROUP BY 1, 2"
-            ),
-            &[&cutoff_ms],
-        )?;
-    }
     tx.execute(
         "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE ts_ms < $1)",
         &[&cutoff_ms],
     )?;
     let events = tx.execute("DELETE FROM events WHERE ts_ms < $1", &[&cutoff_ms])?;
+    if events > 0 {
+        aggregates::set_retained_before(&mut tx, cutoff_ms)?;
+    }
+    // Rows an ingest is folding into are left for the next pass (see `aggregates::load`).
     let installations = tx.execute(
         "UPDATE installations SET installation_id = 'expired:' || replace(gen_random_uuid()::text, '-', '')
-         WHERE first_at < $1 AND installation_id NOT LIKE 'expired:%'",
+         WHERE (product, installation_id) IN (
+             SELECT product, installation_id FROM installations
+             WHERE first_at < $1 AND installation_id NOT LIKE 'expired:%'
+             FOR UPDATE SKIP LOCKED)",
         &[&cutoff_ms],
     )?;
-    tx.execute("DELETE FROM instances WHERE last_active_at < $1", &[&cutoff_ms])?;
+    tx.execute(
+        "DELETE FROM instances WHERE (product, installation_id) IN (
+             SELECT product, installation_id FROM instances WHERE last_active_at < $1 FOR UPDATE SKIP LOCKED)",
+        &[&cutoff_ms],
+    )?;
+    aggregates::retain_active(&mut tx, cutoff_ms)?;
     tx.commit()?;
     Ok(Retained {
         events: usize_of(events),

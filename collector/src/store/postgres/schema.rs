@@ -3,10 +3,11 @@
 
 use postgres::Client;
 
+use super::aggregates;
 use crate::store::{StoreError, sql};
 
 /// Schema version kept in `beacon_schema`.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// The SQLite schema's tables (see `sqlite/schema.rs`) in PostgreSQL terms: text compares
 /// byte-wise (`COLLATE "C"`, as in SQLite) so that reports order alike on both; the derived
@@ -136,12 +137,71 @@ END
 $fn$;
 "#;
 
+/// Version 2: the report's aggregates, kept at ingest, as SQLite's version 7 (see
+/// `sqlite/schema.rs`): `tallies`, `error_counts` and `day_counts` take over what retention kept
+/// in `error_days`, `support_days` and `unavailable_days`; `active_hours` counts instances by the
+/// hour of their last activity, and `meta` remembers the retention
+/// cutoff. They are filled by `rebuild` in the same transaction.
+const MIGRATION_2: &str = r#"
+ALTER TABLE installations ADD COLUMN IF NOT EXISTS error_steps TEXT COLLATE "C" NOT NULL DEFAULT '';
+CREATE TABLE tallies (
+    product           TEXT COLLATE "C" NOT NULL,
+    dim               BIGINT NOT NULL,
+    tier              BIGINT NOT NULL,
+    period            BIGINT NOT NULL,
+    ci                BOOLEAN NOT NULL,
+    agent             BOOLEAN NOT NULL,
+    value             TEXT COLLATE "C" NOT NULL,
+    status            BIGINT NOT NULL,
+    installations     BIGINT NOT NULL,
+    attempts          BIGINT NOT NULL,
+    earlier_succeeded BIGINT NOT NULL,
+    earlier_failed    BIGINT NOT NULL,
+    had_failed        BIGINT NOT NULL,
+    durations         BYTEA NOT NULL,
+    PRIMARY KEY (product, dim, tier, period, ci, agent, value, status)
+);
+CREATE TABLE error_counts (
+    product       TEXT COLLATE "C" NOT NULL,
+    day           BIGINT NOT NULL,
+    step          TEXT COLLATE "C" NOT NULL,
+    exit_code     BIGINT NOT NULL,
+    message       TEXT COLLATE "C" NOT NULL,
+    events        BIGINT NOT NULL,
+    installations BIGINT NOT NULL,
+    PRIMARY KEY (product, day, step, exit_code, message)
+);
+CREATE TABLE day_counts (
+    kind    BIGINT NOT NULL,
+    product TEXT COLLATE "C" NOT NULL,
+    day     BIGINT NOT NULL,
+    n       BIGINT NOT NULL,
+    PRIMARY KEY (kind, product, day)
+);
+CREATE TABLE active_hours (
+    product   TEXT COLLATE "C" NOT NULL,
+    hour      BIGINT NOT NULL,
+    instances BIGINT NOT NULL,
+    PRIMARY KEY (product, hour)
+);
+CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO error_counts
+    SELECT product, day, step, COALESCE(exit_code, {NO_EXIT_CODE}), message, SUM(events), SUM(installations)
+    FROM error_days GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO day_counts SELECT 0, product, day, SUM(requests) FROM support_days GROUP BY 2, 3;
+INSERT INTO day_counts SELECT 1, product, day, SUM(events) FROM unavailable_days GROUP BY 2, 3;
+INSERT INTO meta SELECT 'retained_before', (MAX(day) + 1) * 86400000 FROM (
+    SELECT MAX(day) AS day FROM error_days UNION ALL SELECT MAX(day) FROM support_days
+    UNION ALL SELECT MAX(day) FROM unavailable_days) AS retained HAVING MAX(day) IS NOT NULL;
+DROP TABLE error_days, support_days, unavailable_days;
+"#;
+
 /// Key of the advisory lock migrations hold (any fixed number; "beacon" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6265_6163_6f6e;
 
-/// Creates the schema if it is missing, in one transaction holding [`MIGRATION_LOCK`], so that
-/// replicas starting together wait for the first. A database already at [`SCHEMA_VERSION`] is
-/// only read.
+/// Creates the schema if it is missing and brings an older one up to [`SCHEMA_VERSION`], in one
+/// transaction holding [`MIGRATION_LOCK`], so that replicas starting together wait for the first.
+/// A database already at [`SCHEMA_VERSION`] is only read.
 pub fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let current = || "SELECT COALESCE(MAX(version), 0) FROM beacon_schema";
     client
@@ -163,6 +223,13 @@ pub fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let version: i32 = tx.query_one(current(), &[])?.get(0);
     if version < 1 {
         tx.batch_execute(&sql(SCHEMA))?;
+    }
+    if version < 2 {
+        tx.batch_execute(&sql(MIGRATION_2))?;
+        aggregates::rebuild(&mut tx)?;
+    }
+    if version < SCHEMA_VERSION {
+        tx.execute("DELETE FROM beacon_schema", &[])?;
         tx.execute("INSERT INTO beacon_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])?;
     }
     tx.commit()?;

@@ -360,7 +360,7 @@ pub fn rebuild(conn: &Connection) -> Result<Rebuilt, StoreError> {
          SELECT product, day, step, code, message, COUNT(*), SUM(first) FROM (
              SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms / 86400000 AS day,
                     COALESCE(step, 'unknown') AS step, COALESCE(exit_code, {NO_EXIT_CODE}) AS code,
-                    CASE WHEN typeof(message) = 'text' THEN message ELSE '' END AS message,
+                    CASE WHEN json_type(properties, '$.{MESSAGE}') = 'text' THEN message ELSE '' END AS message,
                     ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}'), installation_id,
                         COALESCE(step, 'unknown'), exit_code ORDER BY ts_ms, id) = 1 AS first
              FROM events WHERE event = '{ERROR}' AND ts_ms >= ?1)
@@ -411,7 +411,7 @@ pub fn uncount(conn: &Connection, id: &str) -> Result<(), StoreError> {
         t.instance(&product, Some(at), None);
     }
     let mut stmt = conn.prepare(&sql("SELECT event, product, ts_ms, step, exit_code,
-                CASE WHEN typeof(message) = 'text' THEN message END
+                CASE WHEN json_type(properties, '$.{MESSAGE}') = 'text' THEN message END
          FROM events WHERE installation_id = ?1 AND event IN ('{ERROR}', '{SUPPORT}', '{BEACON_UNAVAILABLE}')
          ORDER BY ts_ms, id"))?;
     let mut rows = stmt.query([id])?;

@@ -1,15 +1,11 @@
 //! The write path: one transaction per request stores the events, queues them for the relay's
 //! backends, folds each into its installation (or instance) and counts it into the aggregates.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{aggregates, sql};
 use crate::event::{Event, EventNames, names};
-use crate::store::fold::{Fold, Installation};
-use crate::store::tally::Tallies;
+use crate::store::fold::{Changes, Fold};
 use crate::store::{Inserted, StoreError};
 
 /// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`) when it lies in
@@ -95,73 +91,34 @@ pub fn insert(
     Ok(inserted)
 }
 
-/// The installations one transaction changes, before and after, and its other counts.
+/// What one transaction does to installations, instances and the aggregates.
 #[derive(Default)]
 struct Folds {
-    installations: HashMap<(String, String), (Option<Installation>, Installation)>,
-    /// Instances: their last activity before and after.
-    instances: HashMap<(String, String), (Option<i64>, i64)>,
-    tallies: Tallies,
+    changes: Changes,
 }
 
 impl Folds {
     /// Folds one stored event into its installation (or instance) and the daily counts.
     fn fold(&mut self, conn: &Connection, f: &Fold<'_>) -> rusqlite::Result<()> {
         if f.event == names::INSTANCE_ACTIVE {
-            let key = (f.product().to_string(), f.installation_id.to_string());
-            match self.instances.entry(key) {
-                Entry::Occupied(mut o) => o.get_mut().1 = o.get().1.max(f.ts),
-                Entry::Vacant(v) => {
-                    let old = aggregates::last_active(conn, f.product(), f.installation_id)?;
-                    v.insert((old, old.map_or(f.ts, |old| old.max(f.ts))));
-                }
-            }
+            self.changes
+                .instance(f, || aggregates::last_active(conn, f.product(), f.installation_id))?;
         }
-        let mut first_here = false;
-        if f.is_installation() {
-            let key = (f.product().to_string(), f.installation_id.to_string());
-            let entry = match self.installations.entry(key) {
-                Entry::Occupied(o) => {
-                    let (_, now) = o.into_mut();
-                    now.apply(f);
-                    now
-                }
-                Entry::Vacant(v) => {
-                    let old = aggregates::load(conn, f.product(), f.installation_id)?;
-                    let now = old.clone().map_or_else(
-                        || Installation::new(f),
-                        |mut i| {
-                            i.apply(f);
-                            i
-                        },
-                    );
-                    &mut v.insert((old, now)).1
-                }
-            };
-            if f.event == names::ERROR {
-                first_here = entry.failed_at(f.step.unwrap_or("unknown"), f.exit_code);
-            }
-        }
-        self.tallies.event(f, first_here, 1);
-        Ok(())
+        self.changes
+            .fold(f, || aggregates::load(conn, f.product(), f.installation_id))
     }
 
     /// Writes the changed installations and instances, and the aggregates.
-    fn finish(mut self, conn: &Connection) -> rusqlite::Result<()> {
+    fn finish(self, conn: &Connection) -> rusqlite::Result<()> {
+        let done = self.changes.finish();
+        for i in &done.installations {
+            aggregates::save(conn, i)?;
+        }
         let mut instance = conn.prepare_cached(UPSERT_INSTANCE)?;
-        for ((product, id), (old, now)) in &self.instances {
-            if *old != Some(*now) {
-                instance.execute(params![product, id, now])?;
-                self.tallies.instance(product, *old, Some(*now));
-            }
+        for (product, id, at) in &done.instances {
+            instance.execute(params![product, id, at])?;
         }
-        for (old, now) in self.installations.values() {
-            if old.as_ref() != Some(now) {
-                aggregates::save(conn, now)?;
-                self.tallies.installation(old.as_ref(), Some(now));
-            }
-        }
-        aggregates::write(conn, &self.tallies)
+        aggregates::write(conn, &done.tallies)
     }
 }
 
@@ -179,7 +136,7 @@ pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, S
                        json_extract(properties, '$.{CI}') IN (1, 'true'),
                        json_extract(properties, '$.{AGENT}'), json_extract(properties, '$.{INSTALL_METHOD}'),
                        CAST(json_extract(properties, '$.{ATTEMPT}') AS INTEGER), step, exit_code,
-                       CASE WHEN typeof(message) = 'text' THEN message END"))?;
+                       CASE WHEN json_type(properties, '$.{MESSAGE}') = 'text' THEN message END"))?;
         for (branded, standard) in names.renamed() {
             let mut rows = rename.query(params![standard, branded])?;
             while let Some(r) = rows.next()? {

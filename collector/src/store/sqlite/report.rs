@@ -346,4 +346,3 @@ pub fn support_emails(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Strin
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
 }
-
