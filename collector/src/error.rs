@@ -75,7 +75,7 @@ impl Error {
                 Some("put the secret on a line of its own (lines starting with # are skipped)")
             }
             Error::EventNames(_) => Some("give each branded name once, as CHECKPOINT=NAME"),
-            Error::Notices(_) => Some("fix the file (format: collector/README.md, \"Notices\") or leave out --notices"),
+            Error::Notices(_) => Some("fix the file (format: collector/docs/notices.md) or leave out --notices"),
             Error::Store(StoreError::Busy) => Some("retry in a moment"),
             Error::Store(_) | Error::Io(_) => None,
         }

@@ -1,4 +1,5 @@
-//! The examples of README.md, collector/README.md and every page of docs/ run as pasted.
+//! The examples of README.md, collector/README.md and every page of docs/ and collector/docs/ run
+//! as pasted.
 //!
 //! A code block is marked by an HTML comment on the line before its fence, which GitHub does not
 //! show: `<!-- runnable: NAME -->` for a block this file runs (shell, or the Dockerfile whose `ENV`
@@ -48,20 +49,32 @@ const TESTED: &[&str] = &[
     "collector-end-to-end",
 ];
 
-/// Where marked blocks live: the front page, the collector's manual and every page of `docs/`.
+/// Where marked blocks live: the two front pages, every page of `docs/` and of `collector/docs/`.
 fn documents() -> Vec<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut pages: Vec<String> = fs::read_dir(root.join("docs"))
-        .expect("docs/")
-        .map(|entry| entry.expect("docs/ entry").file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".md"))
-        .map(|name| format!("docs/{name}"))
-        .collect();
-    pages.sort();
     ["README.md".to_owned(), "collector/README.md".to_owned()]
         .into_iter()
-        .chain(pages)
+        .chain(pages("docs"))
+        .chain(pages("collector/docs"))
         .collect()
+}
+
+/// The Markdown pages of `dir` (relative to the repository), sorted.
+fn pages(dir: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages: Vec<String> = fs::read_dir(root.join(dir))
+        .unwrap_or_else(|e| panic!("{dir}/: {e}"))
+        .map(|entry| {
+            entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("{dir}/{name}"))
+        .collect();
+    pages.sort();
+    pages
 }
 
 /// A marked code block.
@@ -174,11 +187,14 @@ fn every_document_with_marked_blocks_is_read() {
         if text.contains("<!-- runnable: ") || text.contains("<!-- output: ") {
             assert!(
                 read.contains(&name),
-                "{name} has marked blocks that no test reads: keep them in README.md or docs/*.md"
+                "{name} has marked blocks that no test reads: keep them in README.md, docs/*.md or collector/docs/*.md"
             );
         }
     }
-    assert!(read.len() > 2, "docs/*.md are read: {read:?}");
+    assert!(
+        read.iter().any(|d| d.starts_with("docs/")) && read.iter().any(|d| d.starts_with("collector/docs/")),
+        "docs/*.md and collector/docs/*.md are read: {read:?}"
+    );
 }
 
 /// GitHub's anchor of a heading line: lower case, punctuation dropped, spaces as `-`.

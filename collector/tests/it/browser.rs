@@ -1,11 +1,15 @@
 //! The report page in a real headless browser (Debian's chromium, which `.ci/run` installs): the
-//! DOM it renders holds the three charts and the numbers, and a screenshot comes out as a real PNG.
-//! Without chromium it fails under `CI=true` and skips with a line on stderr elsewhere.
+//! DOM it renders holds the three charts and the numbers, attempts and unavailable beacons among
+//! them, and a screenshot comes out as a real PNG. Without chromium it fails under `CI=true` and
+//! skips with a line on stderr elsewhere.
 
 use std::path::Path;
 use std::process::Command;
 
+use serde_json::{Value, json};
+
 use crate::common::{self, Collector, Run};
+use crate::installs::{ERROR, STARTED, SUCCESS, event};
 
 fn chromium(profile: &Path, args: &[&str]) -> Run {
     Command::new("chromium")
@@ -28,10 +32,33 @@ fn chromium(profile: &Path, args: &[&str]) -> Run {
         .into()
 }
 
+/// Whether chromium runs; if not, the loud skip, or the failure under `CI=true`.
+fn have_chromium() -> bool {
+    crate::tools::have("chromium", &["--version"], "chromium")
+}
+
+/// The text a reader sees in a dumped DOM: each tag as a space, runs of white space as one.
+fn rendered_text(dom: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in dom.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A temporary database of 3,000 seeded events over `days`, or `None` (after the loud skip, or the
 /// failure under `CI=true`) when chromium is missing.
 fn seeded(days: &str, seed: &str) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
-    if !crate::tools::have("chromium", &["--version"], "chromium") {
+    if !have_chromium() {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -120,4 +147,53 @@ fn the_page_renders_its_charts_in_chromium() {
         "{} bytes",
         bytes.len()
     );
+}
+
+/// Posted attempts and unavailable beacons, as the rendered page states them: 4 installations in
+/// 5 attempts (one failed, then succeeded on its second: recovered; one failed for good) and 6
+/// installers that could not fetch the beacon, each number distinct so none passes for another.
+#[test]
+fn the_page_shows_attempts_and_unavailable_beacons_in_chromium() {
+    if !have_chromium() {
+        return;
+    }
+    let c = Collector::start(&[]);
+    let a = |n: u32| json!({"attempt": n});
+    let failed_at = |n: u32| json!({"attempt": n, "step": "download", "exit_code": 6});
+    let mut events = vec![
+        event(STARTED, "recovered", 0, a(1)),
+        event(ERROR, "recovered", 1, failed_at(1)),
+        event(STARTED, "recovered", 2, a(2)),
+        event(SUCCESS, "recovered", 3, a(2)),
+        event(STARTED, "failed", 0, a(1)),
+        event(ERROR, "failed", 1, failed_at(1)),
+        event(STARTED, "ok-1", 0, a(1)),
+        event(SUCCESS, "ok-1", 1, a(1)),
+        event(STARTED, "ok-2", 0, a(1)),
+        event(SUCCESS, "ok-2", 1, a(1)),
+    ];
+    for n in 1..=6 {
+        let reason = json!({"step": "beacon-download", "exit_code": 22, "message": "curl: (22) 404"});
+        events.push(event("Beacon Unavailable", &format!("unavailable-{n}"), 0, reason));
+    }
+    let (status, answer) = c.post_json("/events", &[], &Value::Array(events));
+    assert_eq!(status, 200, "{answer}");
+
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(profile.path(), &["--dump-dom", &format!("{}/", c.base)]);
+    let text = rendered_text(&dom.stdout);
+    for shown in [
+        "Attempts: 5 started, 3 succeeded, 2 failed; 1 recovered after a failed attempt.",
+        "Beacon unavailable: 6 installers could not fetch the beacon (not counted as installations).",
+        " 4 installations ",
+        " 5 install attempts ",
+        " 1 recovered after a failure ",
+        " 6 beacon unavailable ",
+    ] {
+        assert!(
+            text.contains(shown),
+            "{shown:?} missing from the rendered page: {text}\n{}",
+            dom.stderr
+        );
+    }
 }

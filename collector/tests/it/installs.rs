@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::common::{Collector, facts, product, run_report, with};
 
 /// A plain JSON event of product `acme` at minute `minute` of 2021-03-10 10:00 UTC.
-fn event(name: &str, id: &str, minute: u32, extra: Value) -> Value {
+pub fn event(name: &str, id: &str, minute: u32, extra: Value) -> Value {
     json!({
         "event": name,
         "installation_id": id,
@@ -29,9 +29,9 @@ fn post(c: &Collector, events: Vec<Value>) {
     assert_eq!(status, 200, "{answer}");
 }
 
-const STARTED: &str = "Installation Started";
-const SUCCESS: &str = "Installation Success";
-const ERROR: &str = "Installation Error";
+pub const STARTED: &str = "Installation Started";
+pub const SUCCESS: &str = "Installation Success";
+pub const ERROR: &str = "Installation Error";
 
 #[test]
 fn the_latest_attempt_decides_and_recoveries_are_counted() {

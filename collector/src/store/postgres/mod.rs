@@ -87,13 +87,14 @@ impl Postgres {
             config.connect_timeout(Duration::from_secs(5));
         }
         config.options(&format!("-c lock_timeout={}", busy_timeout.as_millis().max(1)));
-        config.application_name("beacon-collector");
+        let claimant = uuid::Uuid::new_v4().to_string();
+        config.application_name(&queue::application_name(&claimant));
         let store = Postgres {
             config,
             idle: Mutex::new(Vec::new()),
             forward: Mutex::new(Vec::new()),
             retain: None,
-            claimant: uuid::Uuid::new_v4().to_string(),
+            claimant,
             full: AtomicBool::new(false),
         };
         store.with(schema::migrate)?;

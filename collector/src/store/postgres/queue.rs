@@ -1,7 +1,9 @@
 //! The relay's queue, as in `sqlite/queue.rs`, shared by every replica: [`load`] claims the
 //! events it hands out (`FOR UPDATE SKIP LOCKED`, then a lease), so two replicas relaying to the
-//! same backend send each event once. A replica sees its own claims again (it retries them); a
-//! claim left by a replica that died lapses after [`CLAIM_MS`].
+//! same backend send each event once. A replica sees its own claims again (it retries them). Its
+//! connections carry its claimant name ([`application_name`]), so the claims of a replica with no
+//! session left (killed: its connections closed) are free at once; a claim left by a replica whose
+//! connections linger (its machine gone without closing them) lapses after [`CLAIM_MS`].
 
 use postgres::Client;
 
@@ -11,6 +13,11 @@ use crate::store::{Forward, Forwarding, Queued, Settled, StoreError};
 
 /// How long a claim keeps other replicas off an event: longer than a send takes.
 const CLAIM_MS: i64 = 120_000;
+
+/// The `application_name` of the sessions of a replica that claims as `claimant`.
+pub fn application_name(claimant: &str) -> String {
+    format!("beacon-collector {claimant}")
+}
 
 pub fn configure(client: &mut Client, backends: &[Forward<'_>]) -> Result<Vec<(String, u64)>, StoreError> {
     for Forward { name, url, .. } in backends {
@@ -34,13 +41,18 @@ pub fn configure(client: &mut Client, backends: &[Forward<'_>]) -> Result<Vec<(S
     Ok(left)
 }
 
-/// Claims for `claimant` and returns the oldest `limit` events of `target` no other replica holds.
+/// Claims for `claimant` and returns the oldest `limit` events of `target` no other live replica
+/// holds.
 pub fn load(client: &mut Client, claimant: &str, target: &str, limit: usize) -> Result<Vec<Queued>, StoreError> {
     let now = clock::now_ms();
     let rows = client.query(
-        "WITH free AS (
+        "WITH live AS (
+            SELECT substr(application_name, length($6) + 1) AS claimant FROM pg_stat_activity
+            WHERE starts_with(application_name, $6)),
+         free AS (
             SELECT event_id FROM forward_queue
-            WHERE target = $1 AND (claimed_until < $3 OR claimed_by = $2)
+            WHERE target = $1
+              AND (claimed_until < $3 OR claimed_by = $2 OR claimed_by NOT IN (SELECT claimant FROM live))
             ORDER BY event_id LIMIT $4 FOR UPDATE SKIP LOCKED),
          claimed AS (
             UPDATE forward_queue q SET claimed_by = $2, claimed_until = $3 + $5
@@ -53,6 +65,7 @@ pub fn load(client: &mut Client, claimant: &str, target: &str, limit: usize) -> 
             &now,
             &i64::try_from(limit).unwrap_or(i64::MAX),
             &CLAIM_MS,
+            &application_name(""),
         ],
     )?;
     rows.iter()
