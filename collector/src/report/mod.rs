@@ -327,7 +327,7 @@ fn gather(store: &dyn Store, q: &Query, split: &Split) -> Result<Report, StoreEr
         products: &listed,
     };
     if running.since_ms < running.until_ms {
-        for cell in store.outcome_cells(&running, i64::MAX)? {
+        for cell in store.outcome_cells(&running)? {
             if cell.status != Status::Abandoned {
                 continue;
             }
@@ -479,7 +479,7 @@ fn add_installations(
     q: &Query,
     today: i64,
 ) -> Result<(), StoreError> {
-    for cell in store.outcome_cells(scope, i64::MAX)? {
+    for cell in store.outcome_cells(scope)? {
         let acc = accs.entry(cell.facts.product.clone()).or_default();
         let (ci, agent) = (cell.facts.ci, !cell.facts.agent.is_empty());
         let counts = Counts {

@@ -121,7 +121,7 @@ fn attempts_and_outcomes(store: &dyn Store) {
         until_ms: i64::MAX,
         products: &products,
     };
-    let mut cells = store.outcome_cells(&scope, i64::MAX).unwrap();
+    let mut cells = store.outcome_cells(&scope).unwrap();
     cells.sort_by_key(|c| c.status == Status::Succeeded);
     let summary: Vec<_> = cells
         .iter()

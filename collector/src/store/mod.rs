@@ -143,9 +143,9 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Installations of the scope counted by their facts, first day, status and outcome day;
-    /// each cell also counts those first seen at or after `running_since_ms`.
-    fn outcome_cells(&self, scope: &Scope<'_>, running_since_ms: i64) -> Result<Vec<Cell>, StoreError>;
+    /// Installations of the scope (the part of a day a report reads one by one) counted by their
+    /// facts, first day, status and outcome day.
+    fn outcome_cells(&self, scope: &Scope<'_>) -> Result<Vec<Cell>, StoreError>;
 
     /// Durations of the scope's succeeded installations, grouped by their facts.
     fn success_durations(&self, scope: &Scope<'_>) -> Result<Vec<(Facts, Vec<i64>)>, StoreError>;

@@ -70,8 +70,6 @@ pub struct Cell {
     pub outcome_day: Option<i64>,
     /// How many.
     pub installations: u64,
-    /// How many of them were first seen within the running window.
-    pub recent: u64,
     /// Their install attempts (the latest attempt numbers, summed).
     pub attempts: u64,
     /// Their attempts before the latest that succeeded.

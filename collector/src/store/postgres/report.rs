@@ -51,16 +51,16 @@ fn facts(r: &Row) -> Result<Facts, StoreError> {
     })
 }
 
-pub fn outcome_cells(client: &mut Client, scope: &Scope<'_>, running_since_ms: i64) -> Result<Vec<Cell>, StoreError> {
+pub fn outcome_cells(client: &mut Client, scope: &Scope<'_>) -> Result<Vec<Cell>, StoreError> {
     let query = format!(
-        "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), COUNT(*) FILTER (WHERE first_at >= $4),
+        "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*),
                 SUM(attempt)::bigint, SUM(earlier_succeeded)::bigint, SUM(earlier_failed)::bigint,
                 COUNT(*) FILTER (WHERE earlier_failed > 0)
          FROM installations WHERE {IN_WINDOW}
          GROUP BY {FACTS}, start_day, status, outcome_day
          ORDER BY {FACTS}, start_day, status, outcome_day NULLS FIRST"
     );
-    scoped(client, &query, scope, Some(running_since_ms), |r| {
+    scoped(client, &query, scope, None, |r| {
         let at = |i: usize| FACT_COLUMNS + i;
         Ok(Cell {
             facts: facts(r)?,
@@ -68,11 +68,10 @@ pub fn outcome_cells(client: &mut Client, scope: &Scope<'_>, running_since_ms: i
             status: status(r.try_get(at(1))?)?,
             outcome_day: r.try_get(at(2))?,
             installations: count(r, at(3))?,
-            recent: count(r, at(4))?,
-            attempts: count(r, at(5))?,
-            earlier_succeeded: count(r, at(6))?,
-            earlier_failed: count(r, at(7))?,
-            had_failed: count(r, at(8))?,
+            attempts: count(r, at(4))?,
+            earlier_succeeded: count(r, at(5))?,
+            earlier_failed: count(r, at(6))?,
+            had_failed: count(r, at(7))?,
         })
     })
 }

@@ -245,8 +245,8 @@ impl Store for Sqlite {
         self.read(|c| report::busiest_products(c, since_ms, until_ms, active_since_ms, limit))
     }
 
-    fn outcome_cells(&self, scope: &Scope<'_>, running_since_ms: i64) -> Result<Vec<Cell>, StoreError> {
-        self.read(|c| report::outcome_cells(c, scope, running_since_ms))
+    fn outcome_cells(&self, scope: &Scope<'_>) -> Result<Vec<Cell>, StoreError> {
+        self.read(|c| report::outcome_cells(c, scope))
     }
 
     fn success_durations(&self, scope: &Scope<'_>) -> Result<Vec<(Facts, Vec<i64>)>, StoreError> {

@@ -77,11 +77,11 @@ fn same_facts(f: &Facts, r: &Row<'_>) -> rusqlite::Result<bool> {
         && text(8, &f.install_method)?)
 }
 
-pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64) -> Result<Vec<Cell>, StoreError> {
+pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<Cell>, StoreError> {
     scoped(
         conn,
         &format!(
-            "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*), SUM(first_at >= ?4),
+            "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*),
                 SUM(attempt), SUM(earlier_succeeded), SUM(earlier_failed),
                 SUM(earlier_failed > 0)
          FROM installations INDEXED BY installations_by_first
@@ -89,7 +89,7 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64
          GROUP BY {FACTS}, start_day, status, outcome_day"
         ),
         scope,
-        Some(running_since_ms),
+        None,
         |r| {
             let at = |i: usize| FACT_COLUMNS + i;
             Ok(Cell {
@@ -98,11 +98,10 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>, running_since_ms: i64
                 status: r.get(at(1))?,
                 outcome_day: r.get(at(2))?,
                 installations: r.get(at(3))?,
-                recent: r.get(at(4))?,
-                attempts: r.get(at(5))?,
-                earlier_succeeded: r.get(at(6))?,
-                earlier_failed: r.get(at(7))?,
-                had_failed: r.get(at(8))?,
+                attempts: r.get(at(4))?,
+                earlier_succeeded: r.get(at(5))?,
+                earlier_failed: r.get(at(6))?,
+                had_failed: r.get(at(7))?,
             })
         },
     )
