@@ -222,7 +222,10 @@ impl Acc {
     /// Adds one aggregate row (or what a window's partial day contributes to one).
     fn add(&mut self, key: &TallyKey, c: &Counts, q: &Query, today: i64) {
         if key.dim == Dim::Outcome {
-            return self.add_outcome_day(key.period, key.status, key.ci, key.agent, c, q, today);
+            if let Ok(day) = key.value.parse() {
+                self.add_outcome_day(day, key.status, key.ci, key.agent, c, q, today);
+            }
+            return;
         }
         for group in self.groups(key.dim, &key.value, key.ci, key.agent, q) {
             group.add_counts(key.status, c);
@@ -720,6 +723,7 @@ pub fn product_names(store: &dyn Store) -> Result<Vec<String>, StoreError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::event::names;
     use crate::window::Window;
 
     /// The report from the aggregates is the report from every installation and event (a store
@@ -728,12 +732,30 @@ pub(crate) mod tests {
         crate::store::seed::seed(store, 20_000, 90, 7).unwrap();
         let now_ms = clock::now_ms();
         let day = |n: i64| (now_ms.div_euclid(clock::DAY_MS) - n) * clock::DAY_MS;
+        // Installations whose outcome comes the day after they started, on a window's edge.
+        let mut overnight = Vec::new();
+        for (id, at) in [("overnight-1", day(5)), ("overnight-2", day(5) - 1_800_000)] {
+            for (n, name, ts) in [(0, names::STARTED, at - 30_000), (1, names::ERROR, at + 30_000)] {
+                let props = serde_json::json!({"product": "acme-server", "step": "db"});
+                overnight.push(crate::store::conformance::event(
+                    &format!("{id}-{n}"),
+                    id,
+                    name,
+                    &clock::iso(ts),
+                    props,
+                ));
+            }
+        }
+        store.insert(&overnight, now_ms).unwrap();
         let windows = [
             (None, None),
             (Some(now_ms - 10 * clock::DAY_MS - 3_600_000), None),
             (Some(day(40)), Some(day(3))),
             (Some(day(70) + 1), Some(day(20) - 1)),
             (Some(now_ms - 3_600_000), None),
+            (Some(day(5)), None),
+            (Some(day(5) - 3_600_000), None),
+            (Some(day(5) - 60_000), Some(day(4) + 60_000)),
         ];
         for (since_ms, until_ms) in windows {
             for (include_ci, show_emails) in [(false, false), (true, true)] {

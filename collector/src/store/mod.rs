@@ -6,7 +6,7 @@
 //! replicas share ([`postgres_url`] tells which a `--db` names).
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 pub mod export;
 pub(crate) mod fold;
 pub mod postgres;

@@ -37,7 +37,7 @@ pub enum Dim {
     Container = 4,
     /// By install method.
     Method = 5,
-    /// Outcomes by the day they came (value empty, tier 0 only): the per-day series.
+    /// Outcomes by the day they came (the value; by first day, tier 0 only): the per-day series.
     Outcome = 6,
 }
 
@@ -62,7 +62,8 @@ impl Dim {
 
     fn value(self, i: &Installation) -> String {
         match self {
-            Dim::Total | Dim::Outcome => String::new(),
+            Dim::Total => String::new(),
+            Dim::Outcome => i.outcome_day().map_or(String::new(), |d| d.to_string()),
             Dim::Os => format!("{}\u{1f}{}", i.os, i.os_version),
             Dim::Version => i.product_version.clone(),
             Dim::Arch => i.arch.clone(),
@@ -297,7 +298,7 @@ impl Tallies {
                 self.rows.entry(key).or_default().add(&counts, sign);
             }
         }
-        if let (Some(day), Status::Succeeded | Status::Failed) = (i.outcome_day(), status) {
+        if let (Some(outcome_day), Status::Succeeded | Status::Failed) = (i.outcome_day(), status) {
             let key = TallyKey {
                 product: i.product.clone(),
                 dim: Dim::Outcome,
@@ -305,7 +306,7 @@ impl Tallies {
                 period: day,
                 ci,
                 agent,
-                value: String::new(),
+                value: outcome_day.to_string(),
                 status,
             };
             let one = Counts {
