@@ -131,7 +131,7 @@ if [ -n "$pg_bin" ]; then
     stop
     pg_rate=${pg_ingest% *}
     pg_stored=$("$pg_bin/psql" "$pg" -tAc 'select count(*) from events')
-    "$pg_bin/psql" "$pg" -qc 'truncate events, installations, instances, tallies, error_counts, day_counts' >/dev/null
+    "$pg_bin/psql" "$pg" -qc 'truncate events, installations, instances, tallies, error_counts, day_counts, active_hours' >/dev/null
     "$bin" seed --db "$pg" --events "$PG_EVENTS" >/dev/null
     "$pg_bin/psql" "$pg" -qc 'vacuum analyze' >/dev/null
     pg_report=$(measure "$bin" report --db "$pg" --format json)

@@ -301,14 +301,15 @@ fn gather(store: &dyn Store, q: &Query, split: &Split) -> Result<Report, StoreEr
         (1, periods.blocks.0, periods.blocks.1),
         (0, periods.tail.0, periods.tail.1),
     ];
-    for (key, counts) in store.tallies(&listed, &Dim::BREAKDOWNS, &ranges)? {
+    for (key, counts) in store.tallies(&listed, &Dim::BREAKDOWNS, &ranges, true)? {
         let acc = accs.entry(key.product.clone()).or_default();
         acc.add(&key, &counts, q, today);
     }
     // The per-day series: the latest days only (no event is dated more than a day ahead).
     let last_day = split.days.1.min(today + 2);
     let first_day = last_day.saturating_sub(MAX_DAYS as i64 + 1).max(split.days.0);
-    for (key, counts) in store.tallies(&listed, &[Dim::Total, Dim::Outcome], &[(0, first_day, last_day)])? {
+    let days = [(0, first_day, last_day)];
+    for (key, counts) in store.tallies(&listed, &[Dim::Total, Dim::Outcome], &days, false)? {
         let acc = accs.entry(key.product.clone()).or_default();
         match key.dim {
             Dim::Outcome => acc.add(&key, &counts, q, today),

@@ -62,6 +62,15 @@ pub(crate) fn sql(template: &str) -> String {
         .replace("{NO_EXIT_CODE}", &NO_EXIT_CODE.to_string())
 }
 
+/// The aggregate tables (and filters) that count a product with installations, active instances,
+/// support requests or unavailable beacons: where both stores find the products to report.
+pub(crate) const REPORTED_IN: [(&str, &str); 4] = [
+    ("tallies", "dim = 0"),
+    ("active_hours", "TRUE"),
+    ("day_counts", "kind = 0"),
+    ("day_counts", "kind = 1"),
+];
+
 /// `error_counts.exit_code` of errors sent without one (the column is part of the key, where
 /// NULLs would not collide).
 pub const NO_EXIT_CODE: i64 = i64::MIN + 1;
@@ -183,12 +192,14 @@ pub trait Store: Send + Sync {
 
     // Report, from the aggregates kept at ingest.
 
-    /// The `tallies` rows of `products` and `dims` in the `(tier, from, to)` period ranges.
+    /// The `tallies` rows of `products` and `dims` in the `(tier, from, to)` period ranges (their
+    /// duration histograms left empty unless `durations`).
     fn tallies(
         &self,
         products: &[String],
         dims: &[Dim],
         ranges: &[(i64, i64, i64)],
+        durations: bool,
     ) -> Result<Vec<(TallyKey, Counts)>, StoreError>;
 
     /// Errors of `products` on days `[from_day, until_day)`, summed per (product, step, exit code,

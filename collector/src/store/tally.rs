@@ -183,9 +183,38 @@ impl Histogram {
     }
 
     fn add(&mut self, other: &Histogram, sign: i64) {
-        for (bucket, n) in &other.0 {
-            self.count(*bucket, sign * n);
+        if other.0.is_empty() {
+            return;
         }
+        // Both are sorted by bucket: one pass over the two.
+        let (mine, theirs) = (std::mem::take(&mut self.0), &other.0);
+        let mut merged = Vec::with_capacity(mine.len() + theirs.len());
+        let (mut i, mut j) = (0, 0);
+        while i < mine.len() || j < theirs.len() {
+            let next = match (mine.get(i), theirs.get(j)) {
+                (Some(&(bucket, n)), Some(&(b, m))) if bucket == b => {
+                    (i, j) = (i + 1, j + 1);
+                    (bucket, n + sign * m)
+                }
+                (Some(&a), Some(&(b, _))) if a.0 < b => {
+                    i += 1;
+                    a
+                }
+                (_, Some(&(bucket, n))) => {
+                    j += 1;
+                    (bucket, sign * n)
+                }
+                (Some(&a), None) => {
+                    i += 1;
+                    a
+                }
+                (None, None) => break,
+            };
+            if next.1 != 0 {
+                merged.push(next);
+            }
+        }
+        self.0 = merged;
     }
 
     /// The `pct`-th percentile by the nearest-rank method, as its bucket's value.
@@ -399,6 +428,13 @@ impl Tallies {
         rows.sort_by(|a, b| a.0.cmp(b.0));
         rows
     }
+}
+
+/// The days `[from, until)` that hold `[since_ms, until_ms)` (unbounded ends stay far off).
+pub fn days_around(since_ms: i64, until_ms: i64) -> (i64, i64) {
+    let from = since_ms.div_euclid(DAY_MS);
+    let until = until_ms.div_euclid(DAY_MS) + i64::from(until_ms.rem_euclid(DAY_MS) != 0);
+    (from, until)
 }
 
 /// The stored periods that make up whole days `[from_day, until_day)`: the 16-day blocks wholly

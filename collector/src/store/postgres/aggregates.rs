@@ -434,18 +434,19 @@ pub fn tallies(
     products: &[String],
     dims: &[Dim],
     ranges: &[(i64, i64, i64)],
+    durations: bool,
 ) -> Result<Vec<(TallyKey, Counts)>, StoreError> {
     // One range at a time: each is a seek per (product, dim) along the primary key.
     let stmt = client.prepare(
         "SELECT product, dim, tier, period, ci, agent, value, status, installations, attempts,
-                earlier_succeeded, earlier_failed, had_failed, durations
+                earlier_succeeded, earlier_failed, had_failed, CASE WHEN $6 THEN durations END
          FROM tallies
          WHERE product = ANY($1) AND dim = ANY($2) AND tier = $3 AND period >= $4 AND period < $5",
     )?;
     let dims: Vec<i64> = dims.iter().map(|d| *d as i64).collect();
     let mut out = Vec::new();
     for (tier, from, to) in ranges.iter().filter(|(_, from, to)| from < to) {
-        for r in client.query(&stmt, &[&products, &dims, tier, from, to])? {
+        for r in client.query(&stmt, &[&products, &dims, tier, from, to, &durations])? {
             let Some(key) = tally_key(&r)? else { continue };
             let counts = Counts {
                 installations: r.try_get(8)?,
@@ -453,7 +454,7 @@ pub fn tallies(
                 earlier_succeeded: r.try_get(10)?,
                 earlier_failed: r.try_get(11)?,
                 had_failed: r.try_get(12)?,
-                durations: Histogram::from_bytes(r.try_get(13)?),
+                durations: Histogram::from_bytes(r.try_get::<_, Option<&[u8]>>(13)?.unwrap_or_default()),
             };
             out.push((key, counts));
         }
@@ -732,7 +733,7 @@ mod tests {
         let products = ["acme".to_string(), "zeta".to_string()];
         let dims: Vec<Dim> = [Dim::Outcome].into_iter().chain(Dim::BREAKDOWNS).collect();
         let mut tallies = store
-            .tallies(&products, &dims, &[(0, 0, 100_000), (1, 0, 10_000)])
+            .tallies(&products, &dims, &[(0, 0, 100_000), (1, 0, 10_000)], true)
             .unwrap();
         tallies.sort_by(|a, b| a.0.cmp(&b.0));
         let mut errors = store.error_days(&products, 0, 100_000).unwrap();

@@ -160,8 +160,9 @@ impl Store for Postgres {
         products: &[String],
         dims: &[Dim],
         ranges: &[(i64, i64, i64)],
+        durations: bool,
     ) -> Result<Vec<(TallyKey, Counts)>, StoreError> {
-        self.with(|c| aggregates::tallies(c, products, dims, ranges))
+        self.with(|c| aggregates::tallies(c, products, dims, ranges, durations))
     }
 
     fn error_days(
@@ -227,7 +228,9 @@ impl Store for Postgres {
         active_since_ms: i64,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        self.with(|c| report::busiest_products(c, since_ms, until_ms, active_since_ms, limit))
+        let days = crate::store::tally::days_around(since_ms, until_ms);
+        let hour = active_since_ms.div_euclid(crate::store::tally::HOUR_MS);
+        self.with(|c| report::busiest_products(c, days, hour, limit))
     }
 
     fn outcome_cells(&self, scope: &Scope<'_>) -> Result<Vec<Cell>, StoreError> {

@@ -101,43 +101,52 @@ fn strings(client: &mut Client, query: &str, params: &[&(dyn ToSql + Sync)]) -> 
 }
 
 pub fn products(client: &mut Client, max: usize) -> Result<Vec<String>, StoreError> {
-    strings(
-        client,
-        "SELECT DISTINCT product FROM installations ORDER BY product LIMIT $1",
-        &[&limit(max)],
-    )
+    distinct_products(client, "tallies", "dim = 0", max)
 }
 
 pub fn reported_products(client: &mut Client, max: usize) -> Result<Vec<String>, StoreError> {
+    // Usually there are few products: finding them takes one index seek each, in the aggregates.
+    let mut all = std::collections::BTreeSet::new();
+    for (from, filter) in crate::store::REPORTED_IN {
+        all.extend(distinct_products(client, from, filter, max)?);
+    }
+    Ok(all.into_iter().take(max).collect())
+}
+
+/// Up to `max` distinct `product`s of `from` where `filter` holds, by seeking from one to the next
+/// along an index that starts with `product` (or with the column `filter` fixes).
+fn distinct_products(client: &mut Client, from: &str, filter: &str, max: usize) -> Result<Vec<String>, StoreError> {
     strings(
         client,
-        &sql("SELECT product FROM installations
-              UNION SELECT product FROM instances
-              UNION SELECT COALESCE(product, '{NO_PRODUCT}') FROM events WHERE event = '{SUPPORT}'
-              UNION SELECT product FROM events WHERE event = '{BEACON_UNAVAILABLE}' AND product IS NOT NULL
-              ORDER BY 1 LIMIT $1"),
+        &format!(
+            "WITH RECURSIVE p(v) AS (
+                SELECT (SELECT MIN(product) FROM {from} WHERE {filter})
+                UNION ALL
+                SELECT (SELECT MIN(product) FROM {from} WHERE {filter} AND product > p.v) FROM p WHERE p.v IS NOT NULL)
+             SELECT v FROM p WHERE v IS NOT NULL LIMIT $1"
+        ),
         &[&limit(max)],
     )
 }
 
+/// See `sqlite/report.rs`.
 pub fn busiest_products(
     client: &mut Client,
-    since_ms: i64,
-    until_ms: i64,
-    active_since_ms: i64,
+    (since_day, until_day): (i64, i64),
+    active_hour: i64,
     max: usize,
 ) -> Result<Vec<String>, StoreError> {
     strings(
         client,
-        &sql("SELECT product FROM (
-            SELECT product, COUNT(*) AS n FROM installations WHERE first_at >= $1 AND first_at < $2 GROUP BY product
+        "SELECT product FROM (
+            SELECT product, SUM(installations) AS n FROM tallies
+            WHERE dim = 0 AND tier = 0 AND period >= $1 AND period < $2 GROUP BY product
             UNION ALL
-            SELECT product, 0 FROM instances WHERE last_active_at >= $3 GROUP BY product
+            SELECT product, 0 FROM active_hours WHERE hour >= $3 GROUP BY product
             UNION ALL
-            SELECT COALESCE(product, '{NO_PRODUCT}'), 0 FROM events
-            WHERE event = '{SUPPORT}' AND ts_ms >= $1 AND ts_ms < $2 GROUP BY 1) AS p
-         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT $4"),
-        &[&since_ms, &until_ms, &active_since_ms, &limit(max)],
+            SELECT product, 0 FROM day_counts WHERE kind = 0 AND day >= $1 AND day < $2 GROUP BY product) AS p
+         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT $4",
+        &[&since_day, &until_day, &active_hour, &limit(max)],
     )
 }
 

@@ -212,11 +212,12 @@ pub fn tallies(
     products: &[String],
     dims: &[Dim],
     ranges: &[(i64, i64, i64)],
+    durations: bool,
 ) -> Result<Vec<(TallyKey, Counts)>, StoreError> {
     // One range at a time: each is a seek per (product, dim) along the primary key.
     let mut stmt = conn.prepare_cached(
         "SELECT product, dim, tier, period, ci, agent, value, status, installations, attempts,
-                earlier_succeeded, earlier_failed, had_failed, durations
+                earlier_succeeded, earlier_failed, had_failed, CASE WHEN ?6 THEN durations END
          FROM tallies
          WHERE product IN (SELECT value FROM json_each(?1)) AND dim IN (SELECT value FROM json_each(?2))
            AND tier = ?3 AND period >= ?4 AND period < ?5",
@@ -227,7 +228,7 @@ pub fn tallies(
     );
     let mut out = Vec::new();
     for (tier, from, to) in ranges.iter().filter(|(_, from, to)| from < to) {
-        let mut rows = stmt.query(params![products, dims, tier, from, to])?;
+        let mut rows = stmt.query(params![products, dims, tier, from, to, durations])?;
         while let Some(r) = rows.next()? {
             let (Some(dim), Some(status)) = (Dim::from_i64(r.get(1)?), Status::from_i64(r.get(7)?)) else {
                 continue;

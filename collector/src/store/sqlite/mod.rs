@@ -228,7 +228,7 @@ impl Store for Sqlite {
     }
 
     fn products(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.read(|c| report::distinct_products(c, "installations", "1", limit))
+        self.read(|c| report::distinct_products(c, "tallies", "dim = 0", limit))
     }
 
     fn reported_products(&self, limit: usize) -> Result<Vec<String>, StoreError> {
@@ -242,7 +242,9 @@ impl Store for Sqlite {
         active_since_ms: i64,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        self.read(|c| report::busiest_products(c, since_ms, until_ms, active_since_ms, limit))
+        let days = crate::store::tally::days_around(since_ms, until_ms);
+        let hour = active_since_ms.div_euclid(crate::store::tally::HOUR_MS);
+        self.read(|c| report::busiest_products(c, days, hour, limit))
     }
 
     fn outcome_cells(&self, scope: &Scope<'_>) -> Result<Vec<Cell>, StoreError> {
@@ -296,8 +298,9 @@ impl Store for Sqlite {
         products: &[String],
         dims: &[Dim],
         ranges: &[(i64, i64, i64)],
+        durations: bool,
     ) -> Result<Vec<(TallyKey, Counts)>, StoreError> {
-        self.read(|c| aggregates::tallies(c, products, dims, ranges))
+        self.read(|c| aggregates::tallies(c, products, dims, ranges, durations))
     }
 
     fn error_days(

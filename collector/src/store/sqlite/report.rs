@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 
 use rusqlite::{Connection, Row, params};
 
-use super::sql;
 use crate::event::{NO_PRODUCT, names};
 use crate::store::{Cell, Facts, MessageRow, Scope, Status, StepRow, StoreError, SupportRow};
 
@@ -127,47 +126,33 @@ pub fn success_durations(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Fa
 }
 
 pub fn reported_products(conn: &Connection, max: usize) -> Result<Vec<String>, StoreError> {
-    // Usually there are few products: finding them takes one index seek each.
-    let support = sql("event = '{SUPPORT}'");
-    let unavailable = sql("event = '{BEACON_UNAVAILABLE}'");
+    // Usually there are few products: finding them takes one index seek each, in the aggregates.
     let mut all = BTreeSet::new();
-    for (from, filter) in [
-        ("installations", "1"),
-        ("instances", "1"),
-        ("events INDEXED BY support_requests", support.as_str()),
-        ("events INDEXED BY beacon_unavailable", unavailable.as_str()),
-    ] {
+    for (from, filter) in crate::store::REPORTED_IN {
         all.extend(distinct_products(conn, from, filter, max)?);
-    }
-    let unnamed_support: bool = conn.query_row(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM events INDEXED BY support_requests WHERE {support} AND product IS NULL)"
-        ),
-        [],
-        |r| r.get(0),
-    )?;
-    if unnamed_support {
-        all.insert(NO_PRODUCT.to_string());
     }
     Ok(all.into_iter().take(max).collect())
 }
 
+/// The products with the most installations first seen on days `[since_day, until_day)`, with
+/// those that have instances active since `active_hour` or support requests on those days.
 pub fn busiest_products(
     conn: &Connection,
-    since_ms: i64,
-    until_ms: i64,
-    active_since_ms: i64,
+    (since_day, until_day): (i64, i64),
+    active_hour: i64,
     max: usize,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(&sql("SELECT product FROM (
-            SELECT product, COUNT(*) AS n FROM installations WHERE first_at >= ?1 AND first_at < ?2 GROUP BY product
+    let mut stmt = conn.prepare(
+        "SELECT product FROM (
+            SELECT product, SUM(installations) AS n FROM tallies
+            WHERE dim = 0 AND tier = 0 AND period >= ?1 AND period < ?2 GROUP BY product
             UNION ALL
-            SELECT product, 0 FROM instances WHERE last_active_at >= ?3 GROUP BY product
+            SELECT product, 0 FROM active_hours WHERE hour >= ?3 GROUP BY product
             UNION ALL
-            SELECT COALESCE(product, '{NO_PRODUCT}'), 0 FROM events INDEXED BY support_requests
-            WHERE event = '{SUPPORT}' AND ts_ms >= ?1 AND ts_ms < ?2 GROUP BY 1)
-         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?4"))?;
-    let rows = stmt.query_map(params![since_ms, until_ms, active_since_ms, limit(max)], |r| r.get(0))?;
+            SELECT product, 0 FROM day_counts WHERE kind = 0 AND day >= ?1 AND day < ?2 GROUP BY product)
+         GROUP BY product ORDER BY SUM(n) DESC, product LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![since_day, until_day, active_hour, limit(max)], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
