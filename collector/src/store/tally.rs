@@ -232,25 +232,53 @@ impl Histogram {
         None
     }
 
-    /// As stored: 12 bytes per bucket (bucket, count; little-endian i32 and u64), empty for none.
+    /// As stored: per bucket, its distance from the previous one and its count, as LEB128
+    /// varints (2–4 bytes a bucket); empty for none.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.0.len() * 12);
+        let mut out = Vec::with_capacity(self.0.len() * 3);
+        let mut previous = 0;
         for (bucket, n) in &self.0 {
-            out.extend_from_slice(&i32::try_from(*bucket).unwrap_or(i32::MAX).to_le_bytes());
-            out.extend_from_slice(&u64::try_from(*n).unwrap_or(0).to_le_bytes());
+            varint(&mut out, u64::try_from(bucket - previous).unwrap_or(0));
+            varint(&mut out, u64::try_from(*n).unwrap_or(0));
+            previous = *bucket;
         }
         out
     }
 
     /// Reads [`Histogram::to_bytes`]; a torn tail is ignored.
-    pub fn from_bytes(bytes: &[u8]) -> Histogram {
-        let buckets = bytes.chunks_exact(12).filter_map(|c| {
-            let bucket = i32::from_le_bytes(c[..4].try_into().ok()?);
-            let n = u64::from_le_bytes(c[4..].try_into().ok()?);
-            Some((i64::from(bucket), i64::try_from(n).ok()?))
-        });
-        Histogram(buckets.collect())
+    pub fn from_bytes(mut bytes: &[u8]) -> Histogram {
+        let mut buckets = Vec::new();
+        let mut bucket = 0_i64;
+        while let (Some(gap), Some(n)) = (read_varint(&mut bytes), read_varint(&mut bytes)) {
+            let (Ok(gap), Ok(n)) = (i64::try_from(gap), i64::try_from(n)) else {
+                break;
+            };
+            bucket = bucket.saturating_add(gap);
+            buckets.push((bucket, n));
+        }
+        Histogram(buckets)
     }
+}
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut n = 0_u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(n);
+        }
+    }
+    None
 }
 
 /// One row of `error_days`: errors of one product, day, step, exit code and message.
@@ -498,6 +526,13 @@ mod tests {
             h.count(Histogram::bucket(ms), 1);
         }
         assert_eq!(Histogram::from_bytes(&h.to_bytes()), h);
+        let wide = Histogram(vec![(0, 1), (1_699, u32::MAX as i64 * 3)]);
+        assert_eq!(Histogram::from_bytes(&wide.to_bytes()), wide);
+        assert_eq!(
+            Histogram::from_bytes(&[0x80]),
+            Histogram::default(),
+            "a torn tail is ignored"
+        );
         assert_eq!((h.percentile(50), h.percentile(90)), (Some(3_000), Some(300_000)));
         h.count(Histogram::bucket(300_000), -1);
         assert_eq!(h.percentile(90), Some(4_000));
