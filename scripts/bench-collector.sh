@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures beacon-collector: the ingest rate (Segment batches of 100 events over HTTP on
 # 127.0.0.1), also with the relay on (every event queued for PostHog and sent to a local sink);
-# then, over databases of 200,000, 2,000,000 and 10,000,000 seeded events (a year of a vendor's
+# then, over databases of 200,000, 2,000,000 and 10,000,000 events seeded over 365 days (a vendor's
 # installs), the time and peak memory (RSS) of `report` (the whole drill-down, and the last 30
 # days) and the bytes stored per event; over the 2,000,000 one the public page's first build,
 # export, forget and a retention pass. With Debian's PostgreSQL installed
@@ -132,7 +132,7 @@ if [ -n "$pg_bin" ]; then
     pg_rate=${pg_ingest% *}
     pg_stored=$("$pg_bin/psql" "$pg" -tAc 'select count(*) from events')
     "$pg_bin/psql" "$pg" -qc 'truncate events, installations, instances, tallies, error_counts, day_counts, active_hours' >/dev/null
-    "$bin" seed --db "$pg" --events "$PG_EVENTS" >/dev/null
+    "$bin" seed --db "$pg" --events "$PG_EVENTS" --days 365 >/dev/null
     "$pg_bin/psql" "$pg" -qc 'vacuum analyze' >/dev/null
     pg_report=$(measure "$bin" report --db "$pg" --format json)
     pg_bytes=$("$pg_bin/psql" "$pg" -tAc "select pg_database_size('postgres') / $PG_EVENTS")
@@ -162,7 +162,7 @@ large=${sizes[${#sizes[@]}-1]}
 mid=${sizes[1]:-$small}
 for n in "${sizes[@]}"; do
     db="$work/seed-$n.sqlite"
-    "$bin" seed --db "$db" --events "$n" >/dev/null
+    "$bin" seed --db "$db" --events "$n" --days 365 >/dev/null
     read -r secs rss < <(measure "$bin" report --db "$db" --format json)
     report_at[$n]=$secs rss_at[$n]=$rss
     read -r secs _ < <(measure "$bin" report --db "$db" --format json --since 30d)

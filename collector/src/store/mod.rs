@@ -187,7 +187,8 @@ pub trait Store: Send + Sync {
     /// `Beacon Unavailable` events (the installer could not fetch the beacon) per product.
     fn beacon_unavailable(&self, scope: &Scope<'_>) -> Result<Vec<(String, u64)>, StoreError>;
 
-    /// Installations of `products` with an instance active since `since_ms`, per product.
+    /// Installations of `products` with an instance active since the start of the hour `since_ms`
+    /// falls in, per product.
     fn active_instances(&self, products: &[String], since_ms: i64) -> Result<Vec<(String, u64)>, StoreError>;
 
     // Report, from the aggregates kept at ingest.

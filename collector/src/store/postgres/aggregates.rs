@@ -236,23 +236,16 @@ fn write_active(tx: &mut Transaction<'_>, t: &Tallies) -> Result<(), postgres::E
     Ok(())
 }
 
-/// Instances of `products` active since `since_ms`, per product: whole hours from
-/// `active_hours`, the hour `since_ms` falls in from `instances`.
+/// See `sqlite/aggregates.rs`.
 pub fn active_instances(
     client: &mut Client,
     products: &[String],
     since_ms: i64,
 ) -> Result<Vec<(String, u64)>, StoreError> {
-    let next_hour = (since_ms.div_euclid(HOUR_MS) + 1).saturating_mul(HOUR_MS);
     let rows = client.query(
-        "SELECT product, SUM(n)::bigint FROM (
-            SELECT product, SUM(instances) AS n FROM active_hours
-            WHERE product = ANY($1) AND hour >= $3::bigint / 3600000 GROUP BY product
-            UNION ALL
-            SELECT product, COUNT(*) FROM instances
-            WHERE last_active_at >= $2 AND last_active_at < $3 AND product = ANY($1) GROUP BY product) AS a
-         GROUP BY product HAVING SUM(n) > 0 ORDER BY product",
-        &[&products, &since_ms, &next_hour],
+        "SELECT product, SUM(instances)::bigint FROM active_hours WHERE product = ANY($1) AND hour >= $2
+         GROUP BY product HAVING SUM(instances) > 0 ORDER BY product",
+        &[&products, &since_ms.div_euclid(HOUR_MS)],
     )?;
     rows.iter().map(|r| Ok((r.try_get(0)?, count(r, 1)?))).collect()
 }
