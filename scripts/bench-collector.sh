@@ -46,7 +46,7 @@ start() {
     rm -f "$work/serve.out"
     "$bin" serve --listen 127.0.0.1:0 "$@" >"$work/serve.out" 2>"$work/serve.err" &
     server=$!
-    for _ in $(seq 200); do [ -s "$work/serve.out" ] && break; sleep 0.05; done
+    for _ in $(seq 1200); do [ -s "$work/serve.out" ] && break; sleep 0.05; done
     base=$(head -1 "$work/serve.out" | sed 's/^listening on //')
     [ -n "$base" ] || { echo "error: serve did not start: $(cat "$work/serve.err")" >&2; exit 1; }
 }
