@@ -415,14 +415,7 @@ impl Tallies {
 
     /// The non-zero changes to `active_hours`, in key order.
     pub fn sorted_active(&self) -> Vec<(&(String, i64), i64)> {
-        let mut rows: Vec<_> = self
-            .active
-            .iter()
-            .filter(|(_, n)| **n != 0)
-            .map(|(k, n)| (k, *n))
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        rows
+        sorted_changes(&self.active)
     }
 
     /// The non-zero changes to `tallies`, in key order (so that concurrent writers lock rows in
@@ -433,29 +426,27 @@ impl Tallies {
         rows
     }
 
-    /// The non-zero changes to `error_days`, in key order.
+    /// The non-zero changes to `error_counts`, in key order.
     pub fn sorted_errors(&self) -> Vec<(&ErrorKey, (i64, i64))> {
-        let mut rows: Vec<_> = self
-            .errors
-            .iter()
-            .filter(|(_, n)| **n != (0, 0))
-            .map(|(k, n)| (k, *n))
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        rows
+        sorted_changes(&self.errors)
     }
 
     /// The non-zero changes to `day_counts`, in key order.
     pub fn sorted_days(&self) -> Vec<(&(DayCount, String, i64), i64)> {
-        let mut rows: Vec<_> = self
-            .days
-            .iter()
-            .filter(|(_, n)| **n != 0)
-            .map(|(k, n)| (k, *n))
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        rows
+        sorted_changes(&self.days)
     }
+}
+
+/// The entries of `changes` that change something, in key order (so that concurrent writers
+/// lock rows in the same order).
+fn sorted_changes<K: Ord, V: Copy + Default + PartialEq>(changes: &HashMap<K, V>) -> Vec<(&K, V)> {
+    let mut rows: Vec<(&K, V)> = changes
+        .iter()
+        .filter(|(_, n)| **n != V::default())
+        .map(|(k, n)| (k, *n))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    rows
 }
 
 /// The days `[from, until)` that hold `[since_ms, until_ms)` (unbounded ends stay far off).
