@@ -65,7 +65,7 @@ pub(crate) fn sql(template: &str) -> String {
 /// The aggregate tables (and filters) that count a product with installations, active instances,
 /// support requests or unavailable beacons: where both stores find the products to report.
 pub(crate) const REPORTED_IN: [(&str, &str); 4] = [
-    ("tallies", "dim = 0"),
+    ("tallies", "TRUE"),
     ("active_hours", "TRUE"),
     ("day_counts", "kind = 0"),
     ("day_counts", "kind = 1"),

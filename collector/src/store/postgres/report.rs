@@ -101,7 +101,7 @@ fn strings(client: &mut Client, query: &str, params: &[&(dyn ToSql + Sync)]) -> 
 }
 
 pub fn products(client: &mut Client, max: usize) -> Result<Vec<String>, StoreError> {
-    distinct_products(client, "tallies", "dim = 0", max)
+    distinct_products(client, "tallies", "TRUE", max)
 }
 
 pub fn reported_products(client: &mut Client, max: usize) -> Result<Vec<String>, StoreError> {

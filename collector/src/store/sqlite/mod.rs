@@ -230,7 +230,7 @@ impl Store for Sqlite {
     }
 
     fn products(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.read(|c| report::distinct_products(c, "tallies", "dim = 0", limit))
+        self.read(|c| report::distinct_products(c, "tallies", "TRUE", limit))
     }
 
     fn reported_products(&self, limit: usize) -> Result<Vec<String>, StoreError> {
