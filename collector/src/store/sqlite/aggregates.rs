@@ -2,7 +2,7 @@
 //! around its fold, a transaction's [`Tallies`] written, the aggregates read for a report, and
 //! `rebuild`.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::sql;
 use crate::clock::DAY_MS;
@@ -133,26 +133,20 @@ pub fn write(conn: &Connection, t: &Tallies) -> rusqlite::Result<()> {
             h.merge(&c.durations);
             Some(h)
         };
-        let left: i64 = upsert.query_row(
-            params![
-                k.product,
-                k.dim as i64,
-                k.tier,
-                k.period,
-                k.ci,
-                k.agent,
-                k.value,
-                k.status.as_i64(),
-                c.installations,
-                c.attempts,
-                c.earlier_succeeded,
-                c.earlier_failed,
-                c.had_failed,
-                histogram.as_ref().map(Histogram::to_bytes).unwrap_or_default(),
-                histogram.is_some(),
-            ],
-            |r| r.get(0),
-        )?;
+        let (blob, merged) = (
+            histogram.as_ref().map(Histogram::to_bytes).unwrap_or_default(),
+            histogram.is_some(),
+        );
+        let counts = params![
+            c.installations,
+            c.attempts,
+            c.earlier_succeeded,
+            c.earlier_failed,
+            c.had_failed,
+            blob,
+            merged
+        ];
+        let left: i64 = upsert.query_row(params_from_iter(key.iter().chain(counts)), |r| r.get(0))?;
         if left == 0 {
             delete.execute(key)?;
         }
