@@ -260,6 +260,15 @@ where
     command.args(args).output().expect("run beacon-collector").into()
 }
 
+/// Every event stored in `db`, as `export` writes them (JSON Lines), oldest first.
+pub fn exported(db: &Path) -> Vec<Value> {
+    run(["export".as_ref(), "--db".as_ref(), db.as_os_str()])
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("export writes JSON lines"))
+        .collect()
+}
+
 /// Runs `report --db DB ARGS`.
 pub fn run_report(db: &Path, extra: &[&str]) -> Run {
     let mut args = vec![OsStr::new("report"), OsStr::new("--db"), db.as_os_str()];

@@ -222,14 +222,13 @@ fn install_beacon_and_the_demo_installer_fill_the_report_exactly() {
     assert!(demo["installations"]["median_duration_ms"].as_u64().is_some());
 
     // The installed product reads the same ID the good run reported.
-    let conn = rusqlite::Connection::open(&collector.db).unwrap();
-    let reported: String = conn
-        .query_row(
-            "SELECT installation_id FROM events WHERE product = 'demo' AND event = 'Installation Success'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let reported = common::exported(&collector.db)
+        .into_iter()
+        .find(|e| e["product"] == "demo" && e["event"] == "Installation Success")
+        .expect("the demo's success is stored")["installation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(product_says.trim(), format!("demo 1.4.0, installation {reported}"));
 }
 

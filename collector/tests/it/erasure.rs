@@ -40,15 +40,9 @@ fn events(c: &Collector) {
 }
 
 fn ids(db: &std::path::Path) -> Vec<String> {
-    let jsonl = common::run(["export".as_ref(), "--db".as_ref(), db.as_os_str()]).ok();
-    jsonl
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["installation_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+    common::exported(db)
+        .iter()
+        .map(|e| e["installation_id"].as_str().unwrap().to_string())
         .collect()
 }
 

@@ -4,6 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
+use super::codec::{self, Codes, Dictionary, Id, IdText};
 use super::sql;
 use crate::clock::DAY_MS;
 use crate::event::names;
@@ -11,14 +12,18 @@ use crate::store::fold::{Fold, Installation};
 use crate::store::tally::{Counts, DayCount, Dim, ErrorKey, HOUR_MS, Histogram, Tallies, TallyKey};
 use crate::store::{NO_EXIT_CODE, Rebuilt, Status, StoreError};
 
-const INSTALLATION: &str = "product, installation_id, os, os_version, product_version, arch, container, ci, agent,
-    install_method, first_at, started_at, success_at, error_at, success_duration, attempt, earlier_succeeded,
-    earlier_failed, error_steps";
+/// The columns [`installation`] reads, of `installations i JOIN profiles p`.
+const INSTALLATION: &str = "pr.product, i.installation_id, p.os, p.os_version, p.product_version, p.arch, p.container,
+    p.ci, p.agent, p.install_method, i.first_at, i.started_at, i.success_at, i.error_at, i.success_duration,
+    i.attempt, i.earlier_succeeded, i.earlier_failed, i.error_steps";
+
+/// The tables [`INSTALLATION`] comes from.
+const INSTALLATIONS: &str = "installations i JOIN profiles p ON p.id = i.profile JOIN products pr ON pr.id = i.product";
 
 fn installation(r: &Row<'_>) -> rusqlite::Result<Installation> {
     Ok(Installation {
         product: r.get(0)?,
-        installation_id: r.get(1)?,
+        installation_id: r.get::<_, IdText>(1)?.0,
         os: r.get(2)?,
         os_version: r.get(3)?,
         product_version: r.get(4)?,
@@ -39,48 +44,85 @@ fn installation(r: &Row<'_>) -> rusqlite::Result<Installation> {
     })
 }
 
-/// The installation `id` of `product`, if stored.
-pub fn load(conn: &Connection, product: &str, id: &str) -> rusqlite::Result<Option<Installation>> {
+/// The installation `id` of the product coded `product`, if stored.
+pub fn load(conn: &Connection, product: i64, id: &str) -> rusqlite::Result<Option<Installation>> {
     conn.prepare_cached(&format!(
-        "SELECT {INSTALLATION} FROM installations WHERE product = ?1 AND installation_id = ?2"
+        "SELECT {INSTALLATION} FROM {INSTALLATIONS} WHERE i.product = ?1 AND i.installation_id = ?2"
     ))?
-    .query_row([product, id], installation)
+    .query_row(params![product, Id(id)], installation)
     .optional()
 }
 
-/// When instance `id` of `product` was last active, if it was.
-pub fn last_active(conn: &Connection, product: &str, id: &str) -> rusqlite::Result<Option<i64>> {
+/// When instance `id` of the product coded `product` was last active, if it was.
+pub fn last_active(conn: &Connection, product: i64, id: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT last_active_at FROM instances WHERE product = ?1 AND installation_id = ?2")?
-        .query_row([product, id], |r| r.get(0))
+        .query_row(params![product, Id(id)], |r| r.get(0))
         .optional()
 }
 
 /// Every installation of `id` (one per product).
 pub fn load_all(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Installation>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {INSTALLATION} FROM installations WHERE installation_id = ?1"
+        "SELECT {INSTALLATION} FROM {INSTALLATIONS} WHERE i.installation_id = ?1"
     ))?;
-    let rows = stmt.query_map([id], installation)?;
+    let rows = stmt.query_map([Id(id)], installation)?;
     rows.collect()
 }
 
-/// Writes `i` over its stored row.
-pub fn save(conn: &Connection, i: &Installation) -> rusqlite::Result<()> {
-    conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO installations ({INSTALLATION})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
-    ))?
-    .execute(params![
-        i.product,
-        i.installation_id,
+/// Writes `i` over its stored row (its facts as a `profiles` row, added if new).
+pub fn save(conn: &Connection, codes: &mut Codes, i: &Installation) -> rusqlite::Result<()> {
+    let facts = params![
         i.os,
         i.os_version,
         i.product_version,
         i.arch,
         i.container,
-        i.ci,
-        i.agent,
         i.install_method,
+        i.agent,
+        i.ci
+    ];
+    let mut key = String::with_capacity(64);
+    for part in [
+        &i.os,
+        &i.os_version,
+        &i.product_version,
+        &i.arch,
+        &i.container,
+        &i.install_method,
+        &i.agent,
+    ] {
+        key.push_str(part);
+        key.push('\n');
+    }
+    key.push(if i.ci { '1' } else { '0' });
+    let profile = codes.get(
+        Dictionary::Profiles,
+        &key,
+        || {
+            conn.prepare_cached(
+                "SELECT id FROM profiles WHERE os = ?1 AND os_version = ?2 AND product_version = ?3 AND arch = ?4
+                 AND container = ?5 AND install_method = ?6 AND agent = ?7 AND ci = ?8",
+            )?
+            .query_row(facts, |r| r.get(0))
+            .optional()
+        },
+        || {
+            conn.prepare_cached(
+                "INSERT INTO profiles (os, os_version, product_version, arch, container, install_method, agent, ci)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+            )?
+            .query_row(facts, |r| r.get(0))
+        },
+    )?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO installations (product, installation_id, profile, first_at, started_at, success_at,
+             error_at, success_duration, attempt, earlier_succeeded, earlier_failed, error_steps)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        codec::product_code(conn, codes, &i.product)?,
+        Id(&i.installation_id),
+        profile,
         i.first_at,
         i.started_at,
         i.success_at,
@@ -326,7 +368,7 @@ pub fn rebuild(conn: &Connection) -> Result<Rebuilt, StoreError> {
     let mut rebuilt = Rebuilt::default();
     let mut t = Tallies::default();
     {
-        let mut stmt = conn.prepare(&format!("SELECT {INSTALLATION} FROM installations"))?;
+        let mut stmt = conn.prepare(&format!("SELECT {INSTALLATION} FROM {INSTALLATIONS}"))?;
         let mut rows = stmt.query([])?;
         let mut pending = 0;
         while let Some(r) = rows.next()? {
@@ -350,15 +392,15 @@ pub fn rebuild(conn: &Connection) -> Result<Rebuilt, StoreError> {
     conn.execute("DELETE FROM error_counts WHERE day >= ?1", [first_day])?;
     conn.execute("DELETE FROM day_counts WHERE day >= ?1", [first_day])?;
     conn.execute(
-        &sql(
+        &codec::sql(
             "INSERT INTO error_counts (product, day, step, exit_code, message, events, installations)
          SELECT product, day, step, code, message, COUNT(*), SUM(first) FROM (
-             SELECT COALESCE(product, '{NO_PRODUCT}') AS product, ts_ms / 86400000 AS day,
+             SELECT pr.product AS product, ts_ms / 86400000 AS day,
                     COALESCE(step, 'unknown') AS step, COALESCE(exit_code, {NO_EXIT_CODE}) AS code,
                     CASE WHEN json_type(properties, '$.{MESSAGE}') = 'text' THEN message ELSE '' END AS message,
-                    ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}'), installation_id,
-                        COALESCE(step, 'unknown'), exit_code ORDER BY ts_ms, id) = 1 AS first
-             FROM events WHERE event = '{ERROR}' AND ts_ms >= ?1)
+                    ROW_NUMBER() OVER (PARTITION BY pr.product, installation_id,
+                        COALESCE(step, 'unknown'), exit_code ORDER BY ts_ms, e.id) = 1 AS first
+             FROM events e JOIN products pr ON pr.id = e.product WHERE name = {#ERROR} AND ts_ms >= ?1)
          GROUP BY 1, 2, 3, 4, 5",
         ),
         [since],
@@ -368,25 +410,26 @@ pub fn rebuild(conn: &Connection) -> Result<Rebuilt, StoreError> {
         (DayCount::Unavailable, names::BEACON_UNAVAILABLE),
     ] {
         conn.execute(
-            &sql(&format!(
-                "INSERT INTO day_counts (kind, product, day, n)
-                 SELECT ?2, COALESCE(product, '{{NO_PRODUCT}}'), ts_ms / 86400000, COUNT(*)
-                 FROM events WHERE event = '{name}' AND ts_ms >= ?1 GROUP BY 2, 3"
-            )),
-            params![since, kind as i64],
+            &sql("INSERT INTO day_counts (kind, product, day, n)
+                  SELECT ?2, pr.product, ts_ms / 86400000, COUNT(*)
+                  FROM events e JOIN products pr ON pr.id = e.product WHERE name = ?3 AND ts_ms >= ?1 GROUP BY 2, 3"),
+            params![since, kind as i64, codec::code(name)],
         )?;
     }
     conn.execute("DELETE FROM active_hours", [])?;
     conn.execute(
         &format!(
             "INSERT INTO active_hours (product, hour, instances)
-             SELECT product, last_active_at / {HOUR_MS}, COUNT(*) FROM instances GROUP BY 1, 2"
+             SELECT pr.product, last_active_at / {HOUR_MS}, COUNT(*)
+             FROM instances i JOIN products pr ON pr.id = i.product GROUP BY 1, 2"
         ),
         [],
     )?;
     rebuilt.events = conn.query_row(
-        &sql("SELECT COUNT(*) FROM events
-              WHERE event IN ('{ERROR}', '{SUPPORT}', '{BEACON_UNAVAILABLE}') AND ts_ms >= ?1"),
+        &codec::sql(
+            "SELECT COUNT(*) FROM events
+              WHERE name IN ({#ERROR}, {#SUPPORT}, {#BEACON_UNAVAILABLE}) AND ts_ms >= ?1",
+        ),
         [since],
         |r| r.get(0),
     )?;
@@ -399,24 +442,30 @@ pub fn uncount(conn: &Connection, id: &str) -> Result<(), StoreError> {
     for old in load_all(conn, id)? {
         t.installation(Some(&old), None);
     }
-    let mut instances = conn.prepare("SELECT product, last_active_at FROM instances WHERE installation_id = ?1")?;
-    let rows = instances.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut instances = conn.prepare(
+        "SELECT pr.product, last_active_at FROM instances i JOIN products pr ON pr.id = i.product
+         WHERE installation_id = ?1",
+    )?;
+    let rows = instances.query_map([Id(id)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (product, at) = row?;
         t.instance(&product, Some(at), None);
     }
-    let mut stmt = conn.prepare(&sql("SELECT event, product, ts_ms, step, exit_code,
+    let mut stmt = conn.prepare(&codec::sql(
+        "SELECT name, pr.product, ts_ms, step, exit_code,
                 CASE WHEN json_type(properties, '$.{MESSAGE}') = 'text' THEN message END
-         FROM events WHERE installation_id = ?1 AND event IN ('{ERROR}', '{SUPPORT}', '{BEACON_UNAVAILABLE}')
-         ORDER BY ts_ms, id"))?;
-    let mut rows = stmt.query([id])?;
+         FROM events e JOIN products pr ON pr.id = e.product WHERE installation_id = ?1 AND name IN ({#ERROR}, {#SUPPORT}, {#BEACON_UNAVAILABLE})
+         ORDER BY ts_ms, e.id",
+    ))?;
+    let mut rows = stmt.query([Id(id)])?;
     let mut seen = std::collections::HashSet::new();
     while let Some(r) = rows.next()? {
-        let (event, product): (String, Option<String>) = (r.get(0)?, r.get(1)?);
+        let (code, product): (i64, Option<String>) = (r.get(0)?, r.get(1)?);
+        let event = codec::NAMES.iter().find(|(c, _)| *c == code).map_or("", |(_, n)| n);
         let (step, exit_code, message): (Option<String>, Option<i64>, Option<String>) =
             (r.get(3)?, r.get(4)?, r.get(5)?);
         let f = Fold {
-            event: &event,
+            event,
             product: product.as_deref(),
             installation_id: id,
             ts: r.get(2)?,
@@ -462,7 +511,7 @@ pub fn retain_active(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<()> 
     conn.execute(
         &format!(
             "INSERT INTO active_hours (product, hour, instances)
-             SELECT product, last_active_at / {HOUR_MS}, COUNT(*) FROM instances
+             SELECT pr.product, last_active_at / {HOUR_MS}, COUNT(*) FROM instances i JOIN products pr ON pr.id = i.product
              WHERE last_active_at >= ?1 AND last_active_at < ?2 GROUP BY 1, 2"
         ),
         [hour * HOUR_MS, (hour + 1) * HOUR_MS],

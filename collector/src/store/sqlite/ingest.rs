@@ -1,27 +1,42 @@
 //! The write path: one transaction per request stores the events, queues them for the relay's
 //! backends, folds each into its installation (or instance) and counts it into the aggregates.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params, params_from_iter};
 
-use super::{aggregates, sql};
-use crate::event::{Event, EventNames, names};
+use super::aggregates;
+use super::codec::{self, Codes, EVENT_COLUMNS, EVENT_TABLES, Encoded, Id};
+use crate::event::{Event, EventNames, Fallbacks, NO_PRODUCT, Protocol, names};
 use crate::store::fold::{Changes, Fold};
 use crate::store::{Inserted, StoreError};
 
-/// `ts_ms` is the event's own timestamp parsed by SQLite (ISO 8601, `Z` or `±HH:MM`) when it lies in
-/// `[?16, ?17]` ([`crate::store::trusted_times`]), else the time it was received; `timestamp` keeps
-/// what was sent. Returns no row for a message ID already stored.
+/// Stores an event whose time ?15 is known: its sent timestamp ?12 is written the beacon's way
+/// and trusted (then stored as NULL: ?13), or it is copied from an older schema. ?6 is when it was
+/// received; see `codec.rs` for the rest. Changes no row for a message ID already stored.
+const INSERT_AT: &str = "
+INSERT OR IGNORE INTO events (
+    id, message_id, name, product, installation_id, ts_ms, received_after, facts,
+    step, exit_code, email, duration_ms, timestamp, properties
+) VALUES (
+    ?1, ?2, ?3, ?4, ?5, ?15, ?6 - ?15, ?7, ?8, ?9, ?10, ?11,
+    CASE WHEN ?12 IS NULL THEN X'' WHEN ?13 THEN NULL ELSE ?12 END, jsonb(?14)
+)";
+
+/// Stores any other event, as [`INSERT_AT`] does: its time is the sent timestamp as SQLite parses
+/// it (ISO 8601, `Z` or `±HH:MM`) when that lies in `[?15, ?16]` ([`crate::store::trusted_times`]),
+/// else the time it was received. Returns no row for a message ID already stored.
 const INSERT: &str = "
 INSERT OR IGNORE INTO events (
-    message_id, protocol, event, installation_id, timestamp, ts_ms, received_at,
-    product, product_version, os, os_version, step, exit_code, email, duration_ms, properties
+    id, message_id, name, product, installation_id, ts_ms, received_after, facts,
+    step, exit_code, email, duration_ms, timestamp, properties
 ) VALUES (
     ?1, ?2, ?3, ?4, ?5,
     COALESCE((
-        SELECT sent FROM (SELECT CAST(round((julianday(?5) - 2440587.5) * 86400000.0) AS INTEGER) AS sent)
-        WHERE sent BETWEEN ?16 AND ?17
-    ), ?6), ?6,
-    ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
+        SELECT sent FROM (SELECT CAST(round((julianday(?12) - 2440587.5) * 86400000.0) AS INTEGER) AS sent)
+        WHERE sent BETWEEN ?15 AND ?16), ?6),
+    ?6 - COALESCE((
+        SELECT sent FROM (SELECT CAST(round((julianday(?12) - 2440587.5) * 86400000.0) AS INTEGER) AS sent)
+        WHERE sent BETWEEN ?15 AND ?16), ?6),
+    ?7, ?8, ?9, ?10, ?11, CASE WHEN ?12 IS NULL THEN X'' WHEN ?13 THEN NULL ELSE ?12 END, jsonb(?14)
 ) RETURNING id, ts_ms";
 
 const UPSERT_INSTANCE: &str = "
@@ -31,12 +46,68 @@ ON CONFLICT (product, installation_id) DO UPDATE SET last_active_at = max(last_a
 /// Queues a newly stored event (?2 = its row ID) for backend ?1.
 const QUEUE: &str = "INSERT OR IGNORE INTO forward_queue (target, event_id) VALUES (?1, ?2)";
 
+/// Where and when an event is stored: its row ID and time when copied from an older schema
+/// (else new ones), when it was received, and the window of trusted sent times.
+struct Placing {
+    id: Option<i64>,
+    ts: Option<i64>,
+    received_at_ms: i64,
+    trusted: (i64, i64),
+}
+
+/// Stores `e` (see [`INSERT`]); its row ID and time, or `None` if its message ID is stored.
+fn store(
+    conn: &Connection,
+    codes: &mut Codes,
+    e: &Event,
+    encoded: &Encoded,
+    at: &Placing,
+) -> rusqlite::Result<Option<(i64, i64)>> {
+    let (facts, name, product) = (
+        encoded.facts_code(conn, codes, e)?,
+        codec::name_code(conn, codes, &e.event)?,
+        codec::product_code(conn, codes, e.product.as_deref().unwrap_or(NO_PRODUCT))?,
+    );
+    let (message_id, installation_id) = (Id(&e.message_id), Id(&e.installation_id));
+    let stored_as: [&dyn ToSql; 14] = [
+        &at.id,
+        &message_id,
+        &name,
+        &product,
+        &installation_id,
+        &at.received_at_ms,
+        &facts,
+        &e.step,
+        &e.exit_code,
+        &e.email,
+        &e.duration_ms,
+        &e.timestamp,
+        &encoded.sent_at.is_some(),
+        &encoded.rest,
+    ];
+    if let Some(ts) = at.ts.or(encoded.sent_at) {
+        let stored = conn
+            .prepare_cached(INSERT_AT)?
+            .execute(params_from_iter(stored_as.iter().copied().chain([&ts as &dyn ToSql])))?;
+        return Ok((stored == 1).then(|| (conn.last_insert_rowid(), ts)));
+    }
+    let window: [&dyn ToSql; 2] = [&at.trusted.0, &at.trusted.1];
+    conn.prepare_cached(INSERT)?
+        .query_row(params_from_iter(stored_as.iter().chain(&window).copied()), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+}
+
 /// Stores `events` in one transaction; events with an already-stored message ID are skipped.
 /// Each new event is queued for every backend in `forward` (name, and the only event name it
 /// takes, if any), folded into its installation or instance, and counted into the aggregates.
+/// `encoded` is [`Encoded::of`] each event. `codes` must be forgotten if it fails.
 pub fn insert(
     conn: &mut Connection,
+    codes: &mut Codes,
     events: &[Event],
+    encoded: &[Encoded],
     received_at_ms: i64,
     trusted: (i64, i64),
     forward: &[(String, Option<String>)],
@@ -45,35 +116,15 @@ pub fn insert(
     let mut inserted = Inserted::default();
     let mut folds = Folds::default();
     {
-        let mut insert = tx.prepare_cached(INSERT)?;
         let mut queue = tx.prepare_cached(QUEUE)?;
-        for e in events {
-            let props = serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into());
-            let stored: Option<(i64, i64)> = insert
-                .query_row(
-                    params![
-                        e.message_id,
-                        e.protocol.name(),
-                        e.event,
-                        e.installation_id,
-                        e.timestamp,
-                        received_at_ms,
-                        e.product,
-                        e.product_version,
-                        e.os,
-                        e.os_version,
-                        e.step,
-                        e.exit_code,
-                        e.email,
-                        e.duration_ms,
-                        props,
-                        trusted.0,
-                        trusted.1,
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((id, ts)) = stored else {
+        let at = Placing {
+            id: None,
+            ts: None,
+            received_at_ms,
+            trusted,
+        };
+        for (e, encoded) in events.iter().zip(encoded) {
+            let Some((id, ts)) = store(&tx, codes, e, encoded, &at)? else {
                 inserted.duplicates += 1;
                 continue;
             };
@@ -83,12 +134,54 @@ pub fn insert(
                     queue.execute(params![backend, id])?;
                 }
             }
-            folds.fold(&tx, &Fold::of(e, ts))?;
+            folds.fold(&tx, codes, &Fold::of(e, ts))?;
         }
     }
-    folds.finish(&tx)?;
+    folds.finish(&tx, codes)?;
     tx.commit()?;
     Ok(inserted)
+}
+
+/// Copies the events of schema 7 (`events_7`) into `events` under their row IDs, and drops
+/// `events_7`; in the caller's transaction. Their facts are taken as they were stored.
+pub fn copy_events_7(conn: &Connection) -> Result<(), StoreError> {
+    let mut codes = Codes::default();
+    let mut old = conn.prepare(
+        "SELECT id, message_id, protocol, event, installation_id, timestamp, ts_ms, received_at, product,
+                product_version, os, os_version, step, exit_code, email, duration_ms, properties
+         FROM events_7 ORDER BY id",
+    )?;
+    let mut rows = old.query([])?;
+    while let Some(r) = rows.next()? {
+        let protocol: String = r.get(2)?;
+        let properties: String = r.get(16)?;
+        let mut e = Event::new(
+            Protocol::from_name(&protocol).unwrap_or(Protocol::Json),
+            Some(r.get(1)?),
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            match serde_json::from_str(&properties) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => serde_json::Map::new(),
+            },
+            Fallbacks::default(),
+        );
+        (e.product, e.product_version, e.os, e.os_version) = (r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?);
+        (e.step, e.exit_code, e.email, e.duration_ms) = (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?);
+        let ts: i64 = r.get(6)?;
+        let at = Placing {
+            id: Some(r.get(0)?),
+            ts: Some(ts),
+            received_at_ms: r.get(7)?,
+            trusted: (ts, ts),
+        };
+        store(conn, &mut codes, &e, &Encoded::of(&e, at.trusted), &at)?;
+    }
+    drop(rows);
+    drop(old);
+    conn.execute_batch("DROP TABLE events_7")?;
+    Ok(())
 }
 
 /// What one transaction does to installations, instances and the aggregates.
@@ -99,24 +192,27 @@ struct Folds {
 
 impl Folds {
     /// Folds one stored event into its installation (or instance) and the daily counts.
-    fn fold(&mut self, conn: &Connection, f: &Fold<'_>) -> rusqlite::Result<()> {
+    fn fold(&mut self, conn: &Connection, codes: &mut Codes, f: &Fold<'_>) -> rusqlite::Result<()> {
         if f.event == names::INSTANCE_ACTIVE {
-            self.changes
-                .instance(f, || aggregates::last_active(conn, f.product(), f.installation_id))?;
+            self.changes.instance(f, || {
+                aggregates::last_active(conn, codec::product_code(conn, codes, f.product())?, f.installation_id)
+            })?;
         }
-        self.changes
-            .fold(f, || aggregates::load(conn, f.product(), f.installation_id))
+        self.changes.fold(f, || {
+            let product = codec::product_code(conn, codes, f.product())?;
+            aggregates::load(conn, product, f.installation_id)
+        })
     }
 
     /// Writes the changed installations and instances, and the aggregates.
-    fn finish(self, conn: &Connection) -> rusqlite::Result<()> {
+    fn finish(self, conn: &Connection, codes: &mut Codes) -> rusqlite::Result<()> {
         let done = self.changes.finish();
         for i in &done.installations {
-            aggregates::save(conn, i)?;
+            aggregates::save(conn, codes, i)?;
         }
         let mut instance = conn.prepare_cached(UPSERT_INSTANCE)?;
         for (product, id, at) in &done.instances {
-            instance.execute(params![product, id, at])?;
+            instance.execute(params![codec::product_code(conn, codes, product)?, Id(id), at])?;
         }
         aggregates::write(conn, &done.tallies)
     }
@@ -124,55 +220,39 @@ impl Folds {
 
 /// Gives stored events sent under a branded name (see [`EventNames`]) their standard name, and
 /// folds them in as if they had arrived under it: events stored before the mapping was
-/// configured join the funnel. Returns how many events were renamed.
-pub fn adopt_renamed(conn: &mut Connection, names: &EventNames) -> Result<u64, StoreError> {
+/// configured join the funnel. Returns how many events were renamed. `codes` must be forgotten
+/// if it fails.
+pub fn adopt_renamed(conn: &mut Connection, codes: &mut Codes, names: &EventNames) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut renamed = 0;
     let mut folds = Folds::default();
-    {
-        let mut rename = tx.prepare(&sql("UPDATE events SET event = ?1 WHERE event = ?2
-             RETURNING product, installation_id, os, os_version, product_version, ts_ms, duration_ms,
-                       json_extract(properties, '$.{ARCH}'), json_extract(properties, '$.{CONTAINER}'),
-                       json_extract(properties, '$.{CI}') IN (1, 'true'),
-                       json_extract(properties, '$.{AGENT}'), json_extract(properties, '$.{INSTALL_METHOD}'),
-                       CAST(json_extract(properties, '$.{ATTEMPT}') AS INTEGER), step, exit_code,
-                       CASE WHEN json_type(properties, '$.{MESSAGE}') = 'text' THEN message END"))?;
-        for (branded, standard) in names.renamed() {
-            let mut rows = rename.query(params![standard, branded])?;
+    for (branded, standard) in names.renamed() {
+        let from: Option<i64> = tx
+            .query_row("SELECT id FROM names WHERE name = ?1", [branded], |r| r.get(0))
+            .optional()?;
+        let Some(from) = from else { continue };
+        let mut events = Vec::new();
+        {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES} WHERE e.name = ?1 ORDER BY e.id"
+            ))?;
+            let mut rows = stmt.query([from])?;
             while let Some(r) = rows.next()? {
-                renamed += 1;
-                let (product, id): (Option<String>, String) = (r.get(0)?, r.get(1)?);
-                let (os, os_version, version): (Option<String>, Option<String>, Option<String>) =
-                    (r.get(2)?, r.get(3)?, r.get(4)?);
-                let (arch, container): (Option<String>, Option<String>) = (r.get(7)?, r.get(8)?);
-                let (agent, method): (Option<String>, Option<String>) = (r.get(10)?, r.get(11)?);
-                let (step, message): (Option<String>, Option<String>) = (r.get(13)?, r.get(15)?);
-                folds.fold(
-                    &tx,
-                    &Fold {
-                        event: standard,
-                        product: product.as_deref(),
-                        installation_id: &id,
-                        os: os.as_deref(),
-                        os_version: os_version.as_deref(),
-                        product_version: version.as_deref(),
-                        ts: r.get(5)?,
-                        duration_ms: r.get(6)?,
-                        arch: arch.as_deref(),
-                        container: container.as_deref(),
-                        ci: r.get(9)?,
-                        agent: agent.as_deref(),
-                        install_method: method.as_deref(),
-                        attempt: r.get::<_, Option<i64>>(12)?.filter(|a| *a >= 1),
-                        step: step.as_deref(),
-                        exit_code: r.get(14)?,
-                        message: message.as_deref(),
-                    },
-                )?;
+                let (mut e, ts, _) = codec::decode(r)?;
+                e.event = standard.to_string();
+                events.push((e, ts));
             }
         }
+        tx.execute(
+            "UPDATE events SET name = ?1 WHERE name = ?2",
+            params![codec::code(standard), from],
+        )?;
+        for (e, ts) in &events {
+            folds.fold(&tx, codes, &Fold::of(e, *ts))?;
+        }
+        renamed += events.len() as u64;
     }
-    folds.finish(&tx)?;
+    folds.finish(&tx, codes)?;
     tx.commit()?;
     Ok(renamed)
 }

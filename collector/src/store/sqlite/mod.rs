@@ -6,6 +6,7 @@
 //! pool of read-only connections, so reports never wait for inserts.
 
 mod aggregates;
+mod codec;
 mod export;
 mod file;
 mod ingest;
@@ -70,6 +71,8 @@ const IDLE_READERS: usize = 4;
 /// The writer's connection and the backends new events are queued for.
 struct Writer {
     conn: Connection,
+    /// The dictionaries' codes this connection knows.
+    codes: codec::Codes,
     forward: Vec<(String, Option<String>)>,
 }
 
@@ -132,6 +135,7 @@ impl Sqlite {
             writer: Mutex::new(Writer {
                 conn,
                 forward: Vec::new(),
+                codes: codec::Codes::default(),
             }),
             readers: Mutex::new(Vec::new()),
             file: None,
@@ -203,11 +207,16 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
 
 impl Store for Sqlite {
     fn insert(&self, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError> {
+        let trusted = crate::store::trusted_times(received_at_ms, self.retain);
+        // Before taking the writer: other requests' transactions go on meanwhile.
+        let encoded: Vec<_> = events.iter().map(|e| codec::Encoded::of(e, trusted)).collect();
         let mut writer = self.writer();
         self.check_file()?;
-        let Writer { conn, forward } = &mut *writer;
-        let trusted = crate::store::trusted_times(received_at_ms, self.retain);
-        let inserted = ingest::insert(conn, events, received_at_ms, trusted, forward);
+        let Writer { conn, codes, forward } = &mut *writer;
+        let inserted = ingest::insert(conn, codes, events, &encoded, received_at_ms, trusted, forward);
+        if inserted.is_err() {
+            codes.forget();
+        }
         self.full.store(
             matches!(inserted, Err(StoreError::Full)),
             std::sync::atomic::Ordering::Relaxed,
@@ -218,7 +227,12 @@ impl Store for Sqlite {
     }
 
     fn adopt_renamed(&self, names: &EventNames) -> Result<u64, StoreError> {
-        ingest::adopt_renamed(&mut self.writer().conn, names)
+        let Writer { conn, codes, .. } = &mut *self.writer();
+        let renamed = ingest::adopt_renamed(conn, codes, names);
+        if renamed.is_err() {
+            codes.forget();
+        }
+        renamed
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -373,6 +387,7 @@ impl Store for Sqlite {
 mod tests {
     use super::*;
     use crate::event::{Fallbacks, NO_PRODUCT, Protocol, names};
+    use rusqlite::params;
 
     fn event(id: &str, ts: Option<&str>) -> Event {
         Event::new(
@@ -454,26 +469,92 @@ mod tests {
     }
 
     #[test]
-    fn older_databases_get_their_installations_backfilled() {
+    fn a_database_of_the_first_schema_is_brought_up_to_date_and_exports_what_was_sent() {
         let dir = tempfile_dir("backfill");
         let path = dir.join("t.sqlite");
-        let store = Sqlite::create(&path, Duration::from_millis(100)).unwrap();
-        let mut started = event("s", Some("2026-11-23T10:00:00Z"));
-        started.event = names::STARTED.into();
-        store.insert(&[started], 0).unwrap();
-        store
-            .writer()
-            .conn
-            .execute_batch("DELETE FROM installations; PRAGMA user_version = 0;")
-            .unwrap();
-        drop(store);
+        let id = "1d1bbc9e-745e-49c7-a271-7eef126d3a5a";
+        let sent = [
+            // message ID, event, installation ID, timestamp as sent, properties
+            (
+                "0b7e2c7a-1f1e-4c51-9a55-3d1f4c9b2a10",
+                names::STARTED,
+                id,
+                Some("2026-11-23T10:00:00.000Z"),
+                r#"{"arch":"x86_64","attempt":1,"cpu_count":4,"os":"debian","product":"acme"}"#,
+            ),
+            (
+                "custom-message-1",
+                names::ERROR,
+                "inst-7",
+                Some("2026-11-23T12:00:00+02:00"),
+                r#"{"exit_code":3,"message":"disk full","product":"acme","step":"db"}"#,
+            ),
+            ("m3", "Custom Thing", id, None, "{}"),
+        ];
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&sql(schema::SCHEMA)).unwrap();
+            for (message_id, name, installation_id, timestamp, properties) in sent {
+                conn.execute(
+                    "INSERT INTO events (message_id, protocol, event, installation_id, timestamp, ts_ms, received_at,
+                         product, os, step, exit_code, properties)
+                     VALUES (?1, 'json', ?2, ?3, ?4, 1795428000000, 1795428000100,
+                         json_extract(?5, '$.product'), json_extract(?5, '$.os'), json_extract(?5, '$.step'),
+                         json_extract(?5, '$.exit_code'), ?5)",
+                    params![message_id, name, installation_id, timestamp, properties],
+                )
+                .unwrap();
+            }
+        }
         let store = Sqlite::create(&path, Duration::from_millis(100)).unwrap();
         let n: i64 = store
             .writer()
             .conn
             .query_row("SELECT COUNT(*) FROM installations", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, 2, "both installations of acme backfilled");
+        let kinds: Vec<String> = store
+            .writer()
+            .conn
+            .prepare("SELECT typeof(message_id) || ' ' || typeof(installation_id) FROM events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kinds,
+            ["blob blob", "text text", "text blob"],
+            "UUIDs as their 16 bytes"
+        );
+        let mut exported = Vec::new();
+        store
+            .each_event(&mut |e| {
+                exported.push((
+                    e.message_id,
+                    e.event,
+                    e.installation_id,
+                    e.sent_timestamp,
+                    e.properties,
+                    e.received_at_ms,
+                ));
+                Ok(())
+            })
+            .unwrap();
+        let expected: Vec<_> = sent
+            .iter()
+            .map(|(m, n, i, t, p)| {
+                (
+                    m.to_string(),
+                    n.to_string(),
+                    i.to_string(),
+                    t.map(String::from),
+                    p.to_string(),
+                    1_795_428_000_100,
+                )
+            })
+            .collect();
+        assert_eq!(exported, expected);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

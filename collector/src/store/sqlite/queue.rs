@@ -4,6 +4,7 @@
 
 use rusqlite::{Connection, params};
 
+use super::codec::{self, EVENT_COLUMNS, EVENT_TABLES};
 use crate::clock;
 use crate::store::{Forward, Forwarding, Queued, Settled, StoreError};
 
@@ -31,19 +32,20 @@ pub fn configure(conn: &Connection, backends: &[Forward<'_>]) -> Result<Vec<(Str
 
 /// The oldest `limit` queued events of `target`.
 pub fn load(conn: &Connection, target: &str, limit: usize) -> Result<Vec<Queued>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT q.event_id, e.message_id, e.event, e.installation_id, e.ts_ms, e.properties
-         FROM forward_queue q JOIN events e ON e.id = q.event_id
-         WHERE q.target = ?1 ORDER BY q.event_id LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS}, q.event_id
+         FROM forward_queue q JOIN {EVENT_TABLES}
+         WHERE e.id = q.event_id AND q.target = ?1 ORDER BY q.event_id LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![target, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        let (e, ts_ms, _) = codec::decode(r)?;
         Ok(Queued {
-            event_id: r.get(0)?,
-            message_id: r.get(1)?,
-            event: r.get(2)?,
-            installation_id: r.get(3)?,
-            ts_ms: r.get(4)?,
-            properties: r.get(5)?,
+            event_id: r.get(codec::DECODED_COLUMNS)?,
+            properties: serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into()),
+            message_id: e.message_id,
+            event: e.event,
+            installation_id: e.installation_id,
+            ts_ms,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

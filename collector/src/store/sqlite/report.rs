@@ -6,15 +6,22 @@ use std::collections::BTreeSet;
 
 use rusqlite::{Connection, Row, params};
 
-use crate::event::{NO_PRODUCT, names};
+use super::codec::{self, IdText};
+use crate::event::names;
 use crate::store::{Cell, Facts, MessageRow, Scope, Status, StepRow, StoreError, SupportRow};
 
 /// The installations of a scope: first seen in the window (?1, ?2), of the listed products (?3,
 /// a JSON array).
-const IN_WINDOW: &str = "first_at >= ?1 AND first_at < ?2 AND product IN (SELECT value FROM json_each(?3))";
+const IN_WINDOW: &str = "i.first_at >= ?1 AND i.first_at < ?2 AND i.product IN (SELECT id FROM products
+    WHERE product IN (SELECT value FROM json_each(?3)))";
 
-/// Columns of the facts installations are grouped by.
-const FACTS: &str = "product, ci, agent, os, os_version, product_version, arch, container, install_method";
+/// Columns of the facts installations are grouped by, of [`INSTALLATIONS`].
+const FACTS: &str =
+    "pr.product, p.ci, p.agent, p.os, p.os_version, p.product_version, p.arch, p.container, p.install_method";
+
+/// Installations with their facts, along their first time.
+const INSTALLATIONS: &str = "installations i INDEXED BY installations_by_first JOIN profiles p ON p.id = i.profile
+    JOIN products pr ON pr.id = i.product";
 
 /// The scope's products as the JSON array `json_each` reads.
 fn products_json(products: &[String]) -> String {
@@ -83,7 +90,7 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<Cell>, 
             "SELECT {FACTS}, start_day, status, outcome_day, COUNT(*),
                 SUM(attempt), SUM(earlier_succeeded), SUM(earlier_failed),
                 SUM(earlier_failed > 0)
-         FROM installations INDEXED BY installations_by_first
+         FROM {INSTALLATIONS}
          WHERE {IN_WINDOW}
          GROUP BY {FACTS}, start_day, status, outcome_day"
         ),
@@ -108,7 +115,7 @@ pub fn outcome_cells(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<Cell>, 
 
 pub fn success_durations(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Facts, Vec<i64>)>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {FACTS}, duration FROM installations INDEXED BY installations_by_first
+        "SELECT {FACTS}, duration FROM {INSTALLATIONS}
          WHERE {IN_WINDOW} AND status = '{}' AND duration IS NOT NULL ORDER BY {FACTS}",
         Status::Succeeded.as_sql()
     ))?;
@@ -177,8 +184,9 @@ pub fn unlisted_installations(
     product: Option<&str>,
     listed: &[String],
 ) -> Result<(u64, Vec<(Status, u64)>), StoreError> {
-    let filter = "first_at >= ?1 AND first_at < ?2 AND (?3 IS NULL OR product = ?3)
-                  AND product NOT IN (SELECT value FROM json_each(?4))";
+    let filter = "first_at >= ?1 AND first_at < ?2
+                  AND (?3 IS NULL OR product = (SELECT id FROM products p WHERE p.product = ?3))
+                  AND product NOT IN (SELECT id FROM products p WHERE p.product IN (SELECT value FROM json_each(?4)))";
     let listed = products_json(listed);
     let args = params![since_ms, until_ms, product, listed];
     let products: u64 = conn.query_row(
@@ -199,8 +207,9 @@ pub fn unlisted_installations(
 /// The event filter of a report: its name, the time window (?1, ?2) and the listed products (?3).
 fn event_filter(name: &str) -> String {
     format!(
-        "event = '{name}' AND ts_ms >= ?1 AND ts_ms < ?2
-         AND COALESCE(product, '{NO_PRODUCT}') IN (SELECT value FROM json_each(?3))"
+        "name = {} AND ts_ms >= ?1 AND ts_ms < ?2
+         AND e.product IN (SELECT id FROM products p WHERE p.product IN (SELECT value FROM json_each(?3)))",
+        codec::code(name)
     )
 }
 
@@ -210,11 +219,11 @@ pub fn failing_steps(conn: &Connection, scope: &Scope<'_>, top: usize) -> Result
         conn,
         &format!(
             "SELECT product, step, exit_code, count, installations FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+            SELECT pr.product AS product, COALESCE(step, 'unknown') AS step,
                    exit_code, COUNT(*) AS count, COUNT(DISTINCT installation_id) AS installations,
-                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}')
+                   ROW_NUMBER() OVER (PARTITION BY pr.product
                                       ORDER BY COUNT(*) DESC, COALESCE(step, 'unknown'), exit_code) AS rank
-            FROM events INDEXED BY errors_by_time WHERE {filter} GROUP BY 1, 2, 3)
+            FROM events e INDEXED BY errors_by_time JOIN products pr ON pr.id = e.product WHERE {filter} GROUP BY 1, 2, 3)
          WHERE rank <= ?4 ORDER BY product, rank"
         ),
         scope,
@@ -237,12 +246,12 @@ pub fn error_messages(conn: &Connection, scope: &Scope<'_>, top: usize) -> Resul
         conn,
         &format!(
             "SELECT product, step, exit_code, message, count FROM (
-            SELECT COALESCE(product, '{NO_PRODUCT}') AS product, COALESCE(step, 'unknown') AS step,
+            SELECT pr.product AS product, COALESCE(step, 'unknown') AS step,
                    exit_code, CASE WHEN typeof(message) = 'text' THEN message ELSE '' END AS message,
                    COUNT(*) AS count,
-                   ROW_NUMBER() OVER (PARTITION BY COALESCE(product, '{NO_PRODUCT}'), COALESCE(step, 'unknown'),
+                   ROW_NUMBER() OVER (PARTITION BY pr.product, COALESCE(step, 'unknown'),
                                       exit_code ORDER BY COUNT(*) DESC, message) AS rank
-            FROM events INDEXED BY errors_by_time WHERE {filter} GROUP BY 1, 2, 3, 4)
+            FROM events e INDEXED BY errors_by_time JOIN products pr ON pr.id = e.product WHERE {filter} GROUP BY 1, 2, 3, 4)
          WHERE rank <= ?4"
         ),
         scope,
@@ -275,13 +284,13 @@ fn event_counts(
     index: &str,
 ) -> Result<Vec<(String, u64)>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT COUNT(*) FROM events INDEXED BY {index} WHERE event = '{name}' AND product IS ?1
-         AND ts_ms >= ?2 AND ts_ms < ?3"
+        "SELECT COUNT(*) FROM events INDEXED BY {index} WHERE name = {}
+         AND product = (SELECT id FROM products p WHERE p.product = ?1) AND ts_ms >= ?2 AND ts_ms < ?3",
+        codec::code(name)
     ))?;
     let mut out = Vec::new();
     for product in scope.products {
-        let stored = (product != NO_PRODUCT).then_some(product.as_str());
-        let n: u64 = stmt.query_row(params![stored, scope.since_ms, scope.until_ms], |r| r.get(0))?;
+        let n: u64 = stmt.query_row(params![product, scope.since_ms, scope.until_ms], |r| r.get(0))?;
         if n > 0 {
             out.push((product.clone(), n));
         }
@@ -292,21 +301,22 @@ fn event_counts(
 pub fn support_requests(conn: &Connection, scope: &Scope<'_>, latest: usize) -> Result<Vec<SupportRow>, StoreError> {
     // Per product, the newest first along the index: as many rows as shown, however many there are.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT ts_ms, product_version, step, installation_id, email FROM events INDEXED BY support_requests
-         WHERE event = '{}' AND product IS ?1 AND ts_ms >= ?2 AND ts_ms < ?3
-         ORDER BY ts_ms DESC LIMIT ?4",
-        names::SUPPORT
+        "SELECT e.ts_ms, f.product_version, e.step, e.installation_id, e.email
+         FROM events e INDEXED BY support_requests JOIN facts f ON f.id = e.facts
+         WHERE e.name = {} AND e.product = (SELECT id FROM products p WHERE p.product = ?1)
+           AND e.ts_ms >= ?2 AND e.ts_ms < ?3
+         ORDER BY e.ts_ms DESC LIMIT ?4",
+        codec::code(names::SUPPORT)
     ))?;
     let mut out = Vec::new();
     for product in scope.products {
-        let stored = (product != NO_PRODUCT).then_some(product.as_str());
-        let rows = stmt.query_map(params![stored, scope.since_ms, scope.until_ms, limit(latest)], |r| {
+        let rows = stmt.query_map(params![product, scope.since_ms, scope.until_ms, limit(latest)], |r| {
             Ok(SupportRow {
                 product: product.clone(),
                 ts_ms: r.get(0)?,
                 product_version: r.get(1)?,
                 step: r.get(2)?,
-                installation_id: r.get(3)?,
+                installation_id: r.get::<_, IdText>(3)?.0,
                 email: r.get(4)?,
             })
         })?;
@@ -322,8 +332,8 @@ pub fn support_emails(conn: &Connection, scope: &Scope<'_>) -> Result<Vec<(Strin
     scoped(
         conn,
         &format!(
-            "SELECT DISTINCT COALESCE(product, '{NO_PRODUCT}'), email
-         FROM events INDEXED BY support_requests WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
+            "SELECT DISTINCT pr.product, email
+         FROM events e INDEXED BY support_requests JOIN products pr ON pr.id = e.product WHERE {filter} AND email IS NOT NULL ORDER BY 1, 2"
         ),
         scope,
         None,

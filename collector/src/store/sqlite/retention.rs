@@ -8,6 +8,7 @@
 use rusqlite::Connection;
 
 use super::aggregates;
+use super::codec::Id;
 use crate::store::{Forgotten, Retained, StoreError};
 
 /// Deletes every event of installation `id` (in every product), its installation and instance
@@ -18,11 +19,11 @@ pub fn forget(conn: &mut Connection, id: &str) -> Result<Forgotten, StoreError> 
     aggregates::uncount(&tx, id)?;
     tx.execute(
         "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE installation_id = ?1)",
-        [id],
+        [Id(id)],
     )?;
-    let events = tx.execute("DELETE FROM events WHERE installation_id = ?1", [id])?;
-    let installations = tx.execute("DELETE FROM installations WHERE installation_id = ?1", [id])?;
-    tx.execute("DELETE FROM instances WHERE installation_id = ?1", [id])?;
+    let events = tx.execute("DELETE FROM events WHERE installation_id = ?1", [Id(id)])?;
+    let installations = tx.execute("DELETE FROM installations WHERE installation_id = ?1", [Id(id)])?;
+    tx.execute("DELETE FROM instances WHERE installation_id = ?1", [Id(id)])?;
     tx.commit()?;
     Ok(Forgotten { events, installations })
 }
@@ -41,8 +42,8 @@ pub fn retain(conn: &mut Connection, cutoff_ms: i64) -> Result<Retained, StoreEr
         aggregates::set_retained_before(&tx, cutoff_ms)?;
     }
     let installations = tx.execute(
-        "UPDATE installations SET installation_id = 'expired:' || lower(hex(randomblob(12)))
-         WHERE first_at < ?1 AND installation_id NOT LIKE 'expired:%'",
+        "UPDATE installations SET installation_id = randomblob(12)
+         WHERE first_at < ?1 AND NOT (typeof(installation_id) = 'blob' AND length(installation_id) = 12)",
         [cutoff_ms],
     )?;
     tx.execute("DELETE FROM instances WHERE last_active_at < ?1", [cutoff_ms])?;

@@ -2,12 +2,12 @@
 
 use rusqlite::Connection;
 
-use super::{StoreError, aggregates, sql};
+use super::{StoreError, aggregates, codec, ingest, sql};
 
 /// The schema. `events` keeps everything that was sent; `installations` and `instances` are
 /// maintained in the same transaction so that reports aggregate one row per installation (through
 /// covering indexes) instead of regrouping every event.
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              INTEGER PRIMARY KEY,
     message_id      TEXT NOT NULL UNIQUE,
@@ -69,7 +69,120 @@ CREATE INDEX IF NOT EXISTS instances_by_activity ON instances (last_active_at, p
 ";
 
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
+
+/// Version 8: events in fewer bytes (see `codec.rs`). `events` references its name (`names`),
+/// product (`products`) and the properties its machine repeats (`facts`) by small integers, keeps IDs that are UUIDs
+/// as 16 bytes and the other properties as JSONB; `installations` references its product and
+/// facts (`profiles`) and, like `instances`, is keyed by (product, ID) without a second index. The
+/// tables are copied over (events keep their row IDs, which the relay's queue refers to).
+const MIGRATION_8: &str = "
+CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE products (id INTEGER PRIMARY KEY, product TEXT NOT NULL UNIQUE);
+CREATE TABLE facts (
+    id              INTEGER PRIMARY KEY,
+    protocol        TEXT NOT NULL,
+    product_version TEXT,
+    os              TEXT,
+    os_version      TEXT,
+    properties      TEXT NOT NULL
+);
+CREATE INDEX facts_by_properties ON facts (properties);
+CREATE TABLE profiles (
+    id              INTEGER PRIMARY KEY,
+    os              TEXT NOT NULL,
+    os_version      TEXT NOT NULL,
+    product_version TEXT NOT NULL,
+    arch            TEXT NOT NULL,
+    container       TEXT NOT NULL,
+    install_method  TEXT NOT NULL,
+    agent           TEXT NOT NULL,
+    ci              INTEGER NOT NULL,
+    UNIQUE (os, os_version, product_version, arch, container, install_method, agent, ci)
+);
+
+ALTER TABLE events RENAME TO events_7;
+DROP INDEX IF EXISTS errors_by_time;
+DROP INDEX IF EXISTS support_requests;
+DROP INDEX IF EXISTS beacon_unavailable;
+CREATE TABLE events (
+    id             INTEGER PRIMARY KEY,
+    message_id     BLOB NOT NULL UNIQUE,
+    name           INTEGER NOT NULL,
+    product        INTEGER NOT NULL,
+    installation_id BLOB NOT NULL,
+    ts_ms          INTEGER NOT NULL,
+    received_after INTEGER NOT NULL,
+    facts          INTEGER NOT NULL,
+    step           TEXT,
+    exit_code      INTEGER,
+    email          TEXT,
+    duration_ms    INTEGER,
+    timestamp      BLOB,
+    properties     BLOB,
+    message TEXT GENERATED ALWAYS AS (json_extract(properties, '$.{MESSAGE}')) VIRTUAL
+);
+
+ALTER TABLE installations RENAME TO installations_7;
+DROP INDEX IF EXISTS installations_by_first;
+INSERT OR IGNORE INTO products (product) SELECT DISTINCT product FROM installations_7;
+INSERT INTO profiles (os, os_version, product_version, arch, container, install_method, agent, ci)
+    SELECT DISTINCT os, os_version, product_version, arch, container, install_method, agent, ci FROM installations_7;
+CREATE TABLE installations (
+    product           INTEGER NOT NULL,
+    installation_id   BLOB NOT NULL,
+    profile           INTEGER NOT NULL,
+    first_at          INTEGER NOT NULL,
+    started_at        INTEGER,
+    success_at        INTEGER,
+    error_at          INTEGER,
+    success_duration  INTEGER,
+    attempt           INTEGER NOT NULL,
+    earlier_succeeded INTEGER NOT NULL,
+    earlier_failed    INTEGER NOT NULL,
+    error_steps       TEXT NOT NULL,
+    status TEXT GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
+             WHEN success_at IS NOT NULL THEN 'succeeded'
+             ELSE 'abandoned' END) VIRTUAL,
+    duration INTEGER GENERATED ALWAYS AS (
+        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
+             THEN COALESCE(success_duration, success_at - started_at) END) VIRTUAL,
+    start_day INTEGER GENERATED ALWAYS AS (first_at / 86400000) VIRTUAL,
+    outcome_day INTEGER GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
+             ELSE success_at END / 86400000) VIRTUAL,
+    PRIMARY KEY (product, installation_id)
+) WITHOUT ROWID;
+INSERT INTO installations (product, installation_id, profile, first_at, started_at, success_at, error_at,
+    success_duration, attempt, earlier_succeeded, earlier_failed, error_steps)
+SELECT pr.id, {ID}, p.id, i.first_at, i.started_at, i.success_at, i.error_at, i.success_duration,
+       i.attempt, i.earlier_succeeded, i.earlier_failed, i.error_steps
+FROM installations_7 i JOIN products pr ON pr.product = i.product
+    JOIN profiles p USING (os, os_version, product_version, arch, container, install_method, agent, ci);
+DROP TABLE installations_7;
+CREATE INDEX installations_by_first ON installations (first_at);
+
+ALTER TABLE instances RENAME TO instances_7;
+DROP INDEX IF EXISTS instances_by_activity;
+INSERT OR IGNORE INTO products (product) SELECT DISTINCT product FROM instances_7;
+CREATE TABLE instances (
+    product         INTEGER NOT NULL,
+    installation_id BLOB NOT NULL,
+    last_active_at  INTEGER NOT NULL,
+    PRIMARY KEY (product, installation_id)
+) WITHOUT ROWID;
+INSERT INTO instances SELECT pr.id, {ID}, i.last_active_at FROM instances_7 i JOIN products pr ON pr.product = i.product;
+DROP TABLE instances_7;
+CREATE INDEX instances_by_activity ON instances (last_active_at, product);
+";
+
+/// Version 8's indexes on `events`, made after its rows are copied.
+const INDEXES_8: &str = "
+CREATE INDEX errors_by_time ON events (ts_ms) WHERE name = {#ERROR};
+CREATE INDEX support_requests ON events (product, ts_ms, email) WHERE name = {#SUPPORT};
+CREATE INDEX beacon_unavailable ON events (product, ts_ms) WHERE name = {#BEACON_UNAVAILABLE};
+";
 
 /// Version 5: install attempts, agents and install methods. An installation's outcome is that of
 /// its latest attempt (`attempt`); the outcomes of the attempts before it are counted in
@@ -314,6 +427,17 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 conn.execute_batch(&sql(MIGRATION_7))?;
             }
             conn.execute_batch(&sql(INDEXES_7))?;
+        }
+        if version < 8 {
+            let names = codec::NAMES.map(|(c, n)| format!("({c}, '{n}')")).join(", ");
+            let migration = MIGRATION_8.replace("{ID}", &codec::id_sql("i.installation_id"));
+            conn.execute_batch(&codec::sql(&migration))?;
+            conn.execute_batch(&format!("INSERT INTO names (id, name) VALUES {names}"))?;
+            ingest::copy_events_7(conn)?;
+            conn.execute_batch(&codec::sql(INDEXES_8))?;
+        }
+        if version < 7 {
+            // The aggregates of version 7, computed from the tables as they are now.
             aggregates::rebuild(conn)?;
         }
         Ok(conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?)
