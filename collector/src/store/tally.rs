@@ -9,7 +9,7 @@
 //! reads the days. Errors, support requests and unavailable beacons are counted per day, active
 //! instances per hour of their last activity.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::Status;
 use super::fold::{Fold, Installation};
@@ -300,15 +300,17 @@ pub enum DayCount {
     Unavailable = 1,
 }
 
-/// The changes one transaction makes to the aggregates.
+/// The changes one transaction makes to the aggregates. Ordered maps: they are written in key
+/// order (so that concurrent writers lock rows in the same order), and a few comparisons of short
+/// keys cost less than hashing them.
 #[derive(Debug, Default)]
 pub struct Tallies {
-    pub rows: HashMap<TallyKey, Counts>,
+    pub rows: BTreeMap<TallyKey, Counts>,
     /// Error events and the installations first failing there.
-    pub errors: HashMap<ErrorKey, (i64, i64)>,
-    pub days: HashMap<(DayCount, String, i64), i64>,
+    pub errors: BTreeMap<ErrorKey, (i64, i64)>,
+    pub days: BTreeMap<(DayCount, String, i64), i64>,
     /// Instances by product and the hour of their last activity.
-    pub active: HashMap<(String, i64), i64>,
+    pub active: BTreeMap<(String, i64), i64>,
 }
 
 impl Tallies {
@@ -421,9 +423,7 @@ impl Tallies {
     /// The non-zero changes to `tallies`, in key order (so that concurrent writers lock rows in
     /// the same order).
     pub fn sorted_rows(&self) -> Vec<(&TallyKey, &Counts)> {
-        let mut rows: Vec<_> = self.rows.iter().filter(|(_, c)| !c.is_zero()).collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        rows
+        self.rows.iter().filter(|(_, c)| !c.is_zero()).collect()
     }
 
     /// The non-zero changes to `error_counts`, in key order.
@@ -437,16 +437,13 @@ impl Tallies {
     }
 }
 
-/// The entries of `changes` that change something, in key order (so that concurrent writers
-/// lock rows in the same order).
-fn sorted_changes<K: Ord, V: Copy + Default + PartialEq>(changes: &HashMap<K, V>) -> Vec<(&K, V)> {
-    let mut rows: Vec<(&K, V)> = changes
+/// The entries of `changes` that change something, in key order.
+fn sorted_changes<K: Ord, V: Copy + Default + PartialEq>(changes: &BTreeMap<K, V>) -> Vec<(&K, V)> {
+    changes
         .iter()
         .filter(|(_, n)| **n != V::default())
         .map(|(k, n)| (k, *n))
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(b.0));
-    rows
+        .collect()
 }
 
 /// The days `[from, until)` that hold `[since_ms, until_ms)` (unbounded ends stay far off).
