@@ -224,7 +224,18 @@ report() {
   done
 }
 
+# Rebuilds each binary from its sources (the dependencies stay built).
+clean_binaries() {
+  for t in $TARGETS; do
+    cargo clean --release --target "$t" -p install-beacon 2>/dev/null
+  done
+}
+
 echo "release $VERSION (timestamps in the archives: $EPOCH)" >&2
+# With --twice both builds start from the sources, so that they compare alike: a binary left by
+# an earlier build (scripts/build-static.sh, on a machine whose tools were still being installed)
+# once differed from its rebuild.
+[ "$twice" = 1 ] && clean_binaries
 build_all
 package_all
 sign
@@ -236,9 +247,7 @@ if [ "$twice" = 1 ]; then
   first=$(grep -v apple-darwin "$DIST/SHA256SUMS")
   first_macos=$(macos_digests)
   echo "rebuilding every target from its sources to compare" >&2
-  for t in $TARGETS; do
-    cargo clean --release --target "$t" -p install-beacon 2>/dev/null
-  done
+  clean_binaries
   build_all
   package_all
   sign
