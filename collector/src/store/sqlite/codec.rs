@@ -11,11 +11,12 @@
 //!   trusted: see [`crate::store::trusted_times`]), and the receipt time an offset from the event
 //!   time.
 
+use std::collections::HashMap;
+
 use beacon_wire::prop;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 use crate::clock;
 use crate::event::{Event, Fallbacks, Protocol, names};
