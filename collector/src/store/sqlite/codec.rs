@@ -99,35 +99,41 @@ pub fn name_code(conn: &Connection, codes: &mut Codes, name: &str) -> rusqlite::
     if let Some((c, _)) = NAMES.iter().find(|(_, n)| *n == name) {
         return Ok(*c);
     }
-    codes.get(
+    let add = "INSERT INTO names (id, name) SELECT MAX(max(id) + 1, 64), ?1 FROM names RETURNING id";
+    text_code(
+        conn,
+        codes,
         Dictionary::Names,
         name,
-        || {
-            conn.prepare_cached("SELECT id FROM names WHERE name = ?1")?
-                .query_row([name], |r| r.get(0))
-                .optional()
-        },
-        || {
-            conn.prepare_cached("INSERT INTO names (id, name) SELECT MAX(max(id) + 1, 64), ?1 FROM names RETURNING id")?
-                .query_row([name], |r| r.get(0))
-        },
+        "SELECT id FROM names WHERE name = ?1",
+        add,
     )
 }
 
 /// The code of product `name` (`NO_PRODUCT` for none) in `products`, adding it if it is new.
 pub fn product_code(conn: &Connection, codes: &mut Codes, name: &str) -> rusqlite::Result<i64> {
+    let (find, add) = (
+        "SELECT id FROM products WHERE product = ?1",
+        "INSERT INTO products (product) VALUES (?1) RETURNING id",
+    );
+    text_code(conn, codes, Dictionary::Products, name, find, add)
+}
+
+/// The code of `text` in a dictionary keyed by one text column: `find` looks it up, `add` adds
+/// it, both with it as ?1.
+fn text_code(
+    conn: &Connection,
+    codes: &mut Codes,
+    dictionary: Dictionary,
+    text: &str,
+    find: &str,
+    add: &str,
+) -> rusqlite::Result<i64> {
     codes.get(
-        Dictionary::Products,
-        name,
-        || {
-            conn.prepare_cached("SELECT id FROM products WHERE product = ?1")?
-                .query_row([name], |r| r.get(0))
-                .optional()
-        },
-        || {
-            conn.prepare_cached("INSERT INTO products (product) VALUES (?1) RETURNING id")?
-                .query_row([name], |r| r.get(0))
-        },
+        dictionary,
+        text,
+        || conn.prepare_cached(find)?.query_row([text], |r| r.get(0)).optional(),
+        || conn.prepare_cached(add)?.query_row([text], |r| r.get(0)),
     )
 }
 
@@ -315,7 +321,8 @@ pub fn decode(r: &Row<'_>) -> rusqlite::Result<(Event, i64, i64)> {
     Ok((event, ts, r.get(4)?))
 }
 
-fn object(json: &str) -> Map<String, Value> {
+/// The JSON object `json`, or an empty one.
+pub fn object(json: &str) -> Map<String, Value> {
     match serde_json::from_str(json) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),

@@ -1,7 +1,7 @@
 //! The write path: one transaction per request stores the events, queues them for the relay's
 //! backends, folds each into its installation (or instance) and counts it into the aggregates.
 
-use rusqlite::{Connection, OptionalExtension, ToSql, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::aggregates;
 use super::codec::{self, Codes, EVENT_COLUMNS, EVENT_TABLES, Encoded, Id};
@@ -9,10 +9,10 @@ use crate::event::{Event, EventNames, Fallbacks, NO_PRODUCT, Protocol, names};
 use crate::store::fold::{Changes, Fold};
 use crate::store::{Inserted, StoreError};
 
-/// Stores an event whose time ?15 is known: its sent timestamp ?12 is written the beacon's way
-/// and trusted (then stored as NULL: ?13), or it is copied from an older schema. ?6 is when it was
-/// received; see `codec.rs` for the rest. Changes no row for a message ID already stored.
-const INSERT_AT: &str = "
+/// Stores an event at time ?15 (see [`EVENT_TIME`]); ?6 is when it was received, ?12 the
+/// timestamp it was sent with (stored as NULL when ?13: it is ?15 written the beacon's way). See
+/// `codec.rs` for the rest. Changes no row for a message ID already stored.
+const INSERT: &str = "
 INSERT OR IGNORE INTO events (
     id, message_id, name, product, installation_id, ts_ms, received_after, facts,
     step, exit_code, email, duration_ms, timestamp, properties
@@ -21,23 +21,13 @@ INSERT OR IGNORE INTO events (
     CASE WHEN ?12 IS NULL THEN X'' WHEN ?13 THEN NULL ELSE ?12 END, jsonb(?14)
 )";
 
-/// Stores any other event, as [`INSERT_AT`] does: its time is the sent timestamp as SQLite parses
-/// it (ISO 8601, `Z` or `±HH:MM`) when that lies in `[?15, ?16]` ([`crate::store::trusted_times`]),
-/// else the time it was received. Returns no row for a message ID already stored.
-const INSERT: &str = "
-INSERT OR IGNORE INTO events (
-    id, message_id, name, product, installation_id, ts_ms, received_after, facts,
-    step, exit_code, email, duration_ms, timestamp, properties
-) VALUES (
-    ?1, ?2, ?3, ?4, ?5,
-    COALESCE((
-        SELECT sent FROM (SELECT CAST(round((julianday(?12) - 2440587.5) * 86400000.0) AS INTEGER) AS sent)
-        WHERE sent BETWEEN ?15 AND ?16), ?6),
-    ?6 - COALESCE((
-        SELECT sent FROM (SELECT CAST(round((julianday(?12) - 2440587.5) * 86400000.0) AS INTEGER) AS sent)
-        WHERE sent BETWEEN ?15 AND ?16), ?6),
-    ?7, ?8, ?9, ?10, ?11, CASE WHEN ?12 IS NULL THEN X'' WHEN ?13 THEN NULL ELSE ?12 END, jsonb(?14)
-) RETURNING id, ts_ms";
+/// The time of an event sent with a timestamp ?1 that is not written the beacon's way (or none):
+/// the timestamp as SQLite parses it (ISO 8601, `Z` or `±HH:MM`) when that lies in `[?2, ?3]`
+/// ([`crate::store::trusted_times`]), else the time it was received (?4).
+const EVENT_TIME: &str = "
+SELECT COALESCE((
+    SELECT sent FROM (SELECT CAST(round((julianday(?1) - 2440587.5) * 86400000.0) AS INTEGER) AS sent)
+    WHERE sent BETWEEN ?2 AND ?3), ?4)";
 
 const UPSERT_INSTANCE: &str = "
 INSERT INTO instances (product, installation_id, last_active_at) VALUES (?1, ?2, ?3)
@@ -63,40 +53,31 @@ fn store(
     encoded: &Encoded,
     at: &Placing,
 ) -> rusqlite::Result<Option<(i64, i64)>> {
-    let (facts, name, product) = (
-        encoded.facts_code(conn, codes, e)?,
+    let ts = match at.ts.or(encoded.sent_at) {
+        Some(ts) => ts,
+        None => conn.prepare_cached(EVENT_TIME)?.query_row(
+            params![e.timestamp, at.trusted.0, at.trusted.1, at.received_at_ms],
+            |r| r.get(0),
+        )?,
+    };
+    let stored = conn.prepare_cached(INSERT)?.execute(params![
+        at.id,
+        Id(&e.message_id),
         codec::name_code(conn, codes, &e.event)?,
         codec::product_code(conn, codes, e.product.as_deref().unwrap_or(NO_PRODUCT))?,
-    );
-    let (message_id, installation_id) = (Id(&e.message_id), Id(&e.installation_id));
-    let stored_as: [&dyn ToSql; 14] = [
-        &at.id,
-        &message_id,
-        &name,
-        &product,
-        &installation_id,
-        &at.received_at_ms,
-        &facts,
-        &e.step,
-        &e.exit_code,
-        &e.email,
-        &e.duration_ms,
-        &e.timestamp,
-        &encoded.sent_at.is_some(),
-        &encoded.rest,
-    ];
-    if let Some(ts) = at.ts.or(encoded.sent_at) {
-        let stored = conn
-            .prepare_cached(INSERT_AT)?
-            .execute(params_from_iter(stored_as.iter().copied().chain([&ts as &dyn ToSql])))?;
-        return Ok((stored == 1).then(|| (conn.last_insert_rowid(), ts)));
-    }
-    let window: [&dyn ToSql; 2] = [&at.trusted.0, &at.trusted.1];
-    conn.prepare_cached(INSERT)?
-        .query_row(params_from_iter(stored_as.iter().chain(&window).copied()), |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()
+        Id(&e.installation_id),
+        at.received_at_ms,
+        encoded.facts_code(conn, codes, e)?,
+        e.step,
+        e.exit_code,
+        e.email,
+        e.duration_ms,
+        e.timestamp,
+        encoded.sent_at.is_some(),
+        encoded.rest,
+        ts,
+    ])?;
+    Ok((stored == 1).then(|| (conn.last_insert_rowid(), ts)))
 }
 
 /// Stores `events` in one transaction; events with an already-stored message ID are skipped.
@@ -161,10 +142,7 @@ pub fn copy_events_7(conn: &Connection) -> Result<(), StoreError> {
             r.get(3)?,
             r.get(4)?,
             r.get(5)?,
-            match serde_json::from_str(&properties) {
-                Ok(serde_json::Value::Object(map)) => map,
-                _ => serde_json::Map::new(),
-            },
+            codec::object(&properties),
             Fallbacks::default(),
         );
         (e.product, e.product_version, e.os, e.os_version) = (r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?);
