@@ -493,7 +493,7 @@ mod tests {
         ];
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(&sql(schema::SCHEMA)).unwrap();
+            conn.execute_batch(&schema::first_schema()).unwrap();
             for (message_id, name, installation_id, timestamp, properties) in sent {
                 conn.execute(
                     "INSERT INTO events (message_id, protocol, event, installation_id, timestamp, ts_ms, received_at,

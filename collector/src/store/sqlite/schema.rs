@@ -4,10 +4,29 @@ use rusqlite::Connection;
 
 use super::{StoreError, aggregates, codec, ingest, sql};
 
-/// The schema. `events` keeps everything that was sent; `installations` and `instances` are
+/// What `installations` computes from its times (in [`SCHEMA`] and [`MIGRATION_8`]): its status
+/// and, if it succeeded, its duration; the day it started, and the day of its outcome.
+const OUTCOME_COLUMNS: &str = "status TEXT GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
+             WHEN success_at IS NOT NULL THEN 'succeeded'
+             ELSE 'abandoned' END) VIRTUAL,
+    duration INTEGER GENERATED ALWAYS AS (
+        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
+             THEN COALESCE(success_duration, success_at - started_at) END) VIRTUAL,
+    start_day INTEGER GENERATED ALWAYS AS (first_at / 86400000) VIRTUAL,
+    outcome_day INTEGER GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
+             ELSE success_at END / 86400000) VIRTUAL,";
+
+/// [`SCHEMA`] as run (on a new database, before the migrations).
+pub(super) fn first_schema() -> String {
+    sql(&SCHEMA.replace("{OUTCOME_COLUMNS}", OUTCOME_COLUMNS))
+}
+
+/// The first schema. `events` keeps everything that was sent; `installations` and `instances` are
 /// maintained in the same transaction so that reports aggregate one row per installation (through
 /// covering indexes) instead of regrouping every event.
-pub(super) const SCHEMA: &str = "
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              INTEGER PRIMARY KEY,
     message_id      TEXT NOT NULL UNIQUE,
@@ -43,17 +62,7 @@ CREATE TABLE IF NOT EXISTS installations (
     success_at       INTEGER,
     error_at         INTEGER,
     success_duration INTEGER,
-    status TEXT GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
-             WHEN success_at IS NOT NULL THEN 'succeeded'
-             ELSE 'abandoned' END) VIRTUAL,
-    duration INTEGER GENERATED ALWAYS AS (
-        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
-             THEN COALESCE(success_duration, success_at - started_at) END) VIRTUAL,
-    start_day INTEGER GENERATED ALWAYS AS (first_at / 86400000) VIRTUAL,
-    outcome_day INTEGER GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
-             ELSE success_at END / 86400000) VIRTUAL,
+    {OUTCOME_COLUMNS}
     PRIMARY KEY (product, installation_id)
 );
 CREATE INDEX IF NOT EXISTS installations_cube
@@ -141,17 +150,7 @@ CREATE TABLE installations (
     earlier_succeeded INTEGER NOT NULL,
     earlier_failed    INTEGER NOT NULL,
     error_steps       TEXT NOT NULL,
-    status TEXT GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
-             WHEN success_at IS NOT NULL THEN 'succeeded'
-             ELSE 'abandoned' END) VIRTUAL,
-    duration INTEGER GENERATED ALWAYS AS (
-        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
-             THEN COALESCE(success_duration, success_at - started_at) END) VIRTUAL,
-    start_day INTEGER GENERATED ALWAYS AS (first_at / 86400000) VIRTUAL,
-    outcome_day INTEGER GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
-             ELSE success_at END / 86400000) VIRTUAL,
+    {OUTCOME_COLUMNS}
     PRIMARY KEY (product, installation_id)
 ) WITHOUT ROWID;
 INSERT INTO installations (product, installation_id, profile, first_at, started_at, success_at, error_at,
@@ -394,7 +393,7 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let steps = || -> Result<(), StoreError> {
         let version = user_version()?;
         if version < 1 {
-            conn.execute_batch(&sql(SCHEMA))?;
+            conn.execute_batch(&first_schema())?;
             conn.execute_batch(&sql(BACKFILL))?;
         }
         // A column the migration adds may be there already (a database whose version was reset).
@@ -430,7 +429,9 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
         }
         if version < 8 {
             let names = codec::NAMES.map(|(c, n)| format!("({c}, '{n}')")).join(", ");
-            let migration = MIGRATION_8.replace("{ID}", &codec::id_sql("i.installation_id"));
+            let migration = MIGRATION_8
+                .replace("{ID}", &codec::id_sql("i.installation_id"))
+                .replace("{OUTCOME_COLUMNS}", OUTCOME_COLUMNS);
             conn.execute_batch(&codec::sql(&migration))?;
             conn.execute_batch(&format!("INSERT INTO names (id, name) VALUES {names}"))?;
             ingest::copy_events_7(conn)?;
