@@ -59,16 +59,36 @@ impl Dim {
             .chain(Dim::BREAKDOWNS)
             .find(|d| *d as i64 == n)
     }
+}
 
-    fn value(self, i: &Installation) -> String {
-        match self {
-            Dim::Total => String::new(),
-            Dim::Outcome => i.outcome_day().map_or(String::new(), |d| d.to_string()),
-            Dim::Os => format!("{}\u{1f}{}", i.os, i.os_version),
-            Dim::Version => i.product_version.clone(),
-            Dim::Arch => i.arch.clone(),
-            Dim::Container => i.container.clone(),
-            Dim::Method => i.install_method.clone(),
+/// What decides the `tallies` rows an installation counts in: all of it but its counts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Shape {
+    product: String,
+    day: i64,
+    ci: bool,
+    agent: bool,
+    status: Status,
+    /// The day of its outcome, when it succeeded or failed.
+    outcome_day: Option<i64>,
+    os: String,
+    os_version: String,
+    product_version: String,
+    arch: String,
+    container: String,
+    install_method: String,
+}
+
+impl Shape {
+    /// Its value in breakdown `dim` (not [`Dim::Outcome`], which is counted apart).
+    fn value(&self, dim: Dim) -> String {
+        match dim {
+            Dim::Total | Dim::Outcome => String::new(),
+            Dim::Os => format!("{}\u{1f}{}", self.os, self.os_version),
+            Dim::Version => self.product_version.clone(),
+            Dim::Arch => self.arch.clone(),
+            Dim::Container => self.container.clone(),
+            Dim::Method => self.install_method.clone(),
         }
     }
 }
@@ -305,7 +325,9 @@ pub enum DayCount {
 /// keys cost less than hashing them.
 #[derive(Debug, Default)]
 pub struct Tallies {
-    pub rows: BTreeMap<TallyKey, Counts>,
+    /// Installations by what decides their rows: they count in the same rows, once per shape
+    /// instead of once per installation.
+    shapes: BTreeMap<Shape, (Counts, i64)>,
     /// Error events and the installations first failing there.
     pub errors: BTreeMap<ErrorKey, (i64, i64)>,
     pub days: BTreeMap<(DayCount, String, i64), i64>,
@@ -330,61 +352,83 @@ impl Tallies {
     fn contribute(&mut self, i: &Installation, sign: i64) {
         let status = i.status();
         let mut counts = Counts {
-            installations: 1,
-            attempts: i.attempt,
-            earlier_succeeded: i.earlier_succeeded,
-            earlier_failed: i.earlier_failed,
-            had_failed: i64::from(i.earlier_failed > 0),
+            installations: sign,
+            attempts: sign * i.attempt,
+            earlier_succeeded: sign * i.earlier_succeeded,
+            earlier_failed: sign * i.earlier_failed,
+            had_failed: sign * i64::from(i.earlier_failed > 0),
             durations: Histogram::default(),
         };
         if let Some(d) = i.duration() {
-            counts.durations.count(Histogram::bucket(d), 1);
+            counts.durations.count(Histogram::bucket(d), sign);
         }
-        let day = i.start_day();
-        let (ci, agent) = (i.ci, !i.agent.is_empty());
-        for dim in Dim::BREAKDOWNS {
-            for (tier, period) in [(0, day), (1, day.div_euclid(BLOCK_DAYS))] {
-                let key = TallyKey {
-                    product: i.product.clone(),
-                    dim,
-                    tier,
-                    period,
-                    ci,
-                    agent,
-                    value: dim.value(i),
-                    status,
+        let shape = Shape {
+            product: i.product.clone(),
+            day: i.start_day(),
+            ci: i.ci,
+            agent: !i.agent.is_empty(),
+            status,
+            outcome_day: i
+                .outcome_day()
+                .filter(|_| matches!(status, Status::Succeeded | Status::Failed)),
+            os: i.os.clone(),
+            os_version: i.os_version.clone(),
+            product_version: i.product_version.clone(),
+            arch: i.arch.clone(),
+            container: i.container.clone(),
+            install_method: i.install_method.clone(),
+        };
+        let (sum, outcomes) = self.shapes.entry(shape).or_default();
+        sum.add(&counts, 1);
+        *outcomes += sign;
+    }
+
+    /// The changes to `tallies`: every shape's counts in each of its rows. An installation counts
+    /// in each breakdown for its day (tier 0) and its block (tier 1), and once in the per-day
+    /// series by the day of its outcome, if it has one.
+    pub fn rows(&self) -> BTreeMap<TallyKey, Counts> {
+        let mut rows: BTreeMap<TallyKey, Counts> = BTreeMap::new();
+        for (shape, (counts, outcomes)) in &self.shapes {
+            let key = |dim, tier, period, value| TallyKey {
+                product: shape.product.clone(),
+                dim,
+                tier,
+                period,
+                ci: shape.ci,
+                agent: shape.agent,
+                value,
+                status: shape.status,
+            };
+            for dim in Dim::BREAKDOWNS {
+                for (tier, period) in [(0, shape.day), (1, shape.day.div_euclid(BLOCK_DAYS))] {
+                    rows.entry(key(dim, tier, period, shape.value(dim)))
+                        .or_default()
+                        .add(counts, 1);
+                }
+            }
+            if let Some(outcome_day) = shape.outcome_day {
+                let one = Counts {
+                    installations: *outcomes,
+                    ..Counts::default()
                 };
-                self.rows.entry(key).or_default().add(&counts, sign);
+                rows.entry(key(Dim::Outcome, 0, shape.day, outcome_day.to_string()))
+                    .or_default()
+                    .add(&one, 1);
             }
         }
-        if let (Some(outcome_day), Status::Succeeded | Status::Failed) = (i.outcome_day(), status) {
-            let key = TallyKey {
-                product: i.product.clone(),
-                dim: Dim::Outcome,
-                tier: 0,
-                period: day,
-                ci,
-                agent,
-                value: outcome_day.to_string(),
-                status,
-            };
-            let one = Counts {
-                installations: 1,
-                ..Counts::default()
-            };
-            self.rows.entry(key).or_default().add(&one, sign);
-        }
+        rows.retain(|_, c| !c.is_zero());
+        rows
     }
 
     /// Counts (`sign` 1) or uncounts (-1) an Error, Support or Beacon Unavailable event; an
     /// error counts its installation when `first_here` (the installation's first error there).
     pub fn event(&mut self, f: &Fold<'_>, first_here: bool, sign: i64) {
         let day = f.ts.div_euclid(DAY_MS);
-        let product = f.product().to_string();
+        let product = || f.product().to_string();
         match f.event {
             names::ERROR => {
                 let key = ErrorKey {
-                    product,
+                    product: product(),
                     day,
                     step: f.step.unwrap_or("unknown").to_string(),
                     exit_code: f.exit_code,
@@ -394,9 +438,9 @@ impl Tallies {
                 e.0 += sign;
                 e.1 += sign * i64::from(first_here);
             }
-            names::SUPPORT => *self.days.entry((DayCount::Support, product, day)).or_default() += sign,
+            names::SUPPORT => *self.days.entry((DayCount::Support, product(), day)).or_default() += sign,
             names::BEACON_UNAVAILABLE => {
-                *self.days.entry((DayCount::Unavailable, product, day)).or_default() += sign;
+                *self.days.entry((DayCount::Unavailable, product(), day)).or_default() += sign;
             }
             _ => {}
         }
@@ -418,12 +462,6 @@ impl Tallies {
     /// The non-zero changes to `active_hours`, in key order.
     pub fn sorted_active(&self) -> Vec<(&(String, i64), i64)> {
         sorted_changes(&self.active)
-    }
-
-    /// The non-zero changes to `tallies`, in key order (so that concurrent writers lock rows in
-    /// the same order).
-    pub fn sorted_rows(&self) -> Vec<(&TallyKey, &Counts)> {
-        self.rows.iter().filter(|(_, c)| !c.is_zero()).collect()
     }
 
     /// The non-zero changes to `error_counts`, in key order.

@@ -267,7 +267,8 @@ pub fn retain_active(tx: &mut Transaction<'_>, cutoff_ms: i64) -> Result<(), pos
 /// The counts are added in one upsert, which locks each row (in key order) and returns the
 /// histogram stored in it; the merged histograms are then written over the locked rows.
 fn write_tallies(tx: &mut Transaction<'_>, t: &Tallies) -> Result<(), postgres::Error> {
-    let rows = t.sorted_rows();
+    let changes = t.rows();
+    let rows: Vec<_> = changes.iter().collect();
     if rows.is_empty() {
         return Ok(());
     }
@@ -303,7 +304,7 @@ fn write_tallies(tx: &mut Transaction<'_>, t: &Tallies) -> Result<(), postgres::
     let (mut merged, mut histograms, mut empty) = (Keys::default(), Vec::new(), Keys::default());
     for r in &stored {
         let Some(key) = tally_key(r)? else { continue };
-        let Some((k, c)) = t.rows.get_key_value(&key) else {
+        let Some((k, c)) = changes.get_key_value(&key) else {
             continue;
         };
         if r.try_get::<_, i64>(8)? == 0 {

@@ -2,7 +2,9 @@
 //! around its fold, a transaction's [`Tallies`] written, the aggregates read for a report, and
 //! `rebuild`.
 
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use std::sync::LazyLock;
+
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::codec::{self, Codes, Dictionary, Id, IdText};
 use super::sql;
@@ -44,19 +46,10 @@ fn installation(r: &Row<'_>) -> rusqlite::Result<Installation> {
     })
 }
 
-/// The installation `id` of the product coded `product`, if stored.
-pub fn load(conn: &Connection, product: i64, id: &str) -> rusqlite::Result<Option<Installation>> {
-    conn.prepare_cached(&format!(
-        "SELECT {INSTALLATION} FROM {INSTALLATIONS} WHERE i.product = ?1 AND i.installation_id = ?2"
-    ))?
-    .query_row(params![product, Id(id)], installation)
-    .optional()
-}
-
 /// When instance `id` of the product coded `product` was last active, if it was.
 pub fn last_active(conn: &Connection, product: i64, id: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT last_active_at FROM instances WHERE product = ?1 AND installation_id = ?2")?
-        .query_row(params![product, Id(id)], |r| r.get(0))
+        .query_row(params![product, Id::new(id)], |r| r.get(0))
         .optional()
 }
 
@@ -65,75 +58,104 @@ pub fn load_all(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Installatio
     let mut stmt = conn.prepare(&format!(
         "SELECT {INSTALLATION} FROM {INSTALLATIONS} WHERE i.installation_id = ?1"
     ))?;
-    let rows = stmt.query_map([Id(id)], installation)?;
+    let rows = stmt.query_map([Id::new(id)], installation)?;
     rows.collect()
 }
 
-/// Writes `i` over its stored row (its facts as a `profiles` row, added if new).
-pub fn save(conn: &Connection, codes: &mut Codes, i: &Installation) -> rusqlite::Result<()> {
-    let facts = params![
-        i.os,
-        i.os_version,
-        i.product_version,
-        i.arch,
-        i.container,
-        i.install_method,
-        i.agent,
-        i.ci
-    ];
-    let mut key = String::with_capacity(64);
-    for part in [
-        &i.os,
-        &i.os_version,
-        &i.product_version,
-        &i.arch,
-        &i.container,
-        &i.install_method,
-        &i.agent,
-    ] {
-        key.push_str(part);
-        key.push('\n');
+/// Installations read and written around the folds of a transaction's events, with the
+/// statements prepared once for the transaction.
+pub struct Installations<'c> {
+    conn: &'c Connection,
+    load: CachedStatement<'c>,
+    save: CachedStatement<'c>,
+}
+
+impl<'c> Installations<'c> {
+    /// Prepares the statements on `conn`.
+    pub fn new(conn: &'c Connection) -> rusqlite::Result<Installations<'c>> {
+        static LOAD: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {INSTALLATION} FROM {INSTALLATIONS} WHERE i.product = ?1 AND i.installation_id = ?2")
+        });
+        Ok(Installations {
+            conn,
+            load: conn.prepare_cached(&LOAD)?,
+            save: conn.prepare_cached(
+                "INSERT OR REPLACE INTO installations (product, installation_id, profile, first_at, started_at,
+                     success_at, error_at, success_duration, attempt, earlier_succeeded, earlier_failed, error_steps)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?,
+        })
     }
-    key.push(if i.ci { '1' } else { '0' });
-    let profile = codes.get(
-        Dictionary::Profiles,
-        &key,
-        || {
-            conn.prepare_cached(
-                "SELECT id FROM profiles WHERE os = ?1 AND os_version = ?2 AND product_version = ?3 AND arch = ?4
-                 AND container = ?5 AND install_method = ?6 AND agent = ?7 AND ci = ?8",
-            )?
-            .query_row(facts, |r| r.get(0))
+
+    /// The installation `id` of the product coded `product`, if stored.
+    pub fn load(&mut self, product: i64, id: &str) -> rusqlite::Result<Option<Installation>> {
+        self.load
+            .query_row(params![product, Id::new(id)], installation)
             .optional()
-        },
-        || {
-            conn.prepare_cached(
-                "INSERT INTO profiles (os, os_version, product_version, arch, container, install_method, agent, ci)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-            )?
-            .query_row(facts, |r| r.get(0))
-        },
-    )?;
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO installations (product, installation_id, profile, first_at, started_at, success_at,
-             error_at, success_duration, attempt, earlier_succeeded, earlier_failed, error_steps)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        codec::product_code(conn, codes, &i.product)?,
-        Id(&i.installation_id),
-        profile,
-        i.first_at,
-        i.started_at,
-        i.success_at,
-        i.error_at,
-        i.success_duration,
-        i.attempt,
-        i.earlier_succeeded,
-        i.earlier_failed,
-        i.error_steps,
-    ])?;
-    Ok(())
+    }
+
+    /// Writes `i` over its stored row (its facts as a `profiles` row, added if new).
+    pub fn save(&mut self, codes: &mut Codes, i: &Installation) -> rusqlite::Result<()> {
+        let conn = self.conn;
+        let facts = params![
+            i.os,
+            i.os_version,
+            i.product_version,
+            i.arch,
+            i.container,
+            i.install_method,
+            i.agent,
+            i.ci
+        ];
+        let mut key = String::with_capacity(64);
+        for part in [
+            &i.os,
+            &i.os_version,
+            &i.product_version,
+            &i.arch,
+            &i.container,
+            &i.install_method,
+            &i.agent,
+        ] {
+            key.push_str(part);
+            key.push('\n');
+        }
+        key.push(if i.ci { '1' } else { '0' });
+        let profile = codes.get(
+            Dictionary::Profiles,
+            &key,
+            || {
+                conn.prepare_cached(
+                    "SELECT id FROM profiles WHERE os = ?1 AND os_version = ?2 AND product_version = ?3 AND arch = ?4
+                     AND container = ?5 AND install_method = ?6 AND agent = ?7 AND ci = ?8",
+                )?
+                .query_row(facts, |r| r.get(0))
+                .optional()
+            },
+            || {
+                conn.prepare_cached(
+                    "INSERT INTO profiles (os, os_version, product_version, arch, container, install_method, agent, ci)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                )?
+                .query_row(facts, |r| r.get(0))
+            },
+        )?;
+        self.save.execute(params![
+            codec::product_code(conn, codes, &i.product)?,
+            Id::new(&i.installation_id),
+            profile,
+            i.first_at,
+            i.started_at,
+            i.success_at,
+            i.error_at,
+            i.success_duration,
+            i.attempt,
+            i.earlier_succeeded,
+            i.earlier_failed,
+            i.error_steps,
+        ])?;
+        Ok(())
+    }
 }
 
 const KEY: &str = "product = ?1 AND dim = ?2 AND tier = ?3 AND period = ?4 AND ci = ?5 AND agent = ?6
@@ -156,7 +178,7 @@ pub fn write(conn: &Connection, t: &Tallies) -> rusqlite::Result<()> {
          RETURNING installations",
     )?;
     let mut delete = conn.prepare_cached(&format!("DELETE FROM tallies WHERE {KEY}"))?;
-    for (k, c) in t.sorted_rows() {
+    for (k, c) in &t.rows() {
         let key = params![
             k.product,
             k.dim as i64,
@@ -446,7 +468,7 @@ pub fn uncount(conn: &Connection, id: &str) -> Result<(), StoreError> {
         "SELECT pr.product, last_active_at FROM instances i JOIN products pr ON pr.id = i.product
          WHERE installation_id = ?1",
     )?;
-    let rows = instances.query_map([Id(id)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let rows = instances.query_map([Id::new(id)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (product, at) = row?;
         t.instance(&product, Some(at), None);
@@ -457,7 +479,7 @@ pub fn uncount(conn: &Connection, id: &str) -> Result<(), StoreError> {
          FROM events e JOIN products pr ON pr.id = e.product WHERE installation_id = ?1 AND name IN ({#ERROR}, {#SUPPORT}, {#BEACON_UNAVAILABLE})
          ORDER BY ts_ms, e.id",
     ))?;
-    let mut rows = stmt.query([Id(id)])?;
+    let mut rows = stmt.query([Id::new(id)])?;
     let mut seen = std::collections::HashSet::new();
     while let Some(r) = rows.next()? {
         let (code, product): (i64, Option<String>) = (r.get(0)?, r.get(1)?);

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use beacon_wire::prop;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Map, Value};
 
@@ -153,25 +153,41 @@ const FACT_KEYS: [&str; 11] = [
 ];
 
 /// An ID as stored: see the module's documentation.
-pub struct Id<'a>(pub &'a str);
+pub struct Id<'a> {
+    text: &'a str,
+    bytes: Option<[u8; 16]>,
+}
+
+impl Id<'_> {
+    /// The ID `text`, as it is stored.
+    pub fn new(text: &str) -> Id<'_> {
+        Id {
+            text,
+            bytes: uuid_bytes(text),
+        }
+    }
+}
 
 impl ToSql for Id<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match uuid_bytes(self.0) {
-            Some(bytes) => ToSqlOutput::Owned(SqlValue::Blob(bytes.to_vec())),
-            None => ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())),
-        })
+        Ok(ToSqlOutput::Borrowed(match &self.bytes {
+            Some(bytes) => ValueRef::Blob(bytes),
+            None => ValueRef::Text(self.text.as_bytes()),
+        }))
     }
 }
 
 /// The 16 bytes of `text` if it is a UUID written the canonical way (lower case, hyphens).
 fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
-    if text.len() != 36 {
-        return None;
-    }
-    let id = uuid::Uuid::try_parse(text).ok()?;
-    let mut canonical = [0u8; 36];
-    (id.hyphenated().encode_lower(&mut canonical).as_bytes() == text.as_bytes()).then(|| id.into_bytes())
+    let canonical = text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
+    canonical
+        .then(|| uuid::Uuid::try_parse(text).ok())
+        .flatten()
+        .map(uuid::Uuid::into_bytes)
 }
 
 /// An ID read back as the text it was received as.
@@ -373,7 +389,7 @@ mod tests {
                 .query_row(&format!("SELECT {}", id_sql("?1")), [id], |r| r.get(0))
                 .unwrap();
             assert_eq!(stored.0, id, "through SQL");
-            let stored: IdText = conn.query_row("SELECT ?1", [Id(id)], |r| r.get(0)).unwrap();
+            let stored: IdText = conn.query_row("SELECT ?1", [Id::new(id)], |r| r.get(0)).unwrap();
             assert_eq!(stored.0, id, "through Rust");
         }
         let kind: String = conn

@@ -1,7 +1,7 @@
 //! The write path: one transaction per request stores the events, queues them for the relay's
 //! backends, folds each into its installation (or instance) and counts it into the aggregates.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::aggregates;
 use super::codec::{self, Codes, EVENT_COLUMNS, EVENT_TABLES, Encoded, Id};
@@ -48,6 +48,7 @@ struct Placing {
 /// Stores `e` (see [`INSERT`]); its row ID and time, or `None` if its message ID is stored.
 fn store(
     conn: &Connection,
+    insert: &mut Statement<'_>,
     codes: &mut Codes,
     e: &Event,
     encoded: &Encoded,
@@ -60,12 +61,12 @@ fn store(
             |r| r.get(0),
         )?,
     };
-    let stored = conn.prepare_cached(INSERT)?.execute(params![
+    let stored = insert.execute(params![
         at.id,
-        Id(&e.message_id),
+        Id::new(&e.message_id),
         codec::name_code(conn, codes, &e.event)?,
         codec::product_code(conn, codes, e.product.as_deref().unwrap_or(NO_PRODUCT))?,
-        Id(&e.installation_id),
+        Id::new(&e.installation_id),
         at.received_at_ms,
         encoded.facts_code(conn, codes, e)?,
         e.step,
@@ -95,9 +96,9 @@ pub fn insert(
 ) -> Result<Inserted, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut inserted = Inserted::default();
-    let mut folds = Folds::default();
     {
-        let mut queue = tx.prepare_cached(QUEUE)?;
+        let mut folds = Folds::new(&tx)?;
+        let (mut insert, mut queue) = (tx.prepare_cached(INSERT)?, tx.prepare_cached(QUEUE)?);
         let at = Placing {
             id: None,
             ts: None,
@@ -105,7 +106,7 @@ pub fn insert(
             trusted,
         };
         for (e, encoded) in events.iter().zip(encoded) {
-            let Some((id, ts)) = store(&tx, codes, e, encoded, &at)? else {
+            let Some((id, ts)) = store(&tx, &mut insert, codes, e, encoded, &at)? else {
                 inserted.duplicates += 1;
                 continue;
             };
@@ -115,10 +116,10 @@ pub fn insert(
                     queue.execute(params![backend, id])?;
                 }
             }
-            folds.fold(&tx, codes, &Fold::of(e, ts))?;
+            folds.fold(codes, &Fold::of(e, ts))?;
         }
+        folds.finish(codes)?;
     }
-    folds.finish(&tx, codes)?;
     tx.commit()?;
     Ok(inserted)
 }
@@ -127,6 +128,7 @@ pub fn insert(
 /// `events_7`; in the caller's transaction. Their facts are taken as they were stored.
 pub fn copy_events_7(conn: &Connection) -> Result<(), StoreError> {
     let mut codes = Codes::default();
+    let mut insert = conn.prepare(INSERT)?;
     let mut old = conn.prepare(
         "SELECT id, message_id, protocol, event, installation_id, timestamp, ts_ms, received_at, product,
                 product_version, os, os_version, step, exit_code, email, duration_ms, properties
@@ -154,43 +156,55 @@ pub fn copy_events_7(conn: &Connection) -> Result<(), StoreError> {
             received_at_ms: r.get(7)?,
             trusted: (ts, ts),
         };
-        store(conn, &mut codes, &e, &Encoded::of(&e, at.trusted), &at)?;
+        store(conn, &mut insert, &mut codes, &e, &Encoded::of(&e, at.trusted), &at)?;
     }
     drop(rows);
-    drop(old);
+    drop((old, insert));
     conn.execute_batch("DROP TABLE events_7")?;
     Ok(())
 }
 
 /// What one transaction does to installations, instances and the aggregates.
-#[derive(Default)]
-struct Folds {
+struct Folds<'c> {
+    conn: &'c Connection,
+    installations: aggregates::Installations<'c>,
     changes: Changes,
 }
 
-impl Folds {
+impl<'c> Folds<'c> {
+    fn new(conn: &'c Connection) -> rusqlite::Result<Folds<'c>> {
+        Ok(Folds {
+            conn,
+            installations: aggregates::Installations::new(conn)?,
+            changes: Changes::default(),
+        })
+    }
+
     /// Folds one stored event into its installation (or instance) and the daily counts.
-    fn fold(&mut self, conn: &Connection, codes: &mut Codes, f: &Fold<'_>) -> rusqlite::Result<()> {
+    fn fold(&mut self, codes: &mut Codes, f: &Fold<'_>) -> rusqlite::Result<()> {
+        let conn = self.conn;
         if f.event == names::INSTANCE_ACTIVE {
             self.changes.instance(f, || {
                 aggregates::last_active(conn, codec::product_code(conn, codes, f.product())?, f.installation_id)
             })?;
         }
+        let installations = &mut self.installations;
         self.changes.fold(f, || {
             let product = codec::product_code(conn, codes, f.product())?;
-            aggregates::load(conn, product, f.installation_id)
+            installations.load(product, f.installation_id)
         })
     }
 
     /// Writes the changed installations and instances, and the aggregates.
-    fn finish(self, conn: &Connection, codes: &mut Codes) -> rusqlite::Result<()> {
+    fn finish(self, codes: &mut Codes) -> rusqlite::Result<()> {
+        let (conn, mut installations) = (self.conn, self.installations);
         let done = self.changes.finish();
         for i in &done.installations {
-            aggregates::save(conn, codes, i)?;
+            installations.save(codes, i)?;
         }
         let mut instance = conn.prepare_cached(UPSERT_INSTANCE)?;
         for (product, id, at) in &done.instances {
-            instance.execute(params![codec::product_code(conn, codes, product)?, Id(id), at])?;
+            instance.execute(params![codec::product_code(conn, codes, product)?, Id::new(id), at])?;
         }
         aggregates::write(conn, &done.tallies)
     }
@@ -203,7 +217,7 @@ impl Folds {
 pub fn adopt_renamed(conn: &mut Connection, codes: &mut Codes, names: &EventNames) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut renamed = 0;
-    let mut folds = Folds::default();
+    let mut folds = Folds::new(&tx)?;
     for (branded, standard) in names.renamed() {
         let from: Option<i64> = tx
             .query_row("SELECT id FROM names WHERE name = ?1", [branded], |r| r.get(0))
@@ -226,11 +240,11 @@ pub fn adopt_renamed(conn: &mut Connection, codes: &mut Codes, names: &EventName
             params![codec::code(standard), from],
         )?;
         for (e, ts) in &events {
-            folds.fold(&tx, codes, &Fold::of(e, *ts))?;
+            folds.fold(codes, &Fold::of(e, *ts))?;
         }
         renamed += events.len() as u64;
     }
-    folds.finish(&tx, codes)?;
+    folds.finish(codes)?;
     tx.commit()?;
     Ok(renamed)
 }

@@ -19,11 +19,11 @@ pub fn forget(conn: &mut Connection, id: &str) -> Result<Forgotten, StoreError> 
     aggregates::uncount(&tx, id)?;
     tx.execute(
         "DELETE FROM forward_queue WHERE event_id IN (SELECT id FROM events WHERE installation_id = ?1)",
-        [Id(id)],
+        [Id::new(id)],
     )?;
-    let events = tx.execute("DELETE FROM events WHERE installation_id = ?1", [Id(id)])?;
-    let installations = tx.execute("DELETE FROM installations WHERE installation_id = ?1", [Id(id)])?;
-    tx.execute("DELETE FROM instances WHERE installation_id = ?1", [Id(id)])?;
+    let events = tx.execute("DELETE FROM events WHERE installation_id = ?1", [Id::new(id)])?;
+    let installations = tx.execute("DELETE FROM installations WHERE installation_id = ?1", [Id::new(id)])?;
+    tx.execute("DELETE FROM instances WHERE installation_id = ?1", [Id::new(id)])?;
     tx.commit()?;
     Ok(Forgotten { events, installations })
 }
