@@ -8,8 +8,9 @@
 //! flood of maximal batches is refused once the large budget is spent instead of all being read.
 //!
 //! Small requests (one event, or a few) have their own lane, so that a flood of maximal batches
-//! cannot hold up an installer's single event; and at most one large request waits for the
-//! database at a time, so that a small one waits behind at most one large insert.
+//! cannot hold up an installer's single event; they also queue for the database in their own
+//! lane, behind the small ones (see `writer.rs`), so that a small one waits behind at most one
+//! large insert.
 
 use std::sync::Arc;
 
@@ -35,12 +36,11 @@ const RETRY_AFTER_SECS: &str = "1";
 /// Seconds a client is asked to wait while the disk is full: long enough for someone to free it.
 pub const FULL_RETRY_AFTER_SECS: &str = "60";
 
-/// The lanes and the database queue for large requests.
+/// The lanes and the body budgets.
 #[derive(Debug)]
 pub struct Admission {
     small: Arc<Semaphore>,
     large: Arc<Semaphore>,
-    large_store: Arc<Semaphore>,
     small_bytes: Arc<Semaphore>,
     large_bytes: Arc<Semaphore>,
 }
@@ -50,7 +50,6 @@ impl Default for Admission {
         Admission {
             small: Arc::new(Semaphore::new(SMALL_LANE)),
             large: Arc::new(Semaphore::new(LARGE_LANE)),
-            large_store: Arc::new(Semaphore::new(1)),
             small_bytes: Arc::new(Semaphore::new(SMALL_BUDGET)),
             large_bytes: Arc::new(Semaphore::new(LARGE_BUDGET)),
         }
@@ -100,14 +99,12 @@ impl Admission {
             self.ticket(true)
         }
     }
+}
 
-    /// Waits for the turn of a large request to use the database; small ones need none.
-    pub async fn store_turn(&self, ticket: &Ticket) -> Option<OwnedSemaphorePermit> {
-        if ticket.large {
-            Arc::clone(&self.large_store).acquire_owned().await.ok()
-        } else {
-            None
-        }
+impl Ticket {
+    /// Whether the request is in the large lane (it then queues for the writer in its own lane).
+    pub fn is_large(&self) -> bool {
+        self.large
     }
 }
 

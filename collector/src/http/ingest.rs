@@ -76,10 +76,12 @@ pub async fn ingest(
         };
         let mut batch = ingest::parse(protocol, &bytes, key, default_type, content_type.as_deref(), &app2.keys)?;
         app2.event_names.standardise(&mut batch.events);
-        Ok(Some((batch, ticket)))
+        let received_at_ms = crate::clock::now_ms();
+        let prepared = app2.store.prepare(&batch.events, received_at_ms);
+        Ok(Some((batch, received_at_ms, prepared, ticket)))
     })
     .await;
-    let (batch, ticket) = match parsed {
+    let (batch, received_at_ms, prepared, ticket) = match parsed {
         Ok(Ok(Some(parsed))) => parsed,
         Ok(Ok(None)) => return admission::busy(),
         Ok(Err(e)) => return ingest_error(&e),
@@ -101,31 +103,22 @@ pub async fn ingest(
         .map(|e| (e.product.clone(), e.product_version.clone()));
     let refused = batch.refused.clone();
     if !batch.events.is_empty() {
-        // A large request keeps its turn until stored, so a small one waits behind one at most.
-        let turn = app.admission.store_turn(&ticket).await;
-        let write = Arc::clone(&app.writes).lock_owned().await;
-        let store = Arc::clone(&app.store);
-        let result = tokio::task::spawn_blocking(move || {
-            let inserted = store.insert(&batch.events, crate::clock::now_ms());
-            drop(write);
-            inserted
-        })
-        .await;
-        drop(turn);
+        let large = ticket.is_large();
+        let result = app.writer.insert(batch.events, received_at_ms, prepared, large).await;
         match result {
-            Ok(Ok(inserted)) => {
+            Ok(inserted) => {
                 if inserted.stored > 0 {
                     app.forwarder.notify();
                 }
             }
-            Ok(Err(StoreError::Busy)) => {
+            Err(StoreError::Busy) => {
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database is locked by another writer",
                     "retry later; nothing from this request was stored",
                 );
             }
-            Ok(Err(StoreError::Full)) => {
+            Err(StoreError::Full) => {
                 eprintln!(
                     "error: the disk holding {} is full; events are refused (503) until space is freed",
                     app.db.display()
@@ -136,7 +129,7 @@ pub async fn ingest(
                     admission::FULL_RETRY_AFTER_SECS,
                 );
             }
-            Ok(Err(StoreError::Gone)) => {
+            Err(StoreError::Gone) => {
                 eprintln!(
                     "error: {} (or its -wal file) was deleted or replaced; restart the collector",
                     app.db.display()
@@ -145,14 +138,6 @@ pub async fn ingest(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the collector cannot store events",
                     "retry later; the collector's operator has been told",
-                );
-            }
-            Ok(Err(e)) => {
-                eprintln!("error: storing events: {e}");
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "storing events failed",
-                    "see the collector's log",
                 );
             }
             Err(e) => {

@@ -6,6 +6,7 @@ mod auth;
 mod ingest;
 mod public;
 mod read;
+mod writer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,14 +61,14 @@ pub struct Settings {
 pub struct App {
     db: PathBuf,
     store: Arc<dyn Store>,
-    /// Turns at the store's one writer, handed out in arrival order.
-    writes: Arc<tokio::sync::Mutex<()>>,
     keys: Keys,
     event_names: EventNames,
     /// Event names outside the funnel already noted on stderr.
     noted_names: std::sync::Mutex<std::collections::HashSet<String>>,
     read_access: auth::ReadAccess,
     admission: admission::Admission,
+    /// The thread that stores requests' events.
+    writer: writer::Writer,
     /// Permits for report builds (see [`read::REPORT_BUILDS`]).
     report_builds: Arc<tokio::sync::Semaphore>,
     notices: notices::Shared,
@@ -109,6 +110,7 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
     if adopted > 0 {
         eprintln!("note: {adopted} stored events sent under a branded name now count under the standard name");
     }
+    let writer = writer::Writer::start(Arc::clone(&store))?;
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -118,12 +120,12 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
     let app = Arc::new(App {
         db: settings.db.clone(),
         store,
-        writes: Arc::default(),
         keys: settings.keys.clone(),
         event_names: settings.event_names.clone(),
         noted_names: std::sync::Mutex::default(),
         read_access,
         admission: admission::Admission::default(),
+        writer,
         report_builds: Arc::new(tokio::sync::Semaphore::new(read::REPORT_BUILDS)),
         notices: Arc::new(std::sync::RwLock::new(Arc::new(settings.notices.clone()))),
         forwarder,

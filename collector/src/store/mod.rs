@@ -116,6 +116,9 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// What [`Store::prepare`] worked out for a request's events, in the store's own terms.
+pub struct Prepared(pub Box<dyn std::any::Any + Send>);
+
 /// Everything the collector keeps: events, the installations folded from them, the relay's
 /// queue, and the daily counts retention leaves behind. Every method is one unit of work (a
 /// write is one transaction); implementations are shared between threads.
@@ -124,7 +127,23 @@ pub trait Store: Send + Sync {
 
     /// Stores `events` in one transaction, skipping message IDs already stored, folds them into
     /// their installations, and queues each new one for every backend of [`Store::forward_to`].
-    fn insert(&self, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError>;
+    fn insert(&self, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError> {
+        self.insert_prepared(events, received_at_ms, &self.prepare(events, received_at_ms))
+    }
+
+    /// The work of storing `events` that needs no database (SQLite encodes each event), done
+    /// before waiting for the writer so that it goes on while another request is stored.
+    fn prepare(&self, _events: &[Event], _received_at_ms: i64) -> Prepared {
+        Prepared(Box::new(()))
+    }
+
+    /// [`Store::insert`], with the work [`Store::prepare`] did on the same events.
+    fn insert_prepared(
+        &self,
+        events: &[Event],
+        received_at_ms: i64,
+        prepared: &Prepared,
+    ) -> Result<Inserted, StoreError>;
 
     /// Gives stored events sent under a branded name their standard name and folds them in as if
     /// they had arrived under it; returns how many were renamed.

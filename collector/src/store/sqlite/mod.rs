@@ -24,8 +24,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::sql;
 use super::{
-    Cell, Counts, DayCount, Dim, ErrorKey, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Queued,
-    Rebuilt, Retained, Scope, Settled, Status, StepRow, Store, StoreError, StoredEvent, SupportRow, TallyKey,
+    Cell, Counts, DayCount, Dim, ErrorKey, Facts, Forgotten, Forward, Forwarding, Inserted, MessageRow, Prepared,
+    Queued, Rebuilt, Retained, Scope, Settled, Status, StepRow, Store, StoreError, StoredEvent, SupportRow, TallyKey,
 };
 use crate::event::{Event, EventNames};
 
@@ -206,14 +206,31 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
 }
 
 impl Store for Sqlite {
-    fn insert(&self, events: &[Event], received_at_ms: i64) -> Result<Inserted, StoreError> {
+    fn prepare(&self, events: &[Event], received_at_ms: i64) -> Prepared {
         let trusted = crate::store::trusted_times(received_at_ms, self.retain);
-        // Before taking the writer: other requests' transactions go on meanwhile.
         let encoded: Vec<_> = events.iter().map(|e| codec::Encoded::of(e, trusted)).collect();
+        Prepared(Box::new(encoded))
+    }
+
+    fn insert_prepared(
+        &self,
+        events: &[Event],
+        received_at_ms: i64,
+        prepared: &Prepared,
+    ) -> Result<Inserted, StoreError> {
+        let trusted = crate::store::trusted_times(received_at_ms, self.retain);
+        let encoded_here: Vec<codec::Encoded>;
+        let encoded = match prepared.0.downcast_ref::<Vec<codec::Encoded>>() {
+            Some(encoded) if encoded.len() == events.len() => encoded,
+            _ => {
+                encoded_here = events.iter().map(|e| codec::Encoded::of(e, trusted)).collect();
+                &encoded_here
+            }
+        };
         let mut writer = self.writer();
         self.check_file()?;
         let Writer { conn, codes, forward } = &mut *writer;
-        let inserted = ingest::insert(conn, codes, events, &encoded, received_at_ms, trusted, forward);
+        let inserted = ingest::insert(conn, codes, events, encoded, received_at_ms, trusted, forward);
         if inserted.is_err() {
             codes.forget();
         }
