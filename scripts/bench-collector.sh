@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures beacon-collector: the ingest rate (Segment batches of 100 events over HTTP on
-# 127.0.0.1), also with the relay on (every event queued for PostHog and sent to a local sink);
+# 127.0.0.1; median of 5 runs), also with the relay on (every event queued for PostHog and sent to a local sink);
 # then, over databases of 200,000, 2,000,000 and 10,000,000 events seeded over 365 days (a vendor's
 # installs), the time and peak memory (RSS) of `report` (the whole drill-down, and the last 30
 # days) and the bytes stored per event; over the 2,000,000 one the public page's first build,
@@ -107,12 +107,21 @@ PY
 }
 count() { python3 -c "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$@"; }
 
-# --- ingest ---------------------------------------------------------------------------------
-start --db "$work/ingest.sqlite" --key bench
-ingest=$(ingest)
-stop
-rate=${ingest% *}
-stored=$(count "$work/ingest.sqlite" 'select count(*) from events')
+# --- ingest: 5 runs, each into a new database; the median counts (one run varies by 20% here) -
+rates=()
+stored=""
+for run in 1 2 3 4 5; do
+    start --db "$work/ingest.sqlite" --key bench
+    ingest=$(ingest)
+    stop
+    rates+=("${ingest% *}")
+    n=$(count "$work/ingest.sqlite" 'select count(*) from events')
+    if [ -z "$stored" ] || [ "$n" -lt "$stored" ]; then stored=$n; fi
+    rm -f "$work/ingest.sqlite"*
+done
+sorted=$(printf '%s\n' "${rates[@]}" | sort -n)
+rate=$(sed -n 3p <<<"$sorted")
+rate_range="$(head -1 <<<"$sorted")-$(tail -1 <<<"$sorted")"
 
 # --- ingest and report on PostgreSQL (default settings: every commit is flushed) -------------
 pg_rate="" pg_stored="" pg_report="" pg_bytes=""
@@ -186,8 +195,9 @@ ok=0
 verdict() { local v; v=$(check "$1"); [ "$v" = ok ] || ok=1; echo "$v"; }
 row() { printf '%-48s %16s %12s %s\n' "$@"; }
 row "measure" "value" "target" "result"
-row "ingest (batches of 100, 2 clients)" "$rate ev/s" ">= $INGEST_TARGET" "$(verdict "$rate >= $INGEST_TARGET")"
-row "events stored by ingest" "$stored" "$((BATCHES * 100))" "$(verdict "$stored == $((BATCHES * 100))")"
+row "ingest (batches of 100, 2 clients; median of 5)" "$rate ev/s" ">= $INGEST_TARGET" "$(verdict "$rate >= $INGEST_TARGET")"
+row "  its 5 runs, slowest-fastest" "$rate_range ev/s"
+row "events stored by ingest (fewest of a run)" "$stored" "$((BATCHES * 100))" "$(verdict "$stored == $((BATCHES * 100))")"
 row "ingest with --forward posthog (relay on)" "$relay_rate ev/s"
 row "events forwarded to the sink" "$forwarded" "$((BATCHES * 100))" "$(verdict "$forwarded == $((BATCHES * 100))")"
 for n in "${sizes[@]}"; do
