@@ -8,9 +8,9 @@
 //! flood of maximal batches is refused once the large budget is spent instead of all being read.
 //!
 //! Small requests (one event, or a few) have their own lane, so that a flood of maximal batches
-//! cannot hold up an installer's single event; they also queue for the database in their own
-//! lane, behind the small ones (see `writer.rs`), so that a small one waits behind at most one
-//! large insert.
+//! cannot hold up an installer's single event; at the database, large requests queue behind the
+//! small ones (see `writer.rs`), so that a small one waits behind at most one large insert. A
+//! request keeps its place until it is stored.
 
 use std::sync::Arc;
 

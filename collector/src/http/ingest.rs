@@ -103,8 +103,8 @@ pub async fn ingest(
         .map(|e| (e.product.clone(), e.product_version.clone()));
     let refused = batch.refused.clone();
     if !batch.events.is_empty() {
-        let large = ticket.is_large();
-        let result = app.writer.insert(batch.events, received_at_ms, prepared, large).await;
+        // The ticket is held until stored: the lanes' limits bound the writer's queue.
+        let result = app.writer.insert(batch.events, received_at_ms, prepared, ticket).await;
         match result {
             Ok(inserted) => {
                 if inserted.stored > 0 {
@@ -150,7 +150,6 @@ pub async fn ingest(
             }
         }
     }
-    drop(ticket);
     let mut body = match protocol {
         Protocol::Posthog => json!({"status": 1}),
         Protocol::Segment | Protocol::Json => json!({"success": true}),

@@ -1,35 +1,45 @@
 //! The one thread that stores requests' events, a request at a time. Requests queue in two lanes
-//! and small ones go first, so that an installer's single event waits behind at most the insert
-//! under way and the small ones queued before it; a large request waits behind at most
-//! [`SMALL_IN_A_ROW`] small ones. The thread stays with the store from one request to the next:
-//! handing the writer from thread to thread cost as much as the gaps it left between inserts
-//! (measured: the database was idle 15–20% of the time under two clients posting batches).
+//! and small ones go first: a small request waits behind the insert under way, the small ones
+//! queued before it and at most one large insert; a large one at the head of its lane waits
+//! behind at most [`SMALL_IN_A_ROW`] small ones. A request keeps its admission ticket until it
+//! is stored, so the lanes' limits also bound the queue, and one whose client went away before
+//! its turn is not stored. The thread stays with the store from one request to the next: handing
+//! the writer from thread to thread left the database idle 15–20% of the time under two clients
+//! posting batches.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use super::admission::Ticket;
 use crate::event::Event;
 use crate::store::{Inserted, Prepared, Store, StoreError};
 
 /// Small requests stored in a row while a large one waits.
 const SMALL_IN_A_ROW: usize = 8;
 
-/// A request's events to store, and where the outcome goes (with the events, so that they are
-/// freed by the request's task instead of the writer).
+/// What the writer sends back: the outcome, and the request's events, freed by the request's
+/// task instead of the writer.
+type Outcome = (Result<Inserted, StoreError>, Vec<Event>, Prepared);
+
+/// A request's events to store, its place in the admission lanes, and where the outcome goes.
 struct Job {
     events: Vec<Event>,
     received_at_ms: i64,
     prepared: Prepared,
-    done: oneshot::Sender<(Result<Inserted, StoreError>, Vec<Event>, Prepared)>,
+    _ticket: Ticket,
+    done: oneshot::Sender<Outcome>,
 }
 
-/// The two queues, and how many small requests were taken since the last large one.
+/// The two queues, how many small requests were taken since the last large one, and whether
+/// the writer is gone (stopped, or its thread died).
 struct Lanes<J> {
     small: VecDeque<J>,
     large: VecDeque<J>,
     small_in_a_row: usize,
+    closed: bool,
 }
 
 impl<J> Default for Lanes<J> {
@@ -38,6 +48,7 @@ impl<J> Default for Lanes<J> {
             small: VecDeque::new(),
             large: VecDeque::new(),
             small_in_a_row: 0,
+            closed: false,
         }
     }
 }
@@ -56,55 +67,62 @@ impl<J> Lanes<J> {
     }
 }
 
-/// The queue in front of the writer thread.
+type Shared = Arc<(Mutex<Lanes<Job>>, Condvar)>;
+
+/// The queue in front of the writer thread; dropping it lets the thread finish the request under
+/// way and waits for it (the store is then closed cleanly).
 pub struct Writer {
-    lanes: Arc<(Mutex<Lanes<Job>>, Condvar)>,
+    lanes: Shared,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Starts the writer thread on `store`; it runs until the process exits.
+    /// Starts the writer thread on `store`.
     pub fn start(store: Arc<dyn Store>) -> std::io::Result<Writer> {
-        let lanes: Arc<(Mutex<Lanes<Job>>, Condvar)> = Arc::default();
+        let lanes: Shared = Arc::default();
         let queue = Arc::clone(&lanes);
-        std::thread::Builder::new().name("writer".into()).spawn(move || {
-            loop {
-                let job = {
-                    let (lanes, ready) = &*queue;
-                    let mut lanes = lock(lanes);
-                    loop {
-                        match lanes.next() {
-                            Some(job) => break job,
-                            None => lanes = ready.wait(lanes).unwrap_or_else(|e| e.into_inner()),
-                        }
-                    }
-                };
+        let thread = std::thread::Builder::new().name("writer".into()).spawn(move || {
+            // Closes the lanes however the thread ends, so that no request waits for it.
+            let _closing = Closing(Arc::clone(&queue));
+            while let Some(job) = take(&queue) {
+                // Its client went away while it waited: not stored, as before its turn.
+                if job.done.is_closed() {
+                    continue;
+                }
                 let inserted = store.insert_prepared(&job.events, job.received_at_ms, &job.prepared);
-                // A request that gave up (its client went away) no longer waits for the outcome.
                 let _ = job.done.send((inserted, job.events, job.prepared));
             }
         })?;
-        Ok(Writer { lanes })
+        Ok(Writer {
+            lanes,
+            thread: Some(thread),
+        })
     }
 
-    /// Stores `events` (see [`Store::insert_prepared`]) in its turn; `large` requests queue in
-    /// their own lane.
+    /// Stores `events` (see [`Store::insert_prepared`]) in its turn; `ticket` says its lane and
+    /// is held until then.
     pub async fn insert(
         &self,
         events: Vec<Event>,
         received_at_ms: i64,
         prepared: Prepared,
-        large: bool,
+        ticket: Ticket,
     ) -> Result<Inserted, StoreError> {
         let (done, outcome) = oneshot::channel();
+        let large = ticket.is_large();
         let job = Job {
             events,
             received_at_ms,
             prepared,
+            _ticket: ticket,
             done,
         };
         {
             let (lanes, ready) = &*self.lanes;
             let mut lanes = lock(lanes);
+            if lanes.closed {
+                return Err(stopped());
+            }
             if large {
                 lanes.large.push_back(job);
             } else {
@@ -114,9 +132,55 @@ impl Writer {
         }
         match outcome.await {
             Ok((inserted, _events, _prepared)) => inserted,
-            Err(_) => Err(StoreError::Io(std::io::Error::other("the writer thread stopped"))),
+            Err(_) => Err(stopped()),
         }
     }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        close(&self.lanes);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The next job, waiting for one; `None` once the lanes are closed.
+fn take(shared: &Shared) -> Option<Job> {
+    let (lanes, ready) = &**shared;
+    let mut lanes = lock(lanes);
+    loop {
+        if lanes.closed {
+            return None;
+        }
+        if let Some(job) = lanes.next() {
+            return Some(job);
+        }
+        lanes = ready.wait(lanes).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// Closes the lanes: queued requests are answered with an error (their senders dropped).
+fn close(shared: &Shared) {
+    let (lanes, ready) = &**shared;
+    let mut lanes = lock(lanes);
+    lanes.closed = true;
+    lanes.small.clear();
+    lanes.large.clear();
+    ready.notify_all();
+}
+
+struct Closing(Shared);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        close(&self.0);
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Io(std::io::Error::other("the writer thread stopped"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

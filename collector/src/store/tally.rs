@@ -327,7 +327,7 @@ pub enum DayCount {
 pub struct Tallies {
     /// Installations by what decides their rows: they count in the same rows, once per shape
     /// instead of once per installation.
-    shapes: BTreeMap<Shape, (Counts, i64)>,
+    shapes: BTreeMap<Shape, Counts>,
     /// Error events and the installations first failing there.
     pub errors: BTreeMap<ErrorKey, (i64, i64)>,
     pub days: BTreeMap<(DayCount, String, i64), i64>,
@@ -378,9 +378,7 @@ impl Tallies {
             container: i.container.clone(),
             install_method: i.install_method.clone(),
         };
-        let (sum, outcomes) = self.shapes.entry(shape).or_default();
-        sum.add(&counts, 1);
-        *outcomes += sign;
+        self.shapes.entry(shape).or_default().add(&counts, 1);
     }
 
     /// The changes to `tallies`: every shape's counts in each of its rows. An installation counts
@@ -388,7 +386,7 @@ impl Tallies {
     /// series by the day of its outcome, if it has one.
     pub fn rows(&self) -> BTreeMap<TallyKey, Counts> {
         let mut rows: BTreeMap<TallyKey, Counts> = BTreeMap::new();
-        for (shape, (counts, outcomes)) in &self.shapes {
+        for (shape, counts) in &self.shapes {
             let key = |dim, tier, period, value| TallyKey {
                 product: shape.product.clone(),
                 dim,
@@ -408,7 +406,7 @@ impl Tallies {
             }
             if let Some(outcome_day) = shape.outcome_day {
                 let one = Counts {
-                    installations: *outcomes,
+                    installations: counts.installations,
                     ..Counts::default()
                 };
                 rows.entry(key(Dim::Outcome, 0, shape.day, outcome_day.to_string()))
@@ -527,6 +525,60 @@ impl Periods {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn installation(id: &'static str, events: &[(&'static str, i64)]) -> Installation {
+        let fold = |event, ts| Fold {
+            event,
+            product: Some("acme"),
+            installation_id: id,
+            os: Some("debian"),
+            os_version: Some("12"),
+            ts,
+            ..Fold::empty()
+        };
+        let mut i = Installation::new(&fold(events[0].0, events[0].1));
+        for (event, ts) in &events[1..] {
+            i.apply(&fold(event, *ts));
+        }
+        i
+    }
+
+    #[test]
+    fn installations_of_one_shape_count_in_the_same_rows_and_uncount_to_nothing() {
+        let day = 20_000 * DAY_MS;
+        let (a, b) = (
+            installation("a", &[(names::STARTED, day)]),
+            installation("b", &[(names::STARTED, day + 1)]),
+        );
+        let succeeded = installation("c", &[(names::STARTED, day), (names::SUCCESS, day + 90_000)]);
+        let mut t = Tallies::default();
+        for i in [&a, &b, &succeeded] {
+            t.installation(None, Some(i));
+        }
+        let rows = t.rows();
+        let abandoned: Vec<_> = rows.iter().filter(|(k, _)| k.status == Status::Abandoned).collect();
+        assert_eq!(abandoned.len(), 12, "6 breakdowns, a day and a block each");
+        assert!(abandoned.iter().all(|(_, c)| c.installations == 2 && c.attempts == 2));
+        let os = TallyKey {
+            product: "acme".into(),
+            dim: Dim::Os,
+            tier: 1,
+            period: 20_000 / BLOCK_DAYS,
+            ci: false,
+            agent: false,
+            value: "debian\u{1f}12".into(),
+            status: Status::Succeeded,
+        };
+        assert_eq!(rows[&os].durations.percentile(50), Some(90_000));
+        let outcome: Vec<_> = rows.keys().filter(|k| k.dim == Dim::Outcome).collect();
+        assert_eq!(outcome.len(), 1);
+        assert_eq!((outcome[0].period, outcome[0].value.as_str()), (20_000, "20000"));
+
+        for i in [&a, &b, &succeeded] {
+            t.installation(Some(i), None);
+        }
+        assert!(t.rows().is_empty(), "{:?}", t.rows());
+    }
 
     #[test]
     fn two_significant_digits() {

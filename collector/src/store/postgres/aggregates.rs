@@ -268,15 +268,14 @@ pub fn retain_active(tx: &mut Transaction<'_>, cutoff_ms: i64) -> Result<(), pos
 /// histogram stored in it; the merged histograms are then written over the locked rows.
 fn write_tallies(tx: &mut Transaction<'_>, t: &Tallies) -> Result<(), postgres::Error> {
     let changes = t.rows();
-    let rows: Vec<_> = changes.iter().collect();
-    if rows.is_empty() {
+    if changes.is_empty() {
         return Ok(());
     }
     let mut keys = Keys::default();
-    for (k, _) in &rows {
+    for k in changes.keys() {
         keys.push(k);
     }
-    let count = |f: fn(&Counts) -> i64| rows.iter().map(|(_, c)| f(c)).collect::<Vec<i64>>();
+    let count = |f: fn(&Counts) -> i64| changes.values().map(f).collect::<Vec<i64>>();
     let counts = [
         count(|c| c.installations),
         count(|c| c.attempts),

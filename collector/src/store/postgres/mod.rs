@@ -75,9 +75,6 @@ pub struct Postgres {
     claimant: String,
     /// Whether the last insert failed because the database's disk is full.
     full: AtomicBool,
-    /// Held by the insert under way: this process's requests queue here, one connection
-    /// storing at a time, instead of each opening its own.
-    writer: Mutex<()>,
 }
 
 impl Postgres {
@@ -99,7 +96,6 @@ impl Postgres {
             retain: None,
             claimant,
             full: AtomicBool::new(false),
-            writer: Mutex::new(()),
         };
         store.with(schema::migrate)?;
         Ok(store)
@@ -200,7 +196,6 @@ impl Store for Postgres {
     fn insert_prepared(&self, events: &[Event], received_at_ms: i64, _: &Prepared) -> Result<Inserted, StoreError> {
         let forward = lock(&self.forward).clone();
         let trusted = crate::store::trusted_times(received_at_ms, self.retain);
-        let _turn = lock(&self.writer);
         let inserted = self.with(|c| ingest::insert(c, events, received_at_ms, trusted, &forward));
         self.full
             .store(matches!(inserted, Err(StoreError::Full)), Ordering::Relaxed);

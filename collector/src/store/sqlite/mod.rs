@@ -177,6 +177,23 @@ impl Sqlite {
     }
 }
 
+/// What [`Store::prepare`] works out on SQLite: each event's [`codec::Encoded`], for a request
+/// received at `received_at_ms` (which decides the trusted sent times).
+struct Encoding {
+    received_at_ms: i64,
+    events: Vec<codec::Encoded>,
+}
+
+impl Sqlite {
+    fn encode(&self, events: &[Event], received_at_ms: i64) -> Encoding {
+        let trusted = crate::store::trusted_times(received_at_ms, self.retain);
+        Encoding {
+            received_at_ms,
+            events: events.iter().map(|e| codec::Encoded::of(e, trusted)).collect(),
+        }
+    }
+}
+
 /// Copies the write-ahead log back into the database every `every`, on its own thread and
 /// connection, without blocking writers (a passive checkpoint). Runs until the process exits.
 fn checkpoint_in_background(path: &Path, every: Duration) -> Result<(), StoreError> {
@@ -207,9 +224,7 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
 
 impl Store for Sqlite {
     fn prepare(&self, events: &[Event], received_at_ms: i64) -> Prepared {
-        let trusted = crate::store::trusted_times(received_at_ms, self.retain);
-        let encoded: Vec<_> = events.iter().map(|e| codec::Encoded::of(e, trusted)).collect();
-        Prepared(Box::new(encoded))
+        Prepared(Box::new(self.encode(events, received_at_ms)))
     }
 
     fn insert_prepared(
@@ -219,12 +234,12 @@ impl Store for Sqlite {
         prepared: &Prepared,
     ) -> Result<Inserted, StoreError> {
         let trusted = crate::store::trusted_times(received_at_ms, self.retain);
-        let encoded_here: Vec<codec::Encoded>;
-        let encoded = match prepared.0.downcast_ref::<Vec<codec::Encoded>>() {
-            Some(encoded) if encoded.len() == events.len() => encoded,
+        let encoded_here: Encoding;
+        let encoded = match prepared.0.downcast_ref::<Encoding>() {
+            Some(e) if e.received_at_ms == received_at_ms && e.events.len() == events.len() => &e.events,
             _ => {
-                encoded_here = events.iter().map(|e| codec::Encoded::of(e, trusted)).collect();
-                &encoded_here
+                encoded_here = self.encode(events, received_at_ms);
+                &encoded_here.events
             }
         };
         let mut writer = self.writer();
