@@ -352,15 +352,15 @@ impl Tallies {
     fn contribute(&mut self, i: &Installation, sign: i64) {
         let status = i.status();
         let mut counts = Counts {
-            installations: sign,
-            attempts: sign * i.attempt,
-            earlier_succeeded: sign * i.earlier_succeeded,
-            earlier_failed: sign * i.earlier_failed,
-            had_failed: sign * i64::from(i.earlier_failed > 0),
+            installations: 1,
+            attempts: i.attempt,
+            earlier_succeeded: i.earlier_succeeded,
+            earlier_failed: i.earlier_failed,
+            had_failed: i64::from(i.earlier_failed > 0),
             durations: Histogram::default(),
         };
         if let Some(d) = i.duration() {
-            counts.durations.count(Histogram::bucket(d), sign);
+            counts.durations.count(Histogram::bucket(d), 1);
         }
         let shape = Shape {
             product: i.product.clone(),
@@ -378,12 +378,13 @@ impl Tallies {
             container: i.container.clone(),
             install_method: i.install_method.clone(),
         };
-        self.shapes.entry(shape).or_default().add(&counts, 1);
+        self.shapes.entry(shape).or_default().add(&counts, sign);
     }
 
-    /// The changes to `tallies`: every shape's counts in each of its rows. An installation counts
-    /// in each breakdown for its day (tier 0) and its block (tier 1), and once in the per-day
-    /// series by the day of its outcome, if it has one.
+    /// The non-zero changes to `tallies`, in key order (so that concurrent writers lock rows in
+    /// the same order): every shape's counts in each of its rows. An installation counts in each
+    /// breakdown for its day (tier 0) and its block (tier 1), and once in the per-day series by
+    /// the day of its outcome, if it has one.
     pub fn rows(&self) -> BTreeMap<TallyKey, Counts> {
         let mut rows: BTreeMap<TallyKey, Counts> = BTreeMap::new();
         for (shape, counts) in &self.shapes {
