@@ -62,6 +62,26 @@ pub(crate) fn sql(template: &str) -> String {
         .replace("{NO_EXIT_CODE}", &NO_EXIT_CODE.to_string())
 }
 
+/// The columns `installations` computes from its times, in either store's SQL: its status and,
+/// if it succeeded, its duration; the day it started, and the day of its outcome (what
+/// `Installation::status`, `duration`, `start_day` and `outcome_day` work out). `text` and
+/// `integer` are the dialect's column types; `kept` is `VIRTUAL` or `STORED`.
+pub(crate) fn outcome_columns(text: &str, integer: &str, kept: &str) -> String {
+    format!(
+        "status {text} GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
+             WHEN success_at IS NOT NULL THEN 'succeeded'
+             ELSE 'abandoned' END) {kept},
+    duration {integer} GENERATED ALWAYS AS (
+        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
+             THEN COALESCE(success_duration, success_at - started_at) END) {kept},
+    start_day {integer} GENERATED ALWAYS AS (first_at / 86400000) {kept},
+    outcome_day {integer} GENERATED ALWAYS AS (
+        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
+             ELSE success_at END / 86400000) {kept},"
+    )
+}
+
 /// The aggregate tables (and filters) that count a product with installations, active instances,
 /// support requests or unavailable beacons: where both stores find the products to report.
 pub(crate) const REPORTED_IN: [(&str, &str); 4] = [

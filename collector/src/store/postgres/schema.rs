@@ -60,17 +60,7 @@ CREATE TABLE IF NOT EXISTS installations (
     attempt           BIGINT NOT NULL DEFAULT 1,
     earlier_succeeded BIGINT NOT NULL DEFAULT 0,
     earlier_failed    BIGINT NOT NULL DEFAULT 0,
-    status TEXT COLLATE "C" GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
-             WHEN success_at IS NOT NULL THEN 'succeeded'
-             ELSE 'abandoned' END) STORED,
-    duration BIGINT GENERATED ALWAYS AS (
-        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
-             THEN COALESCE(success_duration, success_at - started_at) END) STORED,
-    start_day BIGINT GENERATED ALWAYS AS (first_at / 86400000) STORED,
-    outcome_day BIGINT GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
-             ELSE success_at END / 86400000) STORED,
+    {OUTCOME_COLUMNS}
     PRIMARY KEY (product, installation_id)
 );
 CREATE INDEX IF NOT EXISTS installations_by_id ON installations (installation_id);
@@ -222,7 +212,8 @@ pub fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     let version: i32 = tx.query_one(current(), &[])?.get(0);
     if version < 1 {
-        tx.batch_execute(&sql(SCHEMA))?;
+        let outcome = crate::store::outcome_columns(r#"TEXT COLLATE "C""#, "BIGINT", "STORED");
+        tx.batch_execute(&sql(&SCHEMA.replace("{OUTCOME_COLUMNS}", &outcome)))?;
     }
     if version < 2 {
         tx.batch_execute(&sql(MIGRATION_2))?;

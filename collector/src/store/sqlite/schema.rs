@@ -4,23 +4,15 @@ use rusqlite::Connection;
 
 use super::{StoreError, aggregates, codec, ingest, sql};
 
-/// What `installations` computes from its times (in [`SCHEMA`] and [`MIGRATION_8`]): its status
-/// and, if it succeeded, its duration; the day it started, and the day of its outcome.
-const OUTCOME_COLUMNS: &str = "status TEXT GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN 'failed'
-             WHEN success_at IS NOT NULL THEN 'succeeded'
-             ELSE 'abandoned' END) VIRTUAL,
-    duration INTEGER GENERATED ALWAYS AS (
-        CASE WHEN success_at IS NOT NULL AND (error_at IS NULL OR success_at >= error_at)
-             THEN COALESCE(success_duration, success_at - started_at) END) VIRTUAL,
-    start_day INTEGER GENERATED ALWAYS AS (first_at / 86400000) VIRTUAL,
-    outcome_day INTEGER GENERATED ALWAYS AS (
-        CASE WHEN error_at IS NOT NULL AND (success_at IS NULL OR success_at < error_at) THEN error_at
-             ELSE success_at END / 86400000) VIRTUAL,";
+/// What `installations` computes from its times (in [`SCHEMA`] and [`MIGRATION_8`]), computed
+/// when read.
+fn outcome_columns() -> String {
+    crate::store::outcome_columns("TEXT", "INTEGER", "VIRTUAL")
+}
 
 /// [`SCHEMA`] as run (on a new database, before the migrations).
 pub(super) fn first_schema() -> String {
-    sql(&SCHEMA.replace("{OUTCOME_COLUMNS}", OUTCOME_COLUMNS))
+    sql(&SCHEMA.replace("{OUTCOME_COLUMNS}", &outcome_columns()))
 }
 
 /// The first schema. `events` keeps everything that was sent; `installations` and `instances` are
@@ -431,7 +423,7 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
             let names = codec::NAMES.map(|(c, n)| format!("({c}, '{n}')")).join(", ");
             let migration = MIGRATION_8
                 .replace("{ID}", &codec::id_sql("i.installation_id"))
-                .replace("{OUTCOME_COLUMNS}", OUTCOME_COLUMNS);
+                .replace("{OUTCOME_COLUMNS}", &outcome_columns());
             conn.execute_batch(&codec::sql(&migration))?;
             conn.execute_batch(&format!("INSERT INTO names (id, name) VALUES {names}"))?;
             ingest::copy_events_7(conn)?;
